@@ -1,0 +1,380 @@
+"""Load and validate ``feeds.yaml``.
+
+Everything an editor may change lives in that file and is checked once, here, at load: a bad
+file yields one :class:`~curator.exceptions.Problem` per mistake, each naming the file, the line
+and the key, so that ``curator check`` can list them all at once.  Secrets never live here; they
+come from the environment (see README).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from curator.exceptions import ConfigError, Problem
+from curator.types import Category
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def parse_duration(value: object) -> float:
+    """``"30m"`` → 1800.0 seconds. Accepts s, m, h, d, w; a bare number means seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30m, 6h or 1d")
+    if isinstance(value, int | float):
+        if value <= 0:
+            raise ValueError("a duration must be positive")
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value.lower())
+        if m and float(m.group(1)) > 0:
+            return float(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError(f"expected a duration such as 30m, 6h or 1d, not {value!r}")
+
+
+def parse_size(value: object) -> int:
+    """``"10MB"`` → 10485760 bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        m = _SIZE.match(value)
+        if m and float(m.group(1)) > 0:
+            return int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
+    raise ValueError(f"expected a size such as 10MB or 512KB, not {value!r}")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in value:
+        raise ValueError(f"expected an absolute http:// or https:// URL, not {value!r}")
+    return value
+
+
+HttpUrl = Annotated[str, BeforeValidator(lambda v: _check_http_url(v) if isinstance(v, str) else v)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FetchSettings(_Model):
+    """How politely and how hard we poll."""
+
+    user_agent: str = "Curator/{version} (+https://github.com/curator-cctv/curator)"
+    contact: str | None = None  # appended to the User-Agent: an e-mail or URL to reach us
+    timeout: Duration = 30.0  # whole request, including the body
+    connect_timeout: Duration = 10.0
+    read_timeout: Duration = 20.0
+    max_body: Size = 10 * 1024 * 1024
+    max_redirects: int = Field(5, ge=0, le=20)
+    concurrency: int = Field(20, ge=1, le=200)
+    per_host: int = Field(2, ge=1, le=20)
+    default_interval: Duration = 3600.0
+    max_backoff: Duration = 86400.0
+    max_entries: int = Field(200, ge=1)  # per document; the rest are ignored
+    jitter: Duration = 60.0
+
+
+class SourceRules(_Model):
+    """Per-source changes to the global rules."""
+
+    keep_all: bool = False  # keep every entry (a journal that is all on-topic)
+    min_score: float | None = None
+    require: list[str] | None = None  # group names from rules.groups; replaces the default
+    include: dict[str, float] = Field(default_factory=dict)  # extra terms and weights
+    exclude: list[str] = Field(default_factory=list)  # extra exclusions
+
+
+class Rules(_Model):
+    """The keyword rules. Terms are case-insensitive whole words; ``*`` ends a word freely
+    (``camera*``); a phrase matches across spaces and hyphens.  A term with a negative weight
+    scores an entry down (kept only if it still reaches ``min_score``); a term in ``exclude``
+    drops the entry whatever else it matched."""
+
+    min_score: float = 3.0
+    title_boost: float = 2.0  # a match in the title counts this many times
+    include: dict[str, float] = Field(default_factory=dict)
+    exclude: list[str] = Field(default_factory=list)
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    require: list[str] = Field(default_factory=list)  # groups every entry needs one term of
+
+    @field_validator("include")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        for term in v:
+            if not term.strip():
+                raise ValueError("a term must not be empty")
+        return v
+
+    @model_validator(mode="after")
+    def _known_groups(self) -> Rules:
+        for name in self.require:
+            if name not in self.groups:
+                raise ValueError(f"require names group {name!r}, which rules.groups does not define")
+        return self
+
+
+SourceKind = Literal["feed", "page", "crossref", "arxiv"]
+
+
+class Source(_Model):
+    """One polled source."""
+
+    id: str
+    name: str
+    url: HttpUrl
+    kind: SourceKind = "feed"
+    category: Category = "news"
+    interval: Duration | None = None
+    enabled: bool = True
+    rules: SourceRules = Field(default_factory=SourceRules)
+    selector: str | None = None  # for kind: page, a CSS selector for the article links
+    homepage: HttpUrl | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError(
+                f"{v!r} is not a usable id: use lower-case letters, digits, '-' or '_' (at most 63)"
+            )
+        return v
+
+    def config_hash(self) -> str:
+        """Changes whenever the source's configuration does; clears a 410 'gone' mark."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class Smtp(_Model):
+    host: str = "localhost"
+    port: int = Field(25, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "none"
+    username: str | None = None
+    timeout: Duration = 30.0
+
+
+class Digest(_Model):
+    """The weekly digest. The SMTP password comes only from ``CURATOR_SMTP_PASSWORD``."""
+
+    enabled: bool = True
+    day: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = (
+        "monday"
+    )
+    time: str = "08:00"
+    timezone: str = "Europe/London"
+    sender: str = "CCTV news and research <links@example.org>"
+    reply_to: str | None = None
+    recipients: list[str] = Field(default_factory=list)
+    recipients_file: str | None = None  # one address a line; '#' starts a comment
+    editors: list[str] = Field(default_factory=list)  # who gets the editors' weekly note
+    subject: str = "CCTV in policing: news and research, {start:%-d %b} to {end:%-d %b %Y}"
+    intro: str = "The links our editors picked this week on CCTV in policing."
+    empty_week: Literal["skip", "send"] = "skip"
+    list_id: str = "cctv-links.example.org"
+    unsubscribe: str | None = None  # mailto: address for List-Unsubscribe
+    silent_days: int = Field(14, ge=1)  # editors' note: sources silent longer than this
+    smtp: Smtp = Field(default_factory=Smtp)
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", v):
+            raise ValueError(f"expected a time as HH:MM (24-hour), not {v!r}")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as Europe/London")
+        return v
+
+
+class Publish(_Model):
+    title: str = "CCTV in policing: news and research"
+    description: str = "Links on CCTV in policing, chosen by the working group's editors."
+    base_url: str = "http://127.0.0.1:8080"  # where `curator serve` is reached from outside
+    site_url: str | None = None  # the website the list appears on
+    limit: int = Field(50, ge=1, le=1000)
+    max_age: Duration = 365 * 86400.0
+    out_dir: str | None = None  # static export refreshed after each change
+    cache_seconds: int = Field(300, ge=0)
+
+
+class Web(_Model):
+    session_days: int = Field(14, ge=1)
+    page_size: int = Field(50, ge=5, le=500)
+
+
+class Config(_Model):
+    """The whole of feeds.yaml."""
+
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
+    rules: Rules = Field(default_factory=Rules)
+    sources: list[Source] = Field(default_factory=list)
+    digest: Digest = Field(default_factory=Digest)
+    publish: Publish = Field(default_factory=Publish)
+    web: Web = Field(default_factory=Web)
+    path: str = Field("feeds.yaml", exclude=True)
+
+    def source(self, source_id: str) -> Source | None:
+        return next((s for s in self.sources if s.id == source_id), None)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader that also remembers the line of every key, for error messages."""
+
+
+def _construct(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> Any:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            child = (*path, key)
+            lines[child] = key_node.start_mark.line + 1
+            if key in out:
+                lines[(*path, key, "__duplicate__")] = key_node.start_mark.line + 1
+            out[key] = _construct(value_node, child, lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(v, (*path, i), lines) for i, v in enumerate(node.value)]
+    loader = _LineLoader("")
+    return loader.construct_object(node, deep=True)
+
+
+def _line_for(loc: tuple[Any, ...], lines: Mapping[tuple[Any, ...], int]) -> int | None:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _key_name(loc: tuple[Any, ...], data: Any) -> str:
+    parts: list[str] = []
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            label = f"[{part}]"
+            if isinstance(node, list) and part < len(node) and isinstance(node[part], dict):
+                sid = node[part].get("id")
+                if isinstance(sid, str):
+                    label = f"[{part}] (id {sid})"
+            parts.append(label)
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            parts.append(("." if parts else "") + str(part))
+            node = node.get(part) if isinstance(node, dict) else None
+    return "".join(parts)
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate a configuration file. Raises ConfigError listing every problem."""
+    p = Path(path)
+    name = str(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [Problem(name, None, "", "no such file; pass --config PATH or set CURATOR_CONFIG")]
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([Problem(name, None, "", f"cannot read it: {e}")]) from None
+    return loads(text, name)
+
+
+def loads(text: str, name: str = "feeds.yaml") -> Config:
+    """Validate configuration text; ``name`` is used in messages."""
+    lines: dict[tuple[Any, ...], int] = {}
+    try:
+        node = yaml.compose(text, Loader=_LineLoader)
+        data = {} if node is None else _construct(node, (), lines)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError([Problem(name, line, "", f"not valid YAML: {e.problem}")]) from None
+    except yaml.YAMLError as e:
+        raise ConfigError([Problem(name, None, "", f"not valid YAML: {e}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(name, 1, "", "expected a mapping of sections (sources:, rules:…)")])
+
+    problems: list[Problem] = []
+    for loc, line in lines.items():
+        if loc and loc[-1] == "__duplicate__":
+            problems.append(
+                Problem(name, line, _key_name(loc[:-1], data), "this key appears twice; keep one")
+            )
+    try:
+        config = Config.model_validate({**data, "path": name})
+    except ValidationError as e:
+        for err in e.errors():
+            loc = tuple(err["loc"])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key; check its spelling against the README"
+            elif msg.startswith("Value error, "):
+                msg = msg[len("Value error, ") :]
+            elif err["type"] == "literal_error":
+                msg = f"{msg}, not {err.get('input')!r}"
+            elif err["type"] == "missing":
+                msg = "this key is required"
+            problems.append(Problem(name, _line_for(loc, lines), _key_name(loc, data), msg))
+        raise ConfigError(problems) from None
+
+    seen: dict[str, int] = {}
+    for i, source in enumerate(config.sources):
+        if source.id in seen:
+            problems.append(
+                Problem(
+                    name,
+                    lines.get(("sources", i, "id")),
+                    f"sources[{i}].id",
+                    f"duplicate source id {source.id!r} (first used by sources[{seen[source.id]}])",
+                )
+            )
+        seen.setdefault(source.id, i)
+        for g in source.rules.require or []:
+            if g not in config.rules.groups:
+                problems.append(
+                    Problem(
+                        name,
+                        lines.get(("sources", i, "rules", "require")),
+                        f"sources[{i}].rules.require",
+                        f"names group {g!r}, which rules.groups does not define",
+                    )
+                )
+    if problems:
+        raise ConfigError(problems)
+    return config

@@ -1,0 +1,129 @@
+"""Every error Curator raises on purpose, rooted at :class:`CuratorError`.
+
+::
+
+    CuratorError
+     ├── ConfigError            feeds.yaml is unreadable or invalid (carries every Problem)
+     ├── StoreError             the store cannot be read or written
+     │    ├── StoreCorrupt      a data file does not load (carries its path); never overwritten
+     │    └── StoreLocked       another process holds the store (e.g. a second ``serve``)
+     ├── SourceError            about one source (carries ``source_id``)
+     │    ├── FetchError        the HTTP poll failed (``status``, ``retry_after``)
+     │    │    ├── SourceGone   410 Gone: not polled again until its configuration changes
+     │    │    └── BodyTooLarge the body passed the size cap and was abandoned
+     │    └── ParseError        the document is not a feed we can read
+     ├── ItemError              about one item (carries ``item_id``)
+     │    └── UnknownItem       no item has that id
+     ├── UserError              about an editor account
+     ├── DigestError            building or sending a digest failed
+     │    └── MailError         the SMTP server refused us (auth, connection, all recipients)
+     └── PublishError           an export could not be written
+
+The CLI maps these to clean messages and exit codes; anything else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class CuratorError(Exception):
+    """Root of every deliberate Curator error."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a configuration file, located for a human to fix."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        key = f" {self.key}:" if self.key else ""
+        return f"{where}:{key} {self.message}"
+
+
+class ConfigError(CuratorError):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class StoreError(CuratorError):
+    pass
+
+
+class StoreCorrupt(StoreError):
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path}: the file does not load ({reason}). It was left untouched; "
+            "restore it from a backup or move it aside to start that part afresh."
+        )
+
+
+class StoreLocked(StoreError):
+    pass
+
+
+class SourceError(CuratorError):
+    def __init__(self, source_id: str, message: str) -> None:
+        self.source_id = source_id
+        super().__init__(message)
+
+
+class FetchError(SourceError):
+    def __init__(
+        self,
+        source_id: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(source_id, message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class SourceGone(FetchError):
+    pass
+
+
+class BodyTooLarge(FetchError):
+    pass
+
+
+class ParseError(SourceError):
+    pass
+
+
+class ItemError(CuratorError):
+    def __init__(self, item_id: str, message: str) -> None:
+        self.item_id = item_id
+        super().__init__(message)
+
+
+class UnknownItem(ItemError):
+    def __init__(self, item_id: str) -> None:
+        super().__init__(item_id, f"no item with id {item_id!r} (see `curator items --status all`)")
+
+
+class UserError(CuratorError):
+    pass
+
+
+class DigestError(CuratorError):
+    pass
+
+
+class MailError(DigestError):
+    pass
+
+
+class PublishError(CuratorError):
+    pass

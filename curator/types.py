@@ -1,0 +1,249 @@
+"""Frozen values passed between the pipeline stages and kept in the store.
+
+Each value is named for its role in the flow::
+
+    Source + SourceState --fetch--> Fetched --parse--> ParsedFeed(RawEntry...)
+    RawEntry --normalize--> Entry --match--> Candidate --dedupe--> Item (stored)
+
+Everything here is immutable so that a stage cannot change what an earlier stage produced;
+use :func:`dataclasses.replace` to derive a changed copy.  Datetimes are always timezone-aware
+UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Category = Literal["news", "research", "guidance"]
+CATEGORIES: tuple[Category, ...] = ("news", "research", "guidance")
+Status = Literal["pending", "approved", "rejected"]
+STATUSES: tuple[Status, ...] = ("pending", "approved", "rejected")
+Field = Literal["title", "summary"]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A successful HTTP answer for one source: 200 with a body, or 304 without one.
+
+    Failures are not values of this type: :func:`curator.fetch.fetch` raises
+    :class:`curator.exceptions.FetchError` for them.
+    """
+
+    source_id: str
+    url: str  # final URL after redirects
+    status: int  # 200 or 304
+    headers: Mapping[str, str]  # lower-case names
+    content: bytes  # empty on 304; decoded from gzip/deflate, at most the body cap
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_redirect: str | None = None  # where a 301/308 chain ended, when it had one
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True)
+class RawEntry:
+    """One entry as the document said it: strings may hold markup, links may be relative."""
+
+    title: str | None
+    link: str | None
+    summary: str | None = None  # HTML or text, untrusted
+    content: str | None = None  # full content when the feed has it, untrusted
+    guid: str | None = None
+    published: datetime | None = None  # UTC, as parsed; may be absurd
+    updated: datetime | None = None
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    base_url: str | None = None  # what relative links resolve against
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """What a parser made of one fetched document."""
+
+    title: str | None
+    link: str | None
+    entries: tuple[RawEntry, ...]
+    warning: str | None = None  # recoverable problem (feedparser "bozo" with entries)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A normalised entry: plain-text title, absolute http(s) URL, sanitised summary, UTC date."""
+
+    source_id: str
+    title: str
+    url: str
+    canonical_url: str
+    item_id: str
+    summary_html: str
+    summary_text: str
+    published: datetime
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Match:
+    """One keyword rule that fired: which term, in which field, how often, for what weight."""
+
+    term: str
+    field: Field
+    count: int
+    weight: float
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An entry that passed the keyword rules, with the evidence for why."""
+
+    entry: Entry
+    score: float
+    matches: tuple[Match, ...]
+    why: str  # one human sentence: "title: cctv, police; summary: anpr"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of an item's history: who did what, when, and what changed (old, new)."""
+
+    at: datetime
+    action: str  # created | merged | approved | rejected | edited | reopened | digested
+    by: str | None = None
+    changes: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """A stored candidate and everything the editor decided about it.
+
+    ``id`` is derived from the canonical URL and never changes.  ``original`` keeps the
+    values the feed gave for any field an editor changed.
+    """
+
+    id: str
+    url: str
+    canonical_url: str
+    title: str
+    summary: str  # sanitised HTML
+    summary_text: str
+    category: Category
+    published: datetime
+    first_seen: datetime
+    score: float
+    matched: tuple[Match, ...]
+    why: str
+    sources: tuple[str, ...]  # source ids, first one first
+    title_key: str = ""  # normalised title for same-story detection
+    urls: tuple[str, ...] = ()  # other URLs of the same story
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    status: Status = "pending"
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    note: str | None = None
+    original: Mapping[str, str] = field(default_factory=dict)
+    history: tuple[Event, ...] = ()
+    digest_id: str | None = None
+    updated_at: datetime | None = None  # last change of any kind (publishing uses it)
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the store remembers about polling one source."""
+
+    source_id: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_fetch: datetime | None = None
+    last_success: datetime | None = None
+    last_new: datetime | None = None  # last time the source gave a new item
+    last_status: int | None = None
+    consecutive_errors: int = 0
+    last_error: str | None = None
+    warning: str | None = None
+    next_due: datetime | None = None
+    entries_last: int = 0  # entries in the last parsed document
+    matched_last: int = 0
+    items_total: int = 0  # items this source has contributed, ever
+    gone: bool = False  # 410 seen; cleared when config_hash changes
+    config_hash: str | None = None
+    permanent_redirect: str | None = None
+
+
+SourceOutcome = Literal["ok", "not_modified", "unchanged", "error", "gone", "skipped"]
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """The result of polling one source once."""
+
+    source_id: str
+    outcome: SourceOutcome
+    entries: int = 0
+    matched: int = 0
+    new: int = 0
+    duplicates: int = 0
+    dropped: int = 0  # entries without a usable link
+    error: str | None = None
+    warning: str | None = None
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True)
+class PollReport:
+    """The result of one run over several sources."""
+
+    sources: tuple[SourceReport, ...]
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(r, name)) for r in self.sources)
+
+    @property
+    def fetched(self) -> int:
+        return sum(1 for r in self.sources if r.outcome in ("ok", "unchanged"))
+
+    @property
+    def not_modified(self) -> int:
+        return sum(1 for r in self.sources if r.outcome == "not_modified")
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for r in self.sources if r.outcome in ("error", "gone"))
+
+
+@dataclass(frozen=True)
+class User:
+    """An editor account. ``password_hash`` is an Argon2id hash, never the password."""
+
+    name: str
+    password_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    """One digest, recorded before it is sent so it is never sent twice nor lost.
+
+    ``recipients`` maps each address to ``pending`` | ``sent`` | ``refused: <reason>``.
+    """
+
+    id: str
+    period_start: datetime
+    period_end: datetime
+    item_ids: tuple[str, ...]
+    message_id: str
+    created_at: datetime
+    subject: str
+    recipients: Mapping[str, str]
+    status: str = "pending"  # pending | partial | sent | skipped
+    sent_at: datetime | None = None
+    kind: str = "readers"  # readers | editors
