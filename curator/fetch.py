@@ -1,0 +1,694 @@
+"""HTTP for every source kind: one shared client, politeness, and hard caps on hostile servers.
+
+:class:`Fetcher` turns a source (and what the store remembers of it) into a
+:class:`~curator.types.Fetched` or a :class:`~curator.exceptions.FetchError` whose one-line
+message names the URL and what went wrong.  No httpx exception leaves this module.
+
+Politeness: an honest User-Agent with the operator's contact, conditional GET from the
+stored validators, a global and a per-host concurrency limit.  Both limits are asyncio
+semaphores because more tasks than pool connections would otherwise queue on httpx's pool
+timeout and fail (see design.md).  The per-host key is ``host:port``, the unit browsers
+limit connections by.
+
+Caps: connect/read timeouts from httpx, plus one deadline for the whole exchange (redirects
+and the streamed body) so a server dripping a byte a second cannot hold a slot forever; a
+body cap counted on decoded bytes.  gzip and deflate are inflated here rather than by httpx,
+in pieces of at most 64 KiB: httpx inflates each network read whole, and one 64 KiB read of a
+gzip bomb becomes ~64 MB, which would overshoot a 10 MB cap before we could count it.
+
+Redirects are followed here too (at most ``max_redirects``), so that every hop waits for its
+own host's slot, a non-http(s) target gets a clear message, and the permanent part of a chain
+(301/308) can be reported for the source's configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import socket
+import ssl
+import unicodedata
+import zlib
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from http import HTTPStatus
+
+import httpx
+
+from curator import __version__
+from curator.config import FetchSettings, Source
+from curator.exceptions import BodyTooLarge, FetchError, SourceGone
+from curator.types import Fetched, SourceState
+
+log = logging.getLogger("curator.fetch")
+
+FEED_ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/feed+json, "
+    "application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, "
+    "application/json;q=0.8, */*;q=0.5"
+)
+HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+JSON_ACCEPT = "application/json, */*;q=0.5"
+ATOM_ACCEPT = "application/atom+xml, application/xml;q=0.9, */*;q=0.5"
+_ACCEPT_BY_KIND = {
+    "feed": FEED_ACCEPT,
+    "page": HTML_ACCEPT,
+    "crossref": JSON_ACCEPT,
+    "arxiv": ATOM_ACCEPT,
+}
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PERMANENT = frozenset({301, 308})
+_PIECE = 64 * 1024  # most bytes one inflate step may produce
+
+
+def build_user_agent(settings: FetchSettings) -> str:
+    """The configured User-Agent with the version filled in and the contact appended.
+
+    ``"Curator/0.1.0 (+https://…)"`` with contact ``x@y`` becomes
+    ``"Curator/0.1.0 (+https://…; contact: x@y)"``.  Only ``{version}`` is substituted (a plain
+    replace, so other braces in the setting are harmless); line breaks are folded away and
+    accents dropped ("Zoë" → "Zoe") because httpx sends header text as ASCII.
+    """
+    ua = settings.user_agent.replace("{version}", __version__)
+    if settings.contact and settings.contact.strip():
+        contact = settings.contact.strip()
+        ua = f"{ua[:-1]}; contact: {contact})" if ua.endswith(")") else f"{ua} (contact: {contact})"
+    ascii_ua = unicodedata.normalize("NFKD", ua).encode("ascii", "ignore").decode()
+    return " ".join(ascii_ua.split())
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP-date.
+
+    ``now`` should be the response's own ``Date`` when it has one, so a skewed local clock
+    does not distort the wait.  None when absent or unreadable; never negative.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    base = now or datetime.now(UTC)
+    return max(0.0, (when - base).total_seconds())
+
+
+@dataclass
+class _Progress:
+    """Where an exchange got to, so a timeout or broken connection can say which phase."""
+
+    url: str  # the URL asked for
+    current: str  # the URL being fetched now (differs after a redirect)
+    stage: str = "connecting"
+    received: int = 0
+    answered: tuple[int, str | None] | None = None  # status and Location, once headers came
+
+    def where(self) -> str:
+        if self.current == self.url:
+            return self.url
+        return f"{self.url} (redirected to {self.current})"
+
+    def doing(self) -> str:
+        if self.stage == "body":
+            return f"reading the body ({self.received} bytes so far)"
+        if self.stage == "headers":
+            return "waiting for the response headers"
+        if self.stage == "sending":
+            return "sending the request"
+        return "connecting"
+
+    async def trace(self, event: str, info: Mapping[str, object]) -> None:
+        """httpcore's progress events (the ``trace`` request extension) tell the phases apart."""
+        if event.endswith("send_request_headers.started"):
+            self.stage = "sending"
+        elif event.endswith("receive_response_headers.started"):
+            self.stage = "headers"
+        elif event.endswith("receive_response_headers.complete"):
+            value = info.get("return_value")
+            if isinstance(value, tuple) and len(value) >= 4 and isinstance(value[1], int):
+                location = next((v for k, v in value[3] if k.lower() == b"location"), None)
+                self.answered = (
+                    value[1],
+                    location.decode("latin-1") if isinstance(location, bytes) else None,
+                )
+
+
+@dataclass(frozen=True)
+class _Hop:
+    """A redirect answer: where to go next."""
+
+    status: int
+    location: str
+
+
+class Fetcher:
+    """Fetches sources over one shared :class:`httpx.AsyncClient`, politely and within caps.
+
+    The client and the semaphores belong to the event loop they were first used in; used from
+    another loop (e.g. a second ``asyncio.run``) the Fetcher starts afresh there.  Its own
+    client is closed by :meth:`aclose` or, failing that, when ``asyncio.run`` shuts its loop
+    down; the Fetcher stays usable afterwards.  A ``client`` passed in is used as is (our
+    timeouts, headers and redirect handling are applied per request) and never closed here.
+    """
+
+    def __init__(self, settings: FetchSettings, *, client: httpx.AsyncClient | None = None) -> None:
+        self.settings = settings
+        self.user_agent = build_user_agent(settings)
+        self._timeout = httpx.Timeout(
+            settings.timeout,
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            pool=settings.timeout,
+        )
+        self._given = client
+        self._client: httpx.AsyncClient | None = client
+        self._guard: AsyncGenerator[None, None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._global: asyncio.Semaphore | None = None
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    async def fetch(self, source: Source, state: SourceState | None = None) -> Fetched:
+        """GET ``source.url``, conditionally when ``state`` holds validators.
+
+        Raises SourceGone on 410, BodyTooLarge past the cap, FetchError for anything else
+        that is not a 2xx or a 304 (``status`` and ``retry_after`` set when known).
+        """
+        headers: dict[str, str | bytes] = {"Accept": _ACCEPT_BY_KIND.get(source.kind, FEED_ACCEPT)}
+        if state is not None:
+            for name, value in (
+                ("If-None-Match", state.etag),
+                ("If-Modified-Since", state.last_modified),
+            ):
+                raw = _validator(value)
+                if raw is not None:
+                    headers[name] = raw
+        return await self._get(source.id, source.url, headers, state)
+
+    async def fetch_url(
+        self, url: str, *, source_id: str = "manual", accept: str = HTML_ACCEPT
+    ) -> Fetched:
+        """A plain GET of any http(s) URL (an article page an editor pasted), same caps."""
+        return await self._get(source_id, url, {"Accept": accept}, None)
+
+    async def aclose(self) -> None:
+        """Close the client this Fetcher made (one passed in stays open); usable afterwards."""
+        guard, loop = self._guard, self._loop
+        self._reset()
+        if guard is not None and loop is asyncio.get_running_loop():
+            await guard.aclose()
+
+    # ------------------------------------------------------------------ internals
+
+    def _reset(self) -> None:
+        self._client, self._guard = self._given, None
+        self._loop, self._global, self._hosts = None, None, {}
+
+    async def _bind(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        """The client and global semaphore of the running loop, made on first use there."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None:
+                log.debug("event loop changed; starting afresh in the new one")
+            self._reset()
+            self._loop = loop
+            self._global = asyncio.Semaphore(self.settings.concurrency)
+        if self._client is None:
+            limit = self.settings.concurrency
+            client = self._client = httpx.AsyncClient(
+                timeout=self._timeout,
+                follow_redirects=False,
+                max_redirects=self.settings.max_redirects,
+                limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+                headers={"User-Agent": self.user_agent},
+            )
+            self._guard = self._close_with_loop(client)
+            await anext(self._guard)
+        assert self._client is not None and self._global is not None
+        return self._client, self._global
+
+    async def _close_with_loop(self, client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+        """Closes ``client`` when its loop shuts down, for callers that end a loop without
+        :meth:`aclose`: ``asyncio.run`` finalises every open async generator (this one too)
+        while the loop still runs, so pooled connections are closed, not leaked."""
+        try:
+            yield
+        finally:
+            if self._client is client:
+                self._reset()
+            await client.aclose()
+
+    def _host_slot(self, url: httpx.URL) -> asyncio.Semaphore:
+        port = url.port or (443 if url.scheme == "https" else 80)
+        key = f"{url.host}:{port}"
+        sem = self._hosts.get(key)
+        if sem is None:
+            sem = self._hosts[key] = asyncio.Semaphore(self.settings.per_host)
+        return sem
+
+    async def _get(
+        self, source_id: str, url: str, headers: dict[str, str | bytes], state: SourceState | None
+    ) -> Fetched:
+        try:
+            fetched = await self._follow(source_id, url, headers, state)
+        except FetchError as e:
+            log.warning("fetch failed source=%s status=%s %s", source_id, e.status, e)
+            raise
+        log.debug(
+            "fetched source=%s status=%d bytes=%d elapsed=%.2fs %s",
+            source_id,
+            fetched.status,
+            len(fetched.content),
+            fetched.elapsed,
+            fetched.url,
+        )
+        return fetched
+
+    async def _follow(
+        self, source_id: str, url: str, headers: dict[str, str | bytes], state: SourceState | None
+    ) -> Fetched:
+        client, global_slot = await self._bind()
+        progress = _Progress(url=url, current=url)
+        loop = asyncio.get_running_loop()
+        started: float | None = None
+        chain: list[str] = [url]
+        permanent: str | None = None
+        permanent_run = True
+        # As bytes: httpx would encode text as ASCII, and a validator may be Latin-1.
+        request_headers = {
+            k.encode("ascii"): v if isinstance(v, bytes) else v.encode("ascii")
+            for k, v in {
+                "User-Agent": self.user_agent,
+                "Accept-Encoding": "gzip, deflate",
+                **headers,
+            }.items()
+        }
+        for _ in range(self.settings.max_redirects + 1):
+            target = _http_url(source_id, progress)
+            # Host slot first, then the global one: a task queued behind a busy host must not
+            # sit on a global slot that another host could use.
+            async with self._host_slot(target), global_slot:
+                if started is None:
+                    started = loop.time()
+                deadline = started + self.settings.timeout
+                result = await self._exchange(
+                    client, source_id, target, request_headers, state, progress, deadline
+                )
+            if isinstance(result, Fetched):
+                return _finish(result, loop.time() - started, permanent)
+            if len(chain) > self.settings.max_redirects:
+                raise FetchError(
+                    source_id,
+                    f"{progress.where()}: more than {self.settings.max_redirects} redirects "
+                    f"({_chain([*chain, result.location])})",
+                    status=result.status,
+                )
+            if permanent_run and result.status in _PERMANENT:
+                permanent = result.location
+            else:
+                permanent_run = False
+            chain.append(result.location)
+            progress.current = result.location
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    async def _exchange(
+        self,
+        client: httpx.AsyncClient,
+        source_id: str,
+        target: httpx.URL,
+        headers: Mapping[bytes, bytes],
+        state: SourceState | None,
+        progress: _Progress,
+        deadline: float,
+    ) -> Fetched | _Hop:
+        """One request/response under the overall deadline; every failure as a FetchError."""
+        scope = asyncio.timeout_at(deadline)
+        progress.stage, progress.received, progress.answered = "connecting", 0, None
+        sent = False
+        try:
+            async with scope:
+                request = client.build_request(
+                    "GET",
+                    target,
+                    headers=headers,
+                    timeout=self._timeout,
+                    extensions={"trace": progress.trace},
+                )
+                response = await client.send(request, stream=True, follow_redirects=False)
+                sent = True
+                try:
+                    progress.stage = "headers"
+                    return await self._answer(source_id, response, state, progress)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise FetchError(
+                source_id,
+                f"{progress.where()}: total timeout: not done after "
+                f"{_secs(self.settings.timeout)} while {progress.doing()}",
+            ) from None
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError) as e:
+            if not sent and progress.answered and progress.answered[0] in _REDIRECTS:
+                # httpx prepares the next request even when not following, and fails on a
+                # Location it cannot turn into a URL (javascript:…) before we see the response.
+                status, location = progress.answered
+                raise FetchError(
+                    source_id,
+                    f"{progress.where()}: HTTP {status} redirect to {location!r}, "
+                    "which is not a usable http(s) URL",
+                    status=status,
+                ) from e
+            raise FetchError(
+                source_id, f"{progress.where()}: {self._describe(e, target, progress)}"
+            ) from e
+
+    async def _answer(
+        self,
+        source_id: str,
+        response: httpx.Response,
+        state: SourceState | None,
+        progress: _Progress,
+    ) -> Fetched | _Hop:
+        status = response.status_code
+        where = progress.where()
+        if status in _REDIRECTS and response.headers.get("location"):
+            location = response.headers["location"].strip()
+            try:
+                nxt = response.request.url.join(location)
+            except httpx.InvalidURL:
+                raise FetchError(
+                    source_id,
+                    f"{where}: HTTP {status} redirect to an invalid URL {location!r}",
+                    status=status,
+                ) from None
+            if nxt.scheme not in ("http", "https") or not nxt.host:
+                raise FetchError(
+                    source_id,
+                    f"{where}: HTTP {status} redirect to {location!r}, "
+                    "which is not a usable http(s) URL",
+                    status=status,
+                )
+            return _Hop(status, str(nxt))
+        if status == 304:
+            return Fetched(
+                source_id=source_id,
+                url=str(response.request.url),
+                status=304,
+                headers=dict(response.headers.items()),
+                content=b"",
+                etag=response.headers.get("etag") or (state.etag if state else None),
+                last_modified=response.headers.get("last-modified")
+                or (state.last_modified if state else None),
+            )
+        if 200 <= status < 300:
+            progress.stage = "body"
+            content, decoded = await self._read_body(source_id, response, progress)
+            headers = dict(response.headers.items())
+            if decoded:  # the content is no longer what these described
+                headers.pop("content-encoding", None)
+                headers.pop("content-length", None)
+            return Fetched(
+                source_id=source_id,
+                url=str(response.request.url),
+                status=status,
+                headers=headers,
+                content=content,
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+            )
+        reason = response.reason_phrase or _reason(status)
+        retry_after = parse_retry_after(
+            response.headers.get("retry-after"), now=_date(response.headers.get("date"))
+        )
+        if status == 410:
+            raise SourceGone(
+                source_id,
+                f"{where}: HTTP 410 {reason}: the publisher removed it; "
+                "not polled again until its configuration changes",
+                status=status,
+            )
+        if status in _REDIRECTS:
+            what = f"HTTP {status} {reason} without a Location header to follow"
+        elif 300 <= status < 400:
+            what = f"HTTP {status} {reason}, not a redirect that can be followed"
+        elif status in (429, 503):
+            wait = (
+                f"retry after {_secs(retry_after)}" if retry_after is not None else "no Retry-After"
+            )
+            what = f"HTTP {status} {reason} ({wait})"
+        else:
+            what = f"HTTP {status} {reason}"
+        raise FetchError(source_id, f"{where}: {what}", status=status, retry_after=retry_after)
+
+    async def _read_body(
+        self, source_id: str, response: httpx.Response, progress: _Progress
+    ) -> tuple[bytes, bool]:
+        """The decoded body, abandoned as soon as it passes the cap; True if it was decoded."""
+        cap = self.settings.max_body
+        codings = [
+            c.strip().lower()
+            for c in response.headers.get("content-encoding", "").split(",")
+            if c.strip() and c.strip().lower() != "identity"
+        ]
+        pieces: AsyncIterator[bytes] | Iterator[bytes]
+        inflater: _Inflater | None = None
+        if not codings:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > cap:
+                raise BodyTooLarge(
+                    source_id,
+                    f"{progress.where()}: the body is {int(declared)} bytes, over the "
+                    f"{_size(cap)} cap; not downloaded",
+                    status=response.status_code,
+                )
+            stream: AsyncIterator[bytes] = response.aiter_raw()
+        elif codings in (["gzip"], ["x-gzip"], ["deflate"]):
+            inflater = _Inflater(codings[0])
+            stream = response.aiter_raw()
+        else:
+            # Codings we never asked for (br, zstd…): httpx decodes those it can.
+            stream = response.aiter_bytes()
+        chunks: list[bytes] = []
+        total = 0
+
+        def take(piece: bytes) -> None:
+            nonlocal total
+            total += len(piece)
+            if total > cap:
+                raise BodyTooLarge(
+                    source_id,
+                    f"{progress.where()}: the body passed the {_size(cap)} cap"
+                    f"{' once decompressed' if codings else ''}; abandoned",
+                    status=response.status_code,
+                )
+            chunks.append(piece)
+            progress.received = total
+
+        try:
+            async for raw in stream:
+                pieces = inflater.feed(raw) if inflater else iter((raw,))
+                for piece in pieces:
+                    take(piece)
+            if inflater:
+                for piece in inflater.flush():
+                    take(piece)
+        except zlib.error as e:
+            raise FetchError(
+                source_id,
+                f"{progress.where()}: the body is not valid {codings[0]} ({e})",
+                status=response.status_code,
+            ) from None
+        return b"".join(chunks), bool(codings)
+
+    def _describe(self, exc: BaseException, target: httpx.URL, progress: _Progress) -> str:
+        """One line on what failed, in the terms of the phase it failed in."""
+        s = self.settings
+        host = f"{target.host}:{target.port or (443 if target.scheme == 'https' else 80)}"
+        if isinstance(exc, httpx.ConnectTimeout):
+            return f"connect timeout: no connection to {host} within {_secs(s.connect_timeout)}"
+        if isinstance(exc, httpx.ReadTimeout):
+            waited = _secs(s.read_timeout)
+            return f"read timeout: nothing received for {waited} while {progress.doing()}"
+        if isinstance(exc, httpx.WriteTimeout):
+            return f"write timeout: could not send the request within {_secs(s.timeout)}"
+        if isinstance(exc, httpx.PoolTimeout):
+            return f"pool timeout: no free connection within {_secs(s.timeout)}"
+        if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+            return f"not a usable http(s) URL ({_line(exc)})"
+        root = _root(exc)
+        if isinstance(root, socket.gaierror):
+            return f"DNS lookup failed for {target.host} ({root.strerror or _line(root)})"
+        if isinstance(root, ConnectionRefusedError):
+            return f"connection refused by {host}"
+        if isinstance(root, ssl.SSLCertVerificationError):
+            return f"TLS certificate not accepted ({root.verify_message or _line(root)})"
+        if isinstance(root, ssl.SSLError):
+            return f"TLS failed ({root.reason or _line(root)})"
+        if isinstance(exc, httpx.ConnectError):
+            return f"cannot connect to {host} ({_line(root)})"
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return f"the server broke off while {progress.doing()} ({_line(exc)})"
+        if isinstance(exc, httpx.NetworkError | OSError):
+            return f"network error while {progress.doing()} ({_line(root)})"
+        return f"HTTP client error while {progress.doing()} ({type(exc).__name__}: {_line(exc)})"
+
+
+class _Inflater:
+    """gzip/deflate that yields at most ``_PIECE`` bytes per step, so the cap holds against a
+    gzip bomb.  Concatenated gzip members are read in turn; bytes after the end are ignored,
+    as httpx and browsers do."""
+
+    def __init__(self, coding: str) -> None:
+        self._gzip = coding != "deflate"
+        self._d = self._new(raw=False)
+        self._started = False
+        self._done = False
+        self._members = 0  # gzip members begun after the first
+
+    def _new(self, *, raw: bool) -> zlib._Decompress:
+        if raw:
+            return zlib.decompressobj(-zlib.MAX_WBITS)
+        return zlib.decompressobj(zlib.MAX_WBITS | 16 if self._gzip else zlib.MAX_WBITS)
+
+    def _step(self, data: bytes) -> bytes:
+        if self._started or self._gzip:
+            self._started = True
+            return self._d.decompress(data, _PIECE)
+        self._started = True
+        try:
+            return self._d.decompress(data, _PIECE)
+        except zlib.error:
+            # "deflate" is meant to be zlib-wrapped, but some servers send raw deflate.
+            self._d = self._new(raw=True)
+            return self._d.decompress(data, _PIECE)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while not self._done:
+            if self._d.eof:
+                data = self._d.unused_data + data
+                if not data:
+                    return  # the next read may start another member
+                if not self._gzip:
+                    self._done = True  # bytes after the end of a deflate stream
+                    return
+                self._d = self._new(raw=False)
+                self._members += 1
+            try:
+                out = self._step(data)
+            except zlib.error:
+                if self._members:  # junk after a complete member: ignore it
+                    self._done = True
+                    return
+                raise
+            if out:
+                yield out
+            if self._d.eof:
+                data = b""
+                continue
+            data = self._d.unconsumed_tail
+            if not data and len(out) < _PIECE:
+                return
+
+    def flush(self) -> Iterator[bytes]:
+        if not self._done:
+            out = self._d.flush()
+            if out:
+                yield out
+
+
+def _validator(value: str | None) -> bytes | None:
+    """A stored validator as header bytes, or None when it cannot be sent back as received.
+
+    httpx decodes header values as Latin-1 and encodes ours as ASCII, so an ETag with a byte
+    above 127 would fail the next request; we send such a value back byte for byte instead.
+    """
+    if not value:
+        return None
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+    if any((b < 0x20 and b != 0x09) or b == 0x7F for b in raw):
+        return None
+    return raw
+
+
+def _http_url(source_id: str, progress: _Progress) -> httpx.URL:
+    try:
+        url = httpx.URL(progress.current)
+    except (httpx.InvalidURL, TypeError, ValueError) as e:
+        raise FetchError(source_id, f"{progress.where()}: not a usable URL ({_line(e)})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise FetchError(source_id, f"{progress.where()}: not an http(s) URL")
+    return url
+
+
+def _finish(fetched: Fetched, elapsed: float, permanent: str | None) -> Fetched:
+    return replace(fetched, elapsed=elapsed, permanent_redirect=permanent)
+
+
+def _chain(urls: list[str]) -> str:
+    """A redirect chain short enough for one log line: the cycle when it loops."""
+    for i, u in enumerate(urls):
+        if u in urls[:i]:
+            return "a loop: " + " -> ".join(urls[urls.index(u) : i + 1])
+    return f"{urls[0]} -> ... -> {urls[-1]}"
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The innermost cause: httpx wraps httpcore, which wraps the OSError that says why."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None:
+            break
+        exc = nxt
+    return exc
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:g} s"
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= factor:
+            return f"{n / factor:g} {unit}"
+    return f"{n} bytes"

@@ -1,0 +1,525 @@
+"""curator.fetch against a real local HTTP server (tests/feedserver.py): no mocks, no sleeps.
+
+Timeouts are provoked by a server that waits longer than a short client timeout; the server's
+waits end at teardown, so nothing here waits for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import tracemalloc
+import zlib
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from curator import __version__
+from curator.config import FetchSettings, Source, SourceKind
+from curator.exceptions import BodyTooLarge, FetchError, SourceGone
+from curator.fetch import (
+    FEED_ACCEPT,
+    HTML_ACCEPT,
+    Fetcher,
+    build_user_agent,
+    parse_retry_after,
+)
+from curator.types import Fetched, SourceState
+from tests.feedserver import CORPUS, FeedServer, blackhole, refused_url
+
+T = TypeVar("T")
+RSS = "feeds/FeedKit__RSS.xml"
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as s:
+        yield s
+    assert not s.errors
+
+
+def settings(**changes: Any) -> FetchSettings:
+    base: dict[str, Any] = {
+        "contact": "editors@example.org",
+        "timeout": 10,
+        "connect_timeout": 5,
+        "read_timeout": 5,
+        "max_body": MB,
+    }
+    return FetchSettings(**{**base, **changes})
+
+
+def source(url: str, kind: SourceKind = "feed") -> Source:
+    return Source(id="src-1", name="Test source", url=url, kind=kind)
+
+
+def run(fs: FetchSettings, job: Callable[[Fetcher], Awaitable[T]]) -> T:
+    """Run ``job`` in a fresh event loop with a Fetcher that is closed afterwards."""
+
+    async def main() -> T:
+        fetcher = Fetcher(fs)
+        try:
+            return await job(fetcher)
+        finally:
+            await fetcher.aclose()
+
+    return asyncio.run(main())
+
+
+def fetch(url: str, state: SourceState | None = None, **changes: Any) -> Fetched:
+    return run(settings(**changes), lambda f: f.fetch(source(url), state))
+
+
+def fetch_error(url: str, **changes: Any) -> FetchError:
+    with pytest.raises(FetchError) as info:
+        fetch(url, **changes)
+    return info.value
+
+
+# ---------------------------------------------------------------------- success, politeness
+
+
+def test_200_returns_body_and_records_validators(server: FeedServer) -> None:
+    url = server.corpus_url(RSS)
+    got = fetch(url)
+    assert got.status == 200
+    assert got.content == (CORPUS / RSS).read_bytes()
+    assert got.url == url
+    assert got.etag and got.etag.startswith('"')
+    assert got.last_modified and got.last_modified.endswith("GMT")
+    assert got.headers["content-type"] == "application/xml"
+    assert got.permanent_redirect is None
+    assert not got.not_modified
+
+
+def test_honest_user_agent_with_contact_and_feed_accept(server: FeedServer) -> None:
+    fetch(server.corpus_url(RSS))
+    (req,) = server.requests
+    ua = req.header("user-agent") or ""
+    assert f"Curator/{__version__}" in ua
+    assert "contact: editors@example.org" in ua
+    assert req.header("accept") == FEED_ACCEPT
+    assert "gzip" in (req.header("accept-encoding") or "")
+
+
+@pytest.mark.parametrize(
+    ("configured", "contact", "expected"),
+    [
+        ("Bot/{version} (+https://x.org)", None, f"Bot/{__version__} (+https://x.org)"),
+        (
+            "Bot/{version} (+https://x.org)",
+            "a@b.org",
+            f"Bot/{__version__} (+https://x.org; contact: a@b.org)",
+        ),
+        ("Bot {x}", "a@b.org", "Bot {x} (contact: a@b.org)"),
+        ("Bot\r\n  1.0", None, "Bot 1.0"),
+        (
+            "Bot (+https://x.org)",
+            "Zoë Ñ <z@x.org>",
+            "Bot (+https://x.org; contact: Zoe N <z@x.org>)",
+        ),
+    ],
+)
+def test_user_agent_forms(configured: str, contact: str | None, expected: str) -> None:
+    fs = FetchSettings.model_validate({"user_agent": configured, "contact": contact})
+    assert build_user_agent(fs) == expected
+
+
+def test_conditional_get_with_etag_gives_304(server: FeedServer) -> None:
+    url = server.corpus_url(RSS)
+    first = fetch(url)
+    state = SourceState("src-1", etag=first.etag, last_modified=first.last_modified)
+    again = fetch(url, state)
+    assert again.status == 304 and again.not_modified
+    assert again.content == b""
+    assert again.etag == first.etag and again.last_modified == first.last_modified
+    conditional = server.requests[-1]
+    assert conditional.header("if-none-match") == first.etag
+    assert conditional.header("if-modified-since") == first.last_modified
+
+
+def test_conditional_get_with_last_modified_only_gives_304(server: FeedServer) -> None:
+    url = server.corpus_url(RSS, etag=None)
+    first = fetch(url)
+    assert first.etag is None and first.last_modified
+    again = fetch(url, SourceState("src-1", last_modified=first.last_modified))
+    assert again.status == 304
+    assert server.requests[-1].header("if-none-match") is None
+
+
+def test_changed_etag_gives_a_full_answer_and_the_new_validator(server: FeedServer) -> None:
+    url = server.route("/feed.xml", b"<rss>new</rss>", etag='"v2"')
+    got = fetch(url, SourceState("src-1", etag='"v1"'))
+    assert got.status == 200 and got.content == b"<rss>new</rss>" and got.etag == '"v2"'
+
+
+def test_page_source_asks_for_html(server: FeedServer) -> None:
+    url = server.corpus_url("html/NetNewsWire__RSCore__inessential.html")
+    assert run(settings(), lambda f: f.fetch(source(url, "page"))).status == 200
+    assert server.requests[0].header("accept") == HTML_ACCEPT
+
+
+def test_latin1_validator_is_sent_back_byte_for_byte(server: FeedServer) -> None:
+    url = server.route("/feed.xml", b"<rss/>", etag='W/"caf\xe9"')
+    first = fetch(url)
+    assert first.etag == 'W/"caf\xe9"'
+    assert fetch(url, SourceState("src-1", etag=first.etag)).status == 304
+
+
+def test_unsendable_validator_is_left_out(server: FeedServer) -> None:
+    url = server.route("/feed.xml", b"<rss/>", etag='"v1"')
+    got = fetch(url, SourceState("src-1", etag='"v1"\r\nX-Evil: 1', last_modified="żółw"))
+    assert got.status == 200
+    assert server.requests[0].header("if-none-match") is None
+    assert server.requests[0].header("if-modified-since") is None
+
+
+def test_fetch_url_asks_for_html(server: FeedServer) -> None:
+    url = server.corpus_url("html/NetNewsWire__RSCore__inessential.html")
+    got = run(settings(), lambda f: f.fetch_url(url))
+    assert got.status == 200 and got.source_id == "manual"
+    assert got.headers["content-type"] == "text/html"
+    assert server.requests[0].header("accept") == HTML_ACCEPT
+
+
+# ---------------------------------------------------------------------- redirects
+
+
+@pytest.mark.parametrize(
+    ("statuses", "permanent_hops"),
+    [
+        ((301,), 1),
+        ((308, 301), 2),
+        ((301, 302), 1),  # moved for good, then a temporary hop: keep the permanent target
+        ((302, 301), 0),  # the configured URL itself is only temporarily elsewhere
+        ((302, 307, 303), 0),
+    ],
+)
+def test_redirects_followed_and_permanent_part_recorded(
+    server: FeedServer, statuses: tuple[int, ...], permanent_hops: int
+) -> None:
+    final = server.corpus_url(RSS)
+    start = server.redirect_chain("/old", final, statuses)
+    got = fetch(start)
+    assert got.status == 200 and got.url == final
+    assert got.content == (CORPUS / RSS).read_bytes()
+    hops = [server.url(r.path) for r in server.requests]
+    assert len(hops) == len(statuses) + 1
+    expected = None if permanent_hops == 0 else [*hops, final][permanent_hops]
+    assert got.permanent_redirect == expected
+
+
+def test_relative_location_resolved(server: FeedServer) -> None:
+    server.route("/new/feed.xml", b"<rss/>")
+    got = fetch(server.redirect("/old/feed.xml", "../new/feed.xml", 308))
+    assert got.url == server.url("/new/feed.xml")
+    assert got.permanent_redirect == got.url
+
+
+def test_conditional_headers_survive_a_redirect(server: FeedServer) -> None:
+    final = server.corpus_url(RSS)
+    etag = fetch(final).etag
+    got = fetch(server.redirect("/old", final, 301), SourceState("src-1", etag=etag))
+    assert got.status == 304 and got.url == final and got.permanent_redirect == final
+
+
+def test_five_redirects_are_fine_six_are_too_many(server: FeedServer) -> None:
+    final = server.corpus_url(RSS)
+    assert fetch(server.redirect_chain("/five", final, (302,) * 5)).status == 200
+    e = fetch_error(server.redirect_chain("/six", final, (302,) * 6))
+    assert "more than 5 redirects" in str(e)
+    assert server.url("/six") in str(e)
+    assert len(server.requests_to("/six")) == 1
+    assert len(server.requests_to("/six/5")) == 1  # the sixth redirect was seen, not followed
+    assert not server.requests_to(final)[1:]  # only the five-hop run reached the feed
+
+
+def test_redirect_loop(server: FeedServer) -> None:
+    e = fetch_error(server.redirect_loop("/loop"))
+    assert "redirect" in str(e) and "loop" in str(e)
+    assert len(server.requests) == 6
+
+
+def test_redirects_can_be_turned_off(server: FeedServer) -> None:
+    e = fetch_error(server.redirect("/old", server.corpus_url(RSS), 301), max_redirects=0)
+    assert "more than 0 redirects" in str(e) and e.status == 301
+
+
+@pytest.mark.parametrize(
+    "location", ["ftp://example.org/feed.xml", "javascript:alert(1)", "http://[::1/feed"]
+)
+def test_redirect_to_non_http_target(server: FeedServer, location: str) -> None:
+    e = fetch_error(server.redirect("/old", location, 302))
+    assert "not a usable http(s) URL" in str(e) and location in str(e) and e.status == 302
+
+
+def test_redirect_without_location(server: FeedServer) -> None:
+    e = fetch_error(server.route("/odd", b"", status=302))
+    assert e.status == 302 and "Location" in str(e)
+
+
+# ---------------------------------------------------------------------- error statuses
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 500, 502])
+def test_error_status_is_a_fetch_error(server: FeedServer, status: int) -> None:
+    url = server.status("/feed.xml", status)
+    e = fetch_error(url)
+    assert type(e) is FetchError
+    assert e.status == status and e.retry_after is None and e.source_id == "src-1"
+    assert str(e).startswith(f"{url}: HTTP {status} ")
+    assert "\n" not in str(e)
+
+
+def test_410_is_source_gone(server: FeedServer) -> None:
+    url = server.status("/feed.xml", 410)
+    with pytest.raises(SourceGone) as info:
+        fetch(url)
+    assert info.value.status == 410 and url in str(info.value)
+
+
+def test_error_after_redirect_names_both_urls(server: FeedServer) -> None:
+    missing = server.status("/missing", 404)
+    start = server.redirect("/start", missing, 302)
+    e = fetch_error(start)
+    assert e.status == 404 and start in str(e) and missing in str(e)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_seconds(server: FeedServer, status: int) -> None:
+    e = fetch_error(server.status("/feed.xml", status, retry_after=120))
+    assert e.status == status and e.retry_after == 120.0
+    assert "retry after 120 s" in str(e)
+
+
+def test_retry_after_http_date_is_relative_to_the_response_date(server: FeedServer) -> None:
+    url = server.status(
+        "/feed.xml",
+        429,
+        retry_after="Wed, 21 Oct 2015 07:30:00 GMT",
+        headers={"Date": "Wed, 21 Oct 2015 07:28:00 GMT"},
+    )
+    assert fetch_error(url).retry_after == 120.0
+
+
+def test_unreadable_retry_after_is_ignored(server: FeedServer) -> None:
+    e = fetch_error(server.status("/feed.xml", 503, retry_after="soon"))
+    assert e.status == 503 and e.retry_after is None and "no Retry-After" in str(e)
+
+
+def test_parse_retry_after() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2015, 10, 21, 7, 28, tzinfo=UTC)
+    assert parse_retry_after("0") == 0.0
+    assert parse_retry_after(" 3600 ") == 3600.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now=now) == 30.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now=now) == 0.0  # past: now
+    for bad in (None, "", "-5", "nan", "tomorrow"):
+        assert parse_retry_after(bad) is None
+
+
+# ---------------------------------------------------------------------- network failures
+
+
+def test_read_timeout_waiting_for_headers(server: FeedServer) -> None:
+    e = fetch_error(server.route("/slow", b"<rss/>", delay=60), read_timeout=0.2)
+    assert e.status is None
+    assert "read timeout" in str(e) and "waiting for the response headers" in str(e)
+
+
+def test_read_timeout_in_the_body(server: FeedServer) -> None:
+    e = fetch_error(server.route("/stall", b"<rss/>", stall=60), read_timeout=0.2)
+    assert "read timeout" in str(e) and "reading the body" in str(e)
+
+
+def test_total_timeout_on_a_dripping_body(server: FeedServer) -> None:
+    url = server.route("/drip", b"x" * 10_000, chunk_size=1, drip=0.02)
+    e = fetch_error(url, timeout=0.3, read_timeout=5)
+    assert "total timeout" in str(e) and "reading the body" in str(e)
+
+
+def test_connect_timeout() -> None:
+    with blackhole() as url:
+        e = fetch_error(url, connect_timeout=0.2)
+    assert "connect timeout" in str(e) and url in str(e)
+
+
+def test_connection_refused() -> None:
+    url = refused_url()
+    e = fetch_error(url)
+    assert str(e).startswith(url) and "connection refused" in str(e)
+
+
+def test_dns_failure() -> None:
+    e = fetch_error("http://no-such-host.invalid/feed.xml", connect_timeout=2)
+    assert str(e).startswith("http://no-such-host.invalid/feed.xml: ")
+    assert "DNS lookup failed" in str(e) or "connect timeout" in str(e)
+
+
+@pytest.mark.parametrize("url", ["ftp://example.org/feed", "http://[::1/feed", "not a url"])
+def test_unusable_url(url: str) -> None:
+    with pytest.raises(FetchError) as info:
+        run(settings(), lambda f: f.fetch_url(url))
+    assert "URL" in str(info.value)
+
+
+def test_server_closing_mid_body(server: FeedServer) -> None:
+    def truncated() -> Iterator[bytes]:
+        yield b"<rss>"
+
+    url = server.route("/cut", truncated, length=1000)
+    e = fetch_error(url)
+    assert "reading the body" in str(e) and e.status is None
+
+
+def test_each_failure_is_logged_once_with_the_source(
+    server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = server.status("/feed.xml", 500)
+    with caplog.at_level(logging.WARNING, logger="curator.fetch"):
+        fetch_error(url)
+    (record,) = [r for r in caplog.records if r.name == "curator.fetch"]
+    assert "source=src-1" in record.getMessage() and url in record.getMessage()
+
+
+# ---------------------------------------------------------------------- bodies
+
+
+def test_gzip_body_decoded(server: FeedServer) -> None:
+    url = server.corpus_url(RSS, gzip=True)
+    got = fetch(url)
+    assert got.content == (CORPUS / RSS).read_bytes()
+    assert "content-encoding" not in got.headers and "content-length" not in got.headers
+    assert server.requests[0].header("accept-encoding") == "gzip, deflate"
+
+
+def test_precompressed_corpus_file_decoded() -> None:
+    name = "feeds/node-feedparser__compressed.xml"
+    with FeedServer() as s:
+        got = fetch(s.corpus_url(name, content_encoding="gzip"))
+    assert got.content == gzip.decompress((CORPUS / name).read_bytes())
+
+
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
+def test_deflate_body_decoded(server: FeedServer, wbits: int) -> None:
+    body = b"<rss>" + b"deflated " * 5000 + b"</rss>"
+    z = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    url = server.route("/d", z.compress(body) + z.flush(), content_encoding="deflate")
+    assert fetch(url).content == body
+
+
+def test_concatenated_gzip_members(server: FeedServer) -> None:
+    data = gzip.compress(b"<rss>one ") + gzip.compress(b"two</rss>")
+    assert fetch(server.route("/m", data, content_encoding="gzip")).content == b"<rss>one two</rss>"
+
+
+def test_corrupt_gzip_is_a_fetch_error(server: FeedServer) -> None:
+    e = fetch_error(server.route("/bad", b"this is not gzip", content_encoding="gzip"))
+    assert "not valid gzip" in str(e)
+
+
+def test_body_at_the_cap_is_kept(server: FeedServer) -> None:
+    assert len(fetch(server.huge("/exact", MB)).content) == MB
+    assert len(fetch(server.huge("/exact.gz", MB, gzip=True)).content) == MB
+
+
+def test_declared_oversize_body_is_not_downloaded(server: FeedServer) -> None:
+    with pytest.raises(BodyTooLarge) as info:
+        fetch(server.huge("/huge", 10**12, declare_length=True))
+    assert "over the 1 MB cap" in str(info.value) and info.value.status == 200
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_streamed_oversize_body_is_abandoned(server: FeedServer, compressed: bool) -> None:
+    with pytest.raises(BodyTooLarge) as info:
+        fetch(server.huge("/huge", 10**12, gzip=compressed))
+    assert "passed the 1 MB cap" in str(info.value)
+
+
+def test_gzip_bomb_abandoned_without_inflating_past_the_cap(server: FeedServer) -> None:
+    # 64 KiB on the wire, 64 MiB inflated, in 64 KiB writes: inflating each network read whole
+    # (httpx's aiter_bytes) peaks near 150 MB here for a 1 MB cap.
+    url = server.gzip_bomb("/bomb")
+    warm = server.route("/small", b"<rss/>")
+
+    async def measured(f: Fetcher) -> tuple[BaseException | None, int]:
+        await f.fetch_url(warm)  # client, SSL context and pool exist before measuring
+        tracemalloc.start()
+        try:
+            await f.fetch_url(url)
+        except BodyTooLarge as e:
+            return e, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        return None, 0
+
+    error, peak = run(settings(), measured)
+    assert isinstance(error, BodyTooLarge) and "once decompressed" in str(error)
+    assert peak < 3 * MB, f"peak {peak / MB:.1f} MB while capping at 1 MB"
+
+
+# ---------------------------------------------------------------------- concurrency
+
+
+def test_per_host_limit(server: FeedServer) -> None:
+    # The first two requests are held until both are in flight: proves two may run at once;
+    # the server counts whether a third ever joined them.
+    url = server.route("/feed.xml", b"<rss/>", hold_until=2, delay=0.05)
+
+    async def many(f: Fetcher) -> list[Fetched]:
+        return await asyncio.gather(*(f.fetch(source(f"{url}?n={i}")) for i in range(8)))
+
+    results = run(settings(per_host=2, concurrency=10), many)
+    assert [r.status for r in results] == [200] * 8
+    assert server.max_concurrent(server.host) == 2
+
+
+def test_global_limit(server: FeedServer) -> None:
+    url = server.route("/feed.xml", b"<rss/>", delay=0.05)
+
+    async def many(f: Fetcher) -> list[Fetched]:
+        return await asyncio.gather(*(f.fetch(source(f"{url}?n={i}")) for i in range(6)))
+
+    run(settings(per_host=4, concurrency=1), many)
+    assert len(server.requests) == 6
+    assert server.max_concurrent() == 1
+
+
+# ---------------------------------------------------------------------- lifecycle
+
+
+def test_one_fetcher_across_event_loops(server: FeedServer) -> None:
+    fetcher = Fetcher(settings())
+    src = source(server.corpus_url(RSS))
+
+    async def once(close: bool) -> int:
+        got = await fetcher.fetch(src)
+        if close:
+            await fetcher.aclose()
+        return got.status
+
+    assert asyncio.run(once(close=True)) == 200
+    assert asyncio.run(once(close=True)) == 200  # usable again after aclose
+    assert asyncio.run(once(close=False)) == 200  # the loop's shutdown closes the client
+    assert asyncio.run(once(close=True)) == 200
+
+
+def test_given_client_is_used_and_left_open(server: FeedServer) -> None:
+    url = server.corpus_url(RSS)
+
+    async def main() -> tuple[int, bool]:
+        async with httpx.AsyncClient(follow_redirects=True) as client:
+            fetcher = Fetcher(settings(read_timeout=0.2), client=client)
+            got = await fetcher.fetch(source(server.redirect("/old", url, 301)))
+            with pytest.raises(FetchError, match="read timeout"):
+                await fetcher.fetch(source(server.route("/slow", b"", delay=60)))
+            await fetcher.aclose()
+            return got.status, client.is_closed
+
+    assert asyncio.run(main()) == (200, False)
+    assert "contact: editors@example.org" in (server.requests[0].header("user-agent") or "")
