@@ -134,7 +134,9 @@ class Rules(_Model):
     def _known_groups(self) -> Rules:
         for name in self.require:
             if name not in self.groups:
-                raise ValueError(f"require names group {name!r}, which rules.groups does not define")
+                raise ValueError(
+                    f"require names group {name!r}, which rules.groups does not define"
+                )
         return self
 
 
@@ -198,6 +200,9 @@ class Digest(_Model):
     list_id: str = "cctv-links.example.org"
     unsubscribe: str | None = None  # mailto: address for List-Unsubscribe
     silent_days: int = Field(14, ge=1)  # editors' note: sources silent longer than this
+    # Added by digest (issue 4): how long a digest keeps being retried for the recipients the
+    # server has not accepted yet; older ones are left as they stand (see `digest list`).
+    retry_days: int = Field(7, ge=1)
     smtp: Smtp = Field(default_factory=Smtp)
 
     @field_validator("time")
@@ -228,11 +233,29 @@ class Publish(_Model):
     max_age: Duration = 365 * 86400.0
     out_dir: str | None = None  # static export refreshed after each change
     cache_seconds: int = Field(300, ge=0)
+    # Added by publish (issue 5):
+    author: str | None = None  # who the feeds name as author; the title when unset
+    language: str = "en"  # RFC 5646 tag for the feeds and the embed page
+    export_url: HttpUrl | None = None  # where out_dir is served; the exported feeds' self links
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$", v):
+            raise ValueError(f"expected a language tag such as en or en-GB, not {v!r}")
+        return v
 
 
 class Web(_Model):
     session_days: int = Field(14, ge=1)
     page_size: int = Field(50, ge=5, le=500)
+    # Mark the session cookie Secure even when the request looks like plain http (a proxy
+    # that terminates https without passing X-Forwarded-Proto). Over https it always is.
+    secure_cookies: bool = False
+    # Failed sign-ins allowed within signin_window, per account and per client address.
+    signin_attempts: int = Field(5, ge=1, le=1000)
+    signin_attempts_per_address: int = Field(20, ge=1, le=10000)
+    signin_window: Duration = 900.0
 
 
 class Config(_Model):
@@ -328,7 +351,9 @@ def loads(text: str, name: str = "feeds.yaml") -> Config:
     except yaml.YAMLError as e:
         raise ConfigError([Problem(name, None, "", f"not valid YAML: {e}")]) from None
     if not isinstance(data, dict):
-        raise ConfigError([Problem(name, 1, "", "expected a mapping of sections (sources:, rules:…)")])
+        raise ConfigError(
+            [Problem(name, 1, "", "expected a mapping of sections (sources:, rules:…)")]
+        )
 
     problems: list[Problem] = []
     for loc, line in lines.items():

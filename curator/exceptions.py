@@ -11,7 +11,8 @@
      │    ├── FetchError        the HTTP poll failed (``status``, ``retry_after``)
      │    │    ├── SourceGone   410 Gone: not polled again until its configuration changes
      │    │    └── BodyTooLarge the body passed the size cap and was abandoned
-     │    └── ParseError        the document is not a feed we can read
+     │    ├── ParseError        the document is not a feed we can read
+     │    └── UnknownSource     no source in feeds.yaml has that id
      ├── ItemError              about one item (carries ``item_id``)
      │    └── UnknownItem       no item has that id
      ├── UserError              about an editor account
@@ -100,6 +101,14 @@ class BodyTooLarge(FetchError):
 
 class ParseError(SourceError):
     pass
+
+
+class UnknownSource(SourceError):
+    def __init__(self, source_id: str, known: list[str]) -> None:
+        hint = ", ".join(known[:10]) + (" …" if len(known) > 10 else "")
+        super().__init__(
+            source_id, f"no source with id {source_id!r} in the configuration (known: {hint})"
+        )
 
 
 class ItemError(CuratorError):

@@ -1,0 +1,578 @@
+"""The ``curator`` command: parse arguments, call the library, print, map errors to exit codes.
+
+Exit codes: 0 done (a fetch run that completed is 0 even when some sources failed); 1 the
+request could not be carried out (unknown item, store or mail trouble); 2 the command line or
+the configuration is wrong.  A :class:`~curator.exceptions.CuratorError` is printed as one clear
+message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from curator import __version__, config
+from curator.core import Curator, make_curator
+from curator.exceptions import ConfigError, CuratorError, UnknownSource
+from curator.types import Item, PollReport, SourceReport, SourceState
+
+log = logging.getLogger("curator.cli")
+
+
+def _editor_name(args: argparse.Namespace) -> str:
+    return str(args.by or os.environ.get("CURATOR_EDITOR") or getpass.getuser())
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def item_json(item: Item) -> dict[str, Any]:
+    """The public JSON shape of an item (``curator items --json``)."""
+    return {
+        "id": item.id,
+        "url": item.url,
+        "title": item.title,
+        "summary": item.summary_text,
+        "summary_html": item.summary,
+        "sources": list(item.sources),
+        "urls": list(item.urls),
+        "category": item.category,
+        "published": _iso(item.published),
+        "first_seen": _iso(item.first_seen),
+        "score": item.score,
+        "matched": [asdict(m) for m in item.matched],
+        "why": item.why,
+        "status": item.status,
+        "reviewed_by": item.reviewed_by,
+        "reviewed_at": _iso(item.reviewed_at),
+        "note": item.note,
+        "original": dict(item.original),
+        "digest_id": item.digest_id,
+    }
+
+
+def state_json(source: config.Source, state: SourceState | None) -> dict[str, Any]:
+    s = state or SourceState(source.id)
+    return {
+        "id": source.id,
+        "name": source.name,
+        "url": source.url,
+        "kind": source.kind,
+        "category": source.category,
+        "enabled": source.enabled,
+        "health": _health(source, state),
+        "last_fetch": _iso(s.last_fetch),
+        "last_success": _iso(s.last_success),
+        "last_new": _iso(s.last_new),
+        "last_status": s.last_status,
+        "consecutive_errors": s.consecutive_errors,
+        "last_error": s.last_error,
+        "warning": s.warning,
+        "next_due": _iso(s.next_due),
+        "entries_last": s.entries_last,
+        "matched_last": s.matched_last,
+        "items_total": s.items_total,
+        "gone": s.gone,
+        "permanent_redirect": s.permanent_redirect,
+    }
+
+
+def _health(source: config.Source, state: SourceState | None) -> str:
+    if not source.enabled:
+        return "disabled"
+    if state is None or state.last_fetch is None:
+        return "never polled"
+    if state.gone and state.config_hash == source.config_hash():
+        return "gone"
+    if state.consecutive_errors:
+        return f"failing ({state.consecutive_errors})"
+    if state.permanent_redirect:
+        return "moved"
+    if state.warning:
+        return "ok (warning)"
+    return "ok"
+
+
+class _Progress:
+    """A one-line progress display on a terminal; silent otherwise (logs carry the events)."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total = total
+        self.done = 0
+        self.stream = stream
+        self.live = stream.isatty()
+
+    def __call__(self, report: SourceReport) -> None:
+        self.done += 1
+        if self.live:
+            self.stream.write(
+                f"\r\033[K[{self.done}/{self.total}] {report.source_id}: {report.outcome}"
+            )
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.live and self.done:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def _print_poll(report: PollReport, out: TextIO) -> None:
+    for r in sorted(report.sources, key=lambda r: r.source_id):
+        if r.outcome == "ok":
+            detail = (
+                f"{r.entries} entries, {r.matched} matched, {r.new} new, {r.duplicates} duplicates"
+            )
+            if r.dropped:
+                detail += f", {r.dropped} without a usable link"
+            if r.warning:
+                detail += f" (warning: {r.warning})"
+        elif r.outcome in ("not_modified", "unchanged"):
+            detail = "not modified" if r.outcome == "not_modified" else "unchanged"
+        else:
+            detail = r.error or r.outcome
+        out.write(f"{r.source_id:<28} {r.outcome:<13} {detail}\n")
+    out.write(
+        f"\n{len(report.sources)} sources: {report.fetched} fetched, "
+        f"{report.not_modified} not modified, {report.total('entries')} entries, "
+        f"{report.total('matched')} matched, {report.total('new')} new, "
+        f"{report.total('duplicates')} duplicates, {report.errors} errors\n"
+    )
+
+
+def _report_json(report: PollReport) -> dict[str, Any]:
+    return {
+        "sources": [asdict(r) for r in report.sources],
+        "totals": {
+            "sources": len(report.sources),
+            "fetched": report.fetched,
+            "not_modified": report.not_modified,
+            "entries": report.total("entries"),
+            "matched": report.total("matched"),
+            "new": report.total("new"),
+            "duplicates": report.total("duplicates"),
+            "errors": report.errors,
+        },
+    }
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_check(cur: Curator, args: argparse.Namespace) -> int:
+    cfg = cur.config
+    enabled = sum(1 for s in cfg.sources if s.enabled)
+    print(
+        f"{cfg.path}: OK — {len(cfg.sources)} sources ({enabled} enabled), "
+        f"{len(cfg.rules.include)} include terms, {len(cfg.rules.exclude)} exclude terms"
+    )
+    return 0
+
+
+def cmd_fetch(cur: Curator, args: argparse.Namespace) -> int:
+    ids = args.source or None
+    total = len(ids) if ids else sum(1 for s in cur.config.sources if s.enabled)
+    progress = _Progress(total, sys.stderr)
+
+    async def run() -> PollReport:
+        try:
+            return await cur.poll(ids, progress=progress)
+        finally:
+            await cur.aclose()
+
+    executor = None
+    if total >= 8 and cur.executor is None:
+        from concurrent.futures import ProcessPoolExecutor
+
+        executor = ProcessPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 4)))
+        cur.executor = executor
+    try:
+        report = asyncio.run(run())
+    finally:
+        progress.close()
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+    if args.json:
+        json.dump(_report_json(report), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _print_poll(report, sys.stdout)
+    return 0
+
+
+def cmd_sources(cur: Curator, args: argparse.Namespace) -> int:
+    states = cur.store.states()
+    rows = [state_json(s, states.get(s.id)) for s in cur.config.sources]
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    for r in rows:
+        last = (r["last_success"] or "never")[:16].replace("T", " ")
+        nxt = (r["next_due"] or "now")[:16].replace("T", " ")
+        print(
+            f"{r['id']:<28} {r['health']:<14} last ok {last:<16}  next {nxt:<16}  "
+            f"items {r['items_total']}"
+        )
+        if r["last_error"]:
+            print(f"{'':<28} error: {r['last_error']}")
+        if r["permanent_redirect"]:
+            print(f"{'':<28} moved permanently to {r['permanent_redirect']}: update its url")
+        if r["warning"]:
+            print(f"{'':<28} warning: {r['warning']}")
+    return 0
+
+
+def cmd_items(cur: Curator, args: argparse.Namespace) -> int:
+    status = None if args.status == "all" else args.status
+    items = sorted(
+        cur.store.items(status), key=lambda i: (i.published, i.first_seen), reverse=True
+    )[: args.limit]
+    if args.json:
+        json.dump([item_json(i) for i in items], sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    if not items:
+        print(f"no {args.status} items")
+    for i in items:
+        print(
+            f"{i.id}  {i.status:<8} {i.score:>5.1f}  {i.published:%Y-%m-%d}  "
+            f"{i.category:<8} {i.title[:90]}"
+        )
+    return 0
+
+
+def cmd_approve(cur: Curator, args: argparse.Namespace) -> int:
+    for item in cur.review.approve(args.ids, by=_editor_name(args), note=args.note):
+        print(f"approved {item.id}  {item.title[:90]}")
+    return 0
+
+
+def cmd_reject(cur: Curator, args: argparse.Namespace) -> int:
+    for item in cur.review.reject(args.ids, by=_editor_name(args), note=args.note):
+        print(f"rejected {item.id}  {item.title[:90]}")
+    return 0
+
+
+def cmd_edit(cur: Curator, args: argparse.Namespace) -> int:
+    if args.title is None and args.summary is None and args.category is None and args.note is None:
+        raise _Usage("edit needs at least one of --title, --summary, --category, --note")
+    item = cur.review.edit(
+        args.id,
+        by=_editor_name(args),
+        title=args.title,
+        summary=args.summary,
+        category=args.category,
+        note=args.note,
+    )
+    print(f"edited {item.id}  {item.title[:90]}")
+    return 0
+
+
+def cmd_reopen(cur: Curator, args: argparse.Namespace) -> int:
+    item = cur.review.reopen(args.id, by=_editor_name(args))
+    print(f"reopened {item.id} (pending)  {item.title[:90]}")
+    return 0
+
+
+def cmd_undo(cur: Curator, args: argparse.Namespace) -> int:
+    item = cur.review.undo(args.id, by=_editor_name(args))
+    print(f"undone: {item.id} is {item.status}  {item.title[:90]}")
+    return 0
+
+
+class _Usage(Exception):
+    """A command-line mistake found after argparse: exit 2 with the message."""
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="curator",
+        description="Find, review and publish news and research on CCTV in policing.",
+    )
+    p.add_argument("--version", action="version", version=f"curator {__version__}")
+    p.add_argument(
+        "--config",
+        default=os.environ.get("CURATOR_CONFIG", "feeds.yaml"),
+        help="configuration file (env CURATOR_CONFIG; default ./feeds.yaml)",
+    )
+    p.add_argument(
+        "--store",
+        default=os.environ.get("CURATOR_STORE", "store"),
+        help="data directory (env CURATOR_STORE; default ./store)",
+    )
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="log every event, not only problems"
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    s = sub.add_parser("check", help="validate the configuration file")
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("fetch", help="poll sources now, ignoring their intervals")
+    s.add_argument("--source", action="append", metavar="ID", help="only this source (repeatable)")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.set_defaults(func=cmd_fetch)
+
+    s = sub.add_parser("sources", help="each source's health")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_sources)
+
+    s = sub.add_parser("items", help="list items, newest first")
+    s.add_argument(
+        "--status", choices=["pending", "approved", "rejected", "all"], default="pending"
+    )
+    s.add_argument("--limit", type=int, default=50, metavar="N")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_items)
+
+    for name, func, verb in (("approve", cmd_approve, "approve"), ("reject", cmd_reject, "reject")):
+        s = sub.add_parser(name, help=f"{verb} items by id")
+        s.add_argument("ids", nargs="+", metavar="ID")
+        s.add_argument(
+            "--by", metavar="NAME", help="editor name (default $CURATOR_EDITOR or login)"
+        )
+        s.add_argument("--note", metavar="TEXT")
+        s.set_defaults(func=func)
+
+    s = sub.add_parser("edit", help="change an item's title, summary, category or note")
+    s.add_argument("id", metavar="ID")
+    s.add_argument("--title", metavar="T")
+    s.add_argument("--summary", metavar="S")
+    s.add_argument("--category", metavar="C", choices=["news", "research", "guidance"])
+    s.add_argument("--note", metavar="TEXT")
+    s.add_argument("--by", metavar="NAME")
+    s.set_defaults(func=cmd_edit)
+
+    s = sub.add_parser("reopen", help="put an item back to pending")
+    s.add_argument("id", metavar="ID")
+    s.add_argument("--by", metavar="NAME")
+    s.set_defaults(func=cmd_reopen)
+
+    s = sub.add_parser("undo", help="revert an item's last decision or edit")
+    s.add_argument("id", metavar="ID")
+    s.add_argument("--by", metavar="NAME")
+    s.set_defaults(func=cmd_undo)
+
+    _add_service_commands(sub)
+    return p
+
+
+def _setup_logging(verbose: bool, command: str) -> None:
+    level = logging.INFO if verbose or command == "serve" else logging.WARNING
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "apscheduler.executors.default"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose, args.command)
+    try:
+        cfg = config.load(args.config)
+    except ConfigError as e:
+        for problem in e.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print(
+            f"{len(e.problems)} problem(s) in {args.config}; nothing was changed.", file=sys.stderr
+        )
+        return 2
+    try:
+        cur = make_curator(cfg, store=Path(args.store))
+        return int(args.func(cur, args))
+    except _Usage as e:
+        print(f"curator {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except UnknownSource as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except CuratorError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+# --------------------------------------------------------------------------- service commands
+
+
+def cmd_serve(cur: Curator, args: argparse.Namespace) -> int:
+    from curator import serve
+
+    try:
+        asyncio.run(
+            serve.run(
+                cur,
+                host=args.host,
+                port=args.port,
+                proxy_headers=args.proxy_headers,
+                forwarded_allow_ips=args.forwarded_allow_ips,
+            )
+        )
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _read_password(args: argparse.Namespace, name: str) -> str:
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise _Usage("no terminal to ask for a password on: use --password-stdin")
+    first = getpass.getpass(f"Password for {name}: ")
+    second = getpass.getpass("Again: ")
+    if first != second:
+        raise _Usage("the two passwords differ; nothing was changed")
+    return first
+
+
+def cmd_user(cur: Curator, args: argparse.Namespace) -> int:
+    from curator import auth
+
+    if args.user_command == "list":
+        users = cur.store.users()
+        if not users:
+            print("no editors yet: add one with `curator user add NAME`")
+        for u in sorted(users, key=lambda u: u.name):
+            print(f"{u.name:<24} since {u.created_at:%Y-%m-%d}")
+    elif args.user_command == "add":
+        auth.add_user(cur.store, args.name, _read_password(args, args.name))
+        print(f"added editor {args.name}")
+    elif args.user_command == "passwd":
+        auth.change_password(cur.store, args.name, _read_password(args, args.name))
+        print(f"changed the password of {args.name}")
+    elif args.user_command == "remove":
+        auth.remove_user(cur.store, args.name)
+        print(f"removed editor {args.name}")
+    return 0
+
+
+def _add_service_commands(sub: Any) -> None:
+    s = sub.add_parser("serve", help="run the scheduler and the web app")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="trust X-Forwarded-Proto/For from --forwarded-allow-ips (behind nginx)",
+    )
+    s.add_argument(
+        "--forwarded-allow-ips",
+        default=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        metavar="IPS",
+        help="comma-separated proxy addresses to trust (default 127.0.0.1)",
+    )
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("user", help="manage editor accounts")
+    us = s.add_subparsers(dest="user_command", metavar="ACTION")
+    us.required = True
+    for action, text in (("add", "create an editor"), ("passwd", "change a password")):
+        u = us.add_parser(action, help=text)
+        u.add_argument("name", metavar="NAME")
+        u.add_argument(
+            "--password-stdin", action="store_true", help="read the password from standard input"
+        )
+    us.add_parser("list", help="list editors")
+    u = us.add_parser("remove", help="delete an editor")
+    u.add_argument("name", metavar="NAME")
+    s.set_defaults(func=cmd_user)
+
+    _add_output_commands(sub)
+
+
+def cmd_digest(cur: Curator, args: argparse.Namespace) -> int:
+    from curator import digests
+
+    if args.digest_command == "preview":
+        fmt = "html"
+        if args.out:
+            suffix = Path(args.out).suffix.lower().lstrip(".")
+            fmt = {"html": "html", "htm": "html", "txt": "txt", "text": "txt", "eml": "eml"}.get(
+                suffix, ""
+            )
+            if not fmt:
+                raise _Usage(f"--out {args.out}: the name must end in .html, .txt or .eml")
+        elif args.format:
+            fmt = args.format
+        body = digests.preview(cur, fmt)  # type: ignore[arg-type]
+        data = body if isinstance(body, bytes) else body.encode("utf-8")
+        if args.out:
+            Path(args.out).write_bytes(data)
+            print(f"wrote {args.out}", file=sys.stderr)
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        return 0
+    if args.digest_command == "send":
+        result = digests.send(cur, dry_run=args.dry_run, to=args.to)
+        print(result.message)
+        return 0
+    records = digests.list_digests(cur.store)
+    if not records:
+        print("no digests yet")
+    for r in records:
+        sent = sum(1 for v in r.recipients.values() if v == "sent")
+        print(
+            f"{r.id}  {r.kind:<7} {r.status:<8} {r.period_start:%Y-%m-%d} to "
+            f"{r.period_end:%Y-%m-%d}  {len(r.item_ids)} items  {sent}/{len(r.recipients)} sent"
+        )
+        failed = {a: v for a, v in r.recipients.items() if v not in ("sent", "pending")}
+        for address, status in failed.items():
+            print(f"    {address}: {status}")
+        if args.items:
+            for item in digests.record_items(cur.store, r):
+                print(f"    {item.id}  {item.category:<8} {item.title[:80]}")
+    return 0
+
+
+def cmd_publish(cur: Curator, args: argparse.Namespace) -> int:
+    from curator import publish
+
+    out = args.out or publish.export_dir(cur.config)
+    if out is None:
+        raise _Usage("say where: --out DIR (or set publish.out_dir in the configuration)")
+    written = publish.export(cur.config, cur.store, out, cur.clock())
+    names = ", ".join(p.name for p in written) or "nothing (already up to date)"
+    print(f"{out}: wrote {names}")
+    return 0
+
+
+def _add_output_commands(sub: Any) -> None:
+    s = sub.add_parser("digest", help="preview, send and list the weekly digest")
+    ds = s.add_subparsers(dest="digest_command", metavar="ACTION")
+    ds.required = True
+    d = ds.add_parser("preview", help="render the next digest without sending it")
+    d.add_argument("--out", metavar="FILE", help="write to FILE (.html, .txt or .eml)")
+    d.add_argument("--format", choices=["html", "txt", "eml"], help="format on stdout")
+    d = ds.add_parser("send", help="send the digest now (only items not yet sent)")
+    d.add_argument("--dry-run", action="store_true", help="show what would be sent; change nothing")
+    d.add_argument("--to", metavar="ADDRESS", help="send a test copy to ADDRESS only")
+    d = ds.add_parser("list", help="past digests and their delivery status")
+    d.add_argument("--items", action="store_true", help="list each digest's items too")
+    s.set_defaults(func=cmd_digest)
+
+    s = sub.add_parser("publish", help="write links.json/.rss/.atom/.html for a static site")
+    s.add_argument("--out", metavar="DIR", help="directory (default publish.out_dir)")
+    s.set_defaults(func=cmd_publish)

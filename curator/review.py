@@ -1,0 +1,283 @@
+"""Editor decisions: approve, reject, edit, reopen, undo, add by hand.
+
+The CLI and the web app both go through here, so every decision is recorded the same way: an
+:class:`~curator.types.Event` in the item's history saying who, when and what changed.  Edits
+keep the feed's original value in ``Item.original`` so nothing the source said is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from curator import normalize
+from curator.exceptions import ItemError, UnknownItem
+from curator.store import Store
+from curator.types import CATEGORIES, Category, Event, Item, Status
+
+log = logging.getLogger("curator.review")
+
+_DECISIONS = ("approved", "rejected", "edited", "reopened")
+
+
+def _last_undoable(history: Sequence[Event]) -> int | None:
+    """Index of the newest decision not already undone; undos stack like an editor's."""
+    skip = 0
+    for i in range(len(history) - 1, -1, -1):
+        action = history[i].action
+        if action == "undone":
+            skip += 1
+        elif action in _DECISIONS:
+            if skip == 0:
+                return i
+            skip -= 1
+    return None
+
+
+class Review:
+    """Every change an editor can make to an item, each one store transaction."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], datetime],
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._on_change = on_change
+
+    def _get(self, item_id: str) -> Item:
+        item = self._store.get_item(item_id)
+        if item is None:
+            raise UnknownItem(item_id)
+        return item
+
+    def _decide(
+        self, ids: Sequence[str], status: Status, by: str | None, note: str | None
+    ) -> list[Item]:
+        now = self._clock()
+        done: list[Item] = []
+        with self._store.transaction():
+            items = [self._get(i) for i in ids]  # all or nothing: check every id first
+            for item in items:
+                if item.status == status and note is None:
+                    done.append(item)
+                    continue
+                changes: dict[str, tuple[str | None, str | None]] = {
+                    "status": (item.status, status)
+                }
+                if note is not None:
+                    changes["note"] = (item.note, note)
+                new = replace(
+                    item,
+                    status=status,
+                    reviewed_by=by,
+                    reviewed_at=now,
+                    note=note if note is not None else item.note,
+                    history=(*item.history, Event(now, status, by, changes, note)),
+                    updated_at=now,
+                )
+                self._store.put_item(new)
+                log.info("%s item=%s by=%s", status, item.id, by or "-")
+                done.append(new)
+        self._on_change()
+        return done
+
+    def approve(self, ids: Sequence[str], *, by: str | None, note: str | None = None) -> list[Item]:
+        return self._decide(ids, "approved", by, note)
+
+    def reject(self, ids: Sequence[str], *, by: str | None, note: str | None = None) -> list[Item]:
+        return self._decide(ids, "rejected", by, note)
+
+    def edit(
+        self,
+        item_id: str,
+        *,
+        by: str | None,
+        title: str | None = None,
+        summary: str | None = None,
+        category: str | None = None,
+        note: str | None = None,
+    ) -> Item:
+        """Change what readers will see. The feed's values are kept in ``original``."""
+        now = self._clock()
+        with self._store.transaction():
+            item = self._get(item_id)
+            changes: dict[str, tuple[str | None, str | None]] = {}
+            fields: dict[str, object] = {}
+            original = dict(item.original)
+            if title is not None:
+                title = " ".join(title.split())
+                if not title:
+                    raise ItemError(item_id, "the title cannot be empty")
+                if title != item.title:
+                    original.setdefault("title", item.title)
+                    changes["title"] = (item.title, title)
+                    fields["title"] = title
+                    fields["title_key"] = normalize.title_key(title)
+            if summary is not None:
+                clean = normalize.sanitize_html(summary)
+                if clean != item.summary:
+                    original.setdefault("summary", item.summary)
+                    changes["summary"] = (item.summary, clean)
+                    fields["summary"] = clean
+                    fields["summary_text"] = normalize.html_to_text(clean)
+            if category is not None:
+                if category not in CATEGORIES:
+                    raise ItemError(
+                        item_id,
+                        f"unknown category {category!r}; use one of {', '.join(CATEGORIES)}",
+                    )
+                if category != item.category:
+                    original.setdefault("category", item.category)
+                    changes["category"] = (item.category, category)
+                    fields["category"] = category
+            if note is not None and note != (item.note or ""):
+                changes["note"] = (item.note, note or None)
+                fields["note"] = note or None
+            if not changes:
+                return item
+            new = replace(
+                item,
+                **fields,  # type: ignore[arg-type]
+                original=original,
+                history=(*item.history, Event(now, "edited", by, changes)),
+                updated_at=now,
+            )
+            self._store.put_item(new)
+            log.info("edited item=%s by=%s fields=%s", item_id, by or "-", ",".join(changes))
+        self._on_change()
+        return new
+
+    def reopen(self, item_id: str, *, by: str | None) -> Item:
+        """Back to pending, whatever it was; a digest that already carried it keeps it."""
+        now = self._clock()
+        with self._store.transaction():
+            item = self._get(item_id)
+            if item.status == "pending":
+                return item
+            new = replace(
+                item,
+                status="pending",
+                reviewed_by=None,
+                reviewed_at=None,
+                history=(
+                    *item.history,
+                    Event(now, "reopened", by, {"status": (item.status, "pending")}),
+                ),
+                updated_at=now,
+            )
+            self._store.put_item(new)
+            log.info("reopened item=%s by=%s", item_id, by or "-")
+        self._on_change()
+        return new
+
+    def undo(self, item_id: str, *, by: str | None) -> Item:
+        """Revert the item's last decision or edit, recording the undo itself."""
+        now = self._clock()
+        with self._store.transaction():
+            item = self._get(item_id)
+            at = _last_undoable(item.history)
+            if at is None:
+                raise ItemError(
+                    item_id, "nothing to undo: the item has not been reviewed or edited"
+                )
+            last = item.history[at]
+            fields: dict[str, object] = {}
+            for name, (old, _new) in last.changes.items():
+                if name == "status":
+                    fields["status"] = old or "pending"
+                elif name in ("title", "summary", "note", "category"):
+                    fields[name] = old
+                    if name == "title" and old:
+                        fields["title_key"] = normalize.title_key(old)
+                    if name == "summary":
+                        fields["summary_text"] = normalize.html_to_text(old or "")
+            status = fields.get("status", item.status)
+            if status == "pending":
+                fields["reviewed_by"] = None
+                fields["reviewed_at"] = None
+            elif "status" in fields:
+                # Back to an earlier decision: credit whoever made it.
+                prior = next((e for e in reversed(item.history[:at]) if e.action == status), None)
+                fields["reviewed_by"] = prior.by if prior else None
+                fields["reviewed_at"] = prior.at if prior else now
+            reverted = {k: (v[1], v[0]) for k, v in last.changes.items()}
+            new = replace(
+                item,
+                **fields,  # type: ignore[arg-type]
+                history=(*item.history, Event(now, "undone", by, reverted, f"undid {last.action}")),
+                updated_at=now,
+            )
+            self._store.put_item(new)
+            log.info("undid %s item=%s by=%s", last.action, item_id, by or "-")
+        self._on_change()
+        return new
+
+    def add_manual(
+        self,
+        *,
+        url: str,
+        title: str,
+        summary: str,
+        category: str,
+        published: datetime | None,
+        by: str | None,
+        note: str | None = None,
+        approve: bool = True,
+    ) -> Item:
+        """An item the editor found: stored like any other, approved at once by default."""
+        now = self._clock()
+        canonical = normalize.canonical_url(url)
+        if not canonical.startswith(("http://", "https://")):
+            raise ItemError("", f"{url!r} is not an http(s) link")
+        if category not in CATEGORIES:
+            raise ItemError(
+                "", f"unknown category {category!r}; use one of {', '.join(CATEGORIES)}"
+            )
+        title = " ".join(title.split())
+        if not title:
+            raise ItemError("", "a title is needed")
+        cat: Category = category
+        item_id = normalize.item_id(canonical)
+        clean = normalize.sanitize_html(summary, base_url=url)
+        with self._store.transaction():
+            existing = self._store.get_item(item_id)
+            if existing is not None:
+                raise ItemError(
+                    item_id,
+                    f"that link is already item {item_id} ({existing.status}): {existing.title}",
+                )
+            status: Status = "approved" if approve else "pending"
+            history = [Event(now, "added", by, {}, note)]
+            if approve:
+                history.append(Event(now, "approved", by, {"status": ("pending", "approved")}))
+            item = Item(
+                id=item_id,
+                url=url,
+                canonical_url=canonical,
+                title=title,
+                summary=clean,
+                summary_text=normalize.html_to_text(clean),
+                category=cat,
+                published=published or now,
+                first_seen=now,
+                score=0.0,
+                matched=(),
+                why="added by hand" + (f" by {by}" if by else ""),
+                sources=("manual",),
+                title_key=normalize.title_key(title),
+                status=status,
+                reviewed_by=by if approve else None,
+                reviewed_at=now if approve else None,
+                note=note,
+                history=tuple(history),
+                updated_at=now,
+            )
+            self._store.put_item(item)
+            log.info("added item=%s by=%s url=%s", item_id, by or "-", url)
+        self._on_change()
+        return item

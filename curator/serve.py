@@ -1,0 +1,109 @@
+"""``curator serve``: the scheduler and the web app in one asyncio event loop.
+
+One process per store (the store's server lock): several schedulers would poll and send the
+digest several times over.  SIGINT/SIGTERM make uvicorn stop accepting requests; store writes
+are synchronous blocks, so by the time the loop handles the signal no transaction is half done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+
+import uvicorn
+
+from curator import schedule
+from curator.core import Curator
+from curator.exceptions import CuratorError
+
+log = logging.getLogger("curator.serve")
+
+
+class PortInUse(CuratorError):
+    pass
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind first, so that a port in use is one clear message before anything starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise PortInUse(
+            f"cannot listen on {host}:{port}: {e.strerror or e}. "
+            "Is another service using it? Choose another with --port."
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def announce_setup(curator: Curator, base_url: str) -> None:
+    """On a first run with no editor, print (once) the link that creates the first editor."""
+    from curator import auth
+
+    token = auth.setup_link_token(curator.store)
+    if token:
+        print(
+            "\nNo editor account yet. Open this one-time link to create the first editor:\n"
+            f"  {base_url.rstrip('/')}/setup?token={token}\n"
+            "(or run `curator user add NAME`)\n",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+async def run(
+    curator: Curator,
+    *,
+    host: str,
+    port: int,
+    proxy_headers: bool = False,
+    forwarded_allow_ips: str | None = None,
+) -> None:
+    from curator.web import create_app
+
+    with curator.store.server_lock():
+        sock = bind(host, port)
+        app = create_app(curator)
+        shown = host if ":" not in host else f"[{host}]"
+        announce_setup(curator, f"http://{shown}:{sock.getsockname()[1]}")
+        scheduler = schedule.build_scheduler(curator)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                proxy_headers=proxy_headers,
+                forwarded_allow_ips=forwarded_allow_ips,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+            )
+        )
+        scheduler.start()
+        log.info(
+            "serving on http://%s:%d with %d scheduled jobs",
+            shown,
+            sock.getsockname()[1],
+            len(scheduler.get_jobs()),
+        )
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            scheduler.shutdown(wait=False)
+            pending = [
+                t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()
+            ]
+            if pending:
+                # Let polls in flight finish (their store writes are already atomic), briefly.
+                _done, late = await asyncio.wait(pending, timeout=10)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+            await curator.aclose()
+            sock.close()
+            log.info("stopped")

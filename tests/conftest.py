@@ -1,0 +1,3 @@
+"""Shared fixtures: ``feed_server``, a real local HTTP server for feeds (tests/feedserver.py)."""
+
+pytest_plugins = ["tests.feedserver"]
