@@ -54,9 +54,11 @@ def _rules(rules: Rules, source_rules: SourceRules) -> match.CompiledRules:
     return match.compile_rules(rules, source_rules)
 
 
-def process(fetched: Fetched, source: Source, rules: Rules, now: datetime) -> Processed:
+def process(
+    fetched: Fetched, source: Source, rules: Rules, now: datetime, max_entries: int = 200
+) -> Processed:
     """Parse, normalise and match one fetched document. Pure; raises ParseError."""
-    parsed = parse(fetched, source)
+    parsed = parse(fetched, source, max_entries=max_entries)
     compiled = _rules(rules, source.rules)
     candidates: list[Candidate] = []
     dropped = 0
@@ -151,11 +153,11 @@ async def poll_source(
 
     try:
         if executor is None:
-            result = process(fetched, source, config.rules, now)
+            result = process(fetched, source, config.rules, now, config.fetch.max_entries)
         else:
             loop = asyncio.get_running_loop()
             result = await loop.run_in_executor(
-                executor, process, fetched, source, config.rules, now
+                executor, process, fetched, source, config.rules, now, config.fetch.max_entries
             )
     except ParseError as e:
         return _failed(source, state, e, config=config, store=store, now=now)

@@ -1,0 +1,427 @@
+"""RawEntry → Entry, and the URL identity every later stage relies on.
+
+Pure functions of their arguments (the clock is passed in).  Everything that comes from a
+feed is hostile until it leaves here: titles become plain text, summaries pass an nh3
+allow-list (no images: a remote image in a digest tells its sender who read it), links keep
+only http(s), dates are clamped to something plausible.
+
+URL identity: :func:`canonical_url` is for *identity* (dedupe, ``item_id``) and is still a
+working URL; ``Entry.url`` is the link readers follow: redirectors unwrapped and tracking
+parameters dropped, but query order and fragment kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import html
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import SplitResult, parse_qs, quote, unquote_plus, urljoin, urlsplit, urlunsplit
+
+import nh3
+
+from curator.types import Entry, RawEntry
+
+TITLE_MAX = 500  # characters
+SUMMARY_HTML_MAX = 20_000  # characters of sanitised HTML
+SUMMARY_TEXT_MAX = 2_000  # characters of plain text
+HTML_INPUT_MAX = 200_000  # characters of untrusted HTML looked at, at most
+AUTHORS_MAX, AUTHOR_LEN = 20, 200
+TAGS_MAX, TAG_LEN = 30, 100
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)
+
+ALLOWED_TAGS = frozenset(
+    {
+        "p", "br", "a", "em", "strong", "b", "i", "u", "sub", "sup", "ul", "ol", "li",
+        "blockquote", "code", "pre", "h3", "h4", "h5", "h6",
+    }
+)  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
+LINK_REL = "noopener noreferrer nofollow"
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+# Dropped together with everything inside them, not just the tags.
+_DROP_CONTENT = frozenset(
+    {
+        "script", "style", "noscript", "template", "iframe", "object", "embed", "svg",
+        "math", "textarea", "select", "title", "head",
+    }
+)  # fmt: skip
+
+# Query parameters that identify a click, not a document (compared lower-cased).
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid",
+        "mc_cid", "mc_eid", "_ga", "_gl", "igshid", "ref_src", "ref_url", "cmp", "cmpid",
+        "ocid", "ns_mchannel", "ns_source", "ns_campaign", "ns_linkname", "ns_fee",
+        "at_medium", "at_campaign", "at_custom1", "at_custom2", "at_custom3", "at_custom4",
+        "at_link_id", "at_link_origin", "at_link_type", "at_format", "at_ptr_name",
+        "at_bbc_team", "mkt_tok", "_hsenc", "_hsmi", "oly_enc_id", "oly_anon_id", "vero_id",
+        "wt.mc_id", "smid", "xtor", "sr_share",
+    }
+)  # fmt: skip
+TRACKING_PREFIXES = ("utm_",)
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+_WS = re.compile(r"\s+")
+# C0 controls (whitespace folded separately), DEL, and bidi overrides that disguise text.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_URL_JUNK = re.compile(r"[\x00-\x20\x7f]")  # controls dropped (WHATWG), spaces escaped
+_ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+_BLOCK = re.compile(
+    r"<(?:/?(?:p|div|br|li|ul|ol|dl|dt|dd|h[1-6]|tr|td|th|table|blockquote|pre|section|"
+    r"article|header|footer|figure|figcaption|hr))\b",
+    re.IGNORECASE,
+)
+# Block elements the allow-list drops: a space keeps "<td>a</td><td>b</td>" from reading "ab".
+_DROPPED_BLOCK = re.compile(
+    r"</?(?:div|h1|h2|tr|td|th|table|section|article|header|footer|figure|figcaption|dl|dt|"
+    r"dd|hr|aside|nav|main|address|caption)\b",
+    re.IGNORECASE,
+)
+_EMAIL_NAME = re.compile(r"^\S+@\S+\s*\((.+)\)$")
+_GOOGLE = re.compile(r"^(?:www\.)?google(?:\.[a-z]{2,3}){1,2}$")
+_URL_SAFE = "/:@!$&'()*+,;=%-._~?#[]"
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _scrub(url: str) -> str:
+    """Control characters out of a URL (as browsers do), inner spaces escaped."""
+    return _URL_JUNK.sub(lambda m: "%20" if m.group() == " " else "", url)
+
+
+def _strip_tags(s: str) -> str:
+    return html.unescape(nh3.clean(s, tags=set(), clean_content_tags=set(_DROP_CONTENT)))
+
+
+def _fold(s: str) -> str:
+    return _WS.sub(" ", _CONTROL.sub("", s)).strip()
+
+
+def _cap(text: str, limit: int) -> str:
+    """Cut to ``limit`` characters on a word boundary, ending in "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    if cut < limit * 0.6:
+        cut = limit - 1
+    return text[:cut].rstrip() + "…"
+
+
+def plain_text(value: str | None, limit: int = TITLE_MAX) -> str:
+    """One line of plain text from a field that may hold markup or (double) escaping.
+
+    ``AT&amp;amp;T`` → ``AT&T``; ``&lt;b&gt;x&lt;/b&gt;`` → ``x``; ``<script>…</script>`` and its
+    content disappear.  Used for titles, author names and tags.
+    """
+    if not value:
+        return ""
+    if "<" not in value and "&" not in value:  # most names and tags: nothing to parse
+        return _cap(_fold(value[:HTML_INPUT_MAX]), limit)
+    text = _strip_tags(value[:HTML_INPUT_MAX])
+    if "&" in text and _ENTITY.search(text):  # escaped twice
+        text = html.unescape(text)
+    if "<" in text and _TAG.search(text):  # markup that had been escaped once
+        text = _strip_tags(text)
+    return _cap(_fold(text), limit)
+
+
+def clean_title(title: str | None) -> str:
+    """A title as plain text, at most TITLE_MAX characters ("" when nothing is left)."""
+    return plain_text(title, TITLE_MAX)
+
+
+def html_to_text(html_: str) -> str:
+    """Plain text of an HTML fragment, block boundaries kept as spaces, capped at 2,000
+    characters on a word boundary."""
+    if not html_:
+        return ""
+    spaced = _BLOCK.sub(lambda m: " " + m.group(0), html_[:HTML_INPUT_MAX])
+    return _cap(_fold(_strip_tags(spaced)), SUMMARY_TEXT_MAX)
+
+
+def _href_filter(base_url: str | None) -> Callable[[str, str, str], str | None]:
+    # nh3 checks url_schemes *before* this filter runs, so whatever it returns is checked
+    # again here.  It must not raise: nh3 would report that as an unraisable exception.
+    def rewrite(tag: str, attr: str, value: str) -> str | None:
+        if attr != "href":
+            return value
+        try:
+            target = _scrub(value.strip())
+            if base_url:
+                target = urljoin(base_url, target)
+            parts = urlsplit(target)
+        except ValueError:
+            return None
+        scheme = parts.scheme.lower()
+        if scheme in ("http", "https") and parts.netloc:
+            return target
+        if scheme == "mailto":
+            return target
+        return None
+
+    return rewrite
+
+
+def _clean(html_: str, base_url: str | None) -> str:
+    return nh3.clean(
+        html_,
+        tags=set(ALLOWED_TAGS),
+        clean_content_tags=set(_DROP_CONTENT),
+        attributes={k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
+        attribute_filter=_href_filter(base_url),
+        link_rel=LINK_REL,
+        url_schemes=set(URL_SCHEMES),
+        strip_comments=True,
+    ).strip()
+
+
+def sanitize_html(html_: str, *, base_url: str | None = None) -> str:
+    """Allow-listed HTML, links absolute (against ``base_url``) with rel=noopener, no images.
+
+    Looks at the first 200,000 characters; returns at most 20,000, cut on a text boundary
+    and re-cleaned so every tag is closed.  Relative links with no ``base_url`` lose their
+    href: they would point into our own site.
+    """
+    if not html_ or not html_.strip():
+        return ""
+    spaced = _DROPPED_BLOCK.sub(lambda m: " " + m.group(0), html_[:HTML_INPUT_MAX])
+    out = _clean(spaced, base_url)
+    if len(out) <= SUMMARY_HTML_MAX:
+        return out
+    limit = SUMMARY_HTML_MAX - 200
+    for _ in range(4):
+        candidate = _clean(out[: _cut_point(out, limit)].rstrip() + "…", base_url)
+        if len(candidate) <= SUMMARY_HTML_MAX:
+            return candidate
+        limit -= len(candidate) - SUMMARY_HTML_MAX + 200  # closing tags took the room
+        if limit <= 0:
+            break
+    return html.escape(_cap(html_to_text(out), SUMMARY_TEXT_MAX), quote=False)
+
+
+def _cut_point(s: str, limit: int) -> int:
+    """An index ≤ limit that is outside any tag and entity, at a word end when near one."""
+    cut = limit
+    if s.rfind("<", 0, cut) > s.rfind(">", 0, cut):
+        cut = s.rfind("<", 0, cut)
+    amp = s.rfind("&", 0, cut)
+    if amp > s.rfind(";", 0, cut):
+        cut = amp
+    boundary = max(s.rfind(" ", 0, cut), s.rfind(">", 0, cut) + 1)
+    if boundary > cut - 300:
+        cut = boundary
+    return max(cut, 0)
+
+
+def _names(values: Iterable[str], count: int, length: int) -> tuple[str, ...]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        text = plain_text(value, length)
+        m = _EMAIL_NAME.match(text)
+        if m:
+            text = m.group(1).strip()
+        key = text.casefold()
+        if text and key not in seen:
+            seen.add(key)
+            out.append(text)
+            if len(out) == count:
+                break
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def _quote(part: str) -> str:
+    return quote(part, safe=_URL_SAFE)
+
+
+def _unwrap(parts: SplitResult) -> SplitResult:
+    """Follow search-engine redirect links whose target is in the URL (at most 3 deep)."""
+    for _ in range(3):
+        host = (parts.hostname or "").lower()
+        path = parts.path
+        names: tuple[str, ...] = ()
+        if _GOOGLE.match(host) and path == "/url":
+            names = ("url", "q")
+        elif host == "news.google.com" or (
+            host in ("bing.com", "www.bing.com") and path.lower() == "/news/apiclick.aspx"
+        ):
+            names = ("url",)
+        elif host in ("duckduckgo.com", "html.duckduckgo.com", "lite.duckduckgo.com") and (
+            path in ("/l/", "/l")
+        ):
+            names = ("uddg",)
+        if not names:
+            return parts
+        params = parse_qs(parts.query)
+        target = next((params[n][0].strip() for n in names if params.get(n)), "")
+        if not target.lower().startswith(("http://", "https://")):
+            return parts
+        try:
+            parts = urlsplit(_scrub(target))
+        except ValueError:
+            return parts
+    return parts
+
+
+def _is_tracking(piece: str) -> bool:
+    key = unquote_plus(piece.partition("=")[0]).strip().lower()
+    return key.startswith(TRACKING_PREFIXES) or key in TRACKING_PARAMS
+
+
+def _query_pieces(query: str) -> list[str]:
+    return [_quote(p) for p in query.split("&") if p and not _is_tracking(p)]
+
+
+def _netloc(netloc: str, scheme: str) -> str:
+    userinfo, at, hostport = netloc.rpartition("@")
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        host, port = (hostport[: end + 1], hostport[end + 2 :]) if end > 0 else (hostport, "")
+    else:
+        host, _, port = hostport.partition(":")
+    host = host.lower().rstrip(".")
+    if not host.isascii():
+        with contextlib.suppress(UnicodeError):
+            host = host.encode("idna").decode("ascii")
+    if port == _DEFAULT_PORTS.get(scheme):
+        port = ""
+    return f"{userinfo}{at}{host}" + (f":{port}" if port else "")
+
+
+def _split(url: str) -> SplitResult | None:
+    s = url.strip()
+    s = _scrub(s)
+    try:
+        return urlsplit(s)
+    except ValueError:
+        return None
+
+
+def canonical_url(url: str) -> str:
+    """The identity form of a URL: lower-case scheme and host, no default port, no fragment
+    (a ``#!`` route is kept), tracking parameters removed, the rest sorted, known
+    redirectors unwrapped.  Two links to one document should give one string."""
+    parts = _split(url)
+    if parts is None:
+        return url.strip()
+    parts = _unwrap(parts)
+    scheme = parts.scheme.lower()
+    netloc = _netloc(parts.netloc, scheme)
+    path = _quote(parts.path) or ("/" if netloc else "")
+    query = "&".join(sorted(_query_pieces(parts.query)))
+    fragment = _quote(parts.fragment) if parts.fragment.startswith("!") else ""
+    return urlunsplit((scheme, netloc, path, query, fragment))
+
+
+def clean_url(url: str) -> str:
+    """The link to show and follow: redirectors unwrapped, tracking parameters dropped,
+    unsafe characters escaped; otherwise as the feed gave it (order, fragment, case)."""
+    parts = _split(url)
+    if parts is None:
+        return url.strip()
+    parts = _unwrap(parts)
+    query = "&".join(_query_pieces(parts.query))
+    return urlunsplit(
+        (parts.scheme.lower(), parts.netloc, _quote(parts.path), query, _quote(parts.fragment))
+    )
+
+
+def absolute_http_url(link: str | None, base: str | None = None) -> str | None:
+    """``link`` resolved against ``base``, or None unless it is an http(s) URL with a host."""
+    if not link:
+        return None
+    s = _scrub(link.strip())
+    if not s:
+        return None
+    try:
+        url = urljoin(base, s) if base else s
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    return url
+
+
+def item_id(canonical: str) -> str:
+    """16 hex characters of the SHA-256 of the canonical URL: the item's key for ever."""
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+_SUFFIX_SEPARATORS = (" - ", " – ", " — ", " | ", " · ", " :: ")
+
+
+def title_key(title: str) -> str:
+    """A title folded for same-story detection across sites.
+
+    Case-folded and NFKC-normalised, a trailing ``" - Publisher"`` / ``" | Publisher"``
+    dropped (when the suffix is short and enough title is left), then only letters and
+    digits, single-spaced.
+    """
+    t = _fold(unicodedata.normalize("NFKC", title)).casefold()
+    cut, sep = max((t.rfind(sep), sep) for sep in _SUFFIX_SEPARATORS)
+    if cut > 0:
+        head, tail = t[:cut], t[cut + len(sep) :]
+        if len(tail.split()) <= 6 and len(tail) <= 60 and len(head.split()) >= 3:
+            t = head
+    return " ".join(re.sub(r"[\W_]+", " ", t).split())
+
+
+# --------------------------------------------------------------------------- entries
+
+
+def _as_utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def published_at(raw: RawEntry, now: datetime) -> datetime:
+    """``published``, else ``updated``, when plausible (1990 ≤ date ≤ now + 1 day); else now,
+    which is when we first saw it."""
+    now = _as_utc(now)
+    for candidate in (raw.published, raw.updated):
+        if candidate is None:
+            continue
+        try:
+            dt = _as_utc(candidate)
+        except (OverflowError, ValueError):
+            continue
+        if EARLIEST <= dt <= now + FUTURE_SLACK:
+            return dt
+    return now
+
+
+def normalize(raw: RawEntry, *, source_id: str, feed_url: str, now: datetime) -> Entry | None:
+    """Clean one entry; None when it has no http(s) link (the caller counts it as dropped)."""
+    base = absolute_http_url(raw.base_url, feed_url) or feed_url
+    link = absolute_http_url(raw.link, base)
+    if link is None:
+        return None
+    url = clean_url(link)
+    canonical = canonical_url(url)
+    body = raw.summary if raw.summary and raw.summary.strip() else raw.content
+    summary_html = sanitize_html(body or "", base_url=base)
+    summary_text = html_to_text(summary_html)
+    title = clean_title(raw.title) or _cap(summary_text, 120) or _cap(url, TITLE_MAX)
+    return Entry(
+        source_id=source_id,
+        title=title,
+        url=url,
+        canonical_url=canonical,
+        item_id=item_id(canonical),
+        summary_html=summary_html,
+        summary_text=summary_text,
+        published=published_at(raw, now),
+        authors=_names(raw.authors, AUTHORS_MAX, AUTHOR_LEN),
+        tags=_names(raw.tags, TAGS_MAX, TAG_LEN),
+    )

@@ -1,0 +1,450 @@
+"""curator.normalize: URL identity, text and HTML cleaning, dates, RawEntry → Entry."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from curator.normalize import (
+    SUMMARY_HTML_MAX,
+    SUMMARY_TEXT_MAX,
+    TITLE_MAX,
+    canonical_url,
+    clean_title,
+    clean_url,
+    html_to_text,
+    item_id,
+    normalize,
+    sanitize_html,
+    title_key,
+)
+from curator.types import Entry, RawEntry
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+FEED = "https://feeds.example.org/news/rss.xml"
+
+
+def norm(**fields: Any) -> Entry | None:
+    raw = RawEntry(**{"title": "A title", "link": "https://example.org/a", **fields})
+    return normalize(raw, source_id="src", feed_url=FEED, now=NOW)
+
+
+# --------------------------------------------------------------------------- canonical_url
+
+CANONICAL_CASES = [
+    ("lower-case scheme and host", "HTTP://Example.COM/Path", "http://example.com/Path"),
+    ("default http port", "http://example.com:80/a", "http://example.com/a"),
+    ("default https port", "https://example.com:443/a", "https://example.com/a"),
+    ("other port kept", "https://example.com:8443/a", "https://example.com:8443/a"),
+    ("fragment dropped", "https://example.com/a#comments", "https://example.com/a"),
+    ("hashbang route kept", "https://example.com/#!/story/5", "https://example.com/#!/story/5"),
+    ("empty path is /", "https://example.com", "https://example.com/"),
+    ("trailing ? dropped", "https://example.com/a?", "https://example.com/a"),
+    ("query sorted", "https://example.com/a?b=2&a=1&c=3", "https://example.com/a?a=1&b=2&c=3"),
+    (
+        "utm_* removed",
+        "https://example.com/a?utm_source=rss&utm_medium=feed&UTM_Campaign=x&id=7",
+        "https://example.com/a?id=7",
+    ),
+    (
+        "click ids removed",
+        "https://example.com/a?fbclid=1&gclid=2&dclid=3&msclkid=4&mc_cid=5&mc_eid=6&_ga=7&igshid=8",
+        "https://example.com/a",
+    ),
+    (
+        "publisher campaign ids removed",
+        "https://www.theguardian.com/uk/x?CMP=share_btn_tw&ref_src=twsrc&ocid=rss&cmpid=1",
+        "https://www.theguardian.com/uk/x",
+    ),
+    (
+        "BBC at_* and ns_* removed",
+        "https://www.bbc.co.uk/news/uk-1?at_medium=RSS&at_campaign=KARANGA&ns_mchannel=social"
+        "&ns_source=twitter&ns_campaign=bbc&ns_linkname=news&ns_fee=0",
+        "https://www.bbc.co.uk/news/uk-1",
+    ),
+    ("only tracking → no ?", "https://example.com/a?utm_source=x", "https://example.com/a"),
+    ("empty pieces dropped", "https://example.com/a?b=2&&a=1&", "https://example.com/a?a=1&b=2"),
+    ("path case kept", "https://example.com/CaseSensitive", "https://example.com/CaseSensitive"),
+    ("trailing dot in host", "https://example.com./a", "https://example.com/a"),
+    ("spaces escaped", "https://example.com/a b", "https://example.com/a%20b"),
+    ("non-ASCII path escaped", "https://example.com/café", "https://example.com/caf%C3%A9"),
+    ("IDN host to punycode", "https://Bücher.de/x", "https://xn--bcher-kva.de/x"),
+    ("IPv6 default port", "http://[::1]:80/x", "http://[::1]/x"),
+    ("surrounding whitespace", "  https://example.com/a\n", "https://example.com/a"),
+    (
+        "google /url?url=",
+        "https://www.google.com/url?rct=j&sa=t&url=https%3A%2F%2Fnews.example.org%2Fstory%3Fid%3D5"
+        "&ct=ga&usg=AOv",
+        "https://news.example.org/story?id=5",
+    ),
+    (
+        "google /url?q= on a country domain",
+        "https://www.google.co.uk/url?q=https://police.example.uk/cctv&sa=U",
+        "https://police.example.uk/cctv",
+    ),
+    (
+        "news.google.com with a url parameter",
+        "https://news.google.com/news/url?sa=t&fd=R&url=https://example.org/a%3Futm_source%3Dgn",
+        "https://example.org/a",
+    ),
+    (
+        "news.google.com opaque article link kept",
+        "https://news.google.com/rss/articles/CBMiXGh0dHBz?oc=5",
+        "https://news.google.com/rss/articles/CBMiXGh0dHBz?oc=5",
+    ),
+    (
+        "bing news apiclick",
+        "http://www.bing.com/news/apiclick.aspx?ref=FexRss&aid=&tid=abc"
+        "&url=https%3a%2f%2fwww.bbc.co.uk%2fnews%2fuk-1&c=123&mkt=en-gb",
+        "https://www.bbc.co.uk/news/uk-1",
+    ),
+    (
+        "duckduckgo l/?uddg=",
+        "https://duckduckgo.com/l/?uddg=https%3A%2F%2Fa.example%2Fp%3Fx%3D1&rut=abc",
+        "https://a.example/p?x=1",
+    ),
+    (
+        "redirector with a non-http target kept",
+        "https://www.google.com/url?q=javascript:alert(1)",
+        "https://www.google.com/url?q=javascript:alert(1)",
+    ),
+    ("t.co not unwrapped", "https://t.co/AbC123", "https://t.co/AbC123"),
+    (
+        "feedproxy not unwrapped",
+        "http://feedproxy.google.com/~r/Techcrunch/~3/kTeeGj4FnwU/",
+        "http://feedproxy.google.com/~r/Techcrunch/~3/kTeeGj4FnwU/",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"), [c[1:] for c in CANONICAL_CASES], ids=[c[0] for c in CANONICAL_CASES]
+)
+def test_canonical_url(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected
+
+
+@pytest.mark.parametrize(("url", "expected"), [c[1:] for c in CANONICAL_CASES])
+def test_canonical_url_is_idempotent(url: str, expected: str) -> None:
+    assert canonical_url(canonical_url(url)) == canonical_url(url)
+
+
+@pytest.mark.parametrize(
+    "junk", ["", "not a url", "http://[::1", "http://example.com:port/x", "\x00\x01"]
+)
+def test_canonical_url_never_raises(junk: str) -> None:
+    assert isinstance(canonical_url(junk), str)
+
+
+def test_clean_url_keeps_order_and_fragment_but_drops_tracking() -> None:
+    url = "https://Example.com/a?b=2&utm_source=x&a=1#part"
+    assert clean_url(url) == "https://Example.com/a?b=2&a=1#part"
+    assert clean_url("https://duckduckgo.com/l/?uddg=https%3A%2F%2Fa.example%2Fp") == (
+        "https://a.example/p"
+    )
+
+
+def test_item_id_is_16_hex_and_follows_the_canonical_url() -> None:
+    a = item_id(canonical_url("https://Example.com/a?utm_source=x&b=1#top"))
+    b = item_id(canonical_url("https://example.com:443/a?b=1"))
+    assert a == b
+    assert re.fullmatch(r"[0-9a-f]{16}", a)
+    assert item_id("https://example.com/a") != item_id("https://example.com/b")
+
+
+# --------------------------------------------------------------------------- title_key
+
+TITLE_KEY_CASES = [
+    (
+        "Police roll out live facial recognition - BBC News",
+        "police roll out live facial recognition",
+    ),
+    (
+        "Police roll out live facial recognition | The Guardian",
+        "police roll out live facial recognition",
+    ),
+    (
+        "Police roll out live facial recognition – Police Professional",
+        "police roll out live facial recognition",
+    ),
+    ("POLICE Roll-Out: LIVE facial recognition!", "police roll out live facial recognition"),
+    ("  Spaces\tand\nnewlines  ", "spaces and newlines"),
+    ("CCTV - the future", "cctv the future"),  # too little title left to drop a suffix
+    ("Straße ÜBER Cafés", "strasse über cafés"),
+    ("Ｆｕｌｌ　ｗｉｄｔｈ ＣＣＴＶ", "full width cctv"),
+    ("Title - with - many - dashes - Site", "title with many dashes"),
+    ("", ""),
+]
+
+
+@pytest.mark.parametrize(("title", "expected"), TITLE_KEY_CASES)
+def test_title_key(title: str, expected: str) -> None:
+    assert title_key(title) == expected
+
+
+def test_title_key_same_story_from_two_publishers() -> None:
+    a = title_key("Met Police expands use of live facial recognition - BBC News")
+    b = title_key("Met police expands use of live facial recognition | Evening Standard")
+    assert a == b
+
+
+# --------------------------------------------------------------------------- titles and text
+
+TITLE_CASES = [
+    ("entity", "AT&amp;T sells CCTV", "AT&T sells CCTV"),
+    ("twice-escaped entity", "AT&amp;amp;T", "AT&T"),
+    ("numeric entities", "&#8220;Quoted&#8221; &#x2014; done", "“Quoted” — done"),
+    ("named entity", "Caf&eacute;", "Café"),
+    ("tags stripped", "<b>Bold</b> <i>move</i>", "Bold move"),
+    ("escaped tags stripped", "&lt;b&gt;Bold&lt;/b&gt; move", "Bold move"),
+    ("script and its content removed", "<script>alert(1)</script>Real title", "Real title"),
+    ("escaped script removed", "&lt;script&gt;alert(1)&lt;/script&gt;Title", "Title"),
+    ("comparison survives", "a < b and c > d", "a < b and c > d"),
+    ("whitespace collapsed", "  many\n\t spaces  ", "many spaces"),
+    ("bidi override removed", "safe\u202etxt.exe", "safetxt.exe"),
+    ("control characters removed", "bell\x07 and null\x00", "bell and null"),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [c[1:] for c in TITLE_CASES], ids=[c[0] for c in TITLE_CASES]
+)
+def test_clean_title(raw: str, expected: str) -> None:
+    assert clean_title(raw) == expected
+
+
+def test_clean_title_caps_at_500_on_a_word_boundary() -> None:
+    title = clean_title("word " * 300)
+    assert len(title) <= TITLE_MAX
+    assert title.endswith("word…")
+
+
+def test_html_to_text_keeps_block_boundaries_and_decodes() -> None:
+    text = html_to_text("<p>One</p><p>Two&amp;three</p><ul><li>a</li><li>b</li></ul>x<br>y")
+    assert text == "One Two&three a b x y"
+    assert html_to_text("<style>p{}</style><script>bad()</script>ok") == "ok"
+    assert html_to_text("") == ""
+
+
+def test_html_to_text_caps_on_a_word_boundary() -> None:
+    text = html_to_text("<p>" + "lorem ipsum " * 500 + "</p>")
+    assert len(text) <= SUMMARY_TEXT_MAX
+    assert text.endswith("…")
+    assert not text[:-1].endswith(" ")
+    assert text[:-1].split()[-1] in ("lorem", "ipsum")
+
+
+# --------------------------------------------------------------------------- sanitize_html
+
+
+def test_sanitize_keeps_the_allow_list_and_makes_links_absolute() -> None:
+    out = sanitize_html(
+        '<p class="x" onclick="steal()">Hi <a href="/a?b=1" title="t" target="_blank">rel</a>'
+        " <strong>s</strong> <em>e</em></p><ul><li>i</li></ul><blockquote>q</blockquote>"
+        "<pre><code>c</code></pre><h3>h</h3>",
+        base_url="https://example.org/news/feed.xml",
+    )
+    assert out == (
+        '<p>Hi <a href="https://example.org/a?b=1" title="t" rel="noopener noreferrer nofollow">'
+        "rel</a> <strong>s</strong> <em>e</em></p><ul><li>i</li></ul><blockquote>q</blockquote>"
+        "<pre><code>c</code></pre><h3>h</h3>"
+    )
+
+
+@pytest.mark.parametrize(
+    "evil",
+    [
+        '<a href="javascript:alert(1)">x</a>',
+        '<a href="JaVaScRiPt:alert(1)">x</a>',
+        '<a href="java\tscript:alert(1)">x</a>',
+        '<a href=" javascript:alert(1)">x</a>',
+        '<a href="data:text/html;base64,PHNjcmlwdD4=">x</a>',
+        '<a href="vbscript:msgbox(1)">x</a>',
+    ],
+)
+def test_sanitize_drops_dangerous_hrefs(evil: str) -> None:
+    out = sanitize_html(evil, base_url="https://example.org/")
+    assert "href" not in out
+    assert ">x<" in out
+
+
+def test_sanitize_removes_scripts_styles_images_and_frames() -> None:
+    out = sanitize_html(
+        '<p>a<script>alert(1)</script><style>p{color:red}</style><img src="http://t.example/p.gif"'
+        ' onerror="x()"><iframe src="http://evil.example/"></iframe><svg><script>y()</script></svg>'
+        "<object data='x'></object>b</p><!-- comment -->",
+        base_url="https://example.org/",
+    )
+    assert out == "<p>ab</p>"
+
+
+def test_sanitize_keeps_mailto_and_drops_relative_links_without_a_base() -> None:
+    assert 'href="mailto:press@example.org"' in sanitize_html(
+        '<a href="mailto:press@example.org">m</a>'
+    )
+    assert "href" not in sanitize_html('<a href="/relative">x</a>')
+
+
+def test_sanitize_separates_dropped_block_elements() -> None:
+    assert html_to_text(sanitize_html("<table><tr><td>a</td><td>b</td></tr></table>")) == "a b"
+
+
+def test_sanitize_caps_output_and_keeps_tags_balanced() -> None:
+    big = "<p>" + "<b>word</b> " * 5000 + "</p>" + "<p>tail</p>"
+    out = sanitize_html(big, base_url="https://example.org/")
+    assert len(out) <= SUMMARY_HTML_MAX
+    assert out.endswith("…</p>") or out.endswith("…</b></p>")
+    assert out.count("<b>") == out.count("</b>")
+    assert out.count("<p>") == out.count("</p>")
+    assert sanitize_html(out, base_url="https://example.org/") == out  # stable
+
+
+def test_sanitize_deep_nesting_stays_under_the_cap() -> None:
+    out = sanitize_html("<em>" * 6000 + "x" * 30000)
+    assert len(out) <= SUMMARY_HTML_MAX
+
+
+def test_sanitize_huge_input_is_cut_before_cleaning() -> None:
+    out = sanitize_html("<p>" + "a" * 1_000_000)
+    assert len(out) <= SUMMARY_HTML_MAX
+
+
+# --------------------------------------------------------------------------- normalize
+
+
+def test_normalize_builds_a_clean_entry() -> None:
+    raw = RawEntry(
+        title=" <b>CCTV</b> &amp; police ",
+        link="/news/2026/cctv?utm_source=rss&id=4#top",
+        summary='<p>Read <a href="more.html">more</a><script>x()</script></p>',
+        published=datetime(2026, 2, 27, 9, 30, tzinfo=UTC),
+        authors=("press@example.org (Press Office)", "Press Office", " "),
+        tags=("CCTV", "cctv", "<i>Policing</i>"),
+        base_url="https://www.example.org/news/",
+    )
+    e = normalize(raw, source_id="src", feed_url=FEED, now=NOW)
+    assert e is not None
+    assert e.source_id == "src"
+    assert e.title == "CCTV & police"
+    assert e.url == "https://www.example.org/news/2026/cctv?id=4#top"
+    assert e.canonical_url == "https://www.example.org/news/2026/cctv?id=4"
+    assert e.item_id == item_id(e.canonical_url)
+    assert e.summary_html == (
+        '<p>Read <a href="https://www.example.org/news/more.html" '
+        'rel="noopener noreferrer nofollow">more</a></p>'
+    )
+    assert e.summary_text == "Read more"
+    assert e.published == datetime(2026, 2, 27, 9, 30, tzinfo=UTC)
+    assert e.authors == ("Press Office",)
+    assert e.tags == ("CCTV", "Policing")
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        None,
+        "",
+        "   ",
+        "javascript:alert(1)",
+        "JAVASCRIPT:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "mailto:someone@example.org",
+        "ftp://example.org/file",
+        "tag:example.org,2004:1",
+        "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a",
+        "http://",
+    ],
+)
+def test_normalize_drops_entries_without_an_http_link(link: str | None) -> None:
+    assert norm(link=link) is None
+
+
+def test_normalize_resolves_relative_links_against_base_then_feed() -> None:
+    e = norm(link="../b/c.html", base_url="https://site.example/x/y/")
+    assert e is not None and e.url == "https://site.example/x/b/c.html"
+    e = norm(link="story/1")
+    assert e is not None and e.url == "https://feeds.example.org/news/story/1"
+    e = norm(link="//cdn.example/p")
+    assert e is not None and e.url == "https://cdn.example/p"
+    e = norm(link="story/2", base_url="tag:not-a-base")  # unusable base: the feed URL
+    assert e is not None and e.url == "https://feeds.example.org/news/story/2"
+
+
+@pytest.mark.parametrize(
+    ("published", "updated", "expected"),
+    [
+        (None, None, NOW),
+        (datetime(2025, 6, 1, tzinfo=UTC), None, datetime(2025, 6, 1, tzinfo=UTC)),
+        (None, datetime(2025, 6, 2, tzinfo=UTC), datetime(2025, 6, 2, tzinfo=UTC)),
+        (NOW + timedelta(hours=20), None, NOW + timedelta(hours=20)),  # clock skew tolerated
+        (NOW + timedelta(days=3), None, NOW),  # future → first seen
+        (datetime(1970, 1, 1, tzinfo=UTC), None, NOW),  # epoch zero → first seen
+        (
+            datetime(1989, 12, 31, tzinfo=UTC),
+            datetime(2025, 1, 1, tzinfo=UTC),
+            datetime(2025, 1, 1, tzinfo=UTC),
+        ),
+        (datetime(2025, 6, 1, 12, 0), None, datetime(2025, 6, 1, 12, 0, tzinfo=UTC)),  # naive = UTC
+        (
+            datetime(2025, 6, 1, 12, 0, tzinfo=timezone(timedelta(hours=2))),
+            None,
+            datetime(2025, 6, 1, 10, 0, tzinfo=UTC),
+        ),
+    ],
+)
+def test_normalize_dates(
+    published: datetime | None, updated: datetime | None, expected: datetime
+) -> None:
+    e = norm(published=published, updated=updated)
+    assert e is not None
+    assert e.published == expected
+    assert e.published.tzinfo is UTC
+
+
+def test_normalize_title_falls_back_to_summary_then_url() -> None:
+    e = norm(title="  <br> ", summary="<p>The force installed " + "new cameras " * 30 + "</p>")
+    assert e is not None
+    assert e.title.startswith("The force installed new cameras")
+    assert len(e.title) <= 121 and e.title.endswith("…")
+    e = norm(title=None, summary=None, link="https://example.org/a")
+    assert e is not None and e.title == "https://example.org/a"
+
+
+def test_normalize_prefers_summary_and_falls_back_to_content() -> None:
+    e = norm(summary="<p>short</p>", content="<p>long body</p>")
+    assert e is not None and e.summary_text == "short"
+    e = norm(summary="  ", content="<p>long body</p>")
+    assert e is not None and e.summary_text == "long body"
+    e = norm(summary=None, content=None)
+    assert e is not None and (e.summary_html, e.summary_text) == ("", "")
+
+
+def test_normalize_caps_every_field() -> None:
+    e = norm(
+        title="t " * 1000,
+        summary="<p>" + "word " * 50_000 + "</p>",
+        authors=(*(f"Author {i}" for i in range(100)), "x" * 1000),
+        tags=tuple(f"tag{i}" for i in range(100)),
+    )
+    assert e is not None
+    assert len(e.title) <= TITLE_MAX
+    assert len(e.summary_html) <= SUMMARY_HTML_MAX
+    assert len(e.summary_text) <= SUMMARY_TEXT_MAX
+    assert len(e.authors) == 20
+    assert len(e.tags) == 30
+
+
+def test_normalize_neutralises_hostile_titles_and_summaries() -> None:
+    e = norm(
+        title='<script>alert("t")</script><img src=x onerror=alert(1)>Headline',
+        summary='<a href="javascript:alert(1)">click</a><script>alert(2)</script>'
+        '<a href="http://ok.example/">ok</a><img src="http://tracker.example/p.gif">',
+    )
+    assert e is not None
+    assert e.title == "Headline"
+    html_ = e.summary_html
+    assert "script" not in html_ and "javascript" not in html_ and "<img" not in html_
+    assert 'href="http://ok.example/"' in html_
