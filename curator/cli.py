@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from curator import __version__, config
+from curator import __version__, config, match
 from curator.core import Curator, make_curator
 from curator.exceptions import ConfigError, CuratorError, UnknownSource
 from curator.types import Item, PollReport, SourceReport, SourceState
@@ -389,6 +389,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose, args.command)
     try:
         cfg = config.load(args.config)
+        problems = match.check(cfg)  # terms that could never match: found before anything runs
+        if problems:
+            raise ConfigError(problems)
     except ConfigError as e:
         for problem in e.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -401,6 +404,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(cur, args))
     except _Usage as e:
         print(f"curator {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except ConfigError as e:
+        for problem in e.problems:
+            print(f"error: {problem}", file=sys.stderr)
         return 2
     except UnknownSource as e:
         print(f"error: {e}", file=sys.stderr)

@@ -63,7 +63,14 @@ def parse_size(value: object) -> int:
     raise ValueError(f"expected a size such as 10MB or 512KB, not {value!r}")
 
 
+def _parse_delay(value: object) -> float:
+    if value in (0, "0", "0s"):
+        return 0.0
+    return parse_duration(value)
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Delay = Annotated[float, BeforeValidator(_parse_delay)]  # a duration that may be zero
 Size = Annotated[int, BeforeValidator(parse_size)]
 
 
@@ -96,7 +103,7 @@ class FetchSettings(_Model):
     default_interval: Duration = 3600.0
     max_backoff: Duration = 86400.0
     max_entries: int = Field(200, ge=1)  # per document; the rest are ignored
-    jitter: Duration = 60.0
+    jitter: Delay = 60.0
 
 
 class SourceRules(_Model):

@@ -19,10 +19,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from curator import dedupe, match, normalize
-from curator.config import Config, FetchSettings, Rules, Source, SourceRules
+from curator.config import Config, FetchSettings, Rules, Source
 from curator.exceptions import FetchError, ParseError, SourceGone
 from curator.fetch import Fetcher
 from curator.parse import parse
@@ -49,17 +48,12 @@ class Processed:
     warning: str | None
 
 
-@lru_cache(maxsize=256)
-def _rules(rules: Rules, source_rules: SourceRules) -> match.CompiledRules:
-    return match.compile_rules(rules, source_rules)
-
-
 def process(
     fetched: Fetched, source: Source, rules: Rules, now: datetime, max_entries: int = 200
 ) -> Processed:
     """Parse, normalise and match one fetched document. Pure; raises ParseError."""
     parsed = parse(fetched, source, max_entries=max_entries)
-    compiled = _rules(rules, source.rules)
+    compiled = match.compile_rules(rules, source.rules)  # cached by value
     candidates: list[Candidate] = []
     dropped = 0
     for raw in parsed.entries:

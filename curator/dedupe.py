@@ -1,0 +1,150 @@
+"""Identity and same-story detection: is a candidate new, another view of a stored item, or
+something we already have?
+
+An item is known by its canonical URL (``Entry.item_id``).  The same story reached through a
+different URL — syndicated copies, a search feed's link and the publisher's — is recognised by
+its normalised title (:func:`curator.normalize.title_key`) among items first seen in the last
+14 days; the sources and URLs are merged into the older item.  Merging never touches an item's
+status: an item an editor approved or rejected stays so, however often feeds repeat it.
+
+``decide`` only reads the store; the caller writes ``New.item`` and ``SameStory.item`` inside
+its transaction, so that a second candidate in the same poll sees the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+from curator import config
+from curator.normalize import canonical_url, title_key
+from curator.store import Store
+from curator.types import Candidate, Category, Event, Item
+
+__all__ = [
+    "MIN_TITLE_WORDS",
+    "SAME_STORY_WINDOW",
+    "Decision",
+    "New",
+    "SameStory",
+    "Seen",
+    "decide",
+    "new_item",
+]
+
+#: How far back a same-title item counts as the same story.
+SAME_STORY_WINDOW = timedelta(days=14)
+#: Titles shorter than this ("CCTV", "Latest news", "Weekly round-up") name no single story,
+#: so they never merge two URLs.
+MIN_TITLE_WORDS = 4
+
+
+@dataclass(frozen=True)
+class New:
+    """A story not seen before; store ``item``."""
+
+    item: Item
+
+
+@dataclass(frozen=True)
+class SameStory:
+    """A stored story found again through another source or URL; store ``item``, the
+    merged copy.  ``by`` says how it was recognised: the same canonical URL or title."""
+
+    item: Item
+    by: Literal["url", "title"] = "url"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """Nothing new: the same source gave the same story again."""
+
+    item_id: str
+
+
+Decision = New | SameStory | Seen
+
+
+def decide(candidate: Candidate, *, source: config.Source, store: Store, now: datetime) -> Decision:
+    """What to do with *candidate*: by its id (canonical URL) first, then by its title among
+    items first seen since ``now - 14 days``."""
+    entry = candidate.entry
+    existing = store.get_item(entry.item_id)
+    if existing is not None:
+        return _merge(existing, candidate, source_id=source.id, now=now, by="url")
+    key = title_key(entry.title)
+    if len(key.split()) >= MIN_TITLE_WORDS:
+        same = store.find_by_title(key, since=now - SAME_STORY_WINDOW)
+        if same is not None:
+            return _merge(same, candidate, source_id=source.id, now=now, by="title")
+    return New(new_item(candidate, category=source.category, now=now))
+
+
+def new_item(candidate: Candidate, *, category: Category, now: datetime) -> Item:
+    """A pending item for a candidate seen for the first time (``now``), from the entry's
+    source."""
+    entry = candidate.entry
+    return Item(
+        id=entry.item_id,
+        url=entry.url,
+        canonical_url=entry.canonical_url,
+        title=entry.title,
+        summary=entry.summary_html,
+        summary_text=entry.summary_text,
+        category=category,
+        published=entry.published,
+        first_seen=now,
+        score=candidate.score,
+        matched=candidate.matches,
+        why=candidate.why,
+        sources=(entry.source_id,),
+        title_key=title_key(entry.title),
+        authors=entry.authors,
+        tags=entry.tags,
+        history=(Event(at=now, action="created", note=f"from {entry.source_id}"),),
+        updated_at=now,
+    )
+
+
+def _merge(
+    item: Item,
+    candidate: Candidate,
+    *,
+    source_id: str,
+    now: datetime,
+    by: Literal["url", "title"],
+) -> Decision:
+    """*item* with *candidate*'s source and URL added, or Seen when it already has both.
+
+    The higher score wins, with its matches and explanation, so that the editor sees the
+    strongest reason the story is here.  Title, summary, status and review stay as they were.
+    """
+    entry = candidate.entry
+    changes: dict[str, tuple[str | None, str | None]] = {}
+    sources = item.sources
+    if source_id not in sources:
+        sources = (*sources, source_id)
+        changes["sources"] = (", ".join(item.sources), ", ".join(sources))
+    urls = item.urls
+    known = {item.canonical_url, *(canonical_url(u) for u in item.urls)}
+    if entry.canonical_url not in known:
+        urls = (*urls, entry.url)
+        changes["urls"] = (" ".join(item.urls) or None, " ".join(urls))
+    if not changes:
+        return Seen(item.id)
+
+    merged = replace(item, sources=sources, urls=urls, updated_at=now)
+    if candidate.score > item.score:
+        changes["score"] = (f"{item.score:g}", f"{candidate.score:g}")
+        merged = replace(
+            merged, score=candidate.score, matched=candidate.matches, why=candidate.why
+        )
+    how = "link" if by == "url" else "title"
+    event = Event(
+        at=now,
+        action="merged",
+        changes=changes,
+        note=f"same {how} from {source_id}: {entry.url}",
+    )
+    return SameStory(replace(merged, history=(*item.history, event)), by=by)

@@ -1,0 +1,274 @@
+"""The whole ingest flow against a real local feed server and a real store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from curator import config
+from curator.core import Curator, make_curator
+from curator.exceptions import UnknownSource
+from curator.store import Store
+from curator.types import PollReport
+from tests.feedserver import CORPUS, FeedServer
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+def rss(*entries: tuple[str, str, str], title: str = "Test feed") -> bytes:
+    items = "".join(
+        f"<item><title>{t}</title><link>{link}</link><description>{d}</description>"
+        f"<pubDate>Mon, 02 Nov 2026 08:00:00 GMT</pubDate></item>"
+        for t, link, d in entries
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}</title>'
+        f"<link>https://example.org/</link>{items}</channel></rss>"
+    ).encode()
+
+
+CCTV = (
+    "Council approves upgrade of town centre CCTV network",
+    "https://news.example.org/cctv-upgrade?utm_source=rss",
+    "The police and the council will share the new surveillance cameras.",
+)
+LFR = (
+    "Police expand live facial recognition vans",
+    "https://news.example.org/lfr",
+    "The Met police said live facial recognition would be used at more events.",
+)
+OFF_TOPIC = ("Bake sale raises funds", "https://news.example.org/bake", "Cakes were sold.")
+
+
+def make_config(sources: str, **extra: str) -> config.Config:
+    text = "fetch:\n  jitter: 0s\n  timeout: 5s\n  read_timeout: 2s\n" + extra.get("head", "")
+    text += "sources:\n" + sources
+    return config.loads(text, "test.yaml")
+
+
+def source(sid: str, url: str, **kw: str) -> str:
+    lines = f"  - id: {sid}\n    name: {sid}\n    url: {url}\n"
+    for k, v in kw.items():
+        lines += f"    {k}: {v}\n"
+    return lines
+
+
+def run(cur: Curator, ids: list[str] | None = None) -> PollReport:
+    async def go() -> PollReport:
+        try:
+            return await cur.poll(ids)
+        finally:
+            await cur.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def make(tmp_path: Path) -> Callable[..., Curator]:
+    def _make(cfg: config.Config, clock: Clock | None = None) -> Curator:
+        return make_curator(cfg, store=Store(tmp_path / "store"), clock=clock or Clock())
+
+    return _make
+
+
+def test_poll_keeps_matching_entries_and_is_polite_next_time(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    url = feed_server.route("/feed.xml", rss(CCTV, LFR, OFF_TOPIC), etag='"v1"')
+    cur = make(make_config(source("news", url, rules="{require: [policing]}"), head=POLICING))
+    report = run(cur)
+    (r,) = report.sources
+    assert (r.outcome, r.entries, r.matched, r.new) == ("ok", 3, 2, 2)
+    items = {i.title: i for i in cur.store.items("pending")}
+    assert set(items) == {CCTV[0], LFR[0]}
+    lfr = items[LFR[0]]
+    assert any(m.term == "live facial recognition" and m.field == "title" for m in lfr.matched)
+    assert lfr.why and lfr.sources == ("news",)
+    assert "utm_source" not in items[CCTV[0]].canonical_url
+
+    state = cur.store.get_state("news")
+    assert state is not None and state.etag == '"v1"' and state.entries_last == 3
+    again = run(cur)
+    assert again.sources[0].outcome == "not_modified"
+    assert feed_server.requests_to("/feed.xml")[-1].header("if-none-match") == '"v1"'
+    assert len(cur.store.items()) == 2
+
+
+POLICING = """\
+rules:
+  min_score: 3
+  include: {cctv: 3, surveillance camera*: 3, live facial recognition: 4, facial recognition: 3}
+  groups:
+    policing: [police, policing, met]
+"""
+
+
+def test_unchanged_body_costs_no_parsing_and_repeats_are_duplicates(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    url = feed_server.route("/f", rss(CCTV), etag=None)
+    cur = make(make_config(source("a", url), head=POLICING))
+    assert run(cur).sources[0].new == 1
+    assert run(cur).sources[0].outcome == "unchanged"
+    feed_server.route("/f", rss(CCTV, LFR), etag=None)
+    r = run(cur).sources[0]
+    assert (r.new, r.duplicates) == (1, 1)
+
+
+def test_reviewed_items_never_come_back_as_pending(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    url = feed_server.route("/f", rss(CCTV, LFR), etag=None)
+    cur = make(make_config(source("a", url), head=POLICING))
+    run(cur)
+    by_title = {i.title: i.id for i in cur.store.items()}
+    cur.review.approve([by_title[CCTV[0]]], by="ed")
+    cur.review.reject([by_title[LFR[0]]], by="ed")
+    feed_server.route("/f", rss(LFR, CCTV, title="Changed"), etag=None)  # new body, same entries
+    run(cur)
+    assert {i.status for i in cur.store.items()} == {"approved", "rejected"}
+    assert cur.store.counts().get("pending", 0) == 0
+
+
+def test_same_story_from_two_sources_is_one_item(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    other = ("Police expand live facial recognition vans - The Paper", "https://paper.example.com/x/lfr", LFR[2])
+    a = feed_server.route("/a", rss(LFR))
+    b = feed_server.route("/b", rss(other))
+    cur = make(make_config(source("a", a) + source("b", b), head=POLICING))
+    run(cur, ["a"])
+    run(cur, ["b"])
+    (item,) = cur.store.items()
+    assert set(item.sources) == {"a", "b"}
+    assert "https://paper.example.com/x/lfr" in item.urls
+
+
+def test_failures_are_recorded_and_back_off(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    clock = Clock()
+    bad = feed_server.status("/down", 500)
+    busy = feed_server.status("/busy", 429, retry_after=7200)
+    good = feed_server.route("/ok", rss(CCTV))
+    cur = make(
+        make_config(
+            source("down", bad, interval="1h") + source("busy", busy, interval="1h")
+            + source("ok", good),
+            head=POLICING,
+        ),
+        clock,
+    )
+    report = run(cur)
+    outcomes = {r.source_id: r.outcome for r in report.sources}
+    assert outcomes == {"down": "error", "busy": "error", "ok": "ok"}
+    assert report.errors == 2
+    down = cur.store.get_state("down")
+    assert down is not None and down.consecutive_errors == 1 and "500" in (down.last_error or "")
+    assert down.next_due == T0 + timedelta(hours=1)
+    busy_state = cur.store.get_state("busy")
+    assert busy_state is not None and busy_state.next_due == T0 + timedelta(hours=2)  # Retry-After
+    clock.advance(hours=1)
+    run(cur, ["down"])
+    down = cur.store.get_state("down")
+    assert down is not None and down.consecutive_errors == 2
+    assert down.next_due == clock.now + timedelta(hours=2)  # doubled
+    feed_server.route("/down", rss(CCTV))
+    clock.advance(hours=2)
+    run(cur, ["down"])
+    down = cur.store.get_state("down")
+    assert down is not None and down.consecutive_errors == 0 and down.last_error is None
+
+
+def test_gone_source_is_skipped_until_its_configuration_changes(
+    feed_server: FeedServer, make: Callable[..., Curator], tmp_path: Path
+) -> None:
+    gone = feed_server.status("/gone", 410)
+    cur = make(make_config(source("g", gone), head=POLICING))
+    assert run(cur).sources[0].outcome == "gone"
+    assert run(cur).sources[0].outcome == "skipped"
+    assert len(feed_server.requests_to("/gone")) == 1
+    moved = feed_server.route("/new-home", rss(CCTV))
+    cur2 = make_curator(
+        make_config(source("g", moved), head=POLICING), store=Store(tmp_path / "store"), clock=Clock()
+    )
+    assert run(cur2).sources[0].outcome == "ok"
+
+
+def test_permanent_redirect_is_recorded(feed_server: FeedServer, make: Callable[..., Curator]) -> None:
+    target = feed_server.route("/new", rss(CCTV))
+    old = feed_server.redirect("/old", target, 301)
+    cur = make(make_config(source("m", old), head=POLICING))
+    run(cur)
+    state = cur.store.get_state("m")
+    assert state is not None and state.permanent_redirect == target
+
+
+def test_hostile_entries_are_neutralised(feed_server: FeedServer, make: Callable[..., Curator]) -> None:
+    body = rss(
+        ("&lt;script&gt;alert(1)&lt;/script&gt;CCTV police plan", "https://e.org/1",
+         "&lt;script&gt;x()&lt;/script&gt;&lt;b onclick='y()'&gt;police CCTV&lt;/b&gt;"),
+        ("CCTV police javascript", "javascript:alert(1)", "police CCTV"),
+    )
+    url = feed_server.route("/h", body)
+    cur = make(make_config(source("h", url), head=POLICING))
+    r = run(cur).sources[0]
+    assert r.dropped == 1 and r.new == 1
+    (item,) = cur.store.items()
+    assert "<script" not in item.title and "<script" not in item.summary
+    assert "onclick" not in item.summary and item.url == "https://e.org/1"
+
+
+def test_broken_and_non_feed_documents_are_source_errors(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    html = feed_server.route("/page", b"<html><body>Not a feed</body></html>", content_type="text/html")
+    junk = feed_server.route("/junk", b"\x00\x01garbage", content_type="application/xml")
+    cur = make(make_config(source("html", html) + source("junk", junk), head=POLICING))
+    report = run(cur)
+    assert {r.outcome for r in report.sources} == {"error"}
+    state = cur.store.get_state("html")
+    assert state is not None and "not a feed" in (state.last_error or "")
+
+
+def test_unknown_source_id(make: Callable[..., Curator]) -> None:
+    cur = make(make_config(source("a", "http://127.0.0.1:9/x")))
+    with pytest.raises(UnknownSource, match="'nope'"):
+        run(cur, ["nope"])
+
+
+def test_every_corpus_feed_goes_through_the_pipeline(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    """keep_all sources so every entry goes through normalize, match, dedupe and the store."""
+    files = sorted(p.name for p in (CORPUS / "feeds").iterdir())
+    sources = "".join(
+        source(f"c{i}", feed_server.corpus_url(f"feeds/{name}"), rules="{keep_all: true}")
+        for i, name in enumerate(files)
+    )
+    cur = make(make_config(sources, head=POLICING))
+    report = run(cur)
+    assert len(report.sources) == len(files)
+    assert report.total("new") > 500
+    # Failures are data, each with a message; the run as a whole completed.
+    for r in report.sources:
+        assert r.outcome in ("ok", "error"), r
+        if r.outcome == "error":
+            assert r.error
+    stored = cur.store.items()
+    assert all(i.url.startswith(("http://", "https://")) for i in stored)
