@@ -382,6 +382,8 @@ def loads(text: str, name: str = "feeds.yaml") -> Config:
                 msg = f"{msg}, not {err.get('input')!r}"
             elif err["type"] == "missing":
                 msg = "this key is required"
+            elif err["type"] == "string_type" and isinstance(err.get("input"), bool):
+                msg += " (YAML reads unquoted yes/no/on/off as true/false: quote the value)"
             problems.append(Problem(name, _line_for(loc, lines), _key_name(loc, data), msg))
         raise ConfigError(problems) from None
 

@@ -8,9 +8,12 @@ are synchronous blocks, so by the time the loop handles the signal no transactio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import socket
 import sys
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -23,6 +26,30 @@ log = logging.getLogger("curator.serve")
 
 class PortInUse(CuratorError):
     pass
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGINT/SIGTERM after a graceful shutdown (so the process dies by the
+    signal); a service manager wants exit status 0 after a clean stop, so we only ask uvicorn
+    to exit and then return normally."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, self._stop, sig)
+        try:
+            yield
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+    def _stop(self, sig: signal.Signals) -> None:
+        log.info("received %s: stopping", sig.name)
+        if self.should_exit:
+            self.force_exit = True
+        self.should_exit = True
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -74,7 +101,7 @@ async def run(
         shown = host if ":" not in host else f"[{host}]"
         announce_setup(curator, f"http://{shown}:{sock.getsockname()[1]}")
         scheduler = schedule.build_scheduler(curator)
-        server = uvicorn.Server(
+        server = _Server(
             uvicorn.Config(
                 app,
                 proxy_headers=proxy_headers,
