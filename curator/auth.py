@@ -1,0 +1,371 @@
+"""Editor accounts, the first-run setup link and sign-in throttling.
+
+Editors live in the store (:class:`~curator.types.User`); passwords are kept only as Argon2id
+hashes made by argon2-cffi's :class:`~argon2.PasswordHasher`.  The CLI (``curator user …``)
+and the web app both go through the functions here, so the rules for names and passwords are
+the same everywhere.
+
+Hashing takes about a tenth of a second on purpose.  The web app runs :func:`check_password`
+in a worker thread so the event loop (scheduler and every other request) does not wait.
+
+First run: while no editor exists, :func:`setup_link_token` makes a one-time token and keeps
+only its SHA-256 in the store's meta, so a copy of the store does not hand out the link.  The
+web page ``/setup?token=…`` calls :func:`complete_setup`, which creates the first editor and
+burns the token in the same transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from curator.exceptions import UserError
+from curator.store import Store
+from curator.types import User
+
+__all__ = [
+    "MAX_PASSWORD",
+    "MIN_PASSWORD",
+    "SETUP_META_KEY",
+    "SignInThrottle",
+    "add_user",
+    "change_password",
+    "check_password",
+    "check_setup_token",
+    "complete_setup",
+    "create_user",
+    "has_editors",
+    "hash_password",
+    "needs_rehash",
+    "remove_user",
+    "replace_outdated_hash",
+    "session_fingerprint",
+    "set_password_hash",
+    "setup_link_token",
+    "validate_name",
+    "validate_password",
+    "verify",
+]
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024  # hashing cost grows with length: refuse absurd input before hashing it
+SETUP_META_KEY = "setup_token"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_DEFAULT_HASHER = PasswordHasher()
+
+
+def _hasher(hasher: PasswordHasher | None) -> PasswordHasher:
+    return hasher if hasher is not None else _DEFAULT_HASHER
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_name(name: str) -> str:
+    """An editor name: letters, digits, ``. _ @ -``; it appears in every audit line."""
+    if not _NAME.match(name):
+        raise UserError(
+            f"{name!r} is not a usable editor name: use 1 to 64 letters, digits, '.', '_', '@' "
+            "or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def validate_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"the password is too short: use at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise UserError(f"the password is too long: use at most {MAX_PASSWORD} characters")
+    if not password.strip():
+        raise UserError("the password cannot be only spaces")
+
+
+# --------------------------------------------------------------------------- passwords
+
+
+@lru_cache(maxsize=8)
+def _dummy_hash(time_cost: int, memory_cost: int, parallelism: int) -> str:
+    """A hash no password matches, made with the same cost as real ones."""
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+    return hasher.hash(secrets.token_urlsafe(32))
+
+
+def check_password(
+    user: User | None, password: str, *, hasher: PasswordHasher | None = None
+) -> bool:
+    """True when ``password`` is the user's.  Pure CPU, no store access: safe in a thread.
+
+    An unknown user costs the same as a known one, so timing does not tell which names
+    exist.
+    """
+    h = _hasher(hasher)
+    if user is None or len(password) > MAX_PASSWORD:
+        dummy = _dummy_hash(h.time_cost, h.memory_cost, h.parallelism)
+        with contextlib.suppress(VerificationError):
+            h.verify(dummy, password[:MAX_PASSWORD])
+        return False
+    try:
+        return h.verify(user.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def session_fingerprint(user: User) -> str:
+    """Changes whenever the user's password does, which ends every older session."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+def has_editors(store: Store) -> bool:
+    return bool(store.users())
+
+
+def hash_password(password: str, *, hasher: PasswordHasher | None = None) -> str:
+    """Check the password against the rules and hash it.  Pure CPU: safe in a thread."""
+    validate_password(password)
+    return _hasher(hasher).hash(password)
+
+
+def needs_rehash(user: User, *, hasher: PasswordHasher | None = None) -> bool:
+    return _hasher(hasher).check_needs_rehash(user.password_hash)
+
+
+def create_user(
+    store: Store, name: str, password_hash: str, *, now: datetime | None = None
+) -> User:
+    """Store a new editor whose password is already hashed (see :func:`hash_password`)."""
+    validate_name(name)
+    user = User(name=name, password_hash=password_hash, created_at=now or _now())
+    with store.transaction():
+        if store.get_user(name) is not None:
+            raise UserError(f"an editor named {name!r} already exists")
+        store.put_user(user)
+    return user
+
+
+def set_password_hash(store: Store, name: str, password_hash: str) -> User:
+    """Replace an editor's hash; sessions signed in with the old password stop working."""
+    with store.transaction():
+        current = store.get_user(name)
+        if current is None:
+            raise UserError(f"no editor named {name!r}")
+        new = User(name=name, password_hash=password_hash, created_at=current.created_at)
+        store.put_user(new)
+    return new
+
+
+def add_user(
+    store: Store,
+    name: str,
+    password: str,
+    *,
+    now: datetime | None = None,
+    hasher: PasswordHasher | None = None,
+) -> User:
+    """Create an editor.  UserError when the name is taken or the name/password unusable."""
+    validate_name(name)
+    validate_password(password)
+    if store.get_user(name) is not None:  # say so before spending the hashing time
+        raise UserError(f"an editor named {name!r} already exists")
+    return create_user(store, name, hash_password(password, hasher=hasher), now=now)
+
+
+def verify(
+    store: Store, name: str, password: str, *, hasher: PasswordHasher | None = None
+) -> User | None:
+    """The user when the password is right, else None.  Upgrades an outdated hash in place."""
+    user = store.get_user(name)
+    if not check_password(user, password, hasher=hasher):
+        return None
+    assert user is not None
+    if not needs_rehash(user, hasher=hasher):
+        return user
+    return replace_outdated_hash(store, user, _hasher(hasher).hash(password))
+
+
+def replace_outdated_hash(store: Store, user: User, password_hash: str) -> User:
+    """Store a re-made hash after a successful check, unless the account changed meanwhile."""
+    with store.transaction():
+        current = store.get_user(user.name)
+        if current is None or current.password_hash != user.password_hash:
+            return current or user
+        new = User(name=user.name, password_hash=password_hash, created_at=user.created_at)
+        store.put_user(new)
+    return new
+
+
+def change_password(
+    store: Store, name: str, password: str, *, hasher: PasswordHasher | None = None
+) -> User:
+    """Set a new password; sessions signed in with the old one stop working."""
+    if store.get_user(name) is None:
+        raise UserError(f"no editor named {name!r}")
+    return set_password_hash(store, name, hash_password(password, hasher=hasher))
+
+
+def remove_user(store: Store, name: str) -> None:
+    """Delete an editor.  Their past decisions keep their name in each item's history."""
+    with store.transaction():
+        if not store.delete_user(name):
+            raise UserError(f"no editor named {name!r}")
+
+
+# --------------------------------------------------------------------------- first run
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def setup_link_token(store: Store, *, now: datetime | None = None) -> str | None:
+    """A fresh one-time token for ``/setup?token=…`` while no editor exists, else None.
+
+    Each call replaces the previous token (a restarted ``serve`` prints a new link and the old
+    one stops working).  Only the token's SHA-256 is stored.
+    """
+    with store.transaction():
+        if has_editors(store):
+            if store.get_meta(SETUP_META_KEY) is not None:
+                store.put_meta(SETUP_META_KEY, None)
+            return None
+        token = secrets.token_urlsafe(32)
+        created = (now or _now()).isoformat()
+        store.put_meta(SETUP_META_KEY, {"sha256": _token_digest(token), "created_at": created})
+    return token
+
+
+def check_setup_token(store: Store, token: str) -> bool:
+    """True while the token is the current one and no editor exists yet."""
+    meta: Any = store.get_meta(SETUP_META_KEY)
+    if not token or not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
+        return False
+    if not hmac.compare_digest(meta["sha256"], _token_digest(token)):
+        return False
+    return not has_editors(store)
+
+
+def complete_setup(
+    store: Store, token: str, name: str, password_hash: str, *, now: datetime | None = None
+) -> User:
+    """Create the first editor with the one-time token and burn the token, in one
+    transaction.  Single use: a second call, or any once an editor exists, raises UserError.
+    The password is hashed beforehand (:func:`hash_password`), outside the store's lock."""
+    validate_name(name)
+    with store.transaction():
+        if not check_setup_token(store, token):
+            raise UserError("this setup link is not valid: it was used already or replaced")
+        user = create_user(store, name, password_hash, now=now)
+        store.put_meta(SETUP_META_KEY, None)
+    return user
+
+
+# --------------------------------------------------------------------------- throttling
+
+
+class SignInThrottle:
+    """Failed sign-ins per account and per client address, in memory.
+
+    Two rules, whichever asks for the longer wait:
+
+    * a sliding window: at most ``limit`` failures within ``window`` seconds; past that, wait
+      until the oldest failure leaves the window;
+    * exponential slowdown: after ``free`` failures, each further attempt waits
+      ``base_delay * 2**(n - free - 1)`` seconds (capped at ``max_delay``) after the last one.
+
+    A success forgets the account's failures, not the address's (one good account must not
+    reset a guessing run against the others).  The process forgets everything on restart;
+    the state is bounded by ``max_keys`` so a flood of names cannot grow it without end.
+    """
+
+    def __init__(
+        self,
+        *,
+        per_account: int = 5,
+        per_address: int = 20,
+        window: float = 900.0,
+        free: int = 3,
+        base_delay: float = 1.0,
+        max_delay: float = 300.0,
+        max_keys: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_account = per_account
+        self.per_address = per_address
+        self.window = window
+        self.free = free
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.max_keys = max_keys
+        self._clock = clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _keys(account: str, address: str) -> tuple[str, str]:
+        return "u:" + account.casefold(), "a:" + address
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.get(key)
+        if times is None:
+            return deque()
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del self._failures[key]
+        return times
+
+    def _wait(self, times: deque[float], limit: int, now: float) -> float:
+        n = len(times)
+        wait = 0.0
+        if n >= limit:
+            wait = times[0] + self.window - now
+        if n > self.free:
+            delay = min(self.base_delay * 2 ** (n - self.free - 1), self.max_delay)
+            wait = max(wait, times[-1] + delay - now)
+        return max(wait, 0.0)
+
+    def retry_after(self, account: str, address: str) -> float:
+        """Seconds to wait before this attempt may be checked; 0.0 when it may be now."""
+        now = self._clock()
+        ukey, akey = self._keys(account, address)
+        with self._lock:
+            return max(
+                self._wait(self._recent(ukey, now), self.per_account, now),
+                self._wait(self._recent(akey, now), self.per_address, now),
+            )
+
+    def failed(self, account: str, address: str) -> None:
+        now = self._clock()
+        with self._lock:
+            for key in self._keys(account, address):
+                times = self._recent(key, now)
+                if key not in self._failures:
+                    self._failures[key] = times
+                self._failures.move_to_end(key)
+                times.append(now)
+            while len(self._failures) > self.max_keys:
+                self._failures.popitem(last=False)
+
+    def succeeded(self, account: str, address: str) -> None:
+        ukey, _ = self._keys(account, address)
+        with self._lock:
+            self._failures.pop(ukey, None)

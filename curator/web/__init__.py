@@ -1,0 +1,157 @@
+"""The editor's web app and the public endpoints, as one Starlette application.
+
+``create_app(curator)`` is the only public name.  ``curator serve`` runs it on uvicorn in the
+same event loop as the scheduler.  Layers, outermost first: security headers, the signed
+session cookie, the CSRF check, then the routes (every editor route wrapped by
+``editor_only``).  The publish engineer's ``curator.web.public`` routes are mounted when that
+module exists and keep their own frame and cache headers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from argon2 import PasswordHasher
+from markupsafe import Markup, escape
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from curator.auth import SignInThrottle
+from curator.exceptions import UnknownItem
+from curator.types import Item
+from curator.web import _account, _items, _sources
+from curator.web._common import STATIC, WebState, error_page, make_templates
+from curator.web._security import (
+    CSRFMiddleware,
+    SchemeSessionMiddleware,
+    SecurityHeadersMiddleware,
+    session_secret,
+)
+
+if TYPE_CHECKING:
+    from curator.core import Curator
+
+__all__ = ["create_app"]
+
+_TITLES = {403: "Not allowed", 404: "Not found", 405: "Not allowed that way", 413: "Too large"}
+
+
+def create_app(
+    curator: Curator,
+    *,
+    password_hasher: PasswordHasher | None = None,
+    throttle: SignInThrottle | None = None,
+) -> Starlette:
+    """The whole web app for one Curator.
+
+    ``password_hasher`` and ``throttle`` exist for tests (a cheaper hash, a controllable
+    clock); the defaults are argon2-cffi's recommended parameters and the limits in
+    ``feeds.yaml``'s ``web:`` section.
+    """
+    web = curator.config.web
+    if throttle is None:
+        throttle = SignInThrottle(
+            per_account=web.signin_attempts,
+            per_address=web.signin_attempts_per_address,
+            window=web.signin_window,
+        )
+    rules_cache: dict[str, Any] = {}
+    digest_routes = _digest_routes()
+    templates = make_templates(curator, _highlighter(curator, rules_cache))
+    templates.env.globals["digests_enabled"] = bool(digest_routes)
+
+    public = _public_routes(curator)
+    public_paths = {p for r in public if isinstance(p := getattr(r, "path", None), str)}
+    routes: list[BaseRoute] = [
+        *public,
+        *_account.routes,
+        *_items.routes,
+        *_sources.routes,
+        *digest_routes,
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    middleware = [
+        Middleware(SecurityHeadersMiddleware, public_paths=public_paths),
+        Middleware(
+            SchemeSessionMiddleware,
+            secret_key=session_secret(curator.store.path),
+            max_age=web.session_days * 86400,
+            always_secure=web.secure_cookies,
+        ),
+        Middleware(CSRFMiddleware),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={UnknownItem: _unknown_item, HTTPException: _http_error},
+    )
+    app.state.web = WebState(
+        curator=curator,
+        templates=templates,
+        throttle=throttle,
+        hasher=password_hasher,
+        rules=rules_cache,
+    )
+    return app
+
+
+def _public_routes(curator: Curator) -> list[BaseRoute]:
+    """The publish engineer's feeds and widget, when that module is installed."""
+    if importlib.util.find_spec("curator.web.public") is None:
+        return []
+    module = importlib.import_module("curator.web.public")
+    return list(module.public_routes(curator))
+
+
+def _digest_routes() -> list[BaseRoute]:
+    """The digest archive and preview pages, when the digest module is there to call."""
+    if importlib.util.find_spec("curator.digests") is None:
+        return []
+    module = importlib.import_module("curator.web._digests")
+    return list(module.routes)
+
+
+def _highlighter(curator: Curator, cache: dict[str, Any]) -> Callable[[str, Item], Markup]:
+    """Escaped text with the item's matched terms in ``<mark>``, by the match engine's rules
+    for the item's first source (compiled once per source).  Plain escaped text while
+    ``curator.match`` is not installed."""
+    if importlib.util.find_spec("curator.match") is None:
+        return lambda text, item: escape(text)
+    from curator.match import compile_rules, highlight
+
+    def highlighter(text: str, item: Item) -> Markup:
+        source_id = item.sources[0] if item.sources else ""
+        rules = cache.get(source_id)
+        if rules is None:
+            source = curator.config.source(source_id)
+            rules = compile_rules(curator.config.rules, source.rules if source else None)
+            cache[source_id] = rules
+        return Markup("").join(
+            Markup("<mark>{}</mark>").format(chunk) if hit else escape(chunk)
+            for chunk, hit in highlight(text, rules)
+        )
+
+    return highlighter
+
+
+async def _unknown_item(request: Request, exc: Exception) -> Response:
+    item_id = exc.item_id if isinstance(exc, UnknownItem) else ""
+    return error_page(request, 404, "No such item", f"No item has the id {item_id!r}.")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    title = _TITLES.get(status, "Something went wrong")
+    detail = exc.detail if isinstance(exc, HTTPException) else ""
+    response = error_page(request, status, title, detail)
+    if isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)
+    return response

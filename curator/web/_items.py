@@ -1,0 +1,452 @@
+"""The editor's work: the queue and the other lists, one item's history, the decisions on it,
+editing, and adding a link by hand.
+
+Decisions go through :class:`curator.review.Review`, like the CLI's.  A plain form post answers
+with a redirect back to the list (and a flash offering undo); the page's script asks for JSON
+(``Accept: application/json``) and updates the list in place.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from curator import normalize
+from curator.exceptions import CuratorError, ItemError, UnknownItem
+from curator.parse.page import page_metadata
+from curator.types import CATEGORIES, STATUSES, Item
+from curator.web._common import (
+    editor_only,
+    escape_text_paragraphs,
+    flash,
+    form_str,
+    render,
+    safe_next,
+    state,
+    user_name,
+    wants_json,
+)
+
+log = logging.getLogger("curator.web")
+
+MAX_TITLE = 500
+MAX_SUMMARY = 5000
+MAX_NOTE = 2000
+MAX_URL = 2048
+
+# --------------------------------------------------------------------------- lists
+
+
+def _sort_key(status: str) -> Callable[[Item], Any]:
+    if status == "pending":  # best score first, then newest
+        return lambda i: (-i.score, -i.published.timestamp(), i.id)
+    if status in ("approved", "rejected"):  # latest decision first
+        return lambda i: (-(i.reviewed_at or i.updated_at or i.first_seen).timestamp(), i.id)
+    return lambda i: (-i.published.timestamp(), i.id)
+
+
+def _matches(item: Item, source: str, category: str, words: Sequence[str]) -> bool:
+    if source and source not in item.sources:
+        return False
+    if category and item.category != category:
+        return False
+    if words:
+        hay = f"{item.title}\n{item.summary_text}\n{item.url}\n{item.note or ''}".casefold()
+        return all(w in hay for w in words)
+    return True
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return max(1, int(value or default))
+    except ValueError:
+        return default
+
+
+def _list_view(default_status: str) -> Callable[[Request], Any]:
+    @editor_only
+    async def view(request: Request) -> Response:
+        st = state(request)
+        params = request.query_params
+        status = params.get("status") or default_status
+        if status not in (*STATUSES, "all"):
+            status = default_status
+        source = params.get("source", "")
+        category = params.get("category", "")
+        if category not in CATEGORIES:
+            category = ""
+        q = params.get("q", "").strip()[:200]
+        words = q.casefold().split()
+        page = _int(params.get("page"), 1)
+        size = st.curator.config.web.page_size
+
+        items = st.curator.store.items(None if status == "all" else status)  # type: ignore[arg-type]
+        if source or category or words:
+            items = [i for i in items if _matches(i, source, category, words)]
+        total = len(items)
+        pages = max(1, math.ceil(total / size))
+        page = min(page, pages)
+        start = (page - 1) * size
+        key = _sort_key(status)
+        if start + size < total / 4:  # a page near the front: no need to sort everything
+            shown = heapq.nsmallest(start + size, items, key=key)[start:]
+        else:
+            shown = sorted(items, key=key)[start : start + size]
+
+        filters = {"status": status, "source": source, "category": category, "q": q}
+
+        def page_url(n: int) -> str:
+            query = {
+                k: v
+                for k, v in filters.items()
+                if v and not (k == "status" and v == default_status)
+            }
+            if n > 1:
+                query["page"] = str(n)
+            return request.url.path + ("?" + urlencode(query) if query else "")
+
+        here = page_url(page)
+        titles = {
+            "pending": "Queue",
+            "approved": "Approved",
+            "rejected": "Rejected",
+            "all": "All items",
+        }
+        return render(
+            request,
+            "list.html",
+            {
+                "title": titles[status],
+                "items": shown,
+                "total": total,
+                "page": page,
+                "pages": pages,
+                "prev_url": page_url(page - 1) if page > 1 else None,
+                "next_url": page_url(page + 1) if page < pages else None,
+                "here": here,
+                "filters": filters,
+                "filtered": bool(source or category or q),
+                "sources": st.curator.config.sources,
+                "list_status": status,
+            },
+        )
+
+    return view
+
+
+# --------------------------------------------------------------------------- one item
+
+
+def _get_item(request: Request) -> Item:
+    item_id = request.path_params["item_id"]
+    item = state(request).curator.store.get_item(item_id)
+    if item is None:
+        raise UnknownItem(item_id)
+    return item
+
+
+@editor_only
+async def item_page(request: Request) -> Response:
+    item = _get_item(request)
+    return render(request, "item.html", {"item": item, "title": item.title})
+
+
+_PAST = {
+    "approve": "Approved",
+    "reject": "Rejected",
+    "undo": "Undid the last change to",
+    "reopen": "Back in the queue:",
+}
+
+
+def _action(action: str) -> Callable[[Request], Any]:
+    @editor_only
+    async def act(request: Request) -> Response:
+        form = await request.form()
+        item_id = request.path_params["item_id"]
+        review = state(request).curator.review
+        by = user_name(request)
+        try:
+            if action == "approve":
+                item = review.approve([item_id], by=by)[0]
+            elif action == "reject":
+                item = review.reject([item_id], by=by)[0]
+            elif action == "undo":
+                item = review.undo(item_id, by=by)
+            else:
+                item = review.reopen(item_id, by=by)
+        except UnknownItem:
+            raise
+        except ItemError as e:
+            if wants_json(request):
+                return JSONResponse({"error": str(e), "id": item_id}, status_code=409)
+            flash(request, str(e), "error")
+            return RedirectResponse(safe_next(form_str(form, "next")), status_code=303)
+        message = f"{_PAST[action]} “{item.title}”."
+        undo = item.id if action in ("approve", "reject") else None
+        if wants_json(request):
+            return JSONResponse(
+                {"id": item.id, "status": item.status, "message": message, "undo": undo is not None}
+            )
+        flash(request, message, "done", undo=undo)
+        return RedirectResponse(safe_next(form_str(form, "next")), status_code=303)
+
+    act.__name__ = f"item_{action}"
+    return act
+
+
+@editor_only
+async def bulk(request: Request) -> Response:
+    form = await request.form()
+    nxt = safe_next(form_str(form, "next"))
+    ids = [i for i in form.getlist("ids") if isinstance(i, str)][:1000]
+    action = form_str(form, "action")
+    review = state(request).curator.review
+    if action not in ("approve", "reject"):
+        flash(request, "Choose approve or reject for the selected items.", "error")
+        return RedirectResponse(nxt, status_code=303)
+    if not ids:
+        flash(request, "Select one or more items first.", "error")
+        return RedirectResponse(nxt, status_code=303)
+    by = user_name(request)
+    done = review.approve(ids, by=by) if action == "approve" else review.reject(ids, by=by)
+    n = len(done)
+    word = "Approved" if action == "approve" else "Rejected"
+    message = f"{word} {n} item{'s' if n != 1 else ''}."
+    if wants_json(request):
+        return JSONResponse(
+            {"ids": [i.id for i in done], "status": f"{action}d", "message": message}
+        )
+    flash(request, message, "done")
+    return RedirectResponse(nxt, status_code=303)
+
+
+# --------------------------------------------------------------------------- edit
+
+
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
+@editor_only
+async def edit(request: Request) -> Response:
+    item = _get_item(request)
+    if request.method == "GET":
+        nxt = safe_next(request.query_params.get("next"))
+        values = {
+            "title": item.title,
+            "summary": item.summary_text,
+            "category": item.category,
+            "note": item.note or "",
+        }
+        return render(
+            request, "edit.html", {"item": item, "values": values, "error": None, "next": nxt}
+        )
+
+    form = await request.form()
+    nxt = safe_next(form_str(form, "next"))
+    values = {k: form_str(form, k) for k in ("title", "summary", "category", "note")}
+    then = form_str(form, "then")
+    error = _check_fields(values["title"], values["summary"], values["category"], values["note"])
+    review = state(request).curator.review
+    by = user_name(request)
+    if error is None:
+        try:
+            title = values["title"] if not _same_text(values["title"], item.title) else None
+            summary = (
+                escape_text_paragraphs(values["summary"])
+                if not _same_text(values["summary"], item.summary_text)
+                else None
+            )
+            category = values["category"] if values["category"] != item.category else None
+            note = values["note"].strip()
+            note_arg = note if note != (item.note or "") else None
+            item = review.edit(
+                item.id, by=by, title=title, summary=summary, category=category, note=note_arg
+            )
+            if then == "approve":
+                item = review.approve([item.id], by=by)[0]
+        except UnknownItem:
+            raise
+        except ItemError as e:
+            error = str(e)
+    if error is not None:
+        return render(
+            request,
+            "edit.html",
+            {"item": item, "values": values, "error": error, "next": nxt},
+            status_code=400,
+        )
+    if then == "approve":
+        flash(request, f"Saved and approved “{item.title}”.", "done", undo=item.id)
+    else:
+        flash(request, f"Saved “{item.title}”.", "done", undo=item.id)
+    return RedirectResponse(nxt, status_code=303)
+
+
+def _check_fields(title: str, summary: str, category: str, note: str) -> str | None:
+    if not title.strip():
+        return "A title is needed."
+    if len(title) > MAX_TITLE:
+        return f"The title is too long: at most {MAX_TITLE} characters."
+    if len(summary) > MAX_SUMMARY:
+        return f"The summary is too long: at most {MAX_SUMMARY} characters."
+    if len(note) > MAX_NOTE:
+        return f"The note is too long: at most {MAX_NOTE} characters."
+    if category not in CATEGORIES:
+        return "Choose a category."
+    return None
+
+
+# --------------------------------------------------------------------------- add by hand
+
+
+def _check_url(url: str) -> str | None:
+    parts = urlsplit(url)
+    if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
+        return "Paste a full web address starting with http:// or https://."
+    return None
+
+
+def _existing(request: Request, url: str) -> Item | None:
+    item_id = normalize.item_id(normalize.canonical_url(url))
+    return state(request).curator.store.get_item(item_id)
+
+
+@editor_only
+async def add_form(request: Request) -> Response:
+    return render(request, "add.html", {"step": "url", "url": "", "error": None, "existing": None})
+
+
+@editor_only
+async def add_fetch(request: Request) -> Response:
+    """Fetch the pasted page and prefill the form from its metadata."""
+    form = await request.form()
+    url = form_str(form, "url").strip()
+    error = _check_url(url)
+    if error is not None:
+        return render(
+            request, "add.html", {"step": "url", "url": url, "error": error, "existing": None}, 400
+        )
+    existing = _existing(request, url)
+    if existing is not None:
+        return render(
+            request,
+            "add.html",
+            {"step": "url", "url": url, "error": None, "existing": existing},
+            status_code=409,
+        )
+    st = state(request)
+    values = {
+        "url": url,
+        "title": "",
+        "summary": "",
+        "category": "news",
+        "published": "",
+        "note": "",
+    }
+    site = ""
+    warning = None
+    try:
+        fetched = await st.curator.fetcher.fetch_url(url)
+        meta = page_metadata(fetched.content, url=fetched.url, headers=fetched.headers)
+    except CuratorError as e:
+        log.info("add by hand: fetch failed url=%s error=%s", url, e)
+        warning = f"Could not read that page ({e}). Fill in the details by hand."
+    else:
+        values.update(
+            url=meta.url or fetched.url or url,
+            title=meta.title or "",
+            summary=meta.summary or "",
+            published=meta.published.date().isoformat() if meta.published else "",
+        )
+        site = meta.site_name or ""
+        if values["url"] != url and _existing(request, values["url"]) is not None:
+            existing = _existing(request, values["url"])
+            return render(
+                request,
+                "add.html",
+                {"step": "url", "url": url, "error": None, "existing": existing},
+                status_code=409,
+            )
+    return render(
+        request,
+        "add.html",
+        {"step": "details", "values": values, "site": site, "error": None, "warning": warning},
+    )
+
+
+def _parse_date(value: str) -> datetime | None:
+    value = value.strip()
+    if not value:
+        return None
+    return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+
+
+@editor_only
+async def add_save(request: Request) -> Response:
+    form = await request.form()
+    values = {
+        k: form_str(form, k) for k in ("url", "title", "summary", "category", "published", "note")
+    }
+    approve = form_str(form, "then") != "queue"
+    error = _check_url(values["url"].strip()) or _check_fields(
+        values["title"], values["summary"], values["category"], values["note"]
+    )
+    published = None
+    if error is None:
+        try:
+            published = _parse_date(values["published"])
+        except ValueError:
+            error = "Give the date as YYYY-MM-DD, or leave it empty."
+    if error is None:
+        try:
+            item = state(request).curator.review.add_manual(
+                url=values["url"].strip(),
+                title=values["title"],
+                summary=escape_text_paragraphs(values["summary"]),
+                category=values["category"],
+                published=published,
+                by=user_name(request),
+                note=values["note"].strip() or None,
+                approve=approve,
+            )
+        except ItemError as e:
+            error = str(e)
+    if error is not None:
+        return render(
+            request,
+            "add.html",
+            {"step": "details", "values": values, "site": "", "error": error, "warning": None},
+            status_code=400,
+        )
+    word = "Added and approved" if approve else "Added to the queue"
+    flash(request, f"{word}: “{item.title}”.", "done", undo=item.id if approve else None)
+    return RedirectResponse("/approved" if approve else "/", status_code=303)
+
+
+routes = [
+    Route("/", _list_view("pending"), methods=["GET"], name="queue"),
+    Route("/approved", _list_view("approved"), methods=["GET"], name="approved"),
+    Route("/rejected", _list_view("rejected"), methods=["GET"], name="rejected"),
+    Route("/items", _list_view("all"), methods=["GET"], name="items"),
+    Route("/items/bulk", bulk, methods=["POST"], name="bulk"),
+    Route("/items/{item_id}", item_page, methods=["GET"], name="item"),
+    Route("/items/{item_id}/edit", edit, methods=["GET", "POST"], name="edit"),
+    *(
+        Route(f"/items/{{item_id}}/{a}", _action(a), methods=["POST"], name=a)
+        for a in ("approve", "reject", "undo", "reopen")
+    ),
+    Route("/add", add_form, methods=["GET"], name="add"),
+    Route("/add/fetch", add_fetch, methods=["POST"], name="add_fetch"),
+    Route("/add/save", add_save, methods=["POST"], name="add_save"),
+]

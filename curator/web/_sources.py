@@ -1,0 +1,112 @@
+"""The sources page: each source's health as the store recorded it, and "poll now"."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from curator import __version__
+from curator.config import Source
+from curator.exceptions import CuratorError, StoreError
+from curator.types import SourceState
+from curator.web._common import editor_only, error_page, flash, render, state
+
+log = logging.getLogger("curator.web")
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """One row of the sources page: the configuration beside what polling it has shown."""
+
+    source: Source
+    state: SourceState | None
+    health: str  # ok | failing | gone | never | disabled
+    label: str
+    interval: float
+
+
+def _health(source: Source, st: SourceState | None, default_interval: float) -> SourceHealth:
+    interval = source.interval or default_interval
+    if not source.enabled:
+        health, label = "disabled", "Disabled in feeds.yaml"
+    elif st is not None and st.gone:
+        health, label = "gone", "Gone (410): not polled until its configuration changes"
+    elif st is None or st.last_fetch is None:
+        health, label = "never", "Not polled yet"
+    elif st.consecutive_errors:
+        n = st.consecutive_errors
+        health, label = "failing", f"Failing: {n} error{'s' if n != 1 else ''} in a row"
+    elif st.warning:
+        health, label = "ok", "Working, with a warning"
+    else:
+        health, label = "ok", "Working"
+    return SourceHealth(source, st, health, label, interval)
+
+
+def _every(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = int(seconds // size)
+            return f"every {n} {unit}{'s' if n != 1 else ''}" if n != 1 else f"every {unit}"
+    return f"every {int(seconds)} seconds"
+
+
+@editor_only
+async def sources_page(request: Request) -> Response:
+    curator = state(request).curator
+    states = curator.store.states()
+    default = curator.config.fetch.default_interval
+    rows = [_health(s, states.get(s.id), default) for s in curator.config.sources]
+    order = {"gone": 0, "failing": 1, "never": 2, "ok": 3, "disabled": 4}
+    rows.sort(key=lambda r: (order[r.health], r.source.name.casefold()))
+    return render(request, "sources.html", {"rows": rows, "every": _every, "title": "Sources"})
+
+
+@editor_only
+async def poll_now(request: Request) -> Response:
+    curator = state(request).curator
+    source_id = request.path_params["source_id"]
+    source = curator.config.source(source_id)
+    if source is None:
+        return error_page(request, 404, "No such source", f"No source has the id {source_id!r}.")
+    try:
+        report = await curator.poll([source_id])
+    except CuratorError as e:
+        flash(request, f"{source.name}: the poll failed: {e}", "error")
+        return RedirectResponse(f"/sources#source-{source_id}", status_code=303)
+    if not report.sources:
+        flash(request, f"{source.name}: nothing was polled.", "error")
+    for r in report.sources:
+        if r.outcome in ("error", "gone"):
+            flash(request, f"{source.name}: {r.outcome}: {r.error or 'no detail'}", "error")
+        elif r.outcome == "not_modified":
+            flash(request, f"{source.name}: not changed since the last poll.", "done")
+        else:
+            flash(
+                request,
+                f"{source.name}: {r.entries} entries, {r.matched} matched, {r.new} new.",
+                "done",
+            )
+    return RedirectResponse(f"/sources#source-{source_id}", status_code=303)
+
+
+async def healthz(request: Request) -> Response:
+    """For monitors: 200 while the store answers, 503 when it does not."""
+    try:
+        counts = state(request).curator.store.counts()
+    except StoreError as e:
+        return JSONResponse(
+            {"status": "error", "error": str(e), "version": __version__}, status_code=503
+        )
+    return JSONResponse({"status": "ok", "version": __version__, "items": counts})
+
+
+routes = [
+    Route("/sources", sources_page, methods=["GET"], name="sources"),
+    Route("/sources/{source_id}/poll", poll_now, methods=["POST"], name="poll"),
+    Route("/healthz", healthz, methods=["GET"], name="healthz"),
+]

@@ -1,0 +1,891 @@
+"""Route tests for the editor's web app: every page, every action, every refusal.
+
+A real Curator on a fresh store in tmp_path, Starlette's TestClient, and the fetch engineer's
+local feed server (the ``feed_server`` fixture from tests/feedserver.py, through conftest)
+wherever the app itself goes to the network (poll now, add a link by hand).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from curator import auth
+from curator.core import Curator
+from curator.exceptions import UserError
+from curator.store import Store
+from curator.types import DigestRecord, Item, SourceState
+from curator.web import create_app
+from tests.feedserver import FeedServer
+from tests.webkit import (
+    EDITOR,
+    FAST_HASHER,
+    PASSWORD,
+    T0,
+    Clock,
+    Ticker,
+    add_editor,
+    config,
+    csrf_of,
+    curator_on,
+    make_item,
+    put,
+)
+
+
+@dataclass
+class Env:
+    curator: Curator
+    app: Starlette
+    client: TestClient
+    clock: Clock
+    ticker: Ticker
+    server: FeedServer
+    tmp: Path
+
+    @property
+    def store(self) -> Store:
+        return self.curator.store
+
+    def item(self, item_id: str) -> Item:
+        item = self.store.get_item(item_id)
+        assert item is not None
+        return item
+
+
+def _env(tmp_path: Path, server: FeedServer, *, base_url: str = "http://testserver") -> Env:
+    feed = server.corpus_url("feeds/FeedKit__RSS.xml")
+    cfg = config([("src-a", "Source A", feed), ("src-b", "Source B", server.url("/b.xml"))])
+    clock = Clock()
+    cur = curator_on(tmp_path / "store", cfg, clock)
+    ticker = Ticker()
+    throttle = auth.SignInThrottle(
+        per_account=3, per_address=6, window=600, free=2, base_delay=1.0, clock=ticker
+    )
+    app = create_app(cur, password_hasher=FAST_HASHER, throttle=throttle)
+    client = TestClient(app, base_url=base_url, follow_redirects=False)
+    return Env(cur, app, client, clock, ticker, server, tmp_path)
+
+
+@pytest.fixture
+def env(tmp_path: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    monkeypatch.delenv("CURATOR_SECRET_KEY", raising=False)
+    e = _env(tmp_path, feed_server)
+    add_editor(e.store)
+    try:
+        yield e
+    finally:
+        e.client.close()
+        asyncio.run(e.curator.aclose())
+
+
+def sign_in(
+    client: TestClient, name: str = EDITOR, password: str = PASSWORD, nxt: str = "/"
+) -> httpx.Response:
+    page = client.get("/login")
+    r: httpx.Response = client.post(
+        "/login",
+        data={"csrf": csrf_of(page.text), "name": name, "password": password, "next": nxt},
+    )
+    return r
+
+
+@pytest.fixture
+def editor(env: Env) -> TestClient:
+    """A client signed in as the editor."""
+    r = sign_in(env.client)
+    assert r.status_code == 303, r.text
+    return env.client
+
+
+def token(client: TestClient) -> str:
+    return csrf_of(client.get("/account").text)
+
+
+def post(client: TestClient, url: str, data: dict[str, Any] | None = None) -> httpx.Response:
+    r: httpx.Response = client.post(url, data={"csrf": token(client), **(data or {})})
+    return r
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+EDITOR_PAGES = ["/", "/approved", "/rejected", "/items", "/add", "/sources", "/account"]
+
+
+@pytest.mark.parametrize("path", EDITOR_PAGES)
+def test_editor_pages_need_a_session(env: Env, path: str) -> None:
+    r = env.client.get(path + "?page=2" if path == "/approved" else path)
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/login")
+    if path == "/approved":
+        assert r.headers["location"] == "/login?next=/approved%3Fpage%3D2"
+
+
+def test_item_pages_need_a_session(env: Env) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    for path in (f"/items/{item.id}", f"/items/{item.id}/edit"):
+        r = env.client.get(path)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+
+
+def _post_paths(app: Starlette, item_id: str) -> list[str]:
+    paths = []
+    for route in app.routes:
+        if isinstance(route, Route) and route.methods and "POST" in route.methods:
+            paths.append(route.path.replace("{item_id}", item_id).replace("{source_id}", "src-a"))
+    return paths
+
+
+def test_every_post_refuses_a_missing_or_wrong_csrf_token(env: Env) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    paths = _post_paths(env.app, item.id)
+    assert {"/login", "/logout", "/setup", "/items/bulk", f"/items/{item.id}/approve"} <= set(paths)
+    assert len(paths) >= 12
+    # Without a session at all, then signed in with a wrong token, then with none.
+    for path in paths:
+        assert env.client.post(path, data={"csrf": "x"}).status_code == 403, path
+    sign_in(env.client)
+    for path in paths:
+        r = env.client.post(path, data={"csrf": "not-the-token", "ids": item.id})
+        assert r.status_code == 403, path
+        assert env.client.post(path, data={"ids": item.id}).status_code == 403, path
+        r = env.client.post(path, headers={"X-CSRF-Token": "wrong"})
+        assert r.status_code == 403, path
+    assert env.item(item.id).status == "pending"
+
+
+def test_post_without_session_is_refused_even_with_a_guessed_token(env: Env) -> None:
+    r = env.client.post("/items/bulk", data={"csrf": "", "ids": "x", "action": "approve"})
+    assert r.status_code == 403
+
+
+def test_wrong_password_and_unknown_name(env: Env) -> None:
+    r = sign_in(env.client, password="wrong password!")
+    assert r.status_code == 401
+    assert "Wrong name or password." in r.text
+    assert "user" not in r.headers.get("set-cookie", "") or env.client.get("/").status_code == 303
+    r = sign_in(env.client, name="nobody")
+    assert r.status_code == 401
+    assert env.client.get("/").status_code == 303
+
+
+def test_sign_in_then_back_to_next_and_never_off_site(env: Env) -> None:
+    r = sign_in(env.client, nxt="/sources")
+    assert r.status_code == 303 and r.headers["location"] == "/sources"
+    assert env.client.get("/sources").status_code == 200
+    env.client.cookies.clear()
+    for evil in ("//evil.example", "https://evil.example/", "/\\evil.example", "javascript:x"):
+        r = sign_in(env.client, nxt=evil)
+        assert r.headers["location"] == "/", evil
+        env.client.cookies.clear()
+
+
+def test_throttling_per_account(env: Env) -> None:
+    for _ in range(2):  # free failures
+        assert sign_in(env.client, password="nope nope nope").status_code == 401
+    assert sign_in(env.client, password="nope nope nope").status_code == 401
+    # Three failures: the account is locked for this window, the right password included.
+    r = sign_in(env.client)
+    assert r.status_code == 429
+    assert int(r.headers["retry-after"]) > 0
+    assert "Too many failed sign-ins" in r.text
+    env.ticker.advance(601)  # the window slides past the failures
+    assert sign_in(env.client).status_code == 303
+
+
+def test_exponential_slowdown_per_address(env: Env) -> None:
+    for name in ("x1", "x2", "x3"):  # two free failures, then the address slows down
+        assert sign_in(env.client, name=name, password="wrong one").status_code == 401
+    r = sign_in(env.client)  # the right password, but too soon after the third failure
+    assert r.status_code == 429 and r.headers["retry-after"] == "1"
+    env.ticker.advance(1)
+    assert sign_in(env.client).status_code == 303
+
+
+def test_throttle_slowdown_doubles() -> None:
+    tick = Ticker()
+    t = auth.SignInThrottle(per_account=100, per_address=100, window=3600, free=2, clock=tick)
+    waits = []
+    for _ in range(6):
+        waits.append(t.retry_after("a", "1.2.3.4"))
+        t.failed("a", "1.2.3.4")
+    assert waits == [0.0, 0.0, 0.0, 1.0, 2.0, 4.0]
+    tick.advance(8)
+    assert t.retry_after("a", "1.2.3.4") == 0.0
+    t.succeeded("a", "1.2.3.4")
+    assert t.retry_after("a", "9.9.9.9") == 0.0
+    t.failed("b", "1.2.3.4")  # the address kept its six failures: this is the seventh
+    assert t.retry_after("c", "1.2.3.4") == 16.0
+
+
+def test_throttling_per_address_across_names(env: Env) -> None:
+    add_editor(env.store, "second", PASSWORD)
+    for n in ["a1", "a2", "a3", "a4", "a5", "a6"]:
+        env.ticker.advance(60)  # past each slowdown: the window's limit is what stops them
+        assert sign_in(env.client, name=n, password="whatever 123").status_code == 401
+    env.ticker.advance(60)
+    r = sign_in(env.client, name="second")
+    assert r.status_code == 429
+
+
+def test_unknown_item_is_404(editor: TestClient) -> None:
+    assert editor.get("/items/0123456789abcdef").status_code == 404
+    assert editor.get("/items/0123456789abcdef/edit").status_code == 404
+    for action in ("approve", "reject", "undo", "reopen"):
+        r = post(editor, f"/items/0123456789abcdef/{action}")
+        assert r.status_code == 404, action
+        assert "No such item" in r.text
+    r = post(editor, "/items/bulk", {"ids": "0123456789abcdef", "action": "approve"})
+    assert r.status_code == 404
+    assert editor.get("/no/such/page").status_code == 404
+
+
+def test_unknown_source_poll_is_404(editor: TestClient) -> None:
+    assert post(editor, "/sources/nope/poll").status_code == 404
+
+
+# --------------------------------------------------------------------------- escaping
+
+
+def test_a_title_holding_script_is_escaped(env: Env, editor: TestClient) -> None:
+    evil = make_item(
+        1,
+        title='<script>alert("x")</script> CCTV <img src=x onerror=alert(1)>',
+        summary='<script>alert("s")</script> police cctv',
+        urls=("javascript:alert(1)",),
+    )
+    evil = replace(evil, summary='<p>ok</p><script>alert("s")</script><a href="javascript:x">j</a>')
+    put(env.store, evil)
+    for path in ("/", f"/items/{evil.id}", f"/items/{evil.id}/edit"):
+        html = editor.get(path).text
+        assert "<script>alert" not in html, path
+        assert "<img src=x" not in html, path
+        assert 'href="javascript:' not in html, path
+    assert "&lt;script&gt;alert(" in editor.get("/").text
+
+
+# --------------------------------------------------------------------------- headers, cookies
+
+
+def test_security_headers_on_editor_pages(env: Env, editor: TestClient) -> None:
+    for path in ("/login", "/", "/sources", "/healthz"):
+        r = editor.get(path)
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "script-src 'self'" in csp
+        assert "style-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert "unsafe-inline" not in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "same-origin"
+    assert editor.get("/").headers["cache-control"] == "no-store"
+
+
+def test_public_pages_keep_their_own_frame_headers(env: Env) -> None:
+    r = env.client.get("/embed")
+    assert r.status_code == 200
+    assert "frame-ancestors 'none'" not in r.headers.get("content-security-policy", "")
+    assert "x-frame-options" not in r.headers
+    r = env.client.get("/links.json")
+    assert r.status_code == 200
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "set-cookie" not in r.headers
+
+
+def test_no_inline_script_or_style_in_any_page(env: Env, editor: TestClient) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    pages = ["/", "/approved", "/rejected", "/items", "/add", "/sources", "/account"]
+    pages += [f"/items/{item.id}", f"/items/{item.id}/edit"]
+    for path in pages:
+        html = editor.get(path).text
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
+        assert "<style" not in html and " style=" not in html, path
+        assert not re.search(r"\son[a-z]+=", html), path
+
+
+def test_session_cookie_flags(env: Env) -> None:
+    r = sign_in(env.client)
+    cookie = r.headers["set-cookie"]
+    assert "curator_session=" in cookie
+    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+    assert "secure" not in cookie.lower()
+
+
+def test_session_cookie_is_secure_over_https(
+    tmp_path: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CURATOR_SECRET_KEY", raising=False)
+    e = _env(tmp_path, feed_server, base_url="https://testserver")
+    add_editor(e.store)
+    r = sign_in(e.client)
+    assert r.status_code == 303
+    assert "; secure" in r.headers["set-cookie"].lower()
+    assert e.client.get("/").status_code == 200
+
+
+def test_session_key_file_is_private_and_env_wins(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.delenv("CURATOR_SECRET_KEY", raising=False)
+    e = _env(tmp_path, feed_server)
+    key = tmp_path / "store" / "secret_key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert "CURATOR_SECRET_KEY is not set" in caplog.text
+    add_editor(e.store)
+    sign_in(e.client)
+    # A second app on the same store reads the same key: the session survives a restart.
+    again = TestClient(create_app(e.curator, password_hasher=FAST_HASHER), follow_redirects=False)
+    again.cookies.update(e.client.cookies)
+    assert again.get("/").status_code == 200
+    # With the environment variable set, that key signs, and old cookies no longer pass.
+    monkeypatch.setenv("CURATOR_SECRET_KEY", "k" * 40)
+    other = TestClient(create_app(e.curator, password_hasher=FAST_HASHER), follow_redirects=False)
+    other.cookies.update(e.client.cookies)
+    assert other.get("/").status_code == 303
+
+
+def test_healthz(env: Env) -> None:
+    put(env.store, make_item(1), make_item(2, status="approved"))
+    r = env.client.get("/healthz")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["items"]["pending"] == 1 and body["items"]["approved"] == 1
+    assert "set-cookie" not in r.headers
+
+
+# --------------------------------------------------------------------------- sign-out, accounts
+
+
+def test_sign_out(env: Env, editor: TestClient) -> None:
+    assert editor.get("/").status_code == 200
+    r = post(editor, "/logout")
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert "You are signed out." in editor.get("/login").text
+    assert editor.get("/").status_code == 303
+
+
+def test_change_password_ends_other_sessions(env: Env, editor: TestClient) -> None:
+    other = TestClient(env.app, follow_redirects=False)
+    assert sign_in(other).status_code == 303
+    r = post(editor, "/account", {"current": "bad", "password": "x" * 12, "confirm": "x" * 12})
+    assert r.status_code == 400 and "current password" in r.text
+    r = post(editor, "/account", {"current": PASSWORD, "password": "short", "confirm": "short"})
+    assert r.status_code == 400 and "too short" in r.text
+    new = "a new long password"
+    r = post(editor, "/account", {"current": PASSWORD, "password": new, "confirm": new})
+    assert r.status_code == 303
+    assert editor.get("/").status_code == 200  # this session goes on
+    assert other.get("/").status_code == 303  # the other one is over
+    assert auth.verify(env.store, EDITOR, new, hasher=FAST_HASHER) is not None
+
+
+def test_removed_editor_is_signed_out(env: Env, editor: TestClient) -> None:
+    auth.remove_user(env.store, EDITOR)
+    assert editor.get("/").status_code == 303
+
+
+# --------------------------------------------------------------------------- first run
+
+
+def test_first_run_setup_link_is_single_use(
+    tmp_path: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CURATOR_SECRET_KEY", raising=False)
+    e = _env(tmp_path, feed_server)
+    page = e.client.get("/login")
+    assert "No editor account exists yet" in page.text
+    assert e.client.get("/").status_code == 303  # nothing else is reachable
+    tok = auth.setup_link_token(e.store)
+    assert tok
+    assert tok not in str(e.store.get_meta(auth.SETUP_META_KEY))  # kept hashed
+    assert e.client.get("/setup?token=wrong").status_code == 403
+    assert e.client.get("/setup").status_code == 403
+    page = e.client.get(f"/setup?token={tok}")
+    assert page.status_code == 200
+    csrf = csrf_of(page.text)
+    data = {"csrf": csrf, "token": tok, "name": "first", "password": PASSWORD, "confirm": "other"}
+    r = e.client.post("/setup", data=data)
+    assert r.status_code == 400 and "differ" in r.text
+    data["confirm"] = PASSWORD
+    r = e.client.post("/setup", data=data)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert "Welcome, first" in e.client.get("/").text
+    assert e.store.get_meta(auth.SETUP_META_KEY) is None
+    # The link is spent, for this browser and any other.
+    fresh = TestClient(e.app, follow_redirects=False)
+    assert fresh.get(f"/setup?token={tok}").status_code == 404
+    csrf = csrf_of(fresh.get("/login").text)
+    r = fresh.post("/setup", data={**data, "csrf": csrf, "name": "second"})
+    assert r.status_code == 404
+    assert [u.name for u in e.store.users()] == ["first"]
+    assert auth.setup_link_token(e.store) is None
+
+
+def test_a_new_setup_link_replaces_the_old(env: Env) -> None:
+    auth.remove_user(env.store, EDITOR)
+    old = auth.setup_link_token(env.store)
+    new = auth.setup_link_token(env.store)
+    assert old and new and old != new
+    assert env.client.get(f"/setup?token={old}").status_code == 403
+    assert env.client.get(f"/setup?token={new}").status_code == 200
+
+
+# --------------------------------------------------------------------------- auth library
+
+
+def test_auth_accounts(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    user = auth.add_user(store, "ann", "a long password", hasher=FAST_HASHER)
+    assert user.password_hash.startswith("$argon2id$")
+    with pytest.raises(UserError, match="already exists"):
+        auth.add_user(store, "ann", "a long password", hasher=FAST_HASHER)
+    with pytest.raises(UserError, match="too short"):
+        auth.add_user(store, "bob", "short", hasher=FAST_HASHER)
+    with pytest.raises(UserError, match="not a usable editor name"):
+        auth.add_user(store, "bad name", "a long password", hasher=FAST_HASHER)
+    assert auth.verify(store, "ann", "wrong password", hasher=FAST_HASHER) is None
+    assert auth.verify(store, "nobody", "a long password", hasher=FAST_HASHER) is None
+    assert auth.verify(store, "ann", "a long password", hasher=FAST_HASHER) is not None
+    auth.change_password(store, "ann", "another password", hasher=FAST_HASHER)
+    assert auth.verify(store, "ann", "a long password", hasher=FAST_HASHER) is None
+    assert auth.verify(store, "ann", "another password", hasher=FAST_HASHER) is not None
+    auth.remove_user(store, "ann")
+    with pytest.raises(UserError):
+        auth.remove_user(store, "ann")
+    with pytest.raises(UserError):
+        auth.change_password(store, "ann", "another password", hasher=FAST_HASHER)
+
+
+def test_verify_upgrades_an_outdated_hash(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    auth.add_user(store, "ann", "a long password", hasher=FAST_HASHER)
+    stronger = PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1)
+    user = auth.verify(store, "ann", "a long password", hasher=stronger)
+    assert user is not None and "m=2048,t=2" in user.password_hash
+    again = store.get_user("ann")
+    assert again is not None and again.password_hash == user.password_hash
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+def test_queue_order_best_score_then_newest(env: Env, editor: TestClient) -> None:
+    low_new = make_item(1, score=2.0, published=T0)
+    high_old = make_item(2, score=9.0, published=T0.replace(year=2024))
+    high_new = make_item(3, score=9.0, published=T0)
+    done = make_item(4, score=99.0, status="approved")
+    put(env.store, low_new, high_old, high_new, done)
+    html = editor.get("/").text
+    order = [m for m in re.findall(r'data-id="([0-9a-f]+)"', html)]
+    assert order == [high_new.id, high_old.id, low_new.id]
+    assert 'target="_blank" rel="noopener noreferrer"' in html
+    assert "Source A" in html and "title: cctv" in html
+
+
+def test_queue_item_shows_other_sources_and_links(env: Env, editor: TestClient) -> None:
+    item = make_item(1, sources=("src-a", "src-b"), urls=("https://www.other.example/same-story",))
+    put(env.store, item)
+    html = editor.get("/").text
+    assert "Same story in Source B" in html
+    assert 'href="https://www.other.example/same-story"' in html and ">other.example<" in html
+
+
+def test_pagination_and_filters(env: Env, editor: TestClient) -> None:
+    items = [make_item(i, score=100 - i) for i in range(1, 13)]
+    items.append(
+        make_item(50, title="Facial recognition vans", category="research", sources=("src-b",))
+    )
+    put(env.store, *items)
+    env.app.state.web.curator.config = env.curator.config.model_copy(
+        update={"web": env.curator.config.web.model_copy(update={"page_size": 5})}
+    )
+    first = editor.get("/").text
+    assert first.count('class="item ') == 5 and "Page 1 of 3" in first
+    third = editor.get("/?page=3").text
+    assert third.count('class="item ') == 3 and 'rel="prev"' in third
+    assert editor.get("/?page=99").status_code == 200
+    r = editor.get("/?category=research")
+    assert r.text.count('class="item ') == 1 and "Facial recognition vans" in r.text
+    r = editor.get("/?source=src-b")
+    assert r.text.count('class="item ') == 1
+    r = editor.get("/?q=facial+VANS")
+    assert r.text.count('class="item ') == 1
+    r = editor.get("/?q=nothing-like-this")
+    assert "No items here." in r.text
+
+
+def test_status_lists(env: Env, editor: TestClient) -> None:
+    put(
+        env.store,
+        make_item(1),
+        make_item(2, status="approved", title="Approved one"),
+        make_item(3, status="rejected", title="Rejected one"),
+    )
+    approved = editor.get("/approved").text
+    assert "Approved one" in approved
+    assert f'href="/items/{make_item(2).id}/edit?next=/approved"' in approved  # back here after
+    assert "Rejected one" not in editor.get("/approved").text
+    assert "Rejected one" in editor.get("/rejected").text
+    all_items = editor.get("/items").text
+    assert all_items.count('class="item ') == 3
+    assert editor.get("/?status=approved").text.count('class="item ') == 1
+    assert editor.get("/?status=bogus").text.count('class="item ') == 1
+
+
+def test_empty_queue(editor: TestClient) -> None:
+    assert "The queue is empty" in editor.get("/").text
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def test_approve_reject_undo_reopen_by_form(env: Env, editor: TestClient) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    r = post(editor, f"/items/{item.id}/approve", {"next": "/?page=1"})
+    assert r.status_code == 303 and r.headers["location"] == "/?page=1"
+    stored = env.item(item.id)
+    assert stored.status == "approved" and stored.reviewed_by == EDITOR
+    page = editor.get("/").text
+    assert "Approved “CCTV story number 1”." in page
+    assert f'action="/items/{item.id}/undo"' in page  # the flash offers undo
+    r = post(editor, f"/items/{item.id}/undo")
+    assert env.item(item.id).status == "pending"
+    post(editor, f"/items/{item.id}/reject", {"next": "https://evil.example/"})
+    assert env.item(item.id).status == "rejected"
+    r = post(editor, f"/items/{item.id}/reopen")
+    assert r.headers["location"] == "/"
+    stored = env.item(item.id)
+    assert stored.status == "pending"
+    actions = [e.action for e in stored.history]
+    assert actions == ["approved", "undone", "rejected", "reopened"]
+
+
+def test_actions_answer_json_for_the_script(env: Env, editor: TestClient) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    csrf = token(editor)
+    headers = {"Accept": "application/json", "X-CSRF-Token": csrf}
+    r = editor.post(f"/items/{item.id}/reject", headers=headers)
+    assert r.status_code == 200
+    assert r.json() == {
+        "id": item.id,
+        "status": "rejected",
+        "message": "Rejected “CCTV story number 1”.",
+        "undo": True,
+    }
+    r = editor.post(f"/items/{item.id}/undo", headers=headers)
+    assert r.json()["status"] == "pending"
+    r = editor.post(f"/items/{item.id}/undo", headers=headers)  # nothing left to undo
+    assert r.status_code == 409 and "nothing to undo" in r.json()["error"]
+    r = editor.post("/items/0123456789abcdef/approve", headers=headers)
+    assert r.status_code == 404
+    editor.cookies.clear()
+    r = editor.post(f"/items/{item.id}/approve", headers=headers)
+    assert r.status_code == 403
+
+
+def test_undo_with_nothing_to_undo_flashes(env: Env, editor: TestClient) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    r = post(editor, f"/items/{item.id}/undo")
+    assert r.status_code == 303
+    assert "nothing to undo" in editor.get("/").text
+
+
+def test_bulk_approve_and_reject(env: Env, editor: TestClient) -> None:
+    items = [make_item(i) for i in range(1, 5)]
+    put(env.store, *items)
+    ids = [i.id for i in items]
+    r = post(editor, "/items/bulk", {"ids": ids[:3], "action": "approve", "next": "/"})
+    assert r.status_code == 303
+    assert [env.item(i).status for i in ids] == ["approved"] * 3 + ["pending"]
+    assert "Approved 3 items." in editor.get("/approved").text
+    post(editor, "/items/bulk", {"ids": ids[3:], "action": "reject"})
+    assert env.item(ids[3]).status == "rejected"
+    post(editor, "/items/bulk", {"action": "approve"})
+    assert "Select one or more items first." in editor.get("/").text
+    post(editor, "/items/bulk", {"ids": ids[:1], "action": "delete"})
+    assert "Choose approve or reject" in editor.get("/").text
+
+
+def test_item_history_page(env: Env, editor: TestClient) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    post(
+        editor,
+        f"/items/{item.id}/edit",
+        {
+            "title": "Better title",
+            "summary": item.summary_text,
+            "category": "news",
+            "note": "",
+            "then": "approve",
+        },
+    )
+    html = editor.get(f"/items/{item.id}").text
+    assert "History" in html and "edited" in html and "approved" in html
+    assert "by editor" in html
+    assert "CCTV story number 1" in html  # the old value, kept
+    assert "What the source said" in html
+
+
+# --------------------------------------------------------------------------- edit
+
+
+def test_edit_then_approve(env: Env, editor: TestClient) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    page = editor.get(f"/items/{item.id}/edit")
+    assert page.status_code == 200 and 'value="CCTV story number 1"' in page.text
+    r = post(
+        editor,
+        f"/items/{item.id}/edit",
+        {
+            "title": "  Police CCTV: a better title ",
+            "summary": "First paragraph.\r\n\r\nSecond <b>para</b>.",
+            "category": "research",
+            "note": "Worth a look",
+            "then": "approve",
+            "next": "/",
+        },
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    stored = env.store.get_item(item.id)
+    assert stored is not None
+    assert stored.status == "approved"
+    assert stored.title == "Police CCTV: a better title"
+    assert stored.category == "research" and stored.note == "Worth a look"
+    assert stored.summary.startswith("<p>First paragraph.</p>")
+    assert "&lt;b&gt;" in stored.summary  # the editor types text, not markup
+    assert stored.original["title"] == "CCTV story number 1"
+    assert [e.action for e in stored.history] == ["edited", "approved"]
+
+
+def test_edit_without_changes_records_nothing(env: Env, editor: TestClient) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    values = {"title": item.title, "summary": item.summary_text, "category": "news", "note": ""}
+    post(editor, f"/items/{item.id}/edit", {**values, "then": "save"})
+    assert env.item(item.id).history == ()
+
+
+def test_edit_refuses_an_empty_title(env: Env, editor: TestClient) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    r = post(
+        editor,
+        f"/items/{item.id}/edit",
+        {"title": "  ", "summary": "", "category": "news", "note": "", "then": "approve"},
+    )
+    assert r.status_code == 400 and "A title is needed." in r.text
+    r = post(
+        editor,
+        f"/items/{item.id}/edit",
+        {"title": "x", "summary": "", "category": "poetry", "note": "", "then": "approve"},
+    )
+    assert r.status_code == 400
+    assert env.item(item.id).status == "pending"
+
+
+# --------------------------------------------------------------------------- add by hand
+
+ARTICLE = b"""<!doctype html><html><head>
+<title>Ignored title | Site</title>
+<meta property="og:title" content="Council votes on facial recognition cameras">
+<meta property="og:description" content="The council debated live facial recognition.">
+<meta property="og:site_name" content="Local Paper">
+<meta property="article:published_time" content="2025-03-01T10:00:00Z">
+</head><body><p>Body</p></body></html>"""
+
+
+def test_add_a_link_by_hand(env: Env, editor: TestClient) -> None:
+    url = env.server.route("/article", body=ARTICLE, content_type="text/html; charset=utf-8")
+    assert editor.get("/add").status_code == 200
+    r = post(editor, "/add/fetch", {"url": url})
+    assert r.status_code == 200, r.text
+    assert 'value="Council votes on facial recognition cameras"' in r.text
+    assert "The council debated live facial recognition." in r.text
+    assert 'value="2025-03-01"' in r.text and "Local Paper" in r.text
+    r = post(
+        editor,
+        "/add/save",
+        {
+            "url": url,
+            "title": "Council votes on facial recognition cameras",
+            "summary": "The council debated live facial recognition.",
+            "category": "news",
+            "published": "2025-03-01",
+            "note": "",
+            "then": "approve",
+        },
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/approved"
+    approved = env.store.items("approved")
+    assert len(approved) == 1
+    item = approved[0]
+    assert item.title == "Council votes on facial recognition cameras"
+    assert item.reviewed_by == EDITOR and item.published.day == 1
+    assert "Council votes" in editor.get("/approved").text
+    # The same link again is recognised before anything is fetched.
+    r = post(editor, "/add/fetch", {"url": url})
+    assert r.status_code == 409 and "already here" in r.text
+    assert len(env.server.requests_to("/article")) == 1
+
+
+def test_add_by_hand_when_the_page_fails(env: Env, editor: TestClient) -> None:
+    url = env.server.status("/missing", 404)
+    r = post(editor, "/add/fetch", {"url": url})
+    assert r.status_code == 200
+    assert "Could not read that page" in r.text and f'value="{url}"' in r.text
+    r = post(editor, "/add/fetch", {"url": "ftp://example.org/x"})
+    assert r.status_code == 400 and "http://" in r.text
+    r = post(
+        editor,
+        "/add/save",
+        {
+            "url": url,
+            "title": "By hand",
+            "summary": "",
+            "category": "guidance",
+            "published": "1 March",
+            "then": "approve",
+        },
+    )
+    assert r.status_code == 400 and "YYYY-MM-DD" in r.text
+    r = post(
+        editor,
+        "/add/save",
+        {
+            "url": url,
+            "title": "By hand",
+            "summary": "",
+            "category": "guidance",
+            "published": "",
+            "then": "queue",
+        },
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert [i.title for i in env.store.items("pending")] == ["By hand"]
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def test_sources_page_shows_health(env: Env, editor: TestClient) -> None:
+    with env.store.transaction():
+        env.store.put_state(
+            SourceState(
+                source_id="src-b",
+                last_fetch=T0,
+                last_success=T0.replace(day=1),
+                consecutive_errors=3,
+                last_error="HTTP 503 from the server",
+                next_due=T0.replace(hour=12),
+                permanent_redirect="https://moved.example/feed",
+            )
+        )
+    html = editor.get("/sources").text
+    assert "Source A" in html and "Not polled yet" in html
+    assert "Failing: 3 errors in a row" in html
+    assert "HTTP 503 from the server" in html
+    assert "1 Mar 2025 09:00 UTC" in html  # last success
+    assert "https://moved.example/feed" in html
+    assert html.index("Source B") < html.index("Source A")  # trouble first
+
+
+def test_poll_now(env: Env, editor: TestClient) -> None:
+    r = post(editor, "/sources/src-a/poll")
+    assert r.status_code == 303 and r.headers["location"] == "/sources#source-src-a"
+    page = editor.get("/sources").text
+    assert re.search(r"Source A: \d+ entries, \d+ matched, \d+ new\.", page), page
+    assert env.store.get_state("src-a") is not None
+    env.server.status("/b.xml", 500)
+    post(editor, "/sources/src-b/poll")
+    assert "Source B: error" in editor.get("/sources").text
+
+
+def test_pages_render(env: Env, editor: TestClient) -> None:
+    put(env.store, make_item(1))
+    for path in EDITOR_PAGES:
+        r = editor.get(path)
+        assert r.status_code == 200, path
+        assert r.headers["content-type"].startswith("text/html")
+    r = editor.get("/static/app.js")
+    assert r.status_code == 200 and "X-CSRF-Token" in r.text
+    assert editor.get("/static/app.css").status_code == 200
+
+
+def test_secret_key_env_short_warns(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("CURATOR_SECRET_KEY", "short")
+    _env(tmp_path, feed_server)
+    assert "shorter than 32" in caplog.text
+    assert not (tmp_path / "store" / "secret_key").exists()
+    assert os.environ["CURATOR_SECRET_KEY"] == "short"
+
+
+# --------------------------------------------------------------------------- digests
+
+
+def test_digest_archive_record_and_preview(env: Env, editor: TestClient) -> None:
+    sent = make_item(1, status="approved", title="Sent <b>last</b> week")
+    waiting = make_item(2, status="approved", title="Waiting for the next one")
+    put(env.store, replace(sent, digest_id="2025-03-03"), waiting)
+    record = DigestRecord(
+        id="2025-03-03",
+        period_start=T0.replace(day=1),
+        period_end=T0.replace(day=3),
+        item_ids=(sent.id,),
+        message_id="<2025-03-03@cctv-links.example.org>",
+        created_at=T0.replace(day=3),
+        subject="CCTV in policing: 1 to 3 Mar 2025",
+        recipients={"a@example.org": "sent", "b@example.org": "refused: 550 no such user"},
+        status="partial",
+    )
+    with env.store.transaction():
+        env.store.put_digest(record)
+    html = editor.get("/digests").text
+    assert "CCTV in policing: 1 to 3 Mar 2025" in html
+    assert "1 approved item waits for the next digest" in html
+    assert "1 sent, 1 refused" in html
+    page = editor.get("/digests/2025-03-03")
+    assert page.status_code == 200
+    assert "b@example.org: refused: 550 no such user" in page.text
+    assert "Sent &lt;b&gt;last&lt;/b&gt; week" in page.text
+    mail = editor.get("/digests/2025-03-03/html")
+    assert mail.status_code == 200
+    csp = mail.headers["content-security-policy"]
+    assert csp.startswith("sandbox;") and "script" not in csp
+    assert "<b>last</b>" not in mail.text
+    preview = editor.get("/digests/preview")
+    assert preview.status_code == 200 and "Waiting for the next one" in preview.text
+    assert "Nothing is sent or recorded." in preview.text
+    assert editor.get("/digests/preview/html").status_code == 200
+    assert editor.get("/digests/nope").status_code == 404
+    env.client.cookies.clear()
+    assert editor.get("/digests").status_code == 303
+    assert editor.get("/digests/2025-03-03/html").status_code == 303
