@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from curator import dedupe, match, normalize
 from curator.config import Config, FetchSettings, Rules, Source
-from curator.exceptions import FetchError, ParseError, SourceGone
+from curator.exceptions import CuratorError, FetchError, ParseError, SourceGone
 from curator.fetch import Fetcher
 from curator.parse import parse
 from curator.store import Store
@@ -94,20 +94,177 @@ def initial_state(source: Source, state: SourceState | None) -> SourceState:
     if state is None:
         return SourceState(source.id, config_hash=config_hash)
     if state.config_hash != config_hash:
-        # A new URL (or any change) deserves a fresh start: no 410 mark, no stale validators.
-        same_url = state.permanent_redirect is None
+        # Any change (a new URL, above all) deserves a fresh start: no 410 mark, no back-off,
+        # no validators that belonged to the old address.
         return replace(
             state,
             config_hash=config_hash,
             gone=False,
             consecutive_errors=0,
             next_due=None,
-            etag=state.etag if same_url else None,
-            last_modified=state.last_modified if same_url else None,
+            etag=None,
+            last_modified=None,
             body_hash=None,
             permanent_redirect=None,
         )
     return state
+
+
+@dataclass(frozen=True)
+class Polled:
+    """What polling one source produced, before anything is stored.
+
+    ``state`` is the source's new state (without the new-item counters, which only the store
+    transaction can know); ``processed`` is set when a new document was parsed.
+    """
+
+    source: Source
+    state: SourceState
+    outcome: SourceOutcome
+    processed: Processed | None = None
+    error: CuratorError | None = None
+    elapsed: float = 0.0
+
+
+async def fetch_source(
+    source: Source,
+    state: SourceState | None,
+    *,
+    config: Config,
+    fetcher: Fetcher,
+    now: datetime,
+    executor: Executor | None = None,
+) -> Polled:
+    """fetch → parse → normalize → match for one source; no store writes."""
+    state = replace(initial_state(source, state), last_fetch=now)
+    if state.gone:
+        return Polled(source, state, "skipped")
+
+    try:
+        fetched = await fetcher.fetch(source, state)
+    except FetchError as e:
+        return Polled(source, state, "gone" if isinstance(e, SourceGone) else "error", error=e)
+
+    if fetched.permanent_redirect and fetched.permanent_redirect != state.permanent_redirect:
+        log.warning("moved source=%s to=%s (update its url)", source.id, fetched.permanent_redirect)
+    state = replace(
+        state,
+        last_status=fetched.status,
+        etag=fetched.etag or state.etag,
+        last_modified=fetched.last_modified or state.last_modified,
+        permanent_redirect=fetched.permanent_redirect or state.permanent_redirect,
+    )
+    if fetched.not_modified:
+        return Polled(source, state, "not_modified", elapsed=fetched.elapsed)
+    body_hash = hashlib.sha256(fetched.content).hexdigest()
+    if body_hash == state.body_hash:
+        return Polled(source, state, "unchanged", elapsed=fetched.elapsed)
+
+    args = (fetched, source, config.rules, now, config.fetch.max_entries)
+    try:
+        if executor is None:
+            result = process(*args)
+        else:
+            result = await asyncio.get_running_loop().run_in_executor(executor, process, *args)
+    except ParseError as e:
+        return Polled(source, state, "error", error=e, elapsed=fetched.elapsed)
+    state = replace(
+        state,
+        body_hash=body_hash,
+        entries_last=result.entries,
+        matched_last=len(result.candidates),
+        warning=result.warning,
+    )
+    return Polled(source, state, "ok", processed=result, elapsed=fetched.elapsed)
+
+
+def store_polled(
+    polled: Sequence[Polled], *, config: Config, store: Store, now: datetime
+) -> list[SourceReport]:
+    """Store what several polls produced in ONE transaction (each source's effects whole).
+
+    Grouping saves an fsync'd commit per source when hundreds finish together; a crash loses
+    the group, never part of one source's poll.
+    """
+    reports = []
+    with store.transaction():
+        for p in polled:
+            reports.append(_store_one(p, config=config, store=store, now=now))
+    for p, r in zip(polled, reports, strict=True):
+        _log(p, r)
+    return reports
+
+
+def _store_one(p: Polled, *, config: Config, store: Store, now: datetime) -> SourceReport:
+    source, state = p.source, p.state
+    if p.outcome == "skipped":
+        return SourceReport(source.id, "skipped", error="gone (HTTP 410): fix its url to retry")
+    if p.error is not None:
+        errors = state.consecutive_errors + 1
+        retry_after = p.error.retry_after if isinstance(p.error, FetchError) else None
+        status = p.error.status if isinstance(p.error, FetchError) else state.last_status
+        store.put_state(
+            replace(
+                state,
+                consecutive_errors=errors,
+                last_error=str(p.error),
+                last_status=status,
+                gone=p.outcome == "gone",
+                next_due=next_due(
+                    source, config.fetch, now, errors=errors, retry_after=retry_after
+                ),
+            )
+        )
+        return SourceReport(source.id, p.outcome, error=str(p.error), elapsed=p.elapsed)
+
+    new = duplicates = 0
+    if p.processed is not None:
+        for candidate in p.processed.candidates:
+            decision = dedupe.decide(candidate, source=source, store=store, now=now)
+            if isinstance(decision, dedupe.New):
+                store.put_item(decision.item)
+                new += 1
+            else:
+                if isinstance(decision, dedupe.SameStory):
+                    store.put_item(decision.item)
+                duplicates += 1
+    current = store.get_state(source.id)
+    store.put_state(
+        replace(
+            state,
+            items_total=(current.items_total if current else state.items_total) + new,
+            last_new=now if new else state.last_new,
+            last_success=now,
+            consecutive_errors=0,
+            last_error=None,
+            next_due=next_due(source, config.fetch, now),
+        )
+    )
+    result = p.processed
+    return SourceReport(
+        source.id,
+        p.outcome,
+        entries=result.entries if result else 0,
+        matched=len(result.candidates) if result else 0,
+        new=new,
+        duplicates=duplicates,
+        dropped=result.dropped if result else 0,
+        warning=result.warning if result else None,
+        elapsed=p.elapsed,
+    )
+
+
+def _log(p: Polled, r: SourceReport) -> None:
+    if r.outcome in ("error", "gone"):
+        errors = p.state.consecutive_errors + 1
+        log.warning("failed source=%s errors=%d error=%s", r.source_id, errors, r.error)
+    elif r.outcome == "ok":
+        if r.warning:
+            log.warning("recovered source=%s warning=%s", r.source_id, r.warning)
+        log.info(
+            "polled source=%s entries=%d matched=%d new=%d",
+            r.source_id, r.entries, r.matched, r.new,
+        )
 
 
 async def poll_source(
@@ -120,136 +277,11 @@ async def poll_source(
     executor: Executor | None = None,
 ) -> SourceReport:
     """Poll one source once and store what it gave, in one transaction."""
-    state = initial_state(source, store.get_state(source.id))
-    if state.gone:
-        return SourceReport(source.id, "skipped", error="gone (HTTP 410): fix its url to retry")
-    state = replace(state, last_fetch=now)
-
-    try:
-        fetched = await fetcher.fetch(source, state)
-    except FetchError as e:
-        return _failed(source, state, e, config=config, store=store, now=now)
-
-    if fetched.permanent_redirect and fetched.permanent_redirect != state.permanent_redirect:
-        log.warning("moved source=%s to=%s (update its url)", source.id, fetched.permanent_redirect)
-    state = replace(
-        state,
-        last_status=fetched.status,
-        etag=fetched.etag or state.etag,
-        last_modified=fetched.last_modified or state.last_modified,
-        permanent_redirect=fetched.permanent_redirect or state.permanent_redirect,
+    polled = await fetch_source(
+        source, store.get_state(source.id), config=config, fetcher=fetcher, now=now,
+        executor=executor,
     )
-    body_hash = hashlib.sha256(fetched.content).hexdigest() if not fetched.not_modified else None
-    if fetched.not_modified or body_hash == state.body_hash:
-        outcome: SourceOutcome = "not_modified" if fetched.not_modified else "unchanged"
-        _succeeded(source, state, config=config, store=store, now=now)
-        return SourceReport(source.id, outcome, elapsed=fetched.elapsed)
-
-    try:
-        if executor is None:
-            result = process(fetched, source, config.rules, now, config.fetch.max_entries)
-        else:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(
-                executor, process, fetched, source, config.rules, now, config.fetch.max_entries
-            )
-    except ParseError as e:
-        return _failed(source, state, e, config=config, store=store, now=now)
-
-    new = duplicates = 0
-    with store.transaction():
-        for candidate in result.candidates:
-            decision = dedupe.decide(candidate, source=source, store=store, now=now)
-            if isinstance(decision, dedupe.New):
-                store.put_item(decision.item)
-                new += 1
-            elif isinstance(decision, dedupe.SameStory):
-                store.put_item(decision.item)
-                duplicates += 1
-            else:
-                duplicates += 1
-        current = store.get_state(source.id)
-        items_total = (current.items_total if current else state.items_total) + new
-        _succeeded(
-            source,
-            replace(
-                state,
-                body_hash=body_hash,
-                entries_last=result.entries,
-                matched_last=len(result.candidates),
-                items_total=items_total,
-                last_new=now if new else state.last_new,
-                warning=result.warning,
-            ),
-            config=config,
-            store=store,
-            now=now,
-        )
-    if result.warning:
-        log.warning("recovered source=%s warning=%s", source.id, result.warning)
-    log.info(
-        "polled source=%s entries=%d matched=%d new=%d",
-        source.id,
-        result.entries,
-        len(result.candidates),
-        new,
-    )
-    return SourceReport(
-        source.id,
-        "ok",
-        entries=result.entries,
-        matched=len(result.candidates),
-        new=new,
-        duplicates=duplicates,
-        dropped=result.dropped,
-        warning=result.warning,
-        elapsed=fetched.elapsed,
-    )
-
-
-def _succeeded(
-    source: Source, state: SourceState, *, config: Config, store: Store, now: datetime
-) -> None:
-    with store.transaction():
-        store.put_state(
-            replace(
-                state,
-                last_success=now,
-                consecutive_errors=0,
-                last_error=None,
-                next_due=next_due(source, config.fetch, now),
-            )
-        )
-
-
-def _failed(
-    source: Source,
-    state: SourceState,
-    error: FetchError | ParseError,
-    *,
-    config: Config,
-    store: Store,
-    now: datetime,
-) -> SourceReport:
-    errors = state.consecutive_errors + 1
-    gone = isinstance(error, SourceGone)
-    retry_after = error.retry_after if isinstance(error, FetchError) else None
-    status = error.status if isinstance(error, FetchError) else state.last_status
-    with store.transaction():
-        store.put_state(
-            replace(
-                state,
-                consecutive_errors=errors,
-                last_error=str(error),
-                last_status=status,
-                gone=gone,
-                next_due=next_due(
-                    source, config.fetch, now, errors=errors, retry_after=retry_after
-                ),
-            )
-        )
-    log.warning("failed source=%s errors=%d error=%s", source.id, errors, error)
-    return SourceReport(source.id, "gone" if gone else "error", error=str(error))
+    return store_polled([polled], config=config, store=store, now=now)[0]
 
 
 def due(sources: Sequence[Source], store: Store, now: datetime) -> list[Source]:
@@ -277,15 +309,39 @@ async def poll_many(
     executor: Executor | None = None,
     progress: Callable[[SourceReport], None] | None = None,
 ) -> PollReport:
-    """Poll several sources concurrently; the fetcher enforces the global and per-host limits."""
+    """Poll several sources concurrently (the fetcher enforces the global and per-host
+    limits); one committer stores whatever polls have finished, a group at a time."""
+    states = store.states()
+    queue: asyncio.Queue[Polled | Exception] = asyncio.Queue()
 
-    async def one(source: Source) -> SourceReport:
-        report = await poll_source(
-            source, config=config, fetcher=fetcher, store=store, now=now, executor=executor
-        )
-        if progress is not None:
-            progress(report)
-        return report
+    async def one(source: Source) -> None:
+        try:
+            polled: Polled | Exception = await fetch_source(
+                source, states.get(source.id), config=config, fetcher=fetcher, now=now,
+                executor=executor,
+            )
+        except Exception as e:  # a bug: hand it to the committer, which re-raises it
+            polled = e
+        await queue.put(polled)
 
-    reports = await asyncio.gather(*(one(s) for s in sources))
-    return PollReport(tuple(reports))
+    tasks = [asyncio.create_task(one(s)) for s in sources]
+    reports: list[SourceReport] = []
+    try:
+        while len(reports) < len(sources):
+            batch = [await queue.get()]
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            for item in batch:
+                if isinstance(item, Exception):
+                    raise item
+            polled = [p for p in batch if isinstance(p, Polled)]
+            for report in store_polled(polled, config=config, store=store, now=now):
+                reports.append(report)
+                if progress is not None:
+                    progress(report)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    order = {s.id: i for i, s in enumerate(sources)}
+    return PollReport(tuple(sorted(reports, key=lambda r: order[r.source_id])))

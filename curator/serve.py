@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -100,6 +101,12 @@ async def run(
         app = create_app(curator)
         shown = host if ":" not in host else f"[{host}]"
         announce_setup(curator, f"http://{shown}:{sock.getsockname()[1]}")
+        # Read every item once now (seconds at 100k items), not on the first editor's request,
+        # and keep that long-lived cache out of the garbage collector's full sweeps, whose
+        # pauses would otherwise land on requests.
+        curator.store.items()
+        gc.collect()
+        gc.freeze()
         scheduler = schedule.build_scheduler(curator)
         server = _Server(
             uvicorn.Config(

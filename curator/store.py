@@ -1,0 +1,1050 @@
+"""The embedded store: TinyDB files in one directory, safe against crashes and concurrent writers.
+
+Layout of a store directory (every ``*.json`` file is in TinyDB's own JSON format, so
+``TinyDB(path).table(name).all()`` reads it)::
+
+    store/
+      .lock              inter-process transaction lock (filelock)
+      .serve.lock        held by the one running `curator serve`; holds its pid
+      items/00.json..ff.json   items, sharded by the first two hex digits of the item id
+      titles.json        same-title index: title_key -> {id, first_seen}, last 15 days only
+      sources.json       SourceState by source id
+      users.json         editor accounts by name
+      digests.json       DigestRecord by id
+      meta.json          small JSON values by key
+      journal.json       only between the renames of a multi-file commit (see below)
+
+Why it is built this way (design.md, "The store"):
+
+* TinyDB rewrites a whole file on every write, so items are split into 256 shards: approving
+  one item rewrites about 1/256 of the items, whatever the history's size.
+* A write never touches the file it replaces: it goes to a temporary file in the same
+  directory, which is flushed, fsynced and renamed over the old one, and the directory is
+  fsynced.  A SIGKILL or power cut leaves the old file or the new one, never a torn one.
+* A transaction that changed several files first makes every new file durable, then writes
+  ``journal.json`` listing the renames, then renames.  A crash in between is completed by the
+  next transaction or the next ``Store()`` on the directory (roll forward), so a poll's
+  items, title index and source state land together or not at all.
+* Each process keeps what it read in memory and re-reads a file only when its
+  ``(st_ino, st_mtime_ns, st_size)`` changed.  Every write stamps a strictly increasing
+  nanosecond mtime on its new file, so that signature changes even where file-system
+  timestamps are coarse and a freed inode number is reused at once.
+* Reads go straight to that cache (TinyDB's query cache is never used, so another process's
+  writes are never hidden).  An item shard that has been read whole (the web queue) keeps
+  only its decoded Items (about 60 % of the memory of the parsed JSON); listing 100k
+  cached items then costs milliseconds.
+* Writes collect in a per-transaction buffer that reads of the same thread see; the
+  outermost transaction applies it through TinyDB's table API and writes each changed file
+  once when it exits normally, and drops it when it exits with an exception.
+* A file that does not load raises :class:`StoreCorrupt` naming it, and nothing writes over
+  it until someone repairs it or moves it aside.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import stat
+import sys
+import threading
+import time
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, TypeVar, cast
+
+import filelock
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Document, Table
+
+from curator.exceptions import StoreCorrupt, StoreError, StoreLocked
+from curator.types import STATUSES, DigestRecord, Event, Item, Match, SourceState, Status, User
+
+__all__ = ["TITLE_INDEX_DAYS", "Store", "from_json", "to_json"]
+
+log = logging.getLogger("curator.store")
+
+#: How long the same-title index remembers a title.  Dedupe looks back 14 days; one more day
+#: keeps a look-up made with a slightly earlier clock from missing.
+TITLE_INDEX_DAYS = 15
+
+_ITEM_ID = re.compile(r"[0-9a-f]{16}\Z")
+_TEMP = re.compile(r"\.[\w.-]+\.json\.\d+\.[0-9a-f]{8}\.tmp\Z")  # what _write_temp names
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00\Z")  # what _dt_out writes
+_JOURNAL = "journal.json"
+
+_Tables = dict[str, dict[str, Any]]
+_Sig = tuple[int, int, int]
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------------------------
+# JSON codecs, derived from the dataclasses' type hints so a field added to types.py is stored
+# without touching this module (a type this module cannot store fails at import, not later).
+
+_Codec = Callable[[Any], Any]
+
+
+def _dt_out(value: datetime) -> str:
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps UTC-aware datetimes only")
+        value = value.astimezone(UTC)
+    # One fixed format (always microseconds, always +00:00) so stored stamps sort as strings.
+    return value.isoformat(timespec="microseconds")
+
+
+def _dt_in(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO datetime string, got {value!r}")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"datetime without a time zone: {value!r}")
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
+
+
+def _expect(kind: type[Any]) -> _Codec:
+    def check(value: Any) -> Any:
+        if type(value) is not kind:
+            raise ValueError(f"expected {kind.__name__}, got {value!r}")
+        return value
+
+    return check
+
+
+def _str_in(value: Any) -> str:
+    if type(value) is not str:
+        raise ValueError(f"expected str, got {value!r}")
+    # Short strings (source ids, terms, actions, names) repeat across thousands of items.
+    return sys.intern(value) if len(value) <= 40 else value
+
+
+def _float_in(value: Any) -> float:
+    if type(value) not in (int, float):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _optional(codec: _Codec) -> _Codec:
+    if codec is _identity:
+        return codec
+    return lambda value: None if value is None else codec(value)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _codecs(tp: Any) -> tuple[_Codec, _Codec]:
+    """(encode, decode) for one annotated type."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is datetime:
+        return _dt_out, _dt_in
+    if tp is str:
+        return _identity, _str_in
+    if tp in (int, bool):
+        return _identity, _expect(tp)
+    if tp is float:
+        return _identity, _float_in
+    if tp is type(None):
+        return _identity, _identity
+    if origin is Literal:
+        allowed = {a: a for a in args}
+
+        def literal(value: Any) -> Any:
+            try:
+                return allowed[value]  # the one shared object, not the JSON parser's copy
+            except (KeyError, TypeError):
+                raise ValueError(f"expected one of {sorted(allowed)}, got {value!r}") from None
+
+        return _identity, literal
+    if origin in (types.UnionType, typing.Union):
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            enc, dec = _codecs(rest[0])
+            return _optional(enc), _optional(dec)
+        raise TypeError(f"the store cannot serialise the union {tp!r}")
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            enc, dec = _codecs(args[0])
+
+            def seq_in(value: Any) -> tuple[Any, ...]:
+                if not isinstance(value, list):
+                    raise ValueError(f"expected a list, got {value!r}")
+                return tuple(map(dec, value))
+
+            return (list if enc is _identity else lambda value: list(map(enc, value))), seq_in
+        pairs = [_codecs(a) for a in args]
+
+        def fixed_in(value: Any) -> tuple[Any, ...]:
+            if not isinstance(value, list) or len(value) != len(pairs):
+                raise ValueError(f"expected a list of {len(pairs)}, got {value!r}")
+            return tuple(d(v) for (_, d), v in zip(pairs, value, strict=True))
+
+        return (lambda value: [e(v) for (e, _), v in zip(pairs, value, strict=True)]), fixed_in
+    if origin in (Mapping, dict):
+        if args[0] is not str:
+            raise TypeError(f"the store keeps mappings with str keys only, not {tp!r}")
+        venc, vdec = _codecs(args[1])
+
+        def map_in(value: Any) -> dict[str, Any]:
+            if not isinstance(value, dict):
+                raise ValueError(f"expected an object, got {value!r}")
+            return {k: vdec(v) for k, v in value.items()}
+
+        if venc is _identity:
+            return dict, map_in
+        return (lambda value: {k: venc(v) for k, v in value.items()}), map_in
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        codec = _dataclass_codec(tp)
+        return codec.encode, codec.decode
+    raise TypeError(f"the store cannot serialise {tp!r}")
+
+
+class _DataclassCodec:
+    def __init__(self, cls: type[Any]) -> None:
+        hints = typing.get_type_hints(cls)
+        self.cls = cls
+        self.fields: list[tuple[str, _Codec, _Codec, bool]] = []
+        for f in dataclasses.fields(cls):
+            enc, dec = _codecs(hints[f.name])
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            self.fields.append((f.name, enc, dec, required))
+        # Fast paths (a shard of 400 items is encoded on every commit of a warm server and
+        # decoded on every load): copy the instance dict and convert only what needs it.
+        self.convert = [(name, enc) for name, enc, _, _ in self.fields if enc is not _identity]
+        self.decoders = [(name, dec) for name, _, dec, _ in self.fields]
+        self.by_dict = "__slots__" not in cls.__dict__
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        if self.by_dict:
+            out = dict(obj.__dict__)
+            if len(out) == len(self.fields):  # nothing but the fields (no cached attributes)
+                for name, enc in self.convert:
+                    out[name] = enc(out[name])
+                return out
+        return {name: enc(getattr(obj, name)) for name, enc, _, _ in self.fields}
+
+    def decode(self, data: Any) -> Any:
+        try:
+            return self.cls(**{name: dec(data[name]) for name, dec in self.decoders})
+        except (KeyError, ValueError, TypeError):
+            return self._decode_slowly(data)  # defaults for missing keys; a precise message
+
+    def _decode_slowly(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(f"expected an object for {self.cls.__name__}, got {data!r}")
+        kwargs: dict[str, Any] = {}
+        for name, _, dec, required in self.fields:
+            try:
+                value = data[name]
+            except KeyError:
+                if required:
+                    raise ValueError(f"{self.cls.__name__} without {name!r}") from None
+                continue
+            try:
+                kwargs[name] = dec(value)
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
+        # Keys this version does not know (written by a newer one) are ignored.
+        return self.cls(**kwargs)
+
+
+_CODECS: dict[type[Any], _DataclassCodec] = {}
+
+
+def _dataclass_codec(cls: type[Any]) -> _DataclassCodec:
+    codec = _CODECS.get(cls)
+    if codec is None:
+        codec = _CODECS[cls] = _DataclassCodec(cls)
+    return codec
+
+
+_Storable = Item | SourceState | User | DigestRecord | Event | Match
+_ITEM = _dataclass_codec(Item)
+_STATE = _dataclass_codec(SourceState)
+_USER = _dataclass_codec(User)
+_DIGEST = _dataclass_codec(DigestRecord)
+_dataclass_codec(Event)
+_dataclass_codec(Match)
+
+
+def to_json(value: _Storable) -> dict[str, Any]:
+    """The JSON object the store writes for *value* (datetimes as ISO 8601 UTC strings).
+
+    Raises ValueError for a naive datetime: the store never guesses a time zone.
+    """
+    return _dataclass_codec(type(value)).encode(value)
+
+
+def from_json(cls: type[T], data: Mapping[str, Any]) -> T:
+    """The inverse of :func:`to_json`; ValueError when *data* does not have *cls*'s shape."""
+    return cast(T, _dataclass_codec(cls).decode(dict(data)))
+
+
+# --------------------------------------------------------------------------------------------
+# One file: TinyDB over a cache that knows when the file changed on disk.
+
+
+class _Snapshot(NamedTuple):
+    """What one file held when last read or written by this process.
+
+    Immutable and replaced in one assignment, so a thread reading while another commits
+    sees one consistent state or the other.
+    """
+
+    sig: _Sig | None  # None: the file does not exist
+    tables: _Tables | None  # the parsed JSON; None when corrupt, or dropped for ``view``
+    error: StoreCorrupt | None
+    view: _ItemView | None = None  # item shards: the decoded items
+
+
+class _PartitionStorage(Storage):
+    """TinyDB storage over one partition: reads its cache, writes to its commit stage."""
+
+    def __init__(self, partition: _Partition) -> None:
+        self._partition = partition
+
+    def read(self) -> _Tables | None:
+        part = self._partition
+        # A shallow copy: TinyDB replaces a table in the dict it is given, and the cached
+        # snapshot must stay what is on disk until the commit succeeds.
+        return dict(part.staged if part.staged is not None else part.committed())
+
+    def write(self, data: _Tables) -> None:
+        self._partition.stage(data)
+
+
+class _DocTable(Table):
+    """A TinyDB table keyed by our own string ids (item id, source id, user name...)."""
+
+    document_id_class = str  # type: ignore[assignment]  # TinyDB only calls it on keys
+
+
+class _DB(TinyDB):
+    table_class = _DocTable
+
+
+class _ItemView(NamedTuple):
+    """The decoded items of one shard (the same content as its snapshot's JSON)."""
+
+    items: dict[str, Item]
+    by_status: dict[str, list[Item]]
+
+
+def _item_view(items: dict[str, Item]) -> _ItemView:
+    by_status: dict[str, list[Item]] = {s: [] for s in STATUSES}
+    for item in items.values():
+        by_status[item.status].append(item)
+    return _ItemView(items, by_status)
+
+
+_Validator = Callable[[str, Any], None]
+
+
+class _Partition:
+    """One JSON file: its last known content, and what the open transaction changes in it.
+
+    A transaction's puts and deletes collect in ``overlay`` (key -> document, or None for a
+    deletion), which reads of the owning thread consult first.  At commit TinyDB applies the
+    overlay in one remove and one insert_multiple, so a transaction that puts n documents
+    costs one rewrite of the file, not n.
+    """
+
+    exclusive = False  # whether the file may hold no table but ours
+
+    def __init__(self, store: Store, path: Path, table: str, validate: _Validator) -> None:
+        self.store = store
+        self.path = path
+        self.name = table
+        self.validate = validate
+        self.snap: _Snapshot | None = None
+        self.checked = -1  # transaction serial of the last freshness check
+        self.overlay: dict[str, dict[str, Any] | None] | None = None
+        self.merged: dict[str, Any] | None = None  # committed docs + overlay, built on demand
+        self.staged: _Tables | None = None  # what TinyDB wrote during the commit
+        db = _DB(self, storage=_PartitionStorage)
+        self.table: Table = db.table(table, cache_size=0)
+
+    # reading ---------------------------------------------------------------------------------
+
+    def snapshot(self) -> _Snapshot:
+        """The file as last committed, re-read if another process changed it.
+
+        Raises StoreCorrupt for a file that does not load.  Inside a transaction the file
+        cannot change under us, so it is checked once per transaction.
+        """
+        store = self.store
+        snap = self.snap
+        if store._owns_transaction():
+            if snap is not None and self.checked == store._serial:
+                if snap.error is not None:
+                    raise snap.error
+                return snap
+            self.checked = store._serial
+        sig = _stat_sig(self.path)
+        if snap is None or snap.sig != sig:
+            snap = self.snap = self._load()
+        if snap.error is not None:
+            raise snap.error
+        return snap
+
+    def committed(self) -> _Tables:
+        tables = self.snapshot().tables
+        assert tables is not None
+        return tables
+
+    def committed_docs(self) -> dict[str, Any]:
+        table = self.committed().get(self.name)
+        return table if table is not None else {}
+
+    def docs(self) -> dict[str, Any]:
+        """All documents as this thread should see them (read only)."""
+        if self.overlay is None or not self.store._owns_transaction():
+            return self.committed_docs()
+        if self.merged is None:
+            merged = dict(self.committed_docs())
+            for key, doc in self.overlay.items():
+                if doc is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = doc
+            self.merged = merged
+        return self.merged
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        overlay = self.overlay
+        if overlay is not None and key in overlay and self.store._owns_transaction():
+            return overlay[key]
+        return cast("dict[str, Any] | None", self.committed_docs().get(key))
+
+    def _load(self) -> _Snapshot:
+        try:
+            with open(self.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                raw = f.read()
+        except FileNotFoundError:
+            return _Snapshot(None, {}, None)
+        except OSError as e:
+            raise StoreError(f"{self.path}: cannot read: {e}") from e
+        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+        try:
+            if not raw:
+                raise ValueError("the file is empty")
+            data = json.loads(raw)
+            if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+                raise ValueError("not a TinyDB file: expected an object of tables")
+            if self.exclusive and set(data) - {self.name}:
+                raise ValueError(f"tables other than {self.name!r}: {sorted(data)}")
+            for key, doc in data.get(self.name, {}).items():
+                if not isinstance(doc, dict):
+                    raise ValueError(f"{self.name} {key!r} is not an object")
+                self.validate(key, doc)
+        except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            log.error("store file does not load path=%s reason=%s", self.path, e)
+            return _Snapshot(sig, None, StoreCorrupt(self.path, str(e)))
+        return _Snapshot(sig, data, None)
+
+    # writing (inside a transaction) ------------------------------------------------------------
+
+    def put(self, key: str, doc: dict[str, Any]) -> None:
+        self.put_many({key: doc})
+
+    def put_many(self, docs: Mapping[str, dict[str, Any]], remove: tuple[str, ...] = ()) -> None:
+        self.store._require_transaction()
+        self.snapshot()  # a file that does not load is never written over
+        if self.overlay is None:
+            self.overlay = {}
+        self.overlay.update(docs)
+        for key in remove:
+            self.overlay[key] = None
+        self.merged = None
+
+    def apply(self) -> None:
+        """Let TinyDB apply the overlay; the result lands in ``staged`` (None: no change)."""
+        assert self.overlay is not None
+        present = self.committed_docs()
+        # Remove, then insert: TinyDB's update() would change the cached documents in place.
+        # TinyDB types doc ids as int; _DocTable's are str, which it handles the same way.
+        gone = [key for key in self.overlay if key in present]
+        if gone:
+            self.table.remove(doc_ids=cast("list[int]", gone))
+        new = [
+            Document(doc, doc_id=cast(int, key))
+            for key, doc in self.overlay.items()
+            if doc is not None
+        ]
+        if new:
+            self.table.insert_multiple(new)
+
+    def stage(self, data: _Tables) -> None:
+        if not self.store._owns_transaction() or self.overlay is None:
+            raise StoreError("store writes must happen inside `with store.transaction():`")
+        self.staged = data
+
+    def settle(self, snap: _Snapshot | None) -> None:
+        """End the transaction for this file: *snap* is what is now on disk (None: unknown,
+        re-read it)."""
+        self.overlay = self.merged = self.staged = None
+        self.snap = snap
+
+
+class _Shard(_Partition):
+    """One items file.  Once every item in it is decoded, the decoded Items are its cache
+    and the parsed JSON is dropped: keeping both would cost about 2.5 times as much memory.
+
+    Until then (a command that approves one item) only the JSON is kept.
+    """
+
+    exclusive = True  # the cache keeps Items only, so nothing else would be written back
+
+    def __init__(self, store: Store, path: Path) -> None:
+        super().__init__(store, path, "items", _check_item_doc)
+        self.added: dict[str, Item] = {}  # the Items behind the overlay's documents
+        self.merged_view: _ItemView | None = None
+
+    def committed_view(self) -> _ItemView:
+        snap = self.snapshot()
+        if snap.view is not None:
+            return snap.view
+        assert snap.tables is not None
+        raw = snap.tables.get("items", {})
+        view = _item_view({key: self.decode_item(key, doc) for key, doc in raw.items()})
+        # Unless another thread replaced it meanwhile (then the next read sorts it out).
+        if self.snap is snap:
+            self.snap = _Snapshot(snap.sig, None, None, view)
+        return view
+
+    def current_view(self) -> _ItemView:
+        """The items as this thread should see them."""
+        if self.overlay is None or not self.store._owns_transaction():
+            return self.committed_view()
+        if self.merged_view is None:
+            self.merged_view = _item_view({**self.committed_view().items, **self.added})
+        return self.merged_view
+
+    def get_item(self, key: str) -> Item | None:
+        if self.overlay is not None and key in self.added and self.store._owns_transaction():
+            return self.added[key]
+        snap = self.snapshot()
+        if snap.view is not None:
+            return snap.view.items.get(key)
+        assert snap.tables is not None
+        doc = snap.tables.get("items", {}).get(key)
+        return None if doc is None else self.decode_item(key, doc)
+
+    def put_item(self, item: Item, doc: dict[str, Any]) -> None:
+        self.put(item.id, doc)
+        self.added[item.id] = item
+        self.merged_view = None
+
+    def committed(self) -> _Tables:
+        snap = self.snapshot()
+        if snap.tables is not None:
+            return snap.tables
+        assert snap.view is not None
+        return {"items": {key: _ITEM.encode(item) for key, item in snap.view.items.items()}}
+
+    def settle(self, snap: _Snapshot | None) -> None:
+        old, added = self.snap, self.added
+        if snap is not None and snap is not old and old is not None and old.view is not None:
+            # Keep the decoded cache across our own commit instead of decoding it again.
+            snap = _Snapshot(snap.sig, None, None, _item_view({**old.view.items, **added}))
+        super().settle(snap)
+        self.added = {}
+        self.merged_view = None
+
+    def decode_item(self, key: str, raw: dict[str, Any]) -> Item:
+        try:
+            item = cast(Item, _ITEM.decode(raw))
+        except (ValueError, TypeError) as e:
+            raise StoreCorrupt(self.path, f"item {key}: {e}") from None
+        if item.id != key:
+            raise StoreCorrupt(self.path, f"item {key} has the id {item.id!r}")
+        return item
+
+
+def _stat_sig(path: Path) -> _Sig | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _no_check(key: str, doc: Any) -> None:
+    pass
+
+
+def _check_item_doc(key: str, doc: Any) -> None:
+    if not _ITEM_ID.match(key):
+        raise ValueError(f"{key!r} is not an item id")
+
+
+def _check_title_doc(key: str, doc: Any) -> None:
+    if not isinstance(doc.get("id"), str):
+        raise ValueError(f"title {key!r} has no item id")
+    stamp = doc.get("first_seen")
+    if not isinstance(stamp, str) or not _STAMP.match(stamp):
+        raise ValueError(f"title {key!r}: first_seen is not an ISO datetime as _dt_out writes")
+
+
+def _check_meta_doc(key: str, doc: Any) -> None:
+    if "value" not in doc:
+        raise ValueError(f"meta {key!r} has no value")
+
+
+# --------------------------------------------------------------------------------------------
+
+
+class Store:
+    """Curator's data on disk: items, source state, editors, digests and small values.
+
+    Reads may happen anywhere and see the last committed state (plus, inside a transaction,
+    that transaction's own writes).  Every write happens inside :meth:`transaction`.
+    Thread-safe; several processes may use the same directory at once.
+    """
+
+    def __init__(self, path: str | Path, *, lock_timeout: float = 60.0) -> None:
+        """Open (creating if needed) the store in directory *path*.
+
+        *lock_timeout* bounds the wait for another process's transaction, after which
+        :class:`StoreLocked` is raised rather than hanging a command forever.
+        """
+        self.path = Path(path).absolute()
+        try:
+            (self.path / "items").mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot use {self.path} as a store: {e}") from e
+        self._lock_timeout = lock_timeout
+        self._lock = threading.RLock()
+        self._file_lock = filelock.FileLock(str(self.path / ".lock"), thread_local=False)
+        self._owner: int | None = None
+        self._depth = 0
+        self._serial = 0
+        self._swept = False
+        root = self.path
+        self._shards = [_Shard(self, root / "items" / f"{i:02x}.json") for i in range(256)]
+        self._titles = _Partition(self, root / "titles.json", "titles", _check_title_doc)
+        self._digests = _Partition(self, root / "digests.json", "digests", _no_check)
+        self._users = _Partition(self, root / "users.json", "users", _no_check)
+        self._meta = _Partition(self, root / "meta.json", "meta", _check_meta_doc)
+        self._sources = _Partition(self, root / "sources.json", "sources", _no_check)
+        self._partitions = [
+            *self._shards,
+            self._titles,
+            self._digests,
+            self._users,
+            self._meta,
+            self._sources,
+        ]
+        if (self.path / _JOURNAL).exists():
+            # A writer died between the renames of a commit: finish it before anyone reads.
+            with self.transaction():
+                pass
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # transactions ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group reads and writes under the inter-process lock; re-entrant.
+
+        The outermost block writes everything it buffered when it exits normally and drops
+        it all when it exits with an exception (an inner block has no savepoint: its writes
+        stand or fall with the outermost).  Don't await inside: asyncio tasks of one thread
+        would share the transaction.
+        """
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._acquire_file_lock()
+            try:
+                self._owner = threading.get_ident()
+                self._serial += 1
+                self._depth = 1
+                try:
+                    self._recover()
+                    yield
+                except BaseException:
+                    self._discard()
+                    raise
+                self._commit()
+            finally:
+                self._depth = 0
+                self._owner = None
+                self._file_lock.release()
+
+    def _acquire_file_lock(self) -> None:
+        try:
+            self._file_lock.acquire(timeout=self._lock_timeout)
+        except filelock.Timeout:
+            raise StoreLocked(
+                f"{self.path} is busy: another process held its lock for over "
+                f"{self._lock_timeout:g} s"
+            ) from None
+        except OSError as e:
+            raise StoreError(f"cannot lock {self.path}: {e}") from e
+
+    def _owns_transaction(self) -> bool:
+        return self._owner == threading.get_ident()
+
+    def _require_transaction(self) -> None:
+        if not self._owns_transaction():
+            raise StoreError("store writes must happen inside `with store.transaction():`")
+
+    def _discard(self) -> None:
+        for part in self._partitions:
+            if part.overlay is not None:
+                part.settle(None)  # re-read from disk next time
+
+    def _commit(self) -> None:
+        dirty = [p for p in self._partitions if p.overlay is not None]
+        if not dirty:
+            return
+        written: list[tuple[_Partition, Path, _Sig]] = []
+        journal = False
+        try:
+            if self._titles.overlay:
+                self._prune_titles()
+            for part in dirty:
+                part.apply()
+                if part.staged is None:  # e.g. deleting what was not there
+                    continue
+                data = json.dumps(part.staged, ensure_ascii=False, separators=(",", ":"))
+                written.append((part, *self._write_temp(part.path, data.encode())))
+            if len(written) > 1:
+                self._write_journal([(tmp, part.path) for part, tmp, _ in written])
+                journal = True
+            # Past the journal (or with one file) the renames are safe to redo or lose.
+            for part, tmp, _ in written:
+                os.replace(tmp, part.path)
+            for directory in {part.path.parent for part, _, _ in written}:
+                _fsync_dir(directory)
+            if journal:
+                (self.path / _JOURNAL).unlink()
+        except BaseException as e:
+            if not journal:
+                for _, tmp, _ in written:
+                    with contextlib.suppress(OSError):
+                        tmp.unlink()
+            self._discard()
+            if not isinstance(e, OSError):
+                raise
+            if journal:
+                raise StoreError(
+                    f"a commit to {self.path} was interrupted ({e}); "
+                    "the next transaction completes it"
+                ) from e
+            raise StoreError(f"cannot write to {self.path}: {e}") from e
+        sigs = {id(part): sig for part, _, sig in written}
+        for part in dirty:
+            staged = part.staged
+            part.settle(part.snap if staged is None else _Snapshot(sigs[id(part)], staged, None))
+
+    def _write_temp(self, path: Path, data: bytes) -> tuple[Path, _Sig]:
+        """Write *data* beside *path*, durable but not yet in place."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            old = os.stat(path)
+            mode, last_mtime = stat.S_IMODE(old.st_mode), old.st_mtime_ns
+        except FileNotFoundError:
+            mode, last_mtime = 0o600, 0
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)
+            # A strictly increasing stamp keeps the cache signature unique (module docstring).
+            mtime = max(time.time_ns(), last_mtime + 1)
+            os.utime(fd, ns=(mtime, mtime))
+            os.fsync(fd)
+            st = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        os.close(fd)
+        return tmp, (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _write_journal(self, renames: list[tuple[Path, Path]]) -> None:
+        journal = self.path / _JOURNAL
+        body = {
+            "renames": [
+                [str(a.relative_to(self.path)), str(b.relative_to(self.path))] for a, b in renames
+            ]
+        }
+        tmp, _ = self._write_temp(journal, json.dumps(body).encode())
+        os.replace(tmp, journal)
+        _fsync_dir(self.path)
+
+    def _recover(self) -> None:
+        """Finish a commit a crash interrupted, then (once per Store) remove dead temp files."""
+        journal = self.path / _JOURNAL
+        try:
+            raw = journal.read_bytes()
+        except FileNotFoundError:
+            raw = None
+        except OSError as e:
+            raise StoreError(f"{journal}: cannot read: {e}") from e
+        if raw is not None:
+            try:
+                renames = json.loads(raw)["renames"]
+                pairs = [(self._inside(a), self._inside(b)) for a, b in renames]
+            except (ValueError, KeyError, TypeError) as e:
+                raise StoreCorrupt(journal, f"unreadable commit journal: {e}") from None
+            try:
+                for tmp, dest in pairs:
+                    if tmp.exists():
+                        os.replace(tmp, dest)
+                for directory in {dest.parent for _, dest in pairs}:
+                    _fsync_dir(directory)
+                journal.unlink()
+            except OSError as e:
+                raise StoreError(f"cannot complete the commit in {journal}: {e}") from e
+            log.warning("completed an interrupted commit store=%s files=%d", self.path, len(pairs))
+            for part in self._partitions:
+                part.snap = None
+        if not self._swept:
+            self._swept = True
+            for directory in (self.path, self.path / "items"):
+                for entry in os.scandir(directory):
+                    if _TEMP.match(entry.name):
+                        with contextlib.suppress(OSError):
+                            os.unlink(entry.path)
+                            log.info("removed a dead temporary file path=%s", entry.path)
+
+    def _inside(self, relative: Any) -> Path:
+        if not isinstance(relative, str):
+            raise ValueError(f"not a path: {relative!r}")
+        path = (self.path / relative).resolve()
+        if path.parent not in (self.path.resolve(), (self.path / "items").resolve()):
+            raise ValueError(f"path outside the store: {relative!r}")
+        return path
+
+    # items -------------------------------------------------------------------------------------
+
+    def _shard(self, item_id: str) -> _Shard:
+        return self._shards[int(item_id[:2], 16)]
+
+    def get_item(self, item_id: str) -> Item | None:
+        """The item with that id, or None (also for a string that is not an item id)."""
+        if not _ITEM_ID.match(item_id):
+            return None
+        return self._shard(item_id).get_item(item_id)
+
+    def put_item(self, item: Item) -> None:
+        """Insert or replace an item (and note its title for same-story look-ups)."""
+        self._require_transaction()
+        if not _ITEM_ID.match(item.id):
+            raise ValueError(f"{item.id!r} is not an item id (16 lower-case hex digits)")
+        doc = _ITEM.encode(item)
+        shard = self._shard(item.id)
+        previous = shard.get_item(item.id)
+        shard.put_item(item, doc)
+        # Only a new story (or a new title) enters the index: approving a month-old item must
+        # neither rewrite the index nor bring back a title it has forgotten.
+        if item.title_key and (previous is None or previous.title_key != item.title_key):
+            self._index_title(item.title_key, item.id, doc["first_seen"])
+
+    def items(self, status: Status | None = None) -> list[Item]:
+        """Every item, or those with *status*, in no particular order."""
+        out: list[Item] = []
+        for shard in self._shards:
+            view = shard.current_view()
+            if status is None:
+                for group in view.by_status.values():
+                    out += group
+            else:
+                out += view.by_status[status]
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Number of items by status; every status is present, with 0 when none."""
+        counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
+        for shard in self._shards:
+            for status, group in shard.current_view().by_status.items():
+                counts[status] += len(group)
+        return counts
+
+    def version(self) -> str:
+        """A token that changes whenever any item changes, in any process (for ETags).
+
+        Built from the shard files' signatures, which every write changes (see
+        ``_write_temp``).  Writes not yet committed do not count.
+        """
+        digest = hashlib.blake2b(digest_size=10)
+        for part in self._shards:
+            digest.update(repr(_stat_sig(part.path)).encode())
+        return digest.hexdigest()
+
+    def find_by_title(self, title_key: str, since: datetime) -> Item | None:
+        """The first item seen with this normalised title, if it was first seen at or after
+        *since* (within the last :data:`TITLE_INDEX_DAYS` days)."""
+        entry = self._titles.get(title_key)
+        if entry is None or _dt_in(entry["first_seen"]) < since:
+            return None
+        return self.get_item(entry["id"])
+
+    def _index_title(self, title_key: str, item_id: str, first_seen: str) -> None:
+        current = self._titles.get(title_key)
+        if current is not None:
+            if current["id"] == item_id:
+                return
+            window = timedelta(days=TITLE_INDEX_DAYS)
+            if _dt_in(current["first_seen"]) >= _dt_in(first_seen) - window:
+                return  # the earlier story keeps the title
+        self._titles.put(title_key, {"id": item_id, "first_seen": first_seen})
+
+    def _prune_titles(self) -> None:
+        """Forget titles older than the window, when the index is written anyway.
+
+        Relative to the newest stamp in the index, not the wall clock, so a store written
+        under a test clock (or a skewed one) keeps what its writers look up.
+        """
+        docs = self._titles.docs()
+        if not docs:
+            return
+        # Stamps are written in one fixed ISO format (``_dt_out``), so they sort as strings.
+        newest = max(d["first_seen"] for d in docs.values())
+        cutoff = _dt_out(_dt_in(newest) - timedelta(days=TITLE_INDEX_DAYS))
+        stale = tuple(k for k, d in docs.items() if d["first_seen"] < cutoff)
+        if stale:
+            self._titles.put_many({}, remove=stale)
+
+    # source state ------------------------------------------------------------------------------
+
+    def get_state(self, source_id: str) -> SourceState | None:
+        doc = self._sources.get(source_id)
+        return None if doc is None else self._decode(self._sources, SourceState, source_id, doc)
+
+    def put_state(self, state: SourceState) -> None:
+        self._require_transaction()
+        self._sources.put(state.source_id, _STATE.encode(state))
+
+    def states(self) -> dict[str, SourceState]:
+        part = self._sources
+        return {k: self._decode(part, SourceState, k, d) for k, d in part.docs().items()}
+
+    # editors -----------------------------------------------------------------------------------
+
+    def get_user(self, name: str) -> User | None:
+        doc = self._users.get(name)
+        return None if doc is None else self._decode(self._users, User, name, doc)
+
+    def put_user(self, user: User) -> None:
+        self._require_transaction()
+        self._users.put(user.name, _USER.encode(user))
+
+    def delete_user(self, name: str) -> bool:
+        """Remove an account; False when there was none by that name."""
+        self._require_transaction()
+        if self._users.get(name) is None:
+            return False
+        self._users.put_many({}, remove=(name,))
+        return True
+
+    def users(self) -> list[User]:
+        """Every account, by name."""
+        part = self._users
+        return sorted(
+            (self._decode(part, User, k, d) for k, d in part.docs().items()),
+            key=lambda u: u.name,
+        )
+
+    # digests -----------------------------------------------------------------------------------
+
+    def get_digest(self, digest_id: str) -> DigestRecord | None:
+        doc = self._digests.get(digest_id)
+        return None if doc is None else self._decode(self._digests, DigestRecord, digest_id, doc)
+
+    def put_digest(self, record: DigestRecord) -> None:
+        self._require_transaction()
+        self._digests.put(record.id, _DIGEST.encode(record))
+
+    def digests(self) -> list[DigestRecord]:
+        """Every digest record, newest (by created_at) first."""
+        part = self._digests
+        records = [self._decode(part, DigestRecord, k, d) for k, d in part.docs().items()]
+        records.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        return records
+
+    # small values ------------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        """The value stored under *key* (a copy: changing it changes nothing stored)."""
+        doc = self._meta.get(key)
+        return default if doc is None else copy.deepcopy(doc["value"])
+
+    def put_meta(self, key: str, value: Any) -> None:
+        """Store a JSON value (dicts with str keys, lists, str, numbers, bools, None)."""
+        self._require_transaction()
+        try:
+            value = json.loads(json.dumps(value, allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"meta {key!r}: not a JSON value: {e}") from e
+        self._meta.put(key, {"value": value})
+
+    # one server per store ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def server_lock(self) -> Iterator[None]:
+        """Held for the life of `curator serve`: a second one on this store fails at once."""
+        path = self.path / ".serve.lock"
+        lock = filelock.FileLock(str(path), thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            try:
+                pid = path.read_text().strip() or "unknown"
+            except OSError:
+                pid = "unknown"
+            raise StoreLocked(
+                f"another `curator serve` is already running on {self.path} (pid {pid})"
+            ) from None
+        except OSError as e:
+            raise StoreError(f"cannot lock {path}: {e}") from e
+        try:
+            path.write_text(f"{os.getpid()}\n")
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                path.write_text("")
+            lock.release()
+
+    # helpers -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _decode(part: _Partition, cls: type[T], key: str, doc: Any) -> T:
+        try:
+            return cast(T, _dataclass_codec(cls).decode(doc))
+        except (ValueError, TypeError) as e:
+            raise StoreCorrupt(part.path, f"{part.name} {key!r}: {e}") from None

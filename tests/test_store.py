@@ -1,0 +1,814 @@
+"""The store on real files: round trips, transactions, corruption, crashes and rival processes.
+
+Processes are real (``python -c`` children); waits are bounded by deadlines on conditions or
+pipes, never sleeps, and nothing asserts on timing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tinydb import TinyDB
+
+from curator.exceptions import StoreCorrupt, StoreError, StoreLocked
+from curator.store import TITLE_INDEX_DAYS, Store, from_json, to_json
+from curator.types import DigestRecord, Event, Item, Match, SourceState, User
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+DEADLINE = 120.0  # seconds a child may take before the test gives up on it
+
+
+def item_id(n: int | str) -> str:
+    return hashlib.sha256(f"https://example.org/story/{n}".encode()).hexdigest()[:16]
+
+
+def make_item(n: int | str, **changes: Any) -> Item:
+    """A realistic item of about 1.4 KB of JSON."""
+    seen = T0 + timedelta(minutes=int(n) if isinstance(n, int) else 0)
+    url = f"https://example.org/news/2025/03/police-cctv-network-story-{n}"
+    item = Item(
+        id=item_id(n),
+        url=url + "?utm_source=rss",
+        canonical_url=url,
+        title=f"Police expand CCTV network in town {n} after council vote",
+        summary="<p>" + "The council approved funding for new cameras in the centre. " * 5 + "</p>",
+        summary_text="The council approved funding for new cameras in the centre. " * 4,
+        category="news",
+        published=seen - timedelta(hours=2),
+        first_seen=seen,
+        score=3.5,
+        matched=(Match("cctv", "title", 1, 2.0), Match("police", "summary", 2, 1.0)),
+        why="title: cctv; summary: police",
+        sources=("google-news",),
+        title_key=f"police expand cctv network in town {n}",
+        history=(Event(at=seen, action="created"),),
+    )
+    return replace(item, **changes)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "store")
+
+
+def put(store: Store, *items: Item) -> None:
+    with store.transaction():
+        for item in items:
+            store.put_item(item)
+
+
+# ---------------------------------------------------------------------------------- round trips
+
+
+FULL_ITEM = make_item(
+    7,
+    urls=("https://mirror.example.net/a", "https://example.com/b"),
+    authors=("A. Reporter", "B. Writer"),
+    tags=("cctv", "policy"),
+    status="approved",
+    reviewed_by="editor",
+    reviewed_at=T0 + timedelta(days=1, microseconds=5),
+    note="good one — ünïcode ✓",
+    original={"title": "Old title", "summary": "<p>old</p>"},
+    history=(
+        Event(at=T0, action="created"),
+        Event(
+            at=T0 + timedelta(hours=3),
+            action="edited",
+            by="editor",
+            changes={"title": ("Old title", "New title"), "note": (None, "why")},
+            note="tidied",
+        ),
+    ),
+    digest_id="2025-w10",
+    updated_at=T0 + timedelta(days=2),
+    sources=("google-news", "ifsec"),
+    category="research",
+)
+FULL_STATE = SourceState(
+    source_id="home-office",
+    etag='W/"abc"',
+    last_modified="Sat, 01 Mar 2025 09:00:00 GMT",
+    body_hash="ab" * 32,
+    last_fetch=T0,
+    last_success=T0,
+    last_new=T0 - timedelta(days=1),
+    last_status=304,
+    consecutive_errors=2,
+    last_error="HTTP 503",
+    warning="bozo",
+    next_due=T0 + timedelta(minutes=30),
+    entries_last=50,
+    matched_last=3,
+    items_total=120,
+    gone=True,
+    config_hash="cfg",
+    permanent_redirect="https://example.gov.uk/feed",
+)
+FULL_USER = User(
+    name="editor", password_hash="$argon2id$v=19$m=65536,t=3,p=4$abc$def", created_at=T0
+)
+FULL_DIGEST = DigestRecord(
+    id="2025-w10",
+    period_start=T0 - timedelta(days=7),
+    period_end=T0,
+    item_ids=(item_id(1), item_id(2)),
+    message_id="<2025-w10@curator.example>",
+    created_at=T0,
+    subject="CCTV in policing: week 10",
+    recipients={"a@example.org": "sent", "b@example.org": "refused: 550 no such user"},
+    status="partial",
+    sent_at=T0 + timedelta(minutes=1),
+    kind="editors",
+)
+FULL_EVENT = FULL_ITEM.history[1]
+FULL_MATCH = Match("facial recognition", "summary", 3, 2.5)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [FULL_ITEM, FULL_STATE, FULL_USER, FULL_DIGEST, FULL_EVENT, FULL_MATCH],
+    ids=lambda v: type(v).__name__,
+)
+def test_json_round_trip(value: Any) -> None:
+    data = json.loads(json.dumps(to_json(value)))
+    assert from_json(type(value), data) == value
+
+
+def test_defaults_round_trip() -> None:
+    bare = Item(
+        id=item_id("bare"),
+        url="https://e.org/x",
+        canonical_url="https://e.org/x",
+        title="t",
+        summary="",
+        summary_text="",
+        category="guidance",
+        published=T0,
+        first_seen=T0,
+        score=1,
+        matched=(),
+        why="",
+        sources=("s",),
+    )
+    assert from_json(Item, json.loads(json.dumps(to_json(bare)))) == bare
+    assert from_json(SourceState, to_json(SourceState("s"))) == SourceState("s")
+
+
+def test_datetimes_are_utc_iso_strings() -> None:
+    cet = datetime(2025, 3, 1, 10, 30, tzinfo=UTC).astimezone()  # some aware local time
+    data = to_json(make_item(1, first_seen=cet))
+    assert data["first_seen"] == "2025-03-01T10:30:00.000000+00:00"
+    assert from_json(Item, data).first_seen.tzinfo is UTC
+
+
+def test_naive_datetime_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="naive"), store.transaction():
+        store.put_item(make_item(1, first_seen=datetime(2025, 1, 1)))
+    assert store.get_item(item_id(1)) is None
+
+
+def test_round_trip_through_disk(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    with store.transaction():
+        store.put_item(FULL_ITEM)
+        store.put_state(FULL_STATE)
+        store.put_user(FULL_USER)
+        store.put_digest(FULL_DIGEST)
+        store.put_meta("last_digest_end", {"at": "2025-03-01", "n": [1, 2.5, None, True]})
+    again = Store(tmp_path)
+    assert again.get_item(FULL_ITEM.id) == FULL_ITEM
+    assert again.items() == [FULL_ITEM]
+    assert again.get_state("home-office") == FULL_STATE
+    assert again.states() == {"home-office": FULL_STATE}
+    assert again.get_user("editor") == FULL_USER
+    assert again.users() == [FULL_USER]
+    assert again.get_digest("2025-w10") == FULL_DIGEST
+    assert again.digests() == [FULL_DIGEST]
+    assert again.get_meta("last_digest_end") == {"at": "2025-03-01", "n": [1, 2.5, None, True]}
+
+
+def test_files_are_plain_tinydb(store: Store) -> None:
+    put(store, make_item(1))
+    with store.transaction():
+        store.put_state(SourceState("s", items_total=3))
+    shard = store.path / "items" / f"{item_id(1)[:2]}.json"
+    with TinyDB(shard) as db:
+        assert db.table("items").get(doc_id=item_id(1))["title"] == make_item(1).title
+    with TinyDB(store.path / "sources.json") as db:
+        assert db.table("sources").get(doc_id="s")["items_total"] == 3
+
+
+# ------------------------------------------------------------------------------ items and index
+
+
+def test_items_counts_and_status_filter(store: Store) -> None:
+    put(store, *(make_item(n) for n in range(40)))
+    with store.transaction():
+        for n in range(10):
+            store.put_item(make_item(n, status="approved"))
+        store.put_item(make_item(10, status="rejected"))
+    assert store.counts() == {"pending": 29, "approved": 10, "rejected": 1}
+    assert {i.id for i in store.items("approved")} == {item_id(n) for n in range(10)}
+    assert len(store.items()) == 40
+    assert store.get_item("not-an-id") is None
+    assert store.get_item("0" * 16) is None
+
+
+def test_unchanged_items_are_served_from_cache(store: Store) -> None:
+    put(store, *(make_item(n) for n in range(20)))
+    first = {i.id: i for i in store.items()}
+    second = {i.id: i for i in store.items()}
+    assert all(second[k] is first[k] for k in first)
+    put(store, make_item(3, status="approved"))
+    third = {i.id: i for i in store.items()}
+    assert third[item_id(3)].status == "approved"
+    assert third[item_id(4)] is first[item_id(4)]
+
+
+def test_an_approval_rewrites_one_shard_only(store: Store) -> None:
+    put(store, *(make_item(n) for n in range(60)))
+    with store.transaction():
+        store.put_state(SourceState("s"))
+        store.put_meta("k", 1)
+
+    def stamps() -> dict[str, int]:
+        return {str(p): p.stat().st_ino for p in store.path.rglob("*.json")}
+
+    before = stamps()
+    with store.transaction():
+        item = store.get_item(item_id(5))
+        assert item is not None
+        store.put_item(replace(item, status="approved", reviewed_by="ed"))
+    changed = {p for p, ino in stamps().items() if before.get(p) != ino}
+    assert changed == {str(store.path / "items" / f"{item_id(5)[:2]}.json")}
+
+
+def test_version_changes_with_items_only(store: Store) -> None:
+    v0 = store.version()
+    put(store, make_item(1))
+    v1 = store.version()
+    assert v1 != v0
+    with store.transaction():
+        store.put_state(SourceState("s"))
+        store.put_meta("k", 1)
+    assert store.version() == v1
+    put(store, make_item(1, status="approved"))
+    assert store.version() != v1
+
+
+def test_find_by_title(store: Store) -> None:
+    first = make_item(1, title_key="same story")
+    later = make_item(2, title_key="same story", first_seen=T0 + timedelta(days=1))
+    put(store, first)
+    with store.transaction():
+        # Inside the transaction the first item is found; the second does not take the title.
+        assert store.find_by_title("same story", T0 - timedelta(days=14)) == first
+        store.put_item(later)
+    assert store.find_by_title("same story", T0 - timedelta(days=14)) == first
+    assert store.find_by_title("same story", first.first_seen + timedelta(seconds=1)) is None
+    assert store.find_by_title("other", T0 - timedelta(days=14)) is None
+
+
+def test_title_index_forgets_old_titles(store: Store) -> None:
+    put(store, make_item(1, title_key="old story"))
+    much_later = T0 + timedelta(days=TITLE_INDEX_DAYS + 1)
+    put(store, make_item(2, title_key="new story", first_seen=much_later))
+    titles = json.loads((store.path / "titles.json").read_text())["titles"]
+    assert set(titles) == {"new story"}
+    # An old title reused long after belongs to the new story.
+    put(store, make_item(3, title_key="old story", first_seen=much_later))
+    assert store.find_by_title("old story", much_later - timedelta(days=14)) == make_item(
+        3, title_key="old story", first_seen=much_later
+    )
+
+
+# ----------------------------------------------------------------------- other kinds of records
+
+
+def test_users_states_digests_meta(store: Store) -> None:
+    with store.transaction():
+        store.put_user(User("zoe", "h1", T0))
+        store.put_user(User("adam", "h2", T0))
+        store.put_state(SourceState("a", consecutive_errors=1))
+        store.put_digest(replace(FULL_DIGEST, id="old", created_at=T0 - timedelta(days=7)))
+        store.put_digest(FULL_DIGEST)
+        store.put_meta("setup_token", {"sha256": "x"})
+    assert [u.name for u in store.users()] == ["adam", "zoe"]
+    assert [d.id for d in store.digests()] == ["2025-w10", "old"]
+    with store.transaction():
+        assert store.delete_user("zoe") is True
+        assert store.delete_user("nobody") is False
+        assert store.get_user("zoe") is None
+        store.put_state(SourceState("a", consecutive_errors=2))
+        store.put_meta("setup_token", None)
+    assert [u.name for u in store.users()] == ["adam"]
+    assert store.get_state("a") == SourceState("a", consecutive_errors=2)
+    assert store.get_state("b") is None
+    assert store.get_meta("setup_token") is None
+    assert store.get_meta("missing", 5) == 5
+
+
+def test_meta_values_are_copies_and_json(store: Store) -> None:
+    with store.transaction():
+        store.put_meta("k", {"a": [1]})
+        with pytest.raises(TypeError):
+            store.put_meta("bad", {1, 2})
+    value = store.get_meta("k")
+    value["a"].append(2)
+    assert store.get_meta("k") == {"a": [1]}
+
+
+# --------------------------------------------------------------------------------- transactions
+
+
+def test_writes_need_a_transaction(store: Store) -> None:
+    for write in (
+        lambda: store.put_item(make_item(1)),
+        lambda: store.put_state(SourceState("s")),
+        lambda: store.put_user(FULL_USER),
+        lambda: store.delete_user("x"),
+        lambda: store.put_digest(FULL_DIGEST),
+        lambda: store.put_meta("k", 1),
+    ):
+        with pytest.raises(StoreError, match="transaction"):
+            write()
+
+
+def test_writes_are_buffered_until_the_outermost_block_ends(tmp_path: Path) -> None:
+    store, other = Store(tmp_path), Store(tmp_path)
+    with store.transaction():
+        with store.transaction():
+            store.put_item(make_item(1))
+            store.put_meta("n", 1)
+        assert store.get_item(item_id(1)) == make_item(1)  # our own writes are visible
+        assert store.counts()["pending"] == 1
+        assert other.get_item(item_id(1)) is None  # nobody else's
+        assert other.get_meta("n") is None
+        assert not list((tmp_path / "items").glob("*.json"))
+    assert other.get_item(item_id(1)) == make_item(1)
+    assert other.get_meta("n") == 1
+
+
+def test_an_exception_discards_every_write(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    put(store, make_item(1))
+    before = {p.name: p.read_bytes() for p in tmp_path.rglob("*.json")}
+    with pytest.raises(RuntimeError), store.transaction():
+        store.put_item(make_item(1, status="approved"))
+        store.put_item(make_item(2))
+        store.put_state(SourceState("s"))
+        with store.transaction():
+            store.put_meta("n", 1)
+        raise RuntimeError("boom")
+    assert {p.name: p.read_bytes() for p in tmp_path.rglob("*.json")} == before
+    assert store.get_item(item_id(1)) == make_item(1)
+    assert store.get_item(item_id(2)) is None
+    assert store.get_state("s") is None
+    assert store.get_meta("n") is None
+    assert store.counts() == {"pending": 1, "approved": 0, "rejected": 0}
+
+
+def test_other_threads_see_only_committed_state(store: Store) -> None:
+    put(store, make_item(1))
+    inside, release = threading.Event(), threading.Event()
+    seen: dict[str, Any] = {}
+
+    def reader() -> None:
+        assert inside.wait(DEADLINE)
+        seen["item"] = store.get_item(item_id(1))
+        seen["counts"] = store.counts()
+        try:
+            store.put_item(make_item(9))
+        except StoreError as e:
+            seen["error"] = e
+        release.set()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    with store.transaction():
+        store.put_item(make_item(1, status="approved"))
+        inside.set()
+        assert release.wait(DEADLINE)
+    thread.join(DEADLINE)
+    assert seen["item"].status == "pending"
+    assert seen["counts"]["approved"] == 0
+    assert isinstance(seen["error"], StoreError)
+    assert store.get_item(item_id(1)).status == "approved"  # type: ignore[union-attr]
+
+
+def test_readers_in_other_threads_while_commits_land(store: Store) -> None:
+    n = 120
+    put(store, *(make_item(i) for i in range(n)))
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for i in range(n):
+                with store.transaction():
+                    store.put_item(make_item(i, status="approved"))
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            done.set()
+
+    def read(use_items: bool) -> None:
+        approved = 0
+        try:
+            while not done.is_set():
+                if use_items:
+                    now = sum(i.status == "approved" for i in store.items())
+                else:
+                    now = sum(
+                        store.get_item(item_id(i)).status == "approved"  # type: ignore[union-attr]
+                        for i in range(n)
+                    )
+                assert now >= approved  # committed approvals never disappear
+                approved = now
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=read, args=(flag,)) for flag in (True, False, True)]
+    threads.append(threading.Thread(target=write))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(DEADLINE)
+    assert not errors
+    assert store.counts()["approved"] == n
+
+
+def test_a_busy_store_times_out_with_store_locked(tmp_path: Path) -> None:
+    holder, waiter = Store(tmp_path), Store(tmp_path, lock_timeout=0.05)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder.transaction():
+            inside.set()
+            assert release.wait(DEADLINE)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert inside.wait(DEADLINE)
+        with pytest.raises(StoreLocked, match="busy"), waiter.transaction():
+            pass
+    finally:
+        release.set()
+        thread.join(DEADLINE)
+    with waiter.transaction():
+        waiter.put_meta("ok", True)
+
+
+def test_changes_by_another_store_are_seen(tmp_path: Path) -> None:
+    reader, writer = Store(tmp_path), Store(tmp_path)
+    put(writer, make_item(1))
+    assert reader.get_item(item_id(1)) == make_item(1)
+    assert reader.counts()["pending"] == 1
+    versions = {reader.version()}
+    # approved -> rejected -> approved keeps the file size: the cache must still notice.
+    for status in ("approved", "rejected", "approved", "rejected"):
+        put(writer, make_item(1, status=status))
+        assert reader.get_item(item_id(1)).status == status  # type: ignore[union-attr]
+        assert [i.status for i in reader.items()] == [status]
+        versions.add(reader.version())
+    assert len(versions) == 5
+    with writer.transaction():
+        writer.put_state(SourceState("s", items_total=1))
+    assert reader.states()["s"].items_total == 1
+
+
+# ---------------------------------------------------------------------------- corruption, crashes
+
+
+@pytest.mark.parametrize(
+    ("relative", "content", "reason"),
+    [
+        ("items/{shard}.json", b'{"items": {"', "Unterminated"),
+        ("items/{shard}.json", b"[1, 2]", "not a TinyDB file"),
+        ("items/{shard}.json", b"", "empty"),
+        ("items/{shard}.json", b'{"items": {"zz": {}}}', "not an item id"),
+        ("items/{shard}.json", b'{"items": {}, "other": {}}', "tables other than"),
+        ("sources.json", b'{"sources": {"s": 3}}', "not an object"),
+        ("meta.json", b"\xff\xfe not utf-8", "Expecting value"),
+        ("titles.json", b'{"titles": {"t": {"id": "x"}}}', "ISO datetime"),
+    ],
+)
+def test_a_file_that_does_not_load_is_reported_and_left_alone(
+    tmp_path: Path, relative: str, content: bytes, reason: str
+) -> None:
+    store = Store(tmp_path)
+    path = tmp_path / relative.format(shard=item_id(1)[:2])
+    path.write_bytes(content)
+    with pytest.raises(StoreCorrupt, match=reason) as e:
+        store.get_item(item_id(1))
+        store.get_state("s")
+        store.get_meta("k")
+        store.find_by_title("t", T0)
+    assert e.value.path == path
+    assert str(path) in str(e.value)
+    with pytest.raises(StoreCorrupt), store.transaction():
+        store.put_item(make_item(1))
+        store.put_state(SourceState("s"))
+        store.put_meta("k", 1)
+    assert path.read_bytes() == content
+    path.unlink()  # moved aside: that part starts afresh
+    put(store, make_item(1))
+    assert store.get_item(item_id(1)) == make_item(1)
+
+
+def test_a_bad_item_is_reported_with_its_file(store: Store) -> None:
+    put(store, make_item(1))
+    shard = store.path / "items" / f"{item_id(1)[:2]}.json"
+    data = json.loads(shard.read_text())
+    del data["items"][item_id(1)]["first_seen"]
+    shard.write_text(json.dumps(data))
+    with pytest.raises(StoreCorrupt, match="first_seen") as e:
+        Store(store.path).items()
+    assert e.value.path == shard
+
+
+def test_store_path_must_be_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="cannot use"):
+        Store(tmp_path / "file")
+
+
+def test_leftover_temporary_files_are_harmless_and_removed(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    put(store, make_item(1))
+    dead = [
+        tmp_path / "items" / f".{item_id(1)[:2]}.json.99999.deadbeef.tmp",
+        tmp_path / ".sources.json.99999.deadbeef.tmp",
+    ]
+    for path in dead:
+        path.write_bytes(b'{"items": {"tor')
+    again = Store(tmp_path)
+    assert again.get_item(item_id(1)) == make_item(1)
+    with again.transaction():
+        again.put_item(make_item(2))
+    assert not any(p.exists() for p in dead)
+
+
+def test_a_commit_interrupted_between_renames_is_completed(tmp_path: Path) -> None:
+    """What a writer killed after writing journal.json leaves: new files beside old ones."""
+    store = Store(tmp_path)
+    put(store, make_item(1))
+    shard = tmp_path / "items" / f"{item_id(1)[:2]}.json"
+    new_shard = {"items": {item_id(1): to_json(make_item(1, status="approved"))}}
+    new_sources = {"sources": {"s": to_json(SourceState("s", items_total=1))}}
+    tmp_shard = shard.with_name(f".{shard.name}.1.aaaa.tmp")
+    tmp_sources = tmp_path / ".sources.json.1.aaaa.tmp"
+    tmp_shard.write_text(json.dumps(new_shard))
+    tmp_sources.write_text(json.dumps(new_sources))
+    os.replace(tmp_shard, shard)  # the first rename happened, the second did not
+    (tmp_path / "journal.json").write_text(
+        json.dumps(
+            {
+                "renames": [
+                    [str(tmp_shard.relative_to(tmp_path)), str(shard.relative_to(tmp_path))],
+                    [tmp_sources.name, "sources.json"],
+                ]
+            }
+        )
+    )
+    again = Store(tmp_path)  # opening finishes the commit
+    assert not (tmp_path / "journal.json").exists()
+    assert again.get_item(item_id(1)).status == "approved"  # type: ignore[union-attr]
+    assert again.get_state("s") == SourceState("s", items_total=1)
+    assert store.get_state("s") == SourceState("s", items_total=1)  # seen by the old one too
+
+
+def test_an_unreadable_journal_stops_writes(tmp_path: Path) -> None:
+    Store(tmp_path)
+    (tmp_path / "journal.json").write_text('{"renames": [["../../etc/passwd", "x"]]}')
+    with pytest.raises(StoreCorrupt, match="journal"):
+        Store(tmp_path)
+
+
+def test_multi_file_commits_leave_no_journal(store: Store) -> None:
+    with store.transaction():
+        store.put_item(make_item(1))
+        store.put_item(make_item(2))
+        store.put_state(SourceState("s"))
+    assert not (store.path / "journal.json").exists()
+    assert not [p for p in store.path.rglob("*") if p.name.endswith(".tmp")]
+
+
+# ------------------------------------------------------------------------------ real processes
+
+
+class Child:
+    """A Python child process whose stdout lines are read with a deadline, never a sleep."""
+
+    def __init__(self, script: str, *args: str) -> None:
+        code = f"import sys; sys.path.insert(0, {str(ROOT)!r})\n" + textwrap.dedent(script)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        assert self.proc.stdout is not None
+        self._fd = self.proc.stdout.fileno()
+        self._buffer = b""
+
+    def line(self) -> str:
+        import selectors
+
+        deadline = time.monotonic() + DEADLINE
+        with selectors.DefaultSelector() as sel:
+            sel.register(self._fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    self.kill()
+                    pytest.fail("child gave no output in time")
+                chunk = os.read(self._fd, 65536)
+                if not chunk:
+                    self.proc.wait(DEADLINE)
+                    err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                    pytest.fail(f"child exited {self.proc.returncode}: {err}")
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode()
+
+    def send(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(DEADLINE)
+        self.close()
+
+    def finish(self) -> None:
+        _, err = self.proc.communicate(timeout=DEADLINE)
+        assert self.proc.returncode == 0, err.decode()
+
+    def close(self) -> None:
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+WRITER = """
+    from dataclasses import replace
+    from curator.store import Store
+    from curator.types import SourceState
+    from tests.test_store import item_id, make_item
+
+    store = Store(sys.argv[1])
+    i = start = store.get_meta("next", 0)
+    while True:
+        with store.transaction():  # several files: the journal path
+            store.put_item(make_item(i))
+            previous = store.get_item(item_id(i - 1))
+            if previous is not None:
+                store.put_item(replace(previous, status="approved", reviewed_by="crash"))
+            store.put_meta("next", i + 1)
+            store.put_state(SourceState("crash", items_total=i + 1))
+        with store.transaction():  # one file: the plain rename path
+            store.put_item(replace(store.get_item(item_id(i)), note=f"note {i}"))
+        print(i, flush=True)
+        i += 1
+"""
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    """Poll a condition, bounded by the deadline (the writer makes it true within ms)."""
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"never saw {what}")
+
+
+def temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_a_writer_killed_mid_write_leaves_a_loadable_store(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    # Fill the shards a little so each write has something to tear.
+    put(store, *(make_item(f"fill-{n}", first_seen=T0) for n in range(600)))
+    acknowledged: list[int] = []  # iterations the writer reported complete
+    for round_ in range(9):
+        child = Child(WRITER, str(tmp_path))
+        acknowledged.append(int(child.line()))  # so its first commit swept dead temp files
+        # A random moment rarely falls inside a commit, so most rounds aim at one: kill as
+        # soon as the journal of a multi-file commit, or a half-written temp file, exists.
+        if round_ % 3 == 0:
+            for _ in range(1 + round_):
+                acknowledged.append(int(child.line()))
+        elif round_ % 3 == 1:
+            wait_for((tmp_path / "journal.json").exists, "a commit journal")
+        else:
+            wait_for(lambda: bool(temp_files(tmp_path)), "a temporary file")
+        child.kill()
+
+        after = Store(tmp_path)  # finishes a commit the kill interrupted
+        assert not (tmp_path / "journal.json").exists()
+        nxt = after.get_meta("next")
+        assert nxt > acknowledged[-1]
+        # The killed multi-file transaction landed whole or not at all.
+        assert after.get_state("crash") == SourceState("crash", items_total=nxt)
+        assert after.get_item(item_id(nxt - 1)) is not None
+        assert after.get_item(item_id(nxt)) is None
+        for i in range(nxt - 1):
+            assert after.get_item(item_id(i)).status == "approved", i  # type: ignore[union-attr]
+        for i in acknowledged:
+            assert after.get_item(item_id(i)).note == f"note {i}"  # type: ignore[union-attr]
+        counts = after.counts()
+        assert counts["pending"] + counts["approved"] == 600 + nxt
+    with Store(tmp_path).transaction():
+        pass
+    assert not temp_files(tmp_path)
+
+
+RIVAL = """
+    from curator.store import Store
+    from tests.test_store import make_item
+
+    store = Store(sys.argv[1])
+    name, n = sys.argv[2], int(sys.argv[3])
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for j in range(n):
+        with store.transaction():
+            store.put_item(make_item(f"{name}-{j}"))
+        with store.transaction():
+            store.put_meta("counter", store.get_meta("counter", 0) + 1)
+    print("done", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    n = 40
+    Store(tmp_path)
+    children = [Child(RIVAL, str(tmp_path), name, str(n)) for name in ("a", "b")]
+    for child in children:
+        assert child.line() == "ready"
+    for child in children:
+        child.send("go\n")
+    for child in children:
+        assert child.line() == "done"
+        child.finish()
+    store = Store(tmp_path)
+    assert store.get_meta("counter") == 2 * n
+    assert {i.id for i in store.items()} == {item_id(f"{c}-{j}") for c in "ab" for j in range(n)}
+
+
+LOCKER = """
+    from curator.exceptions import StoreLocked
+    from curator.store import Store
+
+    try:
+        with Store(sys.argv[1]).server_lock():
+            print("locked", flush=True)
+    except StoreLocked as e:
+        print(e, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_one_server_per_store(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    with store.server_lock():
+        assert (tmp_path / ".serve.lock").read_text().strip() == str(os.getpid())
+        again = Store(tmp_path)
+        with (
+            pytest.raises(StoreLocked, match=rf"already running on .* \(pid {os.getpid()}\)"),
+            again.server_lock(),
+        ):
+            pass
+        child = Child(LOCKER, str(tmp_path))
+        message = child.line()
+        child.finish()
+        assert message == (
+            f"another `curator serve` is already running on {tmp_path} (pid {os.getpid()})"
+        )
+        with store.transaction():  # the server lock does not block transactions
+            store.put_meta("k", 1)
+    child = Child(LOCKER, str(tmp_path))
+    assert child.line() == "locked"
+    child.finish()
