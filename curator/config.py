@@ -98,7 +98,7 @@ class FetchSettings(_Model):
     read_timeout: Duration = 20.0
     max_body: Size = 10 * 1024 * 1024
     max_redirects: int = Field(5, ge=0, le=20)
-    concurrency: int = Field(20, ge=1, le=200)
+    concurrency: int = Field(100, ge=1, le=500)
     per_host: int = Field(2, ge=1, le=20)
     default_interval: Duration = 3600.0
     max_backoff: Duration = 86400.0
