@@ -27,11 +27,22 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def start_farm(feeds: int, ports: int, latency: float) -> tuple[subprocess.Popen[str], list[str], int]:
+def start_farm(
+    feeds: int, ports: int, latency: float
+) -> tuple[subprocess.Popen[str], list[str], int]:
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "farm.py"), "--feeds", str(feeds), "--ports", str(ports),
-         "--latency", str(latency)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            str(HERE / "farm.py"),
+            "--feeds",
+            str(feeds),
+            "--ports",
+            str(ports),
+            "--latency",
+            str(latency),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     info = json.loads(proc.stdout.readline())
@@ -76,12 +87,19 @@ def curator_child(config_path: str, store: str) -> None:
         t = time.perf_counter()
         report = asyncio.run(go())
         wall = time.perf_counter() - t
-    print(json.dumps({
-        "poll_wall": wall,
-        "fetched": report.fetched, "not_modified": report.not_modified,
-        "entries": report.total("entries"), "matched": report.total("matched"),
-        "new": report.total("new"), "errors": report.errors,
-    }))
+    print(
+        json.dumps(
+            {
+                "poll_wall": wall,
+                "fetched": report.fetched,
+                "not_modified": report.not_modified,
+                "entries": report.total("entries"),
+                "matched": report.total("matched"),
+                "new": report.total("new"),
+                "errors": report.errors,
+            }
+        )
+    )
 
 
 # ----------------------------------------------------------------- the measured child: reader
@@ -109,7 +127,9 @@ def reader_python() -> Path | None:
         venv.create(env_dir, with_pip=True)
         done = subprocess.run(
             [str(py), "-m", "pip", "install", "-q", "reader", "sgmllib3k"],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if done.returncode != 0:
             print(f"could not install reader: {done.stderr[-500:]}", file=sys.stderr)
@@ -121,7 +141,9 @@ def reader_python() -> Path | None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--feeds", type=int, default=500)
     ap.add_argument("--ports", type=int, default=100, help="hosts the farm is spread over")
     ap.add_argument("--latency", type=float, default=0.05)
@@ -149,14 +171,25 @@ def main() -> None:
             child = [sys.executable, str(Path(__file__).resolve()), "--child", str(cfg), store]
             rows["curator first poll"] = measured(child)
             rows["curator unchanged poll"] = measured(child)
-            cli = [sys.executable, "-m", "curator", "--config", str(cfg), "--store",
-                   str(Path(tmp) / "store-cli"), "fetch", "--json"]
+            cli = [
+                sys.executable,
+                "-m",
+                "curator",
+                "--config",
+                str(cfg),
+                "--store",
+                str(Path(tmp) / "store-cli"),
+                "fetch",
+                "--json",
+            ]
             t = time.perf_counter()
             subprocess.run(cli, capture_output=True, check=True)
             rows["`curator fetch` first, whole command"] = {"process_wall": time.perf_counter() - t}
             t = time.perf_counter()
             subprocess.run(cli, capture_output=True, check=True)
-            rows["`curator fetch` unchanged, whole command"] = {"process_wall": time.perf_counter() - t}
+            rows["`curator fetch` unchanged, whole command"] = {
+                "process_wall": time.perf_counter() - t
+            }
 
             py = None if args.no_reader else reader_python()
             if py is not None:
@@ -172,8 +205,10 @@ def main() -> None:
         farm.terminate()
         farm.wait()
 
-    print(f"\nfarm: {args.feeds} feeds x 50 entries, ~{avg // 1024} KB each, over {args.ports} "
-          f"ports, {args.latency * 1000:.0f} ms latency; {os.cpu_count()} cores\n")
+    print(
+        f"\nfarm: {args.feeds} feeds x 50 entries, ~{avg // 1024} KB each, over {args.ports} "
+        f"ports, {args.latency * 1000:.0f} ms latency; {os.cpu_count()} cores\n"
+    )
     print(f"{'run':<42}{'poll wall':>10}{'process':>10}{'CPU':>9}{'peak MB':>9}")
     for name, f in rows.items():
         pw = f"{f['poll_wall']:.2f}s" if "poll_wall" in f else "-"
@@ -181,8 +216,10 @@ def main() -> None:
         mem = f"{f['peak_mb']:.0f}" if "peak_mb" in f else "-"
         print(f"{name:<42}{pw:>10}{f['process_wall']:>9.2f}s{cpu:>9}{mem:>9}")
     first = rows["curator first poll"]
-    print(f"\ncurator first poll: {first['entries']} entries, {first['matched']} matched, "
-          f"{first['new']} new, {first['errors']} errors")
+    print(
+        f"\ncurator first poll: {first['entries']} entries, {first['matched']} matched, "
+        f"{first['new']} new, {first['errors']} errors"
+    )
     for kind in ("first", "unchanged"):
         r = rows.get(f"reader {kind} poll")
         if r:

@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from farm import make_feed  # noqa: E402
+from farm import make_feed
 
-from curator import config, match, normalize  # noqa: E402
-from curator.parse import parse  # noqa: E402
-from curator.types import Fetched  # noqa: E402
+from curator import config, match, normalize
+from curator.parse import parse
+from curator.types import Fetched
 
 
 def main() -> None:

@@ -10,18 +10,54 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
 import sys
 from email.utils import formatdate
 
-WORDS = (
-    "police council network evidence review officers city centre community safety "
-    "report budget public consultation data privacy national guidance standards court "
-    "technology policy research evaluation residents scheme pilot funding partnership local "
-    "government minister committee inspection force crime reduction transport station"
-).split()
+WORDS = [
+    "police",
+    "council",
+    "network",
+    "evidence",
+    "review",
+    "officers",
+    "city",
+    "centre",
+    "community",
+    "safety",
+    "report",
+    "budget",
+    "public",
+    "consultation",
+    "data",
+    "privacy",
+    "national",
+    "guidance",
+    "standards",
+    "court",
+    "technology",
+    "policy",
+    "research",
+    "evaluation",
+    "residents",
+    "scheme",
+    "pilot",
+    "funding",
+    "partnership",
+    "local",
+    "government",
+    "minister",
+    "committee",
+    "inspection",
+    "force",
+    "crime",
+    "reduction",
+    "transport",
+    "station",
+]
 TOPICAL = [
     "Council approves upgrade of town centre CCTV network",
     "Police expand live facial recognition deployments",
@@ -40,11 +76,13 @@ def make_feed(i: int, entries: int = 50) -> bytes:
     items = []
     for j in range(entries):
         title = rng.choice(TOPICAL) if rng.random() < 0.1 else sentence(rng, 8)[:-1]
-        paras = "".join(f"<p>{sentence(rng, 28)} <a href=\"/story/{i}/{j}/more\">More</a></p>" for _ in range(3))
+        paras = "".join(
+            f'<p>{sentence(rng, 28)} <a href="/story/{i}/{j}/more">More</a></p>' for _ in range(3)
+        )
         items.append(
             f"<item><title>{title} ({i}-{j})</title>"
             f"<link>https://site{i % 97}.example.org/news/{i}/{j}?utm_source=rss</link>"
-            f"<guid isPermaLink=\"false\">feed{i}-entry{j}</guid>"
+            f'<guid isPermaLink="false">feed{i}-entry{j}</guid>'
             f"<pubDate>{formatdate(1_790_000_000 - j * 3600 - i, usegmt=True)}</pubDate>"
             f"<category>News</category><dc:creator>Reporter {j % 7}</dc:creator>"
             f"<description><![CDATA[{paras}]]></description></item>"
@@ -109,13 +147,13 @@ async def main() -> None:
     servers = [await asyncio.start_server(handle, "127.0.0.1", 0) for _ in range(args.ports)]
     ports = [s.sockets[0].getsockname()[1] for s in servers]
     urls = [f"http://127.0.0.1:{ports[i % len(ports)]}/feed/{i}.xml" for i in range(args.feeds)]
-    sys.stdout.write(json.dumps({"urls": urls, "avg_size": sum(map(len, bodies)) // len(bodies)}) + "\n")
+    sys.stdout.write(
+        json.dumps({"urls": urls, "avg_size": sum(map(len, bodies)) // len(bodies)}) + "\n"
+    )
     sys.stdout.flush()
     await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
-    except KeyboardInterrupt:
-        pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import logging
@@ -426,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_serve(cur: Curator, args: argparse.Namespace) -> int:
     from curator import serve
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             serve.run(
                 cur,
@@ -436,8 +437,6 @@ def cmd_serve(cur: Curator, args: argparse.Namespace) -> int:
                 forwarded_allow_ips=args.forwarded_allow_ips,
             )
         )
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -263,7 +263,10 @@ def _log(p: Polled, r: SourceReport) -> None:
             log.warning("recovered source=%s warning=%s", r.source_id, r.warning)
         log.info(
             "polled source=%s entries=%d matched=%d new=%d",
-            r.source_id, r.entries, r.matched, r.new,
+            r.source_id,
+            r.entries,
+            r.matched,
+            r.new,
         )
 
 
@@ -278,7 +281,11 @@ async def poll_source(
 ) -> SourceReport:
     """Poll one source once and store what it gave, in one transaction."""
     polled = await fetch_source(
-        source, store.get_state(source.id), config=config, fetcher=fetcher, now=now,
+        source,
+        store.get_state(source.id),
+        config=config,
+        fetcher=fetcher,
+        now=now,
         executor=executor,
     )
     return store_polled([polled], config=config, store=store, now=now)[0]
@@ -317,7 +324,11 @@ async def poll_many(
     async def one(source: Source) -> None:
         try:
             polled: Polled | Exception = await fetch_source(
-                source, states.get(source.id), config=config, fetcher=fetcher, now=now,
+                source,
+                states.get(source.id),
+                config=config,
+                fetcher=fetcher,
+                now=now,
                 executor=executor,
             )
         except Exception as e:  # a bug: hand it to the committer, which re-raises it

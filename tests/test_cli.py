@@ -93,13 +93,29 @@ def test_fetch_items_and_review_cycle(capsys: pytest.CaptureFixture[str], env: P
 
     code, out, _ = cli(capsys, "fetch", "--json")
     report = json.loads(out)
-    assert report["totals"]["not_modified"] == 1 and report["sources"][0]["outcome"] == "not_modified"
+    assert (
+        report["totals"]["not_modified"] == 1 and report["sources"][0]["outcome"] == "not_modified"
+    )
 
     code, out, _ = cli(capsys, "items", "--json")
     items = json.loads(out)
-    assert [i["title"] for i in items][0].startswith("Council")  # newest first
-    for key in ("id", "url", "title", "summary", "sources", "category", "published",
-                "first_seen", "score", "matched", "status", "reviewed_by", "reviewed_at", "note"):
+    assert items[0]["title"].startswith("Council")  # newest first
+    for key in (
+        "id",
+        "url",
+        "title",
+        "summary",
+        "sources",
+        "category",
+        "published",
+        "first_seen",
+        "score",
+        "matched",
+        "status",
+        "reviewed_by",
+        "reviewed_at",
+        "note",
+    ):
         assert key in items[0]
     ids = fetched_ids(env)
     cctv = ids["Council approves upgrade of town centre CCTV network"]
@@ -109,10 +125,17 @@ def test_fetch_items_and_review_cycle(capsys: pytest.CaptureFixture[str], env: P
     assert cli(capsys, "reject", lfr, "--by", "alice")[0] == 0
     store = Store(env / "store")
     a, r = store.get_item(cctv), store.get_item(lfr)
-    assert a is not None and a.status == "approved" and a.reviewed_by == "tester" and a.note == "good one"
+    assert (
+        a is not None
+        and a.status == "approved"
+        and a.reviewed_by == "tester"
+        and a.note == "good one"
+    )
     assert r is not None and r.status == "rejected" and r.reviewed_by == "alice"
 
-    code, out, _ = cli(capsys, "edit", cctv, "--title", "Town centre CCTV upgraded", "--category", "guidance")
+    code, out, _ = cli(
+        capsys, "edit", cctv, "--title", "Town centre CCTV upgraded", "--category", "guidance"
+    )
     assert code == 0
     e = Store(env / "store").get_item(cctv)
     assert e is not None and e.title == "Town centre CCTV upgraded" and e.category == "guidance"
@@ -133,7 +156,9 @@ def test_fetch_items_and_review_cycle(capsys: pytest.CaptureFixture[str], env: P
 
 
 @pytest.mark.parametrize("command", ["approve", "reject", "edit", "reopen", "undo"])
-def test_unknown_item_is_exit_1(capsys: pytest.CaptureFixture[str], env: Path, command: str) -> None:
+def test_unknown_item_is_exit_1(
+    capsys: pytest.CaptureFixture[str], env: Path, command: str
+) -> None:
     args = [command, "0123456789abcdef"] + (["--title", "x"] if command == "edit" else [])
     code, _, err = cli(capsys, *args)
     assert code == 1 and "no item with id '0123456789abcdef'" in err
@@ -149,7 +174,9 @@ def test_fetch_unknown_source(capsys: pytest.CaptureFixture[str], env: Path) -> 
     assert code == 2 and "no source with id 'nope'" in err and "local" in err
 
 
-def test_sources_health(capsys: pytest.CaptureFixture[str], env: Path, feed_server: FeedServer) -> None:
+def test_sources_health(
+    capsys: pytest.CaptureFixture[str], env: Path, feed_server: FeedServer
+) -> None:
     code, out, _ = cli(capsys, "sources")
     assert code == 0 and "never polled" in out and "disabled" in out
     cli(capsys, "fetch")
@@ -163,7 +190,9 @@ def test_sources_health(capsys: pytest.CaptureFixture[str], env: Path, feed_serv
     assert "error:" in out and "503" in out
 
 
-def test_user_commands(capsys: pytest.CaptureFixture[str], env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_user_commands(
+    capsys: pytest.CaptureFixture[str], env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     code, out, _ = cli(capsys, "user", "list")
     assert "no editors yet" in out
     monkeypatch.setattr(sys, "stdin", io.StringIO("correct horse battery\n"))
@@ -200,7 +229,10 @@ def test_publish_and_digest(capsys: pytest.CaptureFixture[str], env: Path) -> No
     code, out, _ = cli(capsys, "publish", "--out", str(out_dir))
     assert code == 0
     assert {p.name for p in out_dir.iterdir() if not p.name.startswith(".")} == {
-        "links.json", "links.rss", "links.atom", "links.html"
+        "links.json",
+        "links.rss",
+        "links.atom",
+        "links.html",
     }
     feed = json.loads((out_dir / "links.json").read_text())
     assert len(feed["items"]) == 2
@@ -227,7 +259,9 @@ def test_publish_and_digest(capsys: pytest.CaptureFixture[str], env: Path) -> No
         code, out, _ = cli(capsys, "digest", "send")
         assert code == 0 and len(server.messages) == 1  # never twice
     code, out, _ = cli(capsys, "digest", "list", "--items")
-    assert code == 0 and "1/1 sent" in out and ids["Police expand live facial recognition vans"] in out
+    assert (
+        code == 0 and "1/1 sent" in out and ids["Police expand live facial recognition vans"] in out
+    )
 
 
 def test_digest_send_mail_error_is_exit_1(capsys: pytest.CaptureFixture[str], env: Path) -> None:
@@ -239,7 +273,9 @@ def test_digest_send_mail_error_is_exit_1(capsys: pytest.CaptureFixture[str], en
     assert code == 1 and "127.0.0.1:9" in err
 
 
-def test_corrupt_store_is_reported_not_overwritten(capsys: pytest.CaptureFixture[str], env: Path) -> None:
+def test_corrupt_store_is_reported_not_overwritten(
+    capsys: pytest.CaptureFixture[str], env: Path
+) -> None:
     cli(capsys, "fetch")
     broken = env / "store" / "sources.json"
     broken.write_text("{ not json")
@@ -255,7 +291,9 @@ def test_entry_points_run_as_processes(env: Path) -> None:
         assert "OK" in done.stdout
     done = subprocess.run(
         [sys.executable, "-m", "curator", "approve", "0000000000000000"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 1 and "Traceback" not in done.stderr
 

@@ -109,7 +109,11 @@ def test_good_minimal_file() -> None:
             "f.yaml:2: sources[0].id: this key is required",
             id="missing-id",
         ),
-        pytest.param("sources:\n  - {id: off, name: x, url: 'https://e.org/'}\n", "quote the value", id="yaml-boolean"),
+        pytest.param(
+            "sources:\n  - {id: off, name: x, url: 'https://e.org/'}\n",
+            "quote the value",
+            id="yaml-boolean",
+        ),
         pytest.param("- just\n- a list\n", "f.yaml:1: expected a mapping", id="not-a-mapping"),
         pytest.param(
             "sources: []\nsources: []\n",

@@ -148,7 +148,11 @@ def test_reviewed_items_never_come_back_as_pending(
 def test_same_story_from_two_sources_is_one_item(
     feed_server: FeedServer, make: Callable[..., Curator]
 ) -> None:
-    other = ("Police expand live facial recognition vans - The Paper", "https://paper.example.com/x/lfr", LFR[2])
+    other = (
+        "Police expand live facial recognition vans - The Paper",
+        "https://paper.example.com/x/lfr",
+        LFR[2],
+    )
     a = feed_server.route("/a", rss(LFR))
     b = feed_server.route("/b", rss(other))
     cur = make(make_config(source("a", a) + source("b", b), head=POLICING))
@@ -168,7 +172,8 @@ def test_failures_are_recorded_and_back_off(
     good = feed_server.route("/ok", rss(CCTV))
     cur = make(
         make_config(
-            source("down", bad, interval="1h") + source("busy", busy, interval="1h")
+            source("down", bad, interval="1h")
+            + source("busy", busy, interval="1h")
             + source("ok", good),
             head=POLICING,
         ),
@@ -205,12 +210,16 @@ def test_gone_source_is_skipped_until_its_configuration_changes(
     assert len(feed_server.requests_to("/gone")) == 1
     moved = feed_server.route("/new-home", rss(CCTV))
     cur2 = make_curator(
-        make_config(source("g", moved), head=POLICING), store=Store(tmp_path / "store"), clock=Clock()
+        make_config(source("g", moved), head=POLICING),
+        store=Store(tmp_path / "store"),
+        clock=Clock(),
     )
     assert run(cur2).sources[0].outcome == "ok"
 
 
-def test_permanent_redirect_is_recorded(feed_server: FeedServer, make: Callable[..., Curator]) -> None:
+def test_permanent_redirect_is_recorded(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
     target = feed_server.route("/new", rss(CCTV))
     old = feed_server.redirect("/old", target, 301)
     cur = make(make_config(source("m", old), head=POLICING))
@@ -219,10 +228,15 @@ def test_permanent_redirect_is_recorded(feed_server: FeedServer, make: Callable[
     assert state is not None and state.permanent_redirect == target
 
 
-def test_hostile_entries_are_neutralised(feed_server: FeedServer, make: Callable[..., Curator]) -> None:
+def test_hostile_entries_are_neutralised(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
     body = rss(
-        ("&lt;script&gt;alert(1)&lt;/script&gt;CCTV police plan", "https://e.org/1",
-         "&lt;script&gt;x()&lt;/script&gt;&lt;b onclick='y()'&gt;police CCTV&lt;/b&gt;"),
+        (
+            "&lt;script&gt;alert(1)&lt;/script&gt;CCTV police plan",
+            "https://e.org/1",
+            "&lt;script&gt;x()&lt;/script&gt;&lt;b onclick='y()'&gt;police CCTV&lt;/b&gt;",
+        ),
         ("CCTV police javascript", "javascript:alert(1)", "police CCTV"),
     )
     url = feed_server.route("/h", body)
@@ -237,7 +251,9 @@ def test_hostile_entries_are_neutralised(feed_server: FeedServer, make: Callable
 def test_broken_and_non_feed_documents_are_source_errors(
     feed_server: FeedServer, make: Callable[..., Curator]
 ) -> None:
-    html = feed_server.route("/page", b"<html><body>Not a feed</body></html>", content_type="text/html")
+    html = feed_server.route(
+        "/page", b"<html><body>Not a feed</body></html>", content_type="text/html"
+    )
     junk = feed_server.route("/junk", b"\x00\x01garbage", content_type="application/xml")
     cur = make(make_config(source("html", html) + source("junk", junk), head=POLICING))
     report = run(cur)

@@ -122,7 +122,9 @@ def test_restarted_service_catches_up_once(tmp_path: Path, feed_server: FeedServ
     assert {k: after[k] - before[k] for k in after} == {"fast": 1, "slow": 1, "broken": 1}
 
 
-def test_not_due_source_starts_at_its_next_due_time(tmp_path: Path, feed_server: FeedServer) -> None:
+def test_not_due_source_starts_at_its_next_due_time(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
     clock = Clock()
     cur = make(tmp_path, feed_server, clock)
     tick(cur)

@@ -33,9 +33,22 @@ def start(tmp_path: Path, port: int) -> subprocess.Popen[str]:
         )
     env = {**os.environ, "CURATOR_SECRET_KEY": "test-secret-key-for-serve-tests-only-0123456789"}
     return subprocess.Popen(
-        [sys.executable, "-m", "curator", "--config", str(cfg), "--store", str(tmp_path / "store"),
-         "serve", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "curator",
+            "--config",
+            str(cfg),
+            "--store",
+            str(tmp_path / "store"),
+            "serve",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
 
 
@@ -69,7 +82,9 @@ def test_serve_runs_refuses_a_second_and_stops_on_sigterm(
     wait_for_line(proc, r"serving on")
     health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
     assert health.status_code == 200
-    assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10, follow_redirects=False).status_code in (302, 303, 307)
+    assert httpx.get(
+        f"http://127.0.0.1:{port}/", timeout=10, follow_redirects=False
+    ).status_code in (302, 303, 307)
 
     second = start(tmp_path, free_port())
     _, err = second.communicate(timeout=60)
