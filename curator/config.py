@@ -227,7 +227,9 @@ class Digest(_Model):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(  # noqa: B904 - the message says all; the lookup error adds nothingf"unknown time zone {v!r}; use an IANA name such as Europe/London")
+            raise ValueError(
+                f"unknown time zone {v!r}; use an IANA name such as Europe/London"
+            ) from None
         return v
 
 
