@@ -292,6 +292,16 @@ def cmd_undo(cur: Curator, args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of 1 or more")
+    return value
+
+
 class _Usage(Exception):
     """A command-line mistake found after argparse: exit 2 with the message."""
 
@@ -337,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--status", choices=["pending", "approved", "rejected", "all"], default="pending"
     )
-    s.add_argument("--limit", type=int, default=50, metavar="N")
+    s.add_argument("--limit", type=_positive, default=50, metavar="N")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_items)
 

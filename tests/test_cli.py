@@ -351,3 +351,26 @@ def test_every_config_key_is_documented_in_the_readme() -> None:
 
     for key in sorted(keys(config.Config) | keys(config.Source) | keys(config.SourceRules)):
         assert re.search(rf"\b{key}:", readme), f"feeds.yaml key {key!r} is not in the README"
+
+
+def test_out_dir_export_is_refreshed_after_polls_and_reviews(
+    capsys: pytest.CaptureFixture[str], env: Path
+) -> None:
+    cfg = env / "feeds.yaml"
+    cfg.write_text(cfg.read_text() + "publish:\n  out_dir: site\n")  # relative to feeds.yaml
+    cli(capsys, "fetch")
+    feed = env / "site" / "links.json"
+    assert json.loads(feed.read_text())["items"] == []  # written after the poll, none approved
+    ids = fetched_ids(env)
+    cli(capsys, "approve", ids["Police expand live facial recognition vans"])
+    titles = [i["title"] for i in json.loads(feed.read_text())["items"]]
+    assert titles == ["Police expand live facial recognition vans"]
+    cli(capsys, "undo", ids["Police expand live facial recognition vans"])
+    assert json.loads(feed.read_text())["items"] == []
+
+
+def test_items_limit_must_be_positive(capsys: pytest.CaptureFixture[str], env: Path) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["items", "--limit", "0"])
+    assert e.value.code == 2
+    assert "a whole number of 1 or more" in capsys.readouterr().err
