@@ -128,7 +128,12 @@ class _Progress:
             self.stream.flush()
 
 
+def _n(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {plural or word + 's'}"
+
+
 def _print_poll(report: PollReport, out: TextIO) -> None:
+    width = max((len(r.source_id) for r in report.sources), default=10) + 2
     for r in sorted(report.sources, key=lambda r: r.source_id):
         if r.outcome == "ok":
             detail = (
@@ -142,12 +147,12 @@ def _print_poll(report: PollReport, out: TextIO) -> None:
             detail = "not modified" if r.outcome == "not_modified" else "unchanged"
         else:
             detail = r.error or r.outcome
-        out.write(f"{r.source_id:<28} {r.outcome:<13} {detail}\n")
+        out.write(f"{r.source_id:<{width}}{r.outcome:<13} {detail}\n")
     out.write(
-        f"\n{len(report.sources)} sources: {report.fetched} fetched, "
-        f"{report.not_modified} not modified, {report.total('entries')} entries, "
+        f"\n{_n(len(report.sources), 'source')}: {report.fetched} fetched, "
+        f"{report.not_modified} not modified, {_n(report.total('entries'), 'entry', 'entries')}, "
         f"{report.total('matched')} matched, {report.total('new')} new, "
-        f"{report.total('duplicates')} duplicates, {report.errors} errors\n"
+        f"{_n(report.total('duplicates'), 'duplicate')}, {_n(report.errors, 'error')}\n"
     )
 
 
@@ -173,6 +178,8 @@ def _report_json(report: PollReport) -> dict[str, Any]:
 def cmd_check(cur: Curator, args: argparse.Namespace) -> int:
     cfg = cur.config
     enabled = sum(1 for s in cfg.sources if s.enabled)
+    if not enabled:
+        print(f"warning: {cfg.path} has no enabled source: nothing will be polled", file=sys.stderr)
     print(
         f"{cfg.path}: OK — {len(cfg.sources)} sources ({enabled} enabled), "
         f"{len(cfg.rules.include)} include terms, {len(cfg.rules.exclude)} exclude terms"
@@ -183,6 +190,9 @@ def cmd_check(cur: Curator, args: argparse.Namespace) -> int:
 def cmd_fetch(cur: Curator, args: argparse.Namespace) -> int:
     ids = args.source or None
     total = len(ids) if ids else sum(1 for s in cur.config.sources if s.enabled)
+    if not args.verbose:
+        # The report below has a line per source, failures included: don't say it twice.
+        logging.getLogger("curator.pipeline").setLevel(logging.ERROR)
     progress = _Progress(total, sys.stderr)
 
     async def run() -> PollReport:
@@ -211,6 +221,10 @@ def cmd_fetch(cur: Curator, args: argparse.Namespace) -> int:
     return 0
 
 
+def _when(iso: str | None, default: str) -> str:
+    return f"{iso[:16].replace('T', ' ')} UTC" if iso else default
+
+
 def cmd_sources(cur: Curator, args: argparse.Namespace) -> int:
     states = cur.store.states()
     rows = [state_json(s, states.get(s.id)) for s in cur.config.sources]
@@ -218,19 +232,20 @@ def cmd_sources(cur: Curator, args: argparse.Namespace) -> int:
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
+    width = max((len(r["id"]) for r in rows), default=10) + 2
     for r in rows:
-        last = (r["last_success"] or "never")[:16].replace("T", " ")
-        nxt = (r["next_due"] or "now")[:16].replace("T", " ")
+        last = _when(r["last_success"], "never")
+        nxt = "-" if not r["enabled"] else _when(r["next_due"], "now")
         print(
-            f"{r['id']:<28} {r['health']:<14} last ok {last:<16}  next {nxt:<16}  "
+            f"{r['id']:<{width}}{r['health']:<14} last ok {last:<20}  next {nxt:<20}  "
             f"items {r['items_total']}"
         )
         if r["last_error"]:
-            print(f"{'':<28} error: {r['last_error']}")
+            print(f"{'':<{width}}error: {r['last_error']}")
         if r["permanent_redirect"]:
-            print(f"{'':<28} moved permanently to {r['permanent_redirect']}: update its url")
+            print(f"{'':<{width}}moved permanently to {r['permanent_redirect']}: update its url")
         if r["warning"]:
-            print(f"{'':<28} warning: {r['warning']}")
+            print(f"{'':<{width}}warning: {r['warning']}")
     return 0
 
 
@@ -299,6 +314,16 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of 1 or more")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a port number from 0 to 65535")
     return value
 
 
@@ -390,7 +415,7 @@ def _setup_logging(verbose: bool, command: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("httpx", "httpcore", "apscheduler.executors.default"):
+    for noisy in ("httpx", "httpcore", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -487,7 +512,7 @@ def cmd_user(cur: Curator, args: argparse.Namespace) -> int:
 def _add_service_commands(sub: Any) -> None:
     s = sub.add_parser("serve", help="run the scheduler and the web app")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--port", type=_port, default=8080)
     s.add_argument(
         "--proxy-headers",
         action="store_true",
@@ -535,7 +560,10 @@ def cmd_digest(cur: Curator, args: argparse.Namespace) -> int:
         body = digests.preview(cur, fmt)  # type: ignore[arg-type]
         data = body if isinstance(body, bytes) else body.encode("utf-8")
         if args.out:
-            Path(args.out).write_bytes(data)
+            try:
+                Path(args.out).write_bytes(data)
+            except OSError as e:
+                raise _Usage(f"cannot write {args.out}: {e.strerror or e}") from None
             print(f"wrote {args.out}", file=sys.stderr)
         else:
             sys.stdout.buffer.write(data)

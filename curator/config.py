@@ -173,6 +173,18 @@ class Source(_Model):
             )
         return v
 
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, v: str | None) -> str | None:
+        if v is not None:
+            import soupsieve
+
+            try:
+                soupsieve.compile(v)
+            except soupsieve.SelectorSyntaxError as e:
+                raise ValueError(f"not a usable CSS selector: {e.args[0].splitlines()[0]}") from None
+        return v
+
     def config_hash(self) -> str:
         """Changes whenever the source's configuration does; clears a 410 'gone' mark."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
@@ -370,6 +382,7 @@ def loads(text: str, name: str = "feeds.yaml") -> Config:
             problems.append(
                 Problem(name, line, _key_name(loc[:-1], data), "this key appears twice; keep one")
             )
+    problems += _cross_checks(data, name, lines)
     try:
         config = Config.model_validate({**data, "path": name})
     except ValidationError as e:
@@ -387,22 +400,45 @@ def loads(text: str, name: str = "feeds.yaml") -> Config:
             elif err["type"] == "string_type" and isinstance(err.get("input"), bool):
                 msg += " (YAML reads unquoted yes/no/on/off as true/false: quote the value)"
             problems.append(Problem(name, _line_for(loc, lines), _key_name(loc, data), msg))
-        raise ConfigError(problems) from None
+    if problems:
+        # In file order, so that an editor can work down the file.
+        problems.sort(key=lambda p: (p.line or 0, p.key))
+        raise ConfigError(problems)
+    return config
 
+
+def _cross_checks(
+    data: dict[str, Any], name: str, lines: Mapping[tuple[Any, ...], int]
+) -> list[Problem]:
+    """Checks across entries (duplicate ids, groups named but not defined), made on the raw
+    data so that they are reported together with every other mistake, not after them."""
+    problems: list[Problem] = []
+    sources = data.get("sources")
+    rules = data.get("rules")
+    groups = rules.get("groups") if isinstance(rules, dict) else None
+    known = set(groups) if isinstance(groups, dict) else set()
+    if not isinstance(sources, list):
+        return problems
     seen: dict[str, int] = {}
-    for i, source in enumerate(config.sources):
-        if source.id in seen:
-            problems.append(
-                Problem(
-                    name,
-                    lines.get(("sources", i, "id")),
-                    f"sources[{i}].id",
-                    f"duplicate source id {source.id!r} (first used by sources[{seen[source.id]}])",
+    for i, source in enumerate(sources):
+        if not isinstance(source, dict):
+            continue
+        sid = source.get("id")
+        if isinstance(sid, str):
+            if sid in seen:
+                problems.append(
+                    Problem(
+                        name,
+                        lines.get(("sources", i, "id")),
+                        f"sources[{i}].id",
+                        f"duplicate source id {sid!r} (first used by sources[{seen[sid]}])",
+                    )
                 )
-            )
-        seen.setdefault(source.id, i)
-        for g in source.rules.require or []:
-            if g not in config.rules.groups:
+            seen.setdefault(sid, i)
+        source_rules = source.get("rules")
+        require = source_rules.get("require") if isinstance(source_rules, dict) else None
+        for g in require if isinstance(require, list) else []:
+            if isinstance(g, str) and g not in known:
                 problems.append(
                     Problem(
                         name,
@@ -411,6 +447,4 @@ def loads(text: str, name: str = "feeds.yaml") -> Config:
                         f"names group {g!r}, which rules.groups does not define",
                     )
                 )
-    if problems:
-        raise ConfigError(problems)
-    return config
+    return problems

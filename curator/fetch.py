@@ -264,7 +264,7 @@ class Fetcher:
         try:
             fetched = await self._follow(source_id, url, headers, state)
         except FetchError as e:
-            log.warning("fetch failed source=%s status=%s %s", source_id, e.status, e)
+            log.debug("fetch failed source=%s status=%s %s", source_id, e.status, e)
             raise
         log.debug(
             "fetched source=%s status=%d bytes=%d elapsed=%.2fs %s",

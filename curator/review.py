@@ -231,6 +231,7 @@ class Review:
     ) -> Item:
         """An item the editor found: stored like any other, approved at once by default."""
         now = self._clock()
+        url = normalize.clean_url(url)  # tracking parameters off, redirectors unwrapped
         canonical = normalize.canonical_url(url)
         if not canonical.startswith(("http://", "https://")):
             raise ItemError("", f"{url!r} is not an http(s) link")

@@ -89,7 +89,7 @@ def test_fetch_items_and_review_cycle(capsys: pytest.CaptureFixture[str], env: P
     code, out, _ = cli(capsys, "fetch")
     assert code == 0
     assert re.search(r"^local\s+ok\s+2 entries, 2 matched, 2 new", out, re.M)
-    assert "1 sources: 1 fetched, 0 not modified, 2 entries, 2 matched, 2 new" in out
+    assert "1 source: 1 fetched, 0 not modified, 2 entries, 2 matched, 2 new" in out
 
     code, out, _ = cli(capsys, "fetch", "--json")
     report = json.loads(out)

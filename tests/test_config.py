@@ -141,3 +141,17 @@ def test_config_hash_changes_with_url() -> None:
     a = config.loads(GOOD).sources[0]
     b = config.loads(GOOD.replace("/feed", "/feed2")).sources[0]
     assert a.config_hash() != b.config_hash()
+
+
+def test_cross_entry_problems_come_with_the_others_in_file_order() -> None:
+    text = (
+        GOOD.replace("30m", "soon")
+        + "    rules: {require: [nope]}\n"
+        + "  - id: one\n    name: Two\n    url: https://example.org/2\n"
+        + "    selector: 'a['\n"
+    )
+    found = problems(text)
+    assert len(found) == 4, found
+    assert [p.split(":")[1] for p in found] == ["5", "6", "7", "10"]
+    assert "duplicate source id 'one'" in found[2]
+    assert "not a usable CSS selector" in found[3]

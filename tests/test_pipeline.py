@@ -14,7 +14,7 @@ from curator.core import Curator, make_curator
 from curator.exceptions import UnknownSource
 from curator.store import Store
 from curator.types import PollReport
-from tests.feedserver import CORPUS, FeedServer
+from tests.feedserver import FeedServer, need_corpus
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -272,7 +272,7 @@ def test_every_corpus_feed_goes_through_the_pipeline(
     feed_server: FeedServer, make: Callable[..., Curator]
 ) -> None:
     """keep_all sources so every entry goes through normalize, match, dedupe and the store."""
-    files = sorted(p.name for p in (CORPUS / "feeds").iterdir())
+    files = sorted(p.name for p in (need_corpus() / "feeds").iterdir())
     sources = "".join(
         source(f"c{i}", feed_server.corpus_url(f"feeds/{name}"), rules="{keep_all: true}")
         for i, name in enumerate(files)

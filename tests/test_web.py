@@ -889,3 +889,19 @@ def test_digest_archive_record_and_preview(env: Env, editor: TestClient) -> None
     env.client.cookies.clear()
     assert editor.get("/digests").status_code == 303
     assert editor.get("/digests/2025-03-03/html").status_code == 303
+
+
+def test_head_is_a_get_never_a_form_post(env: Env) -> None:
+    """A monitor's HEAD must not count as a failed sign-in, nor sign anyone in without CSRF."""
+    item = make_item(1)
+    put(env.store, item)
+    for _ in range(30):
+        assert env.client.head("/login").status_code == 200
+    assert env.client.request("HEAD", "/setup?token=x").status_code in (200, 403, 404)
+    r = env.client.request(
+        "HEAD", "/login", data={"name": EDITOR, "password": PASSWORD, "next": "/"}
+    )
+    assert r.status_code == 200 and "set-cookie" not in {k.lower() for k in r.headers}
+    assert sign_in(env.client).status_code == 303  # not throttled by the HEADs
+    assert env.client.head(f"/items/{item.id}/edit").status_code == 200
+    assert env.item(item.id).status == "pending"

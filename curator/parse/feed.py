@@ -17,6 +17,7 @@ import feedparser
 from curator.exceptions import ParseError
 from curator.normalize import absolute_http_url, plain_text
 from curator.parse import jsonfeed
+from curator.parse.fast import parse_fast
 from curator.parse._common import (
     FEED_ROOTS,
     MAX_ENTRIES,
@@ -100,6 +101,13 @@ def _parse_xml(
     source_id: str,
     max_entries: int,
 ) -> ParsedFeed:
+    html_page = looks_like_html(content)
+    if not html_page:
+        # Well-formed RSS 2.0 / Atom 1.0 in a plain encoding: the same values about ten times
+        # faster (curator.parse.fast replays feedparser's handlers on an ElementTree).
+        fast = parse_fast(content, url=url, charset=charset)
+        if fast is not None:
+            return _parsed_feed(fast[0], fast[1], url, max_entries, None)
     # RFC 7303 (not RFC 3023's us-ascii default) for text/xml, and servers that label feeds
     # text/html, text/plain or nothing at all: let the BOM / XML declaration decide, but keep
     # an explicit HTTP charset, which wins.
@@ -126,7 +134,6 @@ def _parse_xml(
     version = d.get("version") or ""
     exc = d.get("bozo_exception") if d.get("bozo") else None
     exc_name = type(exc).__name__ if exc is not None else ""
-    html_page = looks_like_html(content)
     if html_page and not (entries and version):
         raise ParseError(source_id, _html_message(url, kind))
     if not entries:
@@ -139,10 +146,6 @@ def _parse_xml(
                 source_id, f"{url}: not a feed: no RSS, Atom or JSON Feed document ({shown})"
             )
 
-    feed: Any = d.get("feed") or {}
-    feed_link = _str(feed.get("link"))
-    feed_base = _detail_base(feed.get("title_detail")) or url
-    raw = tuple(_entry(e, feed_link or feed_base) for e in entries[:max_entries])
     warning = None
     if html_page:
         warning = "the feed is wrapped in an HTML page; read its entries anyway"
@@ -150,6 +153,16 @@ def _parse_xml(
         warning = f"the feed's declared encoding is wrong ({short(exc, 120)}); read it anyway"
     elif exc is not None and entries and exc_name != "NonXMLContentType":
         warning = f"the feed is not well-formed XML ({short(exc, 120)}); read its entries anyway"
+    return _parsed_feed(d.get("feed") or {}, entries, url, max_entries, warning)
+
+
+def _parsed_feed(
+    feed: Any, entries: list[Any], url: str, max_entries: int, warning: str | None
+) -> ParsedFeed:
+    """feedparser's ``feed`` and ``entries`` (or the fast path's copies of them) → ParsedFeed."""
+    feed_link = _str(feed.get("link"))
+    feed_base = _detail_base(feed.get("title_detail")) or url
+    raw = tuple(_entry(e, feed_link or feed_base) for e in entries[:max_entries])
     return ParsedFeed(
         title=plain_text(_str(feed.get("title"))) or None,
         link=absolute_http_url(feed_link, url),

@@ -34,7 +34,7 @@ _MAX_NAME = 100  # longer is never a valid name; keeps the throttle's keys small
 async def login(request: Request) -> Response:
     st = state(request)
     store = st.curator.store
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # HEAD is a GET without a body, never a form post
         nxt = safe_next(request.query_params.get("next"))
         if current_user(request) is not None:
             return RedirectResponse(nxt, status_code=303)
@@ -76,7 +76,7 @@ async def login(request: Request) -> Response:
 
 def _duration(seconds: int) -> str:
     if seconds < 120:
-        return f"{seconds} seconds"
+        return "1 second" if seconds == 1 else f"{seconds} seconds"
     return f"{math.ceil(seconds / 60)} minutes"
 
 
@@ -116,7 +116,7 @@ async def setup(request: Request) -> Response:
         return error_page(
             request, 404, "Setup is closed", "An editor account exists already: sign in instead."
         )
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # HEAD is a GET without a body, never a form post
         token = request.query_params.get("token", "")
         if not auth.check_setup_token(store, token):
             return _bad_token(request)
@@ -164,7 +164,7 @@ def _bad_token(request: Request) -> Response:
 async def account(request: Request) -> Response:
     st = state(request)
     store = st.curator.store
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # HEAD is a GET without a body, never a form post
         return render(request, "account.html", {"error": None})
     form = await request.form()
     name = user_name(request)

@@ -87,7 +87,7 @@ def editor_only(endpoint: Endpoint) -> Endpoint:
             target = request.url.path
             if request.url.query:
                 target += "?" + request.url.query
-            if request.method != "GET":
+            if request.method not in ("GET", "HEAD"):
                 target = "/"
             suffix = "" if target == "/" else "?next=" + quote(target, safe="/")
             return RedirectResponse("/login" + suffix, status_code=303)

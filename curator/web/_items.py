@@ -240,7 +240,7 @@ def _same_text(a: str, b: str) -> bool:
 @editor_only
 async def edit(request: Request) -> Response:
     item = _get_item(request)
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # HEAD is a GET without a body, never a form post
         nxt = safe_next(request.query_params.get("next"))
         values = {
             "title": item.title,
