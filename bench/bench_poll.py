@@ -113,7 +113,7 @@ r = make_reader(db)
 for u in urls:
     r.add_feed(u, exist_ok=True)
 t = time.perf_counter()
-r.update_feeds(workers=workers)
+r.update_feeds(workers=workers, scheduled=False)  # every feed, as `curator fetch` does
 wall = time.perf_counter() - t
 print(json.dumps({"poll_wall": wall, "entries": r.get_entry_counts().total}))
 """

@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -59,9 +59,11 @@ class Curator:
         source_ids: Sequence[str] | None = None,
         *,
         due_only: bool = False,
+        slack: float = 0.0,
         progress: Callable[[SourceReport], None] | None = None,
     ) -> PollReport:
-        """Poll the named sources (all enabled ones by default), or only those due."""
+        """Poll the named sources (all enabled ones by default), or only those due (within
+        ``slack`` seconds from now)."""
         now = self.clock()
         if source_ids:
             known = [s.id for s in self.config.sources]
@@ -74,7 +76,7 @@ class Curator:
         else:
             sources = [s for s in self.config.sources if s.enabled]
         if due_only:
-            sources = pipeline.due(sources, self.store, now)
+            sources = pipeline.due(sources, self.store, now + timedelta(seconds=slack))
         report = await pipeline.poll_many(
             sources,
             config=self.config,

@@ -54,6 +54,7 @@ class SameStory:
 
     item: Item
     by: Literal["url", "title"] = "url"
+    alias: str | None = None  # the candidate's own id, to remember as this item's (by title)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ def decide(candidate: Candidate, *, source: config.Source, store: Store, now: da
     items first seen since ``now - 14 days``."""
     entry = candidate.entry
     existing = store.get_item(entry.item_id)
+    if existing is None:
+        joined = store.alias_of(entry.item_id)  # a URL merged into another item earlier
+        existing = store.get_item(joined) if joined else None
     if existing is not None:
         return _merge(existing, candidate, source_id=source.id, now=now, by="url")
     key = title_key(entry.title)
@@ -147,4 +151,5 @@ def _merge(
         changes=changes,
         note=f"same {how} from {source_id}: {entry.url}",
     )
-    return SameStory(replace(merged, history=(*item.history, event)), by=by)
+    alias = entry.item_id if entry.item_id != item.id else None
+    return SameStory(replace(merged, history=(*item.history, event)), by=by, alias=alias)

@@ -16,6 +16,7 @@
      ├── ItemError              about one item (carries ``item_id``)
      │    └── UnknownItem       no item has that id
      ├── UserError              about an editor account
+     ├── PortInUse              `curator serve` cannot listen where it was told to
      ├── DigestError            building or sending a digest failed
      │    └── MailError         the SMTP server refused us (auth, connection, all recipients)
      └── PublishError           an export could not be written
@@ -123,6 +124,10 @@ class UnknownItem(ItemError):
 
 
 class UserError(CuratorError):
+    pass
+
+
+class PortInUse(CuratorError):
     pass
 
 

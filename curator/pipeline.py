@@ -150,15 +150,20 @@ async def fetch_source(
     state = replace(
         state,
         last_status=fetched.status,
-        etag=fetched.etag or state.etag,
-        last_modified=fetched.last_modified or state.last_modified,
         permanent_redirect=fetched.permanent_redirect or state.permanent_redirect,
     )
+    # The new validators are kept only once the document was read: a document that fails
+    # to parse must be fetched (and fail, visibly) again, not answered 304 from now on.
+    validated = replace(
+        state,
+        etag=fetched.etag or state.etag,
+        last_modified=fetched.last_modified or state.last_modified,
+    )
     if fetched.not_modified:
-        return Polled(source, state, "not_modified", elapsed=fetched.elapsed)
+        return Polled(source, validated, "not_modified", elapsed=fetched.elapsed)
     body_hash = hashlib.sha256(fetched.content).hexdigest()
     if body_hash == state.body_hash:
-        return Polled(source, state, "unchanged", elapsed=fetched.elapsed)
+        return Polled(source, validated, "unchanged", elapsed=fetched.elapsed)
 
     args = (fetched, source, config.rules, now, config.fetch.max_entries)
     try:
@@ -169,7 +174,7 @@ async def fetch_source(
     except ParseError as e:
         return Polled(source, state, "error", error=e, elapsed=fetched.elapsed)
     state = replace(
-        state,
+        validated,
         body_hash=body_hash,
         entries_last=result.entries,
         matched_last=len(result.candidates),
@@ -221,12 +226,10 @@ def _store_one(p: Polled, *, config: Config, store: Store, now: datetime) -> Sou
     if p.processed is not None:
         for candidate in p.processed.candidates:
             decision = dedupe.decide(candidate, source=source, store=store, now=now)
+            record(decision, store)
             if isinstance(decision, dedupe.New):
-                store.put_item(decision.item)
                 new += 1
             else:
-                if isinstance(decision, dedupe.SameStory):
-                    store.put_item(decision.item)
                 duplicates += 1
     current = store.get_state(source.id)
     store.put_state(
@@ -252,6 +255,14 @@ def _store_one(p: Polled, *, config: Config, store: Store, now: datetime) -> Sou
         warning=result.warning if result else None,
         elapsed=p.elapsed,
     )
+
+
+def record(decision: dedupe.Decision, store: Store) -> None:
+    """Write what dedupe decided (inside the caller's transaction)."""
+    if isinstance(decision, dedupe.New | dedupe.SameStory):
+        store.put_item(decision.item)
+    if isinstance(decision, dedupe.SameStory) and decision.alias:
+        store.put_alias(decision.alias, decision.item.id)
 
 
 def _log(p: Polled, r: SourceReport) -> None:

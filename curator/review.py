@@ -233,17 +233,17 @@ class Review:
         now = self._clock()
         url = normalize.clean_url(url)  # tracking parameters off, redirectors unwrapped
         canonical = normalize.canonical_url(url)
+        item_id = normalize.item_id(canonical)
         if not canonical.startswith(("http://", "https://")):
-            raise ItemError("", f"{url!r} is not an http(s) link")
+            raise ItemError(item_id, f"{url!r} is not an http(s) link")
         if category not in CATEGORIES:
             raise ItemError(
                 "", f"unknown category {category!r}; use one of {', '.join(CATEGORIES)}"
             )
         title = " ".join(title.split())
         if not title:
-            raise ItemError("", "a title is needed")
+            raise ItemError(item_id, "a title is needed")
         cat: Category = category
-        item_id = normalize.item_id(canonical)
         clean = normalize.sanitize_html(summary, base_url=url)
         with self._store.transaction():
             existing = self._store.get_item(item_id)

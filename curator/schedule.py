@@ -28,7 +28,11 @@ def poll_job_id(source_id: str) -> str:
 
 
 async def poll_if_due(curator: Curator, source_id: str) -> None:
-    report = await curator.poll([source_id], due_only=True)
+    # The trigger and the pipeline each add up to `jitter` of their own, and the clock moves
+    # on a little between the fire time and the check: a source whose next poll falls within
+    # that slack is due, or a healthy source would skip every other tick.
+    slack = curator.config.fetch.jitter + 5.0
+    report = await curator.poll([source_id], due_only=True, slack=slack)
     for r in report.sources:
         log.debug("scheduled poll source=%s outcome=%s", r.source_id, r.outcome)
 

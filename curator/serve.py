@@ -20,13 +20,9 @@ import uvicorn
 
 from curator import schedule
 from curator.core import Curator
-from curator.exceptions import CuratorError
+from curator.exceptions import PortInUse
 
 log = logging.getLogger("curator.serve")
-
-
-class PortInUse(CuratorError):
-    pass
 
 
 class _Server(uvicorn.Server):

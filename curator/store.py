@@ -8,6 +8,7 @@ Layout of a store directory (every ``*.json`` file is in TinyDB's own JSON forma
       .serve.lock        held by the one running `curator serve`; holds its pid
       items/00.json..ff.json   items, sharded by the first two hex digits of the item id
       titles.json        same-title index: title_key -> {id, first_seen}, last 15 days only
+      aliases/0.json..f.json   seen-index of merged URLs: alias item id -> the item it joined
       sources.json       SourceState by source id
       users.json         editor accounts by name
       digests.json       DigestRecord by id
@@ -608,6 +609,11 @@ def _check_title_doc(key: str, doc: Any) -> None:
         raise ValueError(f"title {key!r}: first_seen is not an ISO datetime as _dt_out writes")
 
 
+def _check_alias_doc(key: str, doc: Any) -> None:
+    if not _ITEM_ID.match(key) or not _ITEM_ID.match(str(doc.get("id"))):
+        raise ValueError(f"alias {key!r} does not map an item id to an item id")
+
+
 def _check_meta_doc(key: str, doc: Any) -> None:
     if "value" not in doc:
         raise ValueError(f"meta {key!r} has no value")
@@ -633,6 +639,7 @@ class Store:
         self.path = Path(path).absolute()
         try:
             (self.path / "items").mkdir(parents=True, exist_ok=True)
+            (self.path / "aliases").mkdir(exist_ok=True)
         except OSError as e:
             raise StoreError(f"cannot use {self.path} as a store: {e}") from e
         self._lock_timeout = lock_timeout
@@ -645,12 +652,17 @@ class Store:
         root = self.path
         self._shards = [_Shard(self, root / "items" / f"{i:02x}.json") for i in range(256)]
         self._titles = _Partition(self, root / "titles.json", "titles", _check_title_doc)
+        self._aliases = [
+            _Partition(self, root / "aliases" / f"{i:x}.json", "aliases", _check_alias_doc)
+            for i in range(16)
+        ]
         self._digests = _Partition(self, root / "digests.json", "digests", _no_check)
         self._users = _Partition(self, root / "users.json", "users", _no_check)
         self._meta = _Partition(self, root / "meta.json", "meta", _check_meta_doc)
         self._sources = _Partition(self, root / "sources.json", "sources", _no_check)
         self._partitions = [
             *self._shards,
+            *self._aliases,
             self._titles,
             self._digests,
             self._users,
@@ -913,6 +925,24 @@ class Store:
         if entry is None or _dt_in(entry["first_seen"]) < since:
             return None
         return self.get_item(entry["id"])
+
+    def alias_of(self, alias_id: str) -> str | None:
+        """The id of the item that another URL's story (id *alias_id*) was merged into.
+
+        Kept for good (16 small files): after the same-title window has passed, a feed that
+        still carries the other URL must find the reviewed item, not start a new one."""
+        if not _ITEM_ID.match(alias_id):
+            return None
+        doc = self._aliases[int(alias_id[0], 16)].get(alias_id)
+        return None if doc is None else str(doc["id"])
+
+    def put_alias(self, alias_id: str, item_id: str) -> None:
+        """Record that the story with id *alias_id* is item *item_id*."""
+        self._require_transaction()
+        if not (_ITEM_ID.match(alias_id) and _ITEM_ID.match(item_id)):
+            raise ValueError(f"{alias_id!r} -> {item_id!r}: both must be item ids")
+        if alias_id != item_id:
+            self._aliases[int(alias_id[0], 16)].put(alias_id, {"id": item_id})
 
     def _index_title(self, title_key: str, item_id: str, first_seen: str) -> None:
         current = self._titles.get(title_key)

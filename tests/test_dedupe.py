@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from curator import config, dedupe, normalize
+from curator import config, dedupe, normalize, pipeline
 from curator.store import Store
 from curator.types import Candidate, Entry, Item, Match
 
@@ -59,8 +59,7 @@ def decide(
     """Decide and store the outcome, as the pipeline does."""
     with store.transaction():
         decision = dedupe.decide(c, source=source, store=store, now=now)
-        if isinstance(decision, dedupe.New | dedupe.SameStory):
-            store.put_item(decision.item)
+        pipeline.record(decision, store)
     return decision
 
 
@@ -260,3 +259,26 @@ def test_candidates_of_one_poll_see_each_other(store: Store) -> None:
                 store.put_item(d.item)
             decisions.append(d)
     assert [type(d).__name__ for d in decisions] == ["New", "Seen", "SameStory"]
+
+
+def test_a_story_merged_by_title_stays_merged_after_the_title_window(store: Store) -> None:
+    """The other URL is remembered for good: weeks later, a feed still carrying it finds the
+    reviewed item (Seen), never a new pending one."""
+    first = candidate("https://www.bbc.co.uk/news/uk-1", source="bbc")
+    second = candidate(
+        "https://www.theguardian.com/uk/lfr", source="guardian", title=TITLE + " - The Guardian"
+    )
+    assert isinstance(decide(first, BBC, store), dedupe.New)
+    merged = decide(second, GUARDIAN, store, NOW + timedelta(days=1))
+    assert isinstance(merged, dedupe.SameStory) and merged.by == "title"
+    assert merged.alias == second.entry.item_id
+    with store.transaction():  # the alias was recorded
+        pass
+    assert store.alias_of(second.entry.item_id) == first.entry.item_id
+    with store.transaction():
+        item = store.get_item(first.entry.item_id)
+        assert item is not None
+        store.put_item(replace(item, status="rejected"))
+    later = decide(second, GUARDIAN, store, NOW + timedelta(days=30))
+    assert isinstance(later, dedupe.Seen) and later.item_id == first.entry.item_id
+    assert [i.status for i in store.items()] == ["rejected"]

@@ -288,3 +288,18 @@ def test_every_corpus_feed_goes_through_the_pipeline(
             assert r.error
     stored = cur.store.items()
     assert all(i.url.startswith(("http://", "https://")) for i in stored)
+
+
+def test_a_document_that_fails_to_parse_is_fetched_again_and_fails_visibly(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    url = feed_server.route(
+        "/bad", b"<html><body>maintenance</body></html>", etag='"x"', content_type="text/html"
+    )
+    cur = make(make_config(source("b", url), head=POLICING))
+    for errors in (1, 2, 3):
+        report = run(cur).sources[0]
+        assert report.outcome == "error"
+        state = cur.store.get_state("b")
+        assert state is not None and state.consecutive_errors == errors and state.etag is None
+    assert all(r.header("if-none-match") is None for r in feed_server.requests_to("/bad"))

@@ -161,3 +161,25 @@ def test_real_scheduler_fires_due_polls(tmp_path: Path, feed_server: FeedServer)
 
     asyncio.run(go())
     assert hits(feed_server) == {"fast": 1, "slow": 1, "broken": 1}
+
+
+def test_real_trigger_with_jitter_polls_a_healthy_source_every_tick(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """Fire times from the real IntervalTrigger (its jitter on), the pipeline's own jitter on:
+    every tick of a healthy source polls, none is skipped as "not due yet"."""
+    url = feed_server.route("/feed", RSS)
+    cfg = config.loads(
+        "fetch: {jitter: 60s}\nrules: {include: {cctv: 3}}\ndigest: {enabled: false}\n"
+        f"sources:\n  - {{id: s, name: S, url: '{url}', interval: 1h}}\n"
+    )
+    clock = Clock()
+    cur = make_curator(cfg, store=Store(tmp_path / "store"), clock=clock)
+    job = schedule.build_scheduler(cur, now=T0).get_job("poll:s")
+    assert job is not None
+    fire = job.next_run_time
+    for _ in range(40):
+        clock.now = fire + timedelta(milliseconds=20)
+        tick(cur)
+        fire = job.trigger.get_next_fire_time(fire, clock.now)
+    assert len(feed_server.requests_to("/feed")) == 40
