@@ -173,6 +173,10 @@ def record_items(store: Store, record: DigestRecord) -> list[Item]:
     return [i for i in (store.get_item(x) for x in record.item_ids) if i is not None]
 
 
+#: How long a source must have been failing before the editors' weekly note lists it.
+FAILING_FOR = timedelta(days=1)
+
+
 def editors_note(
     config: Config,
     store: Store,
@@ -205,7 +209,13 @@ def editors_note(
             consecutive_errors=state.consecutive_errors,
             gone=state.gone,
         )
-        if state.gone or state.consecutive_errors > 0:
+        failing_since = state.last_success or state.last_fetch
+        if state.gone or (
+            state.consecutive_errors > 0
+            and (failing_since is None or failing_since < end - FAILING_FOR)
+        ):
+            # A source that failed an hour ago and will likely recover is noise in a weekly
+            # note; one that has not worked for a day is worth an editor's look.
             failing.append(health)
         elif state.last_new is None or state.last_new < silent_before:
             silent.append(health)

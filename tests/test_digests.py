@@ -591,3 +591,31 @@ def test_two_processes_send_one_digest(server: SmtpServer, store: Store, tmp_pat
     assert "sent" in outs and set(outs) <= {"sent", "busy", "not_due"}
     assert sorted(server.delivered_to()) == ["a@example.org", "b@example.org"]
     assert len(digests.list_digests(store)) == 1
+
+
+def test_editors_note_lists_sources_failing_for_a_day_not_a_blip(
+    store: Store, tmp_path: Path
+) -> None:
+    config = make_config(None, tmp_path)
+    end = MONDAY_SLOT
+    with store.transaction():
+        store.put_state(  # worked two hours ago: a blip
+            SourceState(
+                "bbc",
+                consecutive_errors=1,
+                last_error="timeout",
+                last_success=end - timedelta(hours=2),
+                last_new=end,
+            )
+        )
+        store.put_state(  # has not worked for three days
+            SourceState(
+                "quiet",
+                consecutive_errors=9,
+                last_error="HTTP 500",
+                last_success=end - timedelta(days=3),
+                last_new=end,
+            )
+        )
+    note = digests.editors_note(config, store, start=end - timedelta(days=7), end=end)
+    assert [h.source_id for h in note.failing] == ["quiet"]
