@@ -18,6 +18,38 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
+def seed_item(tmp_path: Path) -> str:
+    """One pending item written through the store by this (other) process."""
+    from datetime import UTC, datetime
+
+    from curator import normalize
+    from curator.store import Store
+    from curator.types import Item
+
+    now = datetime.now(UTC)
+    url = "https://news.example.org/cctv"
+    canonical = normalize.canonical_url(url)
+    item = Item(
+        id=normalize.item_id(canonical),
+        url=url,
+        canonical_url=canonical,
+        title="Town centre CCTV upgraded",
+        summary="",
+        summary_text="",
+        category="news",
+        published=now,
+        first_seen=now,
+        score=5.0,
+        matched=(),
+        why="test",
+        sources=("a",),
+    )
+    store = Store(tmp_path / "store")
+    with store.transaction():
+        store.put_item(item)
+    return item.id
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -90,6 +122,31 @@ def test_serve_runs_refuses_a_second_and_stops_on_sigterm(
     _, err = second.communicate(timeout=60)
     assert second.returncode == 1
     assert "already running" in err and "Traceback" not in err
+
+    # The CLI works beside the running service, and the service sees its effect at once.
+    item_id = seed_item(tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "curator",
+            "--config",
+            str(tmp_path / "feeds.yaml"),
+            "--store",
+            str(tmp_path / "store"),
+            "approve",
+            item_id,
+            "--by",
+            "cli",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    counts = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()["items"]
+    assert counts["approved"] == 1
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
