@@ -25,6 +25,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -39,7 +40,9 @@ from curator.types import User
 __all__ = [
     "MAX_PASSWORD",
     "MIN_PASSWORD",
+    "SESSION_GEN_PREFIX",
     "SETUP_META_KEY",
+    "Attempt",
     "SignInThrottle",
     "add_user",
     "change_password",
@@ -47,12 +50,14 @@ __all__ = [
     "check_setup_token",
     "complete_setup",
     "create_user",
+    "end_sessions",
     "has_editors",
     "hash_password",
     "needs_rehash",
     "remove_user",
     "replace_outdated_hash",
     "session_fingerprint",
+    "session_generation",
     "set_password_hash",
     "setup_link_token",
     "validate_name",
@@ -63,6 +68,7 @@ __all__ = [
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # hashing cost grows with length: refuse absurd input before hashing it
 SETUP_META_KEY = "setup_token"
+SESSION_GEN_PREFIX = "session_gen:"  # + editor name: meta key of the editor's session generation
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _DEFAULT_HASHER = PasswordHasher()
 
@@ -132,6 +138,25 @@ def session_fingerprint(user: User) -> str:
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
 
+def session_generation(store: Store, name: str) -> int:
+    """The editor's session generation: a session cookie carries the number it was made
+    under and stops working once this moves on (:func:`end_sessions`).
+
+    The web app's cookies are signed, not stored, so this number is what lets signing out
+    revoke a copy of a cookie.
+    """
+    value = store.get_meta(SESSION_GEN_PREFIX + name, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def end_sessions(store: Store, name: str) -> int:
+    """End every session of this editor (sign-out, a new password); the new generation."""
+    with store.transaction():
+        generation = session_generation(store, name) + 1
+        store.put_meta(SESSION_GEN_PREFIX + name, generation)
+    return generation
+
+
 # --------------------------------------------------------------------------- accounts
 
 
@@ -163,13 +188,14 @@ def create_user(
 
 
 def set_password_hash(store: Store, name: str, password_hash: str) -> User:
-    """Replace an editor's hash; sessions signed in with the old password stop working."""
+    """Replace an editor's hash; every session of theirs so far stops working."""
     with store.transaction():
         current = store.get_user(name)
         if current is None:
             raise UserError(f"no editor named {name!r}")
         new = User(name=name, password_hash=password_hash, created_at=current.created_at)
         store.put_user(new)
+        end_sessions(store, name)
     return new
 
 
@@ -281,6 +307,19 @@ def complete_setup(
 # --------------------------------------------------------------------------- throttling
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """What :meth:`SignInThrottle.attempt` decided: go ahead (``wait == 0``, counted at
+    ``at``) or wait ``wait`` seconds first."""
+
+    wait: float
+    at: float | None
+
+    @property
+    def allowed(self) -> bool:
+        return self.at is not None
+
+
 class SignInThrottle:
     """Failed sign-ins per account and per client address, in memory.
 
@@ -294,6 +333,10 @@ class SignInThrottle:
     A success forgets the account's failures, not the address's (one good account must not
     reset a guessing run against the others).  The process forgets everything on restart;
     the state is bounded by ``max_keys`` so a flood of names cannot grow it without end.
+
+    The web app calls :meth:`attempt` before it checks a password: the attempt is counted as
+    a failure at once, and :meth:`succeeded` refunds it.  Checking first and counting after
+    the (slow, awaited) hash check would let many concurrent requests all pass the check.
     """
 
     def __init__(
@@ -353,19 +396,62 @@ class SignInThrottle:
                 self._wait(self._recent(akey, now), self.per_address, now),
             )
 
+    def attempt(self, account: str, address: str) -> Attempt:
+        """Admit an attempt and count it as a failure now, or say how long to wait.
+
+        Check and count are one step under the lock, so concurrent attempts cannot all pass
+        on the same count.  Report a success with :meth:`succeeded`, passing the attempt, to
+        take the count back; a failure needs nothing more.
+        """
+        now = self._clock()
+        ukey, akey = self._keys(account, address)
+        with self._lock:
+            wait = max(
+                self._wait(self._recent(ukey, now), self.per_account, now),
+                self._wait(self._recent(akey, now), self.per_address, now),
+            )
+            if wait > 0:
+                return Attempt(wait=wait, at=None)
+            self._record(account, address, now)
+        return Attempt(wait=0.0, at=now)
+
     def failed(self, account: str, address: str) -> None:
         now = self._clock()
         with self._lock:
-            for key in self._keys(account, address):
-                times = self._recent(key, now)
-                if key not in self._failures:
-                    self._failures[key] = times
-                self._failures.move_to_end(key)
-                times.append(now)
-            while len(self._failures) > self.max_keys:
-                self._failures.popitem(last=False)
+            self._record(account, address, now)
 
-    def succeeded(self, account: str, address: str) -> None:
-        ukey, _ = self._keys(account, address)
+    def _record(self, account: str, address: str, now: float) -> None:
+        for key in self._keys(account, address):
+            times = self._recent(key, now)
+            if key not in self._failures:
+                self._failures[key] = times
+            self._failures.move_to_end(key)
+            times.append(now)
+        while len(self._failures) > self.max_keys:
+            self._failures.popitem(last=False)
+
+    def succeeded(self, account: str, address: str, attempt: Attempt | None = None) -> None:
+        """Forget the account's failures, and take back ``attempt``'s count on the address."""
+        ukey, akey = self._keys(account, address)
         with self._lock:
             self._failures.pop(ukey, None)
+            times = self._failures.get(akey)
+            if attempt is not None and attempt.at is not None and times is not None:
+                with contextlib.suppress(ValueError):  # already out of the window
+                    times.remove(attempt.at)
+                if not times:
+                    del self._failures[akey]
+
+    def refund(self, account: str, address: str, attempt: Attempt) -> None:
+        """Take back an attempt that was never decided (the check itself failed)."""
+        if attempt.at is None:
+            return
+        with self._lock:
+            for key in self._keys(account, address):
+                times = self._failures.get(key)
+                if times is None:
+                    continue
+                with contextlib.suppress(ValueError):
+                    times.remove(attempt.at)
+                if not times:
+                    del self._failures[key]

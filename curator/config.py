@@ -104,6 +104,7 @@ class FetchSettings(_Model):
     max_backoff: Duration = 86400.0
     max_entries: int = Field(200, ge=1)  # per document; the rest are ignored
     jitter: Delay = 60.0
+    allow_private_urls: bool = False  # let "add a link by hand" fetch private/loopback hosts
 
 
 class SourceRules(_Model):
@@ -182,7 +183,8 @@ class Source(_Model):
             try:
                 soupsieve.compile(v)
             except soupsieve.SelectorSyntaxError as e:
-                raise ValueError(f"not a usable CSS selector: {e.args[0].splitlines()[0]}") from None
+                first_line = e.args[0].splitlines()[0]
+                raise ValueError(f"not a usable CSS selector: {first_line}") from None
         return v
 
     def config_hash(self) -> str:

@@ -4,6 +4,7 @@
 
     CuratorError
      ├── ConfigError            feeds.yaml is unreadable or invalid (carries every Problem)
+     ├── SecretKeyError         the session key file is unusable (carries its path)
      ├── StoreError             the store cannot be read or written
      │    ├── StoreCorrupt      a data file does not load (carries its path); never overwritten
      │    └── StoreLocked       another process holds the store (e.g. a second ``serve``)
@@ -53,6 +54,14 @@ class ConfigError(CuratorError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class SecretKeyError(CuratorError):
+    """``<store>/secret_key``, the web app's session key, cannot be read, made or used."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}")
 
 
 class StoreError(CuratorError):

@@ -19,12 +19,19 @@ gzip bomb becomes ~64 MB, which would overshoot a 10 MB cap before we could coun
 Redirects are followed here too (at most ``max_redirects``), so that every hop waits for its
 own host's slot, a non-http(s) target gets a clear message, and the permanent part of a chain
 (301/308) can be reported for the source's configuration.
+
+Server-side request forgery: :meth:`Fetcher.fetch_url` fetches what an editor pasted into a
+web form, so before every hop (the first request and each redirect) it resolves the host and
+refuses loopback, private, link-local and other non-global addresses, unless
+``fetch.allow_private_urls`` is set.  Configured sources are the operator's choice and are not
+checked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import ipaddress
 import logging
 import math
 import socket
@@ -200,8 +207,14 @@ class Fetcher:
     async def fetch_url(
         self, url: str, *, source_id: str = "manual", accept: str = HTML_ACCEPT
     ) -> Fetched:
-        """A plain GET of any http(s) URL (an article page an editor pasted), same caps."""
-        return await self._get(source_id, url, {"Accept": accept}, None)
+        """A plain GET of an http(s) URL (an article page an editor pasted), same caps.
+
+        Every hop must go to a public address: a host that is or resolves to a loopback,
+        private, link-local (cloud metadata) or otherwise non-global address is refused with
+        a FetchError, redirects included, unless ``settings.allow_private_urls``.
+        """
+        public_only = not self.settings.allow_private_urls
+        return await self._get(source_id, url, {"Accept": accept}, None, public_only=public_only)
 
     async def aclose(self) -> None:
         """Close the client this Fetcher made (one passed in stays open); usable afterwards."""
@@ -259,10 +272,16 @@ class Fetcher:
         return sem
 
     async def _get(
-        self, source_id: str, url: str, headers: dict[str, str | bytes], state: SourceState | None
+        self,
+        source_id: str,
+        url: str,
+        headers: dict[str, str | bytes],
+        state: SourceState | None,
+        *,
+        public_only: bool = False,
     ) -> Fetched:
         try:
-            fetched = await self._follow(source_id, url, headers, state)
+            fetched = await self._follow(source_id, url, headers, state, public_only)
         except FetchError as e:
             log.debug("fetch failed source=%s status=%s %s", source_id, e.status, e)
             raise
@@ -277,7 +296,12 @@ class Fetcher:
         return fetched
 
     async def _follow(
-        self, source_id: str, url: str, headers: dict[str, str | bytes], state: SourceState | None
+        self,
+        source_id: str,
+        url: str,
+        headers: dict[str, str | bytes],
+        state: SourceState | None,
+        public_only: bool,
     ) -> Fetched:
         client, global_slot = await self._bind()
         progress = _Progress(url=url, current=url)
@@ -303,6 +327,8 @@ class Fetcher:
                 if started is None:
                     started = loop.time()
                 deadline = started + self.settings.timeout
+                if public_only:
+                    await self._require_public(source_id, target, progress, deadline)
                 result = await self._exchange(
                     client, source_id, target, request_headers, state, progress, deadline
                 )
@@ -322,6 +348,42 @@ class Fetcher:
             chain.append(result.location)
             progress.current = result.location
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    async def _require_public(
+        self, source_id: str, target: httpx.URL, progress: _Progress, deadline: float
+    ) -> None:
+        """Refuse the hop unless every address its host resolves to is a public one.
+
+        The lookup goes through the resolver httpx uses, so "localhost", "2130706433" and
+        "[::1]" are seen as the addresses they are.  Not covered: DNS rebinding.  httpx
+        resolves the name again when it connects, so a name whose answer changes between the
+        two lookups (a hostile DNS server with a zero TTL) could still reach a private
+        address; closing that needs a transport that connects to the checked address itself.
+        """
+        host = target.raw_host.decode("ascii", "replace")
+        port = target.port or (443 if target.scheme == "https" else 80)
+        try:
+            async with asyncio.timeout_at(deadline):
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM
+                )
+        except TimeoutError:
+            raise FetchError(
+                source_id,
+                f"{progress.where()}: total timeout: not done after "
+                f"{_secs(self.settings.timeout)} while looking up {host}",
+            ) from None
+        except (OSError, UnicodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else _line(e)
+            raise FetchError(
+                source_id, f"{progress.where()}: DNS lookup failed for {host} ({reason})"
+            ) from None
+        addresses = {str(info[4][0]) for info in infos}
+        if not addresses or not all(_is_public(a) for a in addresses):
+            log.info("refused a non-public address source=%s url=%s", source_id, target)
+            raise FetchError(
+                source_id, f"{progress.where()}: that address is not a public web address"
+            )
 
     async def _exchange(
         self,
@@ -635,6 +697,19 @@ def _http_url(source_id: str, progress: _Progress) -> httpx.URL:
     if url.scheme not in ("http", "https") or not url.host:
         raise FetchError(source_id, f"{progress.where()}: not an http(s) URL")
     return url
+
+
+def _is_public(address: str) -> bool:
+    """Whether an address from getaddrinfo is one anybody on the internet could reach."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone ("%eth0")
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is not None and not _is_public(str(embedded)):
+            return False
+    return ip.is_global and not ip.is_multicast
 
 
 def _finish(fetched: Fetched, elapsed: float, permanent: str | None) -> Fetched:

@@ -299,7 +299,8 @@ async def poll_source(
         now=now,
         executor=executor,
     )
-    return store_polled([polled], config=config, store=store, now=now)[0]
+    stored = await asyncio.to_thread(store_polled, [polled], config=config, store=store, now=now)
+    return stored[0]
 
 
 def due(sources: Sequence[Source], store: Store, now: datetime) -> list[Source]:
@@ -357,7 +358,12 @@ async def poll_many(
                 if isinstance(item, Exception):
                     raise item
             polled = [p for p in batch if isinstance(p, Polled)]
-            for report in store_polled(polled, config=config, store=store, now=now):
+            # In a thread: waiting for the store lock (another process committing) or for
+            # fsync must not stall the event loop, which in `serve` also answers the editors.
+            stored = await asyncio.to_thread(
+                store_polled, polled, config=config, store=store, now=now
+            )
+            for report in stored:
                 reports.append(report)
                 if progress is not None:
                     progress(report)

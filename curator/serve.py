@@ -71,7 +71,7 @@ def announce_setup(curator: Curator, base_url: str) -> None:
     """On a first run with no editor, print (once) the link that creates the first editor."""
     from curator import auth
 
-    token = auth.setup_link_token(curator.store)
+    token = auth.setup_link_token(curator.store, now=curator.clock())
     if token:
         print(
             "\nNo editor account yet. Open this one-time link to create the first editor:\n"

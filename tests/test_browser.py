@@ -189,13 +189,21 @@ def axe_js() -> Path:
     return AXE_JS
 
 
-def sign_in(page: Page, base: str, nxt: str = "/") -> None:
+def sign_in(page: Page, base: str, nxt: str = "/", *, js: bool = True) -> None:
     page.goto(base + nxt)
     expect(page).to_have_url(re.compile(r"/login"))
     page.get_by_label("Name").fill(EDITOR)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    if js:
+        script_ready(page)
+
+
+def script_ready(page: Page) -> None:
+    """Wait until app.js (loaded with ``defer``) has wired its handlers: a key pressed
+    before that does nothing, and the page alone does not say when that is."""
+    expect(page.locator("html[data-js=ready]")).to_have_count(1)
 
 
 def three_items(live: LiveServer) -> list[Item]:
@@ -288,7 +296,7 @@ def test_edit_then_approve(live: LiveServer, page: Page) -> None:
 def test_reject_and_undo_without_javascript(live: LiveServer, page_without_js: Page) -> None:
     page = page_without_js
     first, _, _ = three_items(live)
-    sign_in(page, live.url)
+    sign_in(page, live.url, js=False)
     page.locator(f"#item-{first.id}").get_by_role("button", name="Reject").click()
     expect(page.get_by_role("status")).to_contain_text("Rejected “Police CCTV network expands”.")
     expect(page.locator("article.item")).to_have_count(2)

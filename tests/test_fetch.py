@@ -24,6 +24,7 @@ from curator.fetch import (
     FEED_ACCEPT,
     HTML_ACCEPT,
     Fetcher,
+    _is_public,
     build_user_agent,
     parse_retry_after,
 )
@@ -49,6 +50,7 @@ def settings(**changes: Any) -> FetchSettings:
         "connect_timeout": 5,
         "read_timeout": 5,
         "max_body": MB,
+        "allow_private_urls": True,  # the test server is on 127.0.0.1
     }
     return FetchSettings(**{**base, **changes})
 
@@ -380,10 +382,13 @@ def test_server_closing_mid_body(server: FeedServer) -> None:
 def test_each_failure_is_logged_once_with_the_source(
     server: FeedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # At debug level: the pipeline records a failing source and logs it (design.md, "a
+    # failing source is data"); this line is for tracing the HTTP side.
     url = server.status("/feed.xml", 500)
-    with caplog.at_level(logging.WARNING, logger="curator.fetch"):
+    with caplog.at_level(logging.DEBUG, logger="curator.fetch"):
         fetch_error(url)
     (record,) = [r for r in caplog.records if r.name == "curator.fetch"]
+    assert record.levelno == logging.DEBUG
     assert "source=src-1" in record.getMessage() and url in record.getMessage()
 
 
@@ -523,3 +528,105 @@ def test_given_client_is_used_and_left_open(server: FeedServer) -> None:
 
     assert asyncio.run(main()) == (200, False)
     assert "contact: editors@example.org" in (server.requests[0].header("user-agent") or "")
+
+
+# ---------------------------------------------------------------------- pasted URLs (SSRF)
+
+PUBLIC_IP = "93.184.215.14"  # a global address, written as a literal: no DNS needed
+
+
+def _mock_fetcher(
+    handler: Callable[[httpx.Request], httpx.Response], **changes: Any
+) -> tuple[Fetcher, httpx.AsyncClient]:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return Fetcher(settings(**changes), client=client), client
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:{port}/article",
+        "http://localhost:{port}/article",
+        "http://10.0.0.1/article",
+        "http://192.168.1.1/article",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:{port}/article",
+        "http://[::ffff:127.0.0.1]:{port}/article",
+        "http://2130706433:{port}/article",  # 127.0.0.1 as one number
+        "http://0.0.0.0:{port}/article",
+    ],
+)
+def test_pasted_url_to_a_private_address_is_refused(server: FeedServer, url: str) -> None:
+    server.route("/article", b"<title>secret</title>", content_type="text/html")
+    url = url.format(port=server.port)
+    with pytest.raises(FetchError) as info:
+        run(settings(allow_private_urls=False), lambda f: f.fetch_url(url))
+    assert "not a public web address" in str(info.value)
+    assert "127.0.0.1" not in str(info.value).replace(url, "")  # no resolved address shown
+    assert not server.requests_to("/article")
+
+
+def test_redirect_from_a_public_host_to_a_private_one_is_refused(server: FeedServer) -> None:
+    server.route("/admin", b"secret", content_type="text/html")
+    private = server.url("/admin")
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(302, headers={"Location": private})
+
+    async def main() -> Fetched:
+        fetcher, client = _mock_fetcher(handler, allow_private_urls=False)
+        async with client:
+            return await fetcher.fetch_url(f"http://{PUBLIC_IP}/story")
+
+    with pytest.raises(FetchError) as info:
+        asyncio.run(main())
+    assert "not a public web address" in str(info.value)
+    assert f"redirected to {private}" in str(info.value)
+    assert seen == [f"http://{PUBLIC_IP}/story"]  # the private hop was never asked for
+    assert not server.requests_to("/admin")
+
+
+def test_pasted_url_to_a_public_address_is_fetched() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = httpx.ByteStream(b"<title>ok</title>")  # streamed, as a network body is
+        return httpx.Response(200, stream=body, headers={"Content-Type": "text/html"})
+
+    async def main() -> Fetched:
+        fetcher, client = _mock_fetcher(handler, allow_private_urls=False)
+        async with client:
+            return await fetcher.fetch_url(f"http://{PUBLIC_IP}/story")
+
+    assert asyncio.run(main()).content == b"<title>ok</title>"
+
+
+def test_configured_sources_and_the_opt_in_may_use_private_addresses(server: FeedServer) -> None:
+    url = server.corpus_url(RSS)
+    assert fetch(url, allow_private_urls=False).status == 200  # the operator's own choice
+    assert run(settings(allow_private_urls=True), lambda f: f.fetch_url(url)).status == 200
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.215.14", True),
+        ("2606:4700::1111", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.0.1", False),
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("169.254.169.254", False),  # cloud metadata
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),  # multicast
+        ("::1", False),
+        ("fe80::1%eth0", False),
+        ("fc00::1", False),
+        ("::ffff:10.0.0.1", False),
+        ("2002:7f00:1::", False),  # 6to4 around 127.0.0.1
+        ("not an address", False),
+    ],
+)
+def test_which_addresses_are_public(address: str, public: bool) -> None:
+    assert _is_public(address) is public

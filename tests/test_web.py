@@ -8,14 +8,18 @@ wherever the app itself goes to the network (poll now, add a link by hand).
 from __future__ import annotations
 
 import asyncio
+import html
 import os
 import re
 import stat
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import filelock
 import httpx
 import pytest
 from argon2 import PasswordHasher
@@ -25,7 +29,7 @@ from starlette.testclient import TestClient
 
 from curator import auth
 from curator.core import Curator
-from curator.exceptions import UserError
+from curator.exceptions import CuratorError, DigestError, SecretKeyError, UserError
 from curator.store import Store
 from curator.types import DigestRecord, Item, SourceState
 from curator.web import create_app
@@ -66,9 +70,18 @@ class Env:
         return item
 
 
-def _env(tmp_path: Path, server: FeedServer, *, base_url: str = "http://testserver") -> Env:
+def _env(
+    tmp_path: Path,
+    server: FeedServer,
+    *,
+    base_url: str = "http://testserver",
+    allow_private_urls: bool = True,
+) -> Env:
     feed = server.corpus_url("feeds/FeedKit__RSS.xml")
     cfg = config([("src-a", "Source A", feed), ("src-b", "Source B", server.url("/b.xml"))])
+    if not allow_private_urls:
+        fetch = cfg.fetch.model_copy(update={"allow_private_urls": False})
+        cfg = cfg.model_copy(update={"fetch": fetch})
     clock = Clock()
     cur = curator_on(tmp_path / "store", cfg, clock)
     ticker = Ticker()
@@ -117,6 +130,25 @@ def token(client: TestClient) -> str:
 
 def post(client: TestClient, url: str, data: dict[str, Any] | None = None) -> httpx.Response:
     r: httpx.Response = client.post(url, data={"csrf": token(client), **(data or {})})
+    return r
+
+
+_HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
+
+
+def edit_form(client: TestClient, item_id: str) -> dict[str, str]:
+    """The hidden fields of the item's edit form as the browser got them (CSRF token, the
+    revision it was opened on)."""
+    page = client.get(f"/items/{item_id}/edit")
+    assert page.status_code == 200, page.text
+    return {k: html.unescape(v) for k, v in _HIDDEN.findall(page.text)}
+
+
+def post_edit(client: TestClient, item_id: str, data: dict[str, Any]) -> httpx.Response:
+    """Open the edit form, then submit it with ``data`` as the visible fields."""
+    r: httpx.Response = client.post(
+        f"/items/{item_id}/edit", data={**edit_form(client, item_id), **data}
+    )
     return r
 
 
@@ -244,6 +276,33 @@ def test_throttling_per_address_across_names(env: Env) -> None:
     assert r.status_code == 429
 
 
+def test_concurrent_wrong_passwords_are_throttled_as_they_arrive(env: Env) -> None:
+    """The attempts are counted before the (awaited) password check, not after it."""
+
+    async def main() -> list[int]:
+        transport = httpx.ASGITransport(app=env.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            csrf = csrf_of((await c.get("/login")).text)
+            data = {"csrf": csrf, "name": EDITOR, "password": "wrong password!", "next": "/"}
+            answers = await asyncio.gather(*(c.post("/login", data=data) for _ in range(40)))
+        return [r.status_code for r in answers]
+
+    codes = asyncio.run(main())
+    assert set(codes) == {401, 429}
+    assert codes.count(401) <= 3  # the per-account limit
+    assert codes.count(429) >= 37
+
+
+def test_a_success_takes_its_attempt_back(env: Env) -> None:
+    for _ in range(5):  # five good sign-ins in a row from one address: never throttled
+        env.client.cookies.clear()
+        assert sign_in(env.client).status_code == 303
+    env.client.cookies.clear()
+    for name in ("x1", "x2"):
+        assert sign_in(env.client, name=name, password="wrong one").status_code == 401
+    assert sign_in(env.client).status_code == 303  # two failures are free
+
+
 def test_unknown_item_is_404(editor: TestClient) -> None:
     assert editor.get("/items/0123456789abcdef").status_code == 404
     assert editor.get("/items/0123456789abcdef/edit").status_code == 404
@@ -258,6 +317,44 @@ def test_unknown_item_is_404(editor: TestClient) -> None:
 
 def test_unknown_source_poll_is_404(editor: TestClient) -> None:
     assert post(editor, "/sources/nope/poll").status_code == 404
+
+
+def test_a_write_waiting_for_the_store_lock_does_not_block_other_requests(
+    env: Env, editor: TestClient
+) -> None:
+    """A CLI command holding the store's lock (a long fetch commit) makes an approval wait,
+    in a worker thread: meanwhile the event loop answers other requests."""
+    item = make_item(1)
+    put(env.store, item)
+    csrf = token(editor)
+    held = filelock.FileLock(str(env.store.path / ".lock"), thread_local=False)
+    held.acquire()
+    release = threading.Timer(2.0, held.release)
+
+    async def main() -> tuple[int, float, int]:
+        transport = httpx.ASGITransport(app=env.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", cookies=editor.cookies
+        ) as c:
+            start = time.monotonic()
+            release.start()
+            approving = asyncio.create_task(
+                c.post(f"/items/{item.id}/approve", data={"csrf": csrf, "next": "/"})
+            )
+            await asyncio.sleep(0.2)  # the approval is waiting for the lock by now
+            queue = await c.get("/")
+            answered = time.monotonic() - start
+            approved = await approving
+        return queue.status_code, answered, approved.status_code
+
+    try:
+        queue_status, answered, approve_status = asyncio.run(main())
+    finally:
+        release.join()
+    assert queue_status == 200
+    assert answered < 1.5, f"the queue page waited {answered:.1f} s for the store lock"
+    assert approve_status == 303
+    assert env.item(item.id).status == "approved"
 
 
 # --------------------------------------------------------------------------- escaping
@@ -383,6 +480,31 @@ def test_sign_out(env: Env, editor: TestClient) -> None:
     assert editor.get("/").status_code == 303
 
 
+def test_sign_out_revokes_a_copy_of_the_cookie(env: Env, editor: TestClient) -> None:
+    copy = TestClient(env.app, follow_redirects=False)
+    copy.cookies.update(editor.cookies)  # e.g. lifted from a shared computer
+    assert copy.get("/").status_code == 200
+    other = TestClient(env.app, follow_redirects=False)
+    assert sign_in(other).status_code == 303
+    assert post(editor, "/logout").status_code == 303
+    r = copy.get("/")
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert other.get("/").status_code == 303  # signing out ends every session of the editor
+    assert sign_in(editor).status_code == 303  # and signing in again works
+    assert editor.get("/").status_code == 200
+    assert copy.get("/").status_code == 303
+
+
+def test_sign_out_with_a_dead_session_ends_nothing(env: Env, editor: TestClient) -> None:
+    copy = TestClient(env.app, follow_redirects=False)
+    copy.cookies.update(editor.cookies)
+    csrf = token(copy)
+    auth.end_sessions(env.store, EDITOR)  # e.g. signed out elsewhere
+    assert sign_in(editor).status_code == 303
+    copy.post("/logout", data={"csrf": csrf})  # the old cookie's token still matches its session
+    assert editor.get("/").status_code == 200  # but it cannot sign the editor out again
+
+
 def test_change_password_ends_other_sessions(env: Env, editor: TestClient) -> None:
     other = TestClient(env.app, follow_redirects=False)
     assert sign_in(other).status_code == 303
@@ -437,6 +559,7 @@ def test_first_run_setup_link_is_single_use(
     r = fresh.post("/setup", data={**data, "csrf": csrf, "name": "second"})
     assert r.status_code == 404
     assert [u.name for u in e.store.users()] == ["first"]
+    assert e.store.users()[0].created_at == e.clock.now  # the Curator's clock, not the wall's
     assert auth.setup_link_token(e.store) is None
 
 
@@ -631,9 +754,9 @@ def test_bulk_approve_and_reject(env: Env, editor: TestClient) -> None:
 def test_item_history_page(env: Env, editor: TestClient) -> None:
     item = make_item(1)
     put(env.store, item)
-    post(
+    post_edit(
         editor,
-        f"/items/{item.id}/edit",
+        item.id,
         {
             "title": "Better title",
             "summary": item.summary_text,
@@ -657,9 +780,9 @@ def test_edit_then_approve(env: Env, editor: TestClient) -> None:
     put(env.store, item)
     page = editor.get(f"/items/{item.id}/edit")
     assert page.status_code == 200 and 'value="CCTV story number 1"' in page.text
-    r = post(
+    r = post_edit(
         editor,
-        f"/items/{item.id}/edit",
+        item.id,
         {
             "title": "  Police CCTV: a better title ",
             "summary": "First paragraph.\r\n\r\nSecond <b>para</b>.",
@@ -685,7 +808,7 @@ def test_edit_without_changes_records_nothing(env: Env, editor: TestClient) -> N
     item = make_item(1)
     put(env.store, item)
     values = {"title": item.title, "summary": item.summary_text, "category": "news", "note": ""}
-    post(editor, f"/items/{item.id}/edit", {**values, "then": "save"})
+    assert post_edit(editor, item.id, {**values, "then": "save"}).status_code == 303
     assert env.item(item.id).history == ()
 
 
@@ -705,6 +828,59 @@ def test_edit_refuses_an_empty_title(env: Env, editor: TestClient) -> None:
     )
     assert r.status_code == 400
     assert env.item(item.id).status == "pending"
+
+
+def test_a_stale_edit_form_does_not_overwrite_a_newer_change(env: Env, editor: TestClient) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    stale = edit_form(editor, item.id)  # the editor opens the form …
+    env.curator.review.edit(item.id, by="cli", title="Title from the command line")  # … meanwhile
+    r = editor.post(
+        f"/items/{item.id}/edit",
+        data={
+            **stale,
+            "title": item.title,  # what the form showed, unchanged
+            "summary": "The editor's new summary.",
+            "category": "news",
+            "note": "",
+            "then": "approve",
+        },
+    )
+    assert r.status_code == 409
+    assert "changed by someone else since you opened it" in r.text
+    assert 'value="Title from the command line"' in r.text  # the form shows what is stored now
+    stored = env.item(item.id)
+    assert stored.title == "Title from the command line"  # the other change survives
+    assert stored.summary_text == item.summary_text and stored.status == "pending"
+    # Saved again from the refreshed form, it goes through.
+    fresh = {**edit_form(editor, item.id), "title": "Title from the command line"}
+    r = editor.post(
+        f"/items/{item.id}/edit",
+        data={**fresh, "summary": "The editor's new summary.", "category": "news", "note": ""},
+    )
+    assert r.status_code == 303
+    assert env.item(item.id).summary_text == "The editor's new summary."
+
+
+def test_a_change_within_the_same_clock_tick_is_still_seen(env: Env, editor: TestClient) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    env.curator.review.edit(item.id, by="cli", note="first")  # at T0, as is the next one
+    stale = edit_form(editor, item.id)
+    env.curator.review.edit(item.id, by="cli", note="second")
+    values = {"title": item.title, "summary": item.summary_text, "category": "news"}
+    r = editor.post(f"/items/{item.id}/edit", data={**stale, **values, "note": "mine"})
+    assert r.status_code == 409
+    assert env.item(item.id).note == "second"
+
+
+def test_an_edit_form_without_its_revision_is_refused(env: Env, editor: TestClient) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    values = {"title": "New", "summary": "", "category": "news", "note": ""}
+    r = post(editor, f"/items/{item.id}/edit", values)
+    assert r.status_code == 409
+    assert env.item(item.id).title == item.title
 
 
 # --------------------------------------------------------------------------- add by hand
@@ -788,6 +964,26 @@ def test_add_by_hand_when_the_page_fails(env: Env, editor: TestClient) -> None:
     assert [i.title for i in env.store.items("pending")] == ["By hand"]
 
 
+def test_add_by_hand_does_not_fetch_private_addresses(
+    tmp_path: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CURATOR_SECRET_KEY", raising=False)
+    e = _env(tmp_path, feed_server, allow_private_urls=False)
+    add_editor(e.store)
+    try:
+        assert sign_in(e.client).status_code == 303
+        url = feed_server.route("/internal", body=ARTICLE, content_type="text/html")
+        for pasted in (url, "http://169.254.169.254/latest/meta-data/", "http://[::1]/"):
+            r = post(e.client, "/add/fetch", {"url": pasted})
+            assert r.status_code == 200
+            assert "not a public web address" in r.text, pasted
+            assert "Council votes" not in r.text
+        assert not feed_server.requests_to("/internal")
+    finally:
+        e.client.close()
+        asyncio.run(e.curator.aclose())
+
+
 # --------------------------------------------------------------------------- sources
 
 
@@ -846,6 +1042,80 @@ def test_secret_key_env_short_warns(
     assert "shorter than 32" in caplog.text
     assert not (tmp_path / "store" / "secret_key").exists()
     assert os.environ["CURATOR_SECRET_KEY"] == "short"
+
+
+@pytest.mark.parametrize("problem", ["short", "not ascii", "a directory"])
+def test_an_unusable_secret_key_file_is_a_clear_error(
+    tmp_path: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch, problem: str
+) -> None:
+    monkeypatch.delenv("CURATOR_SECRET_KEY", raising=False)
+    key = tmp_path / "store" / "secret_key"
+    key.parent.mkdir()
+    if problem == "short":
+        key.write_text("too short\n")
+    elif problem == "not ascii":
+        key.write_bytes("é".encode() * 40)
+    else:
+        key.mkdir()
+    with pytest.raises(SecretKeyError) as info:
+        _env(tmp_path, feed_server)
+    message = str(info.value)
+    assert isinstance(info.value, CuratorError) and info.value.path == key
+    assert message.startswith(f"{key}: ")
+    assert "CURATOR_SECRET_KEY" in message
+    if problem == "short":
+        assert "too short" in message and "delete the file" in message
+    else:
+        assert "cannot read the session key" in message
+
+
+def test_a_locked_store_is_a_503_page_not_a_traceback(
+    env: Env, editor: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    env.store._lock_timeout = 0.1  # a CLI command holds the lock far longer than this
+    held = filelock.FileLock(str(env.store.path / ".lock"), thread_local=False)
+    with held:
+        r = post(editor, f"/items/{item.id}/approve", {"next": "/"})
+        answer = editor.post(
+            f"/items/{item.id}/approve",
+            headers={"Accept": "application/json", "X-CSRF-Token": token(editor)},
+        )
+    assert r.status_code == 503
+    assert "The store is busy" in r.text and "is busy: another process held its lock" in r.text
+    assert r.headers["retry-after"] == "30"
+    assert answer.status_code == 503 and "busy" in answer.json()["error"]
+    assert env.item(item.id).status == "pending"
+    lines = [rec for rec in caplog.records if "request failed" in rec.getMessage()]
+    assert len(lines) == 2 and all("StoreLocked" in rec.getMessage() for rec in lines)
+    assert all(rec.exc_info is None for rec in lines)
+
+
+def test_a_corrupt_store_file_is_a_503_page(env: Env, editor: TestClient) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    shard = env.store.path / "items" / f"{item.id[:2]}.json"
+    shard.write_text("{not json")
+    r = editor.get("/")
+    assert r.status_code == 503
+    assert "The store needs repair" in r.text and str(shard) in r.text
+    # Someone who is not signed in is not shown the server's file paths.
+    anonymous = TestClient(env.app, follow_redirects=False)
+    r = anonymous.get("/links.json")
+    assert r.status_code == 503 and str(shard) not in r.text
+    assert "Try again in a minute" in r.text
+
+
+def test_other_curator_errors_are_a_500_page(env: Env, editor: TestClient) -> None:
+    async def boom(request: Any) -> Any:
+        raise DigestError("the digest template does not render: no such variable 'x'")
+
+    env.app.router.routes.insert(0, Route("/boom", boom))
+    r = editor.get("/boom")
+    assert r.status_code == 500
+    assert "Something went wrong" in r.text and "no such variable" in r.text
+    assert "Traceback" not in r.text
 
 
 # --------------------------------------------------------------------------- digests

@@ -17,7 +17,7 @@ from typing import Any
 from argon2 import PasswordHasher
 
 from curator import auth, normalize
-from curator.config import Config, Rules, Source
+from curator.config import Config, FetchSettings, Rules, Source
 from curator.core import Curator, make_curator
 from curator.store import Store
 from curator.types import Category, Item, Match, Status
@@ -58,10 +58,14 @@ class Ticker:
 
 
 def config(sources: Iterable[tuple[str, str, str]] = (), **rules: Any) -> Config:
-    """A configuration with the given (id, name, url) sources and CCTV-ish rules."""
+    """A configuration with the given (id, name, url) sources and CCTV-ish rules.
+
+    "Add a link by hand" may fetch private addresses here: the test servers are on 127.0.0.1.
+    """
     return Config(
         path="feeds.yaml",
         sources=[Source(id=i, name=n, url=u) for i, n, u in sources],
+        fetch=FetchSettings(allow_private_urls=True),
         rules=Rules(
             include={"cctv": 2.0, "police": 1.0, "camera*": 1.0, "facial recognition": 3.0},
             min_score=1.0,

@@ -9,8 +9,10 @@ module exists and keep their own frame and cache headers.
 
 from __future__ import annotations
 
+import html
 import importlib
 import importlib.util
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,15 +22,15 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from curator.auth import SignInThrottle
-from curator.exceptions import UnknownItem
+from curator.exceptions import CuratorError, StoreCorrupt, StoreLocked, UnknownItem
 from curator.types import Item
 from curator.web import _account, _items, _sources
-from curator.web._common import STATIC, WebState, error_page, make_templates
+from curator.web._common import STATIC, WebState, error_page, make_templates, wants_json
 from curator.web._security import (
     CSRFMiddleware,
     SchemeSessionMiddleware,
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
     from curator.core import Curator
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("curator.web")
 
 _TITLES = {403: "Not allowed", 404: "Not found", 405: "Not allowed that way", 413: "Too large"}
 
@@ -91,7 +95,11 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={UnknownItem: _unknown_item, HTTPException: _http_error},
+        exception_handlers={
+            UnknownItem: _unknown_item,
+            CuratorError: _curator_error,
+            HTTPException: _http_error,
+        },
     )
     app.state.web = WebState(
         curator=curator,
@@ -154,4 +162,43 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     response = error_page(request, status, title, detail)
     if isinstance(exc, HTTPException) and exc.headers:
         response.headers.update(exc.headers)
+    return response
+
+
+async def _curator_error(request: Request, exc: Exception) -> Response:
+    """A deliberate error no route answered itself (the store busy or unreadable, a digest
+    that cannot be built…): the error page with its message, one log line, no traceback."""
+    if isinstance(exc, StoreLocked | StoreCorrupt):
+        status = 503
+        title = "The store is busy" if isinstance(exc, StoreLocked) else "The store needs repair"
+    else:
+        status, title = 500, "Something went wrong"
+    message = str(exc)
+    log.error(
+        "request failed path=%s status=%d error=%s: %s",
+        request.url.path,
+        status,
+        type(exc).__name__,
+        message,
+    )
+    if not isinstance(request.session.get("user"), str):
+        # Not an editor's browser: no file paths for the public; the log has the detail.
+        message = (
+            "Curator cannot answer right now. Try again in a minute; if it goes on, "
+            "tell the people who run this site."
+        )
+    headers = {"Retry-After": "30"} if isinstance(exc, StoreLocked) else {}
+    try:
+        response = error_page(request, status, title, message)
+    except CuratorError:  # the page itself needs the store (who is signed in, the counts)
+        if wants_json(request):
+            response = JSONResponse({"error": message}, status_code=status)
+        else:
+            response = HTMLResponse(
+                "<!doctype html><html lang=en><meta charset=utf-8>"
+                f"<title>{html.escape(title)}</title><main><h1>{html.escape(title)}</h1>"
+                f"<p>{html.escape(message)}</p></main></html>",
+                status_code=status,
+            )
+    response.headers.update(headers)
     return response

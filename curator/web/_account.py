@@ -45,9 +45,11 @@ async def login(request: Request) -> Response:
     password = form_str(form, "password")
     nxt = safe_next(form_str(form, "next"))
     address = client_address(request)
-    wait = st.throttle.retry_after(name, address)
-    if wait > 0:
-        seconds = math.ceil(wait)
+    # Counted as a failure before the slow check is awaited, refunded on success: checking
+    # here and counting after the await would let concurrent guesses all through.
+    attempt = st.throttle.attempt(name, address)
+    if not attempt.allowed:
+        seconds = math.ceil(attempt.wait)
         log.info("sign-in throttled name=%r address=%s wait=%ss", name, address, seconds)
         return _login_page(
             request,
@@ -57,18 +59,21 @@ async def login(request: Request) -> Response:
             status_code=429,
             headers={"Retry-After": str(seconds)},
         )
-    user = store.get_user(name) if name else None
-    ok = await run_in_threadpool(auth.check_password, user, password, hasher=st.hasher)
+    try:
+        user = store.get_user(name) if name else None
+        ok = await run_in_threadpool(auth.check_password, user, password, hasher=st.hasher)
+    except BaseException:
+        st.throttle.refund(name, address, attempt)
+        raise
     if not ok or user is None:
-        st.throttle.failed(name, address)
         log.info("sign-in failed name=%r address=%s", name, address)
         return _login_page(
             request, nxt, name=name, error="Wrong name or password.", status_code=401
         )
-    st.throttle.succeeded(name, address)
+    st.throttle.succeeded(name, address, attempt)
     if auth.needs_rehash(user, hasher=st.hasher):
         new_hash = await run_in_threadpool(auth.hash_password, password, hasher=st.hasher)
-        user = auth.replace_outdated_hash(store, user, new_hash)
+        user = await run_in_threadpool(auth.replace_outdated_hash, store, user, new_hash)
     sign_in(request, user)
     log.info("signed in name=%s address=%s", user.name, address)
     return RedirectResponse(nxt, status_code=303)
@@ -100,10 +105,12 @@ def _login_page(
 
 
 async def logout(request: Request) -> Response:
-    name = request.session.get("user")
+    """End this editor's sessions, this one and any copy of its cookie (every device)."""
+    user = current_user(request)
     request.session.clear()
-    if name:
-        log.info("signed out name=%s", name)
+    if user is not None:
+        await run_in_threadpool(auth.end_sessions, state(request).curator.store, user.name)
+        log.info("signed out name=%s", user.name)
     flash(request, "You are signed out.")
     return RedirectResponse("/login", status_code=303)
 
@@ -135,7 +142,9 @@ async def setup(request: Request) -> Response:
         try:
             auth.validate_name(name)
             password_hash = await run_in_threadpool(auth.hash_password, password, hasher=st.hasher)
-            user = auth.complete_setup(store, token, name, password_hash, now=st.curator.clock())
+            user = await run_in_threadpool(
+                auth.complete_setup, store, token, name, password_hash, now=st.curator.clock()
+            )
         except UserError as e:
             error = str(e)
     if error is not None:
@@ -170,22 +179,33 @@ async def account(request: Request) -> Response:
     name = user_name(request)
     address = client_address(request)
     error = None
-    wait = st.throttle.retry_after(name, address)
-    if wait > 0:
-        error = f"Too many failed attempts. Wait {_duration(math.ceil(wait))} and try again."
-    elif not await run_in_threadpool(
-        auth.check_password, store.get_user(name), form_str(form, "current"), hasher=st.hasher
-    ):
-        st.throttle.failed(name, address)
-        error = "Your current password is not that."
-    elif form_str(form, "password") != form_str(form, "confirm"):
-        error = "The two new passwords differ."
+    current = form_str(form, "current")
+    attempt = st.throttle.attempt(name, address)  # counted now, refunded on success (login)
+    if not attempt.allowed:
+        error = (
+            f"Too many failed attempts. Wait {_duration(math.ceil(attempt.wait))} and try again."
+        )
     else:
+        try:
+            ok = await run_in_threadpool(
+                auth.check_password, store.get_user(name), current, hasher=st.hasher
+            )
+        except BaseException:
+            st.throttle.refund(name, address, attempt)
+            raise
+        if not ok:
+            error = "Your current password is not that."
+        else:
+            st.throttle.succeeded(name, address, attempt)
+            if form_str(form, "password") != form_str(form, "confirm"):
+                error = "The two new passwords differ."
+    if error is None:
         try:
             new_hash = await run_in_threadpool(
                 auth.hash_password, form_str(form, "password"), hasher=st.hasher
             )
-            user = auth.set_password_hash(store, name, new_hash)
+            # Ends every session of this editor, this one too: sign_in below starts it anew.
+            user = await run_in_threadpool(auth.set_password_hash, store, name, new_hash)
         except UserError as e:
             error = str(e)
     if error is not None:

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from curator import __version__, normalize
-from curator.auth import SignInThrottle, session_fingerprint
+from curator.auth import SignInThrottle, session_fingerprint, session_generation
 from curator.types import CATEGORIES, STATUSES, Item, User
 from curator.web._security import csrf_token
 
@@ -54,14 +54,21 @@ def state(request: Request) -> WebState:
 
 
 def current_user(request: Request) -> User | None:
-    """The signed-in editor, or None.  A removed editor or a changed password ends a session."""
+    """The signed-in editor, or None.  Signing out (anywhere), a changed password or a
+    removed account ends a session: the cookie is signed but not stored, so it carries the
+    password's fingerprint and the editor's session generation, and both must still hold."""
     session = request.session
     name = session.get("user")
     if not isinstance(name, str):
         return None
-    user = state(request).curator.store.get_user(name)
-    if user is None or session.get("fp") != session_fingerprint(user):
-        for key in ("user", "fp"):
+    store = state(request).curator.store
+    user = store.get_user(name)
+    if (
+        user is None
+        or session.get("fp") != session_fingerprint(user)
+        or session.get("gen", 0) != session_generation(store, name)
+    ):
+        for key in ("user", "fp", "gen"):
             session.pop(key, None)
         return None
     return user
@@ -72,6 +79,7 @@ def sign_in(request: Request, user: User) -> None:
     request.session.clear()
     request.session["user"] = user.name
     request.session["fp"] = session_fingerprint(user)
+    request.session["gen"] = session_generation(state(request).curator.store, user.name)
     csrf_token(request.session)
 
 

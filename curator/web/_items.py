@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -23,6 +24,7 @@ from starlette.routing import Route
 from curator import normalize
 from curator.exceptions import CuratorError, ItemError, UnknownItem
 from curator.parse.page import page_metadata
+from curator.review import Review
 from curator.types import CATEGORIES, STATUSES, Item
 from curator.web._common import (
     editor_only,
@@ -176,14 +178,16 @@ def _action(action: str) -> Callable[[Request], Any]:
         review = state(request).curator.review
         by = user_name(request)
         try:
+            # A store transaction may wait for another process's (a CLI fetch) for up to the
+            # lock timeout: in a worker thread, so the scheduler and other requests go on.
             if action == "approve":
-                item = review.approve([item_id], by=by)[0]
+                item = (await run_in_threadpool(review.approve, [item_id], by=by))[0]
             elif action == "reject":
-                item = review.reject([item_id], by=by)[0]
+                item = (await run_in_threadpool(review.reject, [item_id], by=by))[0]
             elif action == "undo":
-                item = review.undo(item_id, by=by)
+                item = await run_in_threadpool(review.undo, item_id, by=by)
             else:
-                item = review.reopen(item_id, by=by)
+                item = await run_in_threadpool(review.reopen, item_id, by=by)
         except UnknownItem:
             raise
         except ItemError as e:
@@ -218,7 +222,8 @@ async def bulk(request: Request) -> Response:
         flash(request, "Select one or more items first.", "error")
         return RedirectResponse(nxt, status_code=303)
     by = user_name(request)
-    done = review.approve(ids, by=by) if action == "approve" else review.reject(ids, by=by)
+    decide = review.approve if action == "approve" else review.reject
+    done = await run_in_threadpool(decide, ids, by=by)
     n = len(done)
     word = "Approved" if action == "approve" else "Rejected"
     message = f"{word} {n} item{'s' if n != 1 else ''}."
@@ -237,55 +242,111 @@ def _same_text(a: str, b: str) -> bool:
     return " ".join(a.split()) == " ".join(b.split())
 
 
+CONFLICT = (
+    "This item was changed by someone else since you opened it: check the values and save again."
+)
+
+
+def revision(item: Item) -> str:
+    """What the edit form remembers of the item it was opened on: the last change's time
+    and the number of changes (two changes within one clock tick still differ)."""
+    stamp = item.updated_at or item.first_seen
+    return f"{stamp.isoformat()} {len(item.history)}"
+
+
+class _Conflict(Exception):
+    """The item changed after the form was opened; carries the item as it is now."""
+
+    def __init__(self, item: Item) -> None:
+        self.item = item
+
+
+def _form_values(item: Item) -> dict[str, str]:
+    return {
+        "title": item.title,
+        "summary": item.summary_text,
+        "category": item.category,
+        "note": item.note or "",
+    }
+
+
+def _render_edit(
+    request: Request,
+    item: Item,
+    values: dict[str, str],
+    nxt: str,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    context = {
+        "item": item,
+        "values": values,
+        "error": error,
+        "next": nxt,
+        "updated_at": revision(item),
+    }
+    return render(request, "edit.html", context, status_code=status_code)
+
+
 @editor_only
 async def edit(request: Request) -> Response:
     item = _get_item(request)
     if request.method in ("GET", "HEAD"):  # HEAD is a GET without a body, never a form post
         nxt = safe_next(request.query_params.get("next"))
-        values = {
-            "title": item.title,
-            "summary": item.summary_text,
-            "category": item.category,
-            "note": item.note or "",
-        }
-        return render(
-            request, "edit.html", {"item": item, "values": values, "error": None, "next": nxt}
-        )
+        return _render_edit(request, item, _form_values(item), nxt)
 
     form = await request.form()
     nxt = safe_next(form_str(form, "next"))
     values = {k: form_str(form, k) for k in ("title", "summary", "category", "note")}
     then = form_str(form, "then")
+    seen = form_str(form, "updated_at")
     error = _check_fields(values["title"], values["summary"], values["category"], values["note"])
-    review = state(request).curator.review
+    if error is not None:
+        return _render_edit(request, item, values, nxt, error, status_code=400)
+    curator = state(request).curator
+    store = curator.store
+    # The same decisions as curator.review's, with the export deferred until the one
+    # transaction below has committed (it would otherwise export uncommitted state).
+    review = Review(store, curator.clock)
     by = user_name(request)
-    if error is None:
-        try:
-            title = values["title"] if not _same_text(values["title"], item.title) else None
+
+    def save() -> Item:
+        """Compare and write in one transaction: the form's fields overwrite only the item
+        they were filled in from (an edit from the CLI or another tab meanwhile wins), and
+        "save and approve" stands or falls whole."""
+        with store.transaction():
+            current = store.get_item(item.id)
+            if current is None:
+                raise UnknownItem(item.id)
+            if not seen or seen != revision(current):
+                raise _Conflict(current)
+            title = values["title"] if not _same_text(values["title"], current.title) else None
             summary = (
                 escape_text_paragraphs(values["summary"])
-                if not _same_text(values["summary"], item.summary_text)
+                if not _same_text(values["summary"], current.summary_text)
                 else None
             )
-            category = values["category"] if values["category"] != item.category else None
+            category = values["category"] if values["category"] != current.category else None
             note = values["note"].strip()
-            note_arg = note if note != (item.note or "") else None
-            item = review.edit(
-                item.id, by=by, title=title, summary=summary, category=category, note=note_arg
+            note_arg = note if note != (current.note or "") else None
+            new = review.edit(
+                current.id, by=by, title=title, summary=summary, category=category, note=note_arg
             )
             if then == "approve":
-                item = review.approve([item.id], by=by)[0]
-        except UnknownItem:
-            raise
-        except ItemError as e:
-            error = str(e)
-    if error is not None:
-        return render(
-            request,
-            "edit.html",
-            {"item": item, "values": values, "error": error, "next": nxt},
-            status_code=400,
-        )
+                new = review.approve([new.id], by=by)[0]
+        if new != current:
+            curator.changed()
+        return new
+
+    try:
+        item = await run_in_threadpool(save)
+    except UnknownItem:
+        raise
+    except _Conflict as c:
+        log.info("edit conflict item=%s by=%s", item.id, by)
+        return _render_edit(request, c.item, _form_values(c.item), nxt, CONFLICT, 409)
+    except ItemError as e:
+        return _render_edit(request, item, values, nxt, str(e), status_code=400)
     if then == "approve":
         flash(request, f"Saved and approved “{item.title}”.", "done", undo=item.id)
     else:
@@ -410,7 +471,8 @@ async def add_save(request: Request) -> Response:
             error = "Give the date as YYYY-MM-DD, or leave it empty."
     if error is None:
         try:
-            item = state(request).curator.review.add_manual(
+            item = await run_in_threadpool(
+                state(request).curator.review.add_manual,
                 url=values["url"].strip(),
                 title=values["title"],
                 summary=escape_text_paragraphs(values["summary"]),

@@ -154,4 +154,7 @@
     }
     event.preventDefault();
   });
+
+  // Every handler is in place: tests (and anything else) wait for this, not for the page.
+  document.documentElement.dataset.js = "ready";
 })();
