@@ -69,13 +69,12 @@ def measured(argv: list[str], env: dict[str, str] | None = None) -> dict[str, An
 
 
 def curator_child(config_path: str, store: str) -> None:
-    from concurrent.futures import ProcessPoolExecutor
-
     from curator import config
     from curator.core import make_curator
+    from curator.pipeline import process_pool
 
     cfg = config.load(config_path)
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    with process_pool() as pool:
         cur = make_curator(cfg, store=store, executor=pool)
 
         async def go() -> Any:

@@ -203,9 +203,9 @@ def cmd_fetch(cur: Curator, args: argparse.Namespace) -> int:
 
     executor = None
     if total >= 8 and cur.executor is None:
-        from concurrent.futures import ProcessPoolExecutor
+        from curator.pipeline import process_pool
 
-        executor = ProcessPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 4)))
+        executor = process_pool(max(1, min(os.cpu_count() or 1, 4)))
         cur.executor = executor
     try:
         report = asyncio.run(run())

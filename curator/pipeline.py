@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import multiprocessing
+import os
 import random
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -65,6 +67,18 @@ def process(
         if candidate is not None:
             candidates.append(candidate)
     return Processed(len(parsed.entries), dropped, tuple(candidates), parsed.warning)
+
+
+def process_pool(workers: int | None = None) -> ProcessPoolExecutor:
+    """Worker processes for :func:`process`, so a large poll uses every core.
+
+    Workers come from a fork server that has already imported the pipeline: each starts in
+    milliseconds, and none is forked from a process that runs threads (the store commits in
+    one), which can leave a child holding a lock nobody will release.
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["curator.pipeline"])
+    return ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=ctx)
 
 
 def next_due(

@@ -303,3 +303,27 @@ def test_a_document_that_fails_to_parse_is_fetched_again_and_fails_visibly(
         state = cur.store.get_state("b")
         assert state is not None and state.consecutive_errors == errors and state.etag is None
     assert all(r.header("if-none-match") is None for r in feed_server.requests_to("/bad"))
+
+
+def test_worker_processes_give_the_same_items_as_inline(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    from curator import pipeline
+
+    bodies = [rss(CCTV, title="One"), rss(LFR, CCTV, title="Two"), rss(OFF_TOPIC, LFR)]
+    urls = [feed_server.route(f"/w{i}", b) for i, b in enumerate(bodies)]
+    cfg = make_config("".join(source(f"s{i}", u) for i, u in enumerate(urls)), head=POLICING)
+    results = []
+    for name, pool in (("inline", None), ("pool", pipeline.process_pool(2))):
+        cur = make_curator(cfg, store=Store(tmp_path / name), clock=Clock(), executor=pool)
+        report = run(cur)
+        if pool is not None:
+            pool.shutdown()
+        results.append(
+            (
+                [(r.source_id, r.outcome, r.new, r.duplicates) for r in report.sources],
+                sorted((i.id, i.sources, i.score) for i in cur.store.items()),
+            )
+        )
+    assert results[0] == results[1]
+    assert results[0][0][1][2] + results[0][0][1][3] == 2
