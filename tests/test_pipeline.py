@@ -319,11 +319,12 @@ def test_worker_processes_give_the_same_items_as_inline(
         report = run(cur)
         if pool is not None:
             pool.shutdown()
+        # Which source is credited with a shared story depends on which answered first.
         results.append(
             (
-                [(r.source_id, r.outcome, r.new, r.duplicates) for r in report.sources],
-                sorted((i.id, i.sources, i.score) for i in cur.store.items()),
+                report.total("new") + report.total("duplicates"),
+                sorted((i.id, sorted(i.sources), i.score) for i in cur.store.items()),
             )
         )
     assert results[0] == results[1]
-    assert results[0][0][1][2] + results[0][0][1][3] == 2
+    assert results[0][0] == 5 and len(results[0][1]) == 2
