@@ -327,4 +327,4 @@ def test_worker_processes_give_the_same_items_as_inline(
             )
         )
     assert results[0] == results[1]
-    assert results[0][0] == 5 and len(results[0][1]) == 2
+    assert results[0][0] == 4 and len(results[0][1]) == 2  # 4 matched entries, 2 stories
