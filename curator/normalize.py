@@ -13,6 +13,7 @@ parameters dropped, but query order and fragment kept.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import html
 import re
@@ -77,15 +78,27 @@ _BLOCK = re.compile(
     r"article|header|footer|figure|figcaption|hr))\b",
     re.IGNORECASE,
 )
+# "<" of each of those tags, so that re.sub inserts the space without a Python callback
+_BLOCK_START = re.compile("<(?=" + _BLOCK.pattern[1:] + ")", re.IGNORECASE)
 # Block elements the allow-list drops: a space keeps "<td>a</td><td>b</td>" from reading "ab".
 _DROPPED_BLOCK = re.compile(
     r"</?(?:div|h1|h2|tr|td|th|table|section|article|header|footer|figure|figcaption|dl|dt|"
     r"dd|hr|aside|nav|main|address|caption)\b",
     re.IGNORECASE,
 )
+_SERIALIZED_TAG = re.compile(r'<[^>"]*(?:"[^"]*"[^>"]*)*>')  # a tag as nh3 writes it
 _EMAIL_NAME = re.compile(r"^\S+@\S+\s*\((.+)\)$")
 _GOOGLE = re.compile(r"^(?:www\.)?google(?:\.[a-z]{2,3}){1,2}$")
 _URL_SAFE = "/:@!$&'()*+,;=%-._~?#[]"
+# What urllib.parse.quote(safe=_URL_SAFE) leaves alone: its always-safe set plus _URL_SAFE.
+_QUOTE_NOOP = re.compile("[A-Za-z0-9" + re.escape("_.-~" + _URL_SAFE) + "]*")
+# An absolute http(s) URL that urljoin() and urlsplit() give back unchanged: lower-case
+# scheme, a plain host (ASCII letters, digits, dots, hyphens; optional port), no ;params in
+# the path, no empty "?" or "#" (urlunsplit would drop them), no whitespace.
+_PLAIN_HTTP_URL = re.compile(
+    r"(https?)://([A-Za-z0-9.-]+(?::[0-9]*)?)(/[^?#;\s]*)?(?:\?([^#\s]+))?(?:#(\S+))?"
+)
+_REDIRECTOR_HOSTS = ("google", "bing.com", "duckduckgo.com")  # what _unwrap looks for
 
 
 # --------------------------------------------------------------------------- text
@@ -93,15 +106,26 @@ _URL_SAFE = "/:@!$&'()*+,;=%-._~?#[]"
 
 def _scrub(url: str) -> str:
     """Control characters out of a URL (as browsers do), inner spaces escaped."""
+    if url.isascii() and url.isprintable() and " " not in url:
+        return url  # nothing _URL_JUNK matches
     return _URL_JUNK.sub(lambda m: "%20" if m.group() == " " else "", url)
 
 
+# Built once: nh3.clean() builds its sanitizer anew on every call, which costs more than
+# the cleaning itself on a summary-sized fragment.
+_TAG_STRIPPER = nh3.Cleaner(tags=set(), clean_content_tags=set(_DROP_CONTENT))
+
+
 def _strip_tags(s: str) -> str:
-    return html.unescape(nh3.clean(s, tags=set(), clean_content_tags=set(_DROP_CONTENT)))
+    return html.unescape(_TAG_STRIPPER.clean(s))
 
 
 def _fold(s: str) -> str:
-    return _WS.sub(" ", _CONTROL.sub("", s)).strip()
+    # str.split() and the regex \s agree on what whitespace is (every code point checked);
+    # printable ASCII holds none of _CONTROL's characters.
+    if not (s.isascii() and s.isprintable()):
+        s = _CONTROL.sub("", s)
+    return " ".join(s.split())
 
 
 def _cap(text: str, limit: int) -> str:
@@ -142,19 +166,64 @@ def html_to_text(html_: str) -> str:
     characters on a word boundary."""
     if not html_:
         return ""
-    spaced = _BLOCK.sub(lambda m: " " + m.group(0), html_[:HTML_INPUT_MAX])
+    spaced = _BLOCK_START.sub(" <", html_[:HTML_INPUT_MAX])
     return _cap(_fold(_strip_tags(spaced)), SUMMARY_TEXT_MAX)
+
+
+def _origin(base_url: str | None) -> str | None:
+    """``scheme://netloc`` of an http(s) base URL with a host, as urljoin sees it."""
+    if not base_url:
+        return None
+    try:
+        parts = urlsplit(base_url)
+    except ValueError:
+        return None
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
+def _plain_root_path(target: str) -> bool:
+    """True for ``/a/b?q#f``-shaped references that urljoin() resolves to origin + target:
+    no authority, no dot segments, no ``;params``, no empty ``?`` or ``#`` to drop."""
+    return (
+        target[:1] == "/"
+        and target[:2] != "//"
+        and "/." not in target
+        and ";" not in target
+        and "?#" not in target
+        and target[-1] not in "?#"
+    )
+
+
+def _sanitized_text(html_: str) -> str:
+    """:func:`html_to_text` of what :func:`sanitize_html` returned, without parsing it again.
+
+    That HTML is html5ever's serialisation: every ``<`` opens a tag, attribute values are
+    double-quoted, text holds only the entities nh3 writes.  Removing the tags and decoding
+    the entities gives the text a second parse gives (the one difference, the newline a
+    parser drops after ``<pre>``, is folded away as whitespace next to the space put before
+    ``<pre``).
+    """
+    if not html_:
+        return ""
+    spaced = _BLOCK_START.sub(" <", html_[:HTML_INPUT_MAX])
+    return _cap(_fold(html.unescape(_SERIALIZED_TAG.sub("", spaced))), SUMMARY_TEXT_MAX)
 
 
 def _href_filter(base_url: str | None) -> Callable[[str, str, str], str | None]:
     # nh3 checks url_schemes *before* this filter runs, so whatever it returns is checked
     # again here.  It must not raise: nh3 would report that as an unraisable exception.
+    origin = _origin(base_url)
+
     def rewrite(tag: str, attr: str, value: str) -> str | None:
         if attr != "href":
             return value
         try:
             target = _scrub(value.strip())
             if base_url:
+                if origin is not None and _plain_root_path(target):
+                    return origin + target  # urljoin's answer, an http(s) URL with a host
                 target = urljoin(base_url, target)
             parts = urlsplit(target)
         except ValueError:
@@ -169,9 +238,10 @@ def _href_filter(base_url: str | None) -> Callable[[str, str, str], str | None]:
     return rewrite
 
 
-def _clean(html_: str, base_url: str | None) -> str:
-    return nh3.clean(
-        html_,
+@functools.lru_cache(maxsize=256)
+def _sanitizer(base_url: str | None) -> nh3.Cleaner:
+    """The allow-list sanitizer for links relative to ``base_url`` (one per feed base)."""
+    return nh3.Cleaner(
         tags=set(ALLOWED_TAGS),
         clean_content_tags=set(_DROP_CONTENT),
         attributes={k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
@@ -179,7 +249,11 @@ def _clean(html_: str, base_url: str | None) -> str:
         link_rel=LINK_REL,
         url_schemes=set(URL_SCHEMES),
         strip_comments=True,
-    ).strip()
+    )
+
+
+def _clean(html_: str, base_url: str | None) -> str:
+    return _sanitizer(base_url).clean(html_).strip()
 
 
 def sanitize_html(html_: str, *, base_url: str | None = None) -> str:
@@ -241,12 +315,17 @@ def _names(values: Iterable[str], count: int, length: int) -> tuple[str, ...]:
 
 
 def _quote(part: str) -> str:
+    if _QUOTE_NOOP.fullmatch(part):  # quote() would give it back unchanged
+        return part
     return quote(part, safe=_URL_SAFE)
 
 
 def _unwrap(parts: SplitResult) -> SplitResult:
     """Follow search-engine redirect links whose target is in the URL (at most 3 deep)."""
     for _ in range(3):
+        netloc = parts.netloc.lower()
+        if not any(name in netloc for name in _REDIRECTOR_HOSTS):
+            return parts  # the host is part of the netloc: no redirector
         host = (parts.hostname or "").lower()
         path = parts.path
         names: tuple[str, ...] = ()
@@ -301,10 +380,29 @@ def _netloc(netloc: str, scheme: str) -> str:
 def _split(url: str) -> SplitResult | None:
     s = url.strip()
     s = _scrub(s)
+    m = _PLAIN_HTTP_URL.fullmatch(s)
+    if m:  # urlsplit's answer for these, without its generality
+        scheme, netloc, path, query, fragment = m.groups(default="")
+        return SplitResult(scheme, netloc, path, query, fragment)
     try:
         return urlsplit(s)
     except ValueError:
         return None
+
+
+def _unsplit(scheme: str, netloc: str, path: str, query: str, fragment: str) -> str:
+    """urlunsplit(), spelt out for the usual case: a host, and a path that is empty or
+    starts with "/" (the steps are urlunsplit's own)."""
+    if not netloc or path[:1] not in ("", "/"):
+        return urlunsplit((scheme, netloc, path, query, fragment))
+    url = "//" + netloc + path
+    if scheme:
+        url = scheme + ":" + url
+    if query:
+        url = url + "?" + query
+    if fragment:
+        url = url + "#" + fragment
+    return url
 
 
 def canonical_url(url: str) -> str:
@@ -320,7 +418,7 @@ def canonical_url(url: str) -> str:
     path = _quote(parts.path) or ("/" if netloc else "")
     query = "&".join(sorted(_query_pieces(parts.query)))
     fragment = _quote(parts.fragment) if parts.fragment.startswith("!") else ""
-    return urlunsplit((scheme, netloc, path, query, fragment))
+    return _unsplit(scheme, netloc, path, query, fragment)
 
 
 def clean_url(url: str) -> str:
@@ -331,8 +429,8 @@ def clean_url(url: str) -> str:
         return url.strip()
     parts = _unwrap(parts)
     query = "&".join(_query_pieces(parts.query))
-    return urlunsplit(
-        (parts.scheme.lower(), parts.netloc, _quote(parts.path), query, _quote(parts.fragment))
+    return _unsplit(
+        parts.scheme.lower(), parts.netloc, _quote(parts.path), query, _quote(parts.fragment)
     )
 
 
@@ -343,6 +441,8 @@ def absolute_http_url(link: str | None, base: str | None = None) -> str | None:
     s = _scrub(link.strip())
     if not s:
         return None
+    if _PLAIN_HTTP_URL.fullmatch(s):
+        return s  # what urljoin() would give, whatever the base
     try:
         url = urljoin(base, s) if base else s
         parts = urlsplit(url)
@@ -382,6 +482,8 @@ def title_key(title: str) -> str:
 
 
 def _as_utc(dt: datetime) -> datetime:
+    if dt.tzinfo is UTC:  # astimezone(UTC) would return it as it is
+        return dt
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
@@ -401,9 +503,15 @@ def published_at(raw: RawEntry, now: datetime) -> datetime:
     return now
 
 
+@functools.lru_cache(maxsize=1024)
+def _entry_base(base_url: str | None, feed_url: str) -> str:
+    # the same for every entry of a feed
+    return absolute_http_url(base_url, feed_url) or feed_url
+
+
 def normalize(raw: RawEntry, *, source_id: str, feed_url: str, now: datetime) -> Entry | None:
     """Clean one entry; None when it has no http(s) link (the caller counts it as dropped)."""
-    base = absolute_http_url(raw.base_url, feed_url) or feed_url
+    base = _entry_base(raw.base_url, feed_url)
     link = absolute_http_url(raw.link, base)
     if link is None:
         return None
@@ -411,7 +519,7 @@ def normalize(raw: RawEntry, *, source_id: str, feed_url: str, now: datetime) ->
     canonical = canonical_url(url)
     body = raw.summary if raw.summary and raw.summary.strip() else raw.content
     summary_html = sanitize_html(body or "", base_url=base)
-    summary_text = html_to_text(summary_html)
+    summary_text = _sanitized_text(summary_html)
     title = clean_title(raw.title) or _cap(summary_text, 120) or _cap(url, TITLE_MAX)
     return Entry(
         source_id=source_id,

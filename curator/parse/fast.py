@@ -33,13 +33,15 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import contextlib
 import copy
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from time import struct_time
-from typing import Any
+from typing import Any, NamedTuple, cast
+from urllib.parse import urljoin
 from xml.sax.saxutils import escape
 
 import feedparser
@@ -49,7 +51,7 @@ from feedparser.datetimes.rfc822 import timezone_names as _RFC822_ZONES
 from feedparser.encodings import RE_XML_PI_ENCODING
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
-from feedparser.urls import _urljoin, make_safe_absolute_uri
+from feedparser.urls import _urifixer, make_safe_absolute_uri
 
 __all__ = ["Unsupported", "parse_fast", "read_fast"]
 
@@ -92,7 +94,9 @@ _XLINK_NS = "http://www.w3.org/1999/xlink"
 
 _DTD = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _CP1252_RANGE = re.compile("[\x80-\x9f]")
-_REF_FIX = re.compile("&([A-Za-z0-9_]+);")
+_REF_FIX = re.compile("&([A-Za-z0-9_]+);")  # "?a=1&b;=2" (a mangled "&b=2") back to "&b"
+_TYPE_READ = frozenset({"description", "summary", "content"})  # Curator reads their "type"
+_NOT_STORED = frozenset({"category", "tags", "itunes_keywords"})
 _EMAIL = re.compile(
     r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"""
     r"""([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"""
@@ -119,7 +123,7 @@ _ODD_STARTS = (
 )
 
 
-class Unsupported(Exception):  # noqa: N818 (a reason to fall back, not an error)
+class Unsupported(Exception):
     """The document is outside what the fast path replays exactly; use feedparser."""
 
 
@@ -147,17 +151,18 @@ def read_fast(content: bytes, *, url: str, charset: str | None) -> tuple[Dict, l
     text = _decode(content, charset)
     if _DTD.search(text):
         raise Unsupported("DOCTYPE or entity declaration")
-    parser = ET.XMLPullParser(events=("start-ns", "end"))
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start-ns", "end"))
     root: ET.Element | None = None
     bindings: list[tuple[str, str]] = []
     try:
         parser.feed(text)
         parser.close()
-        for event, value in parser.read_events():
+        for item in parser.read_events():
+            event, value = cast(tuple[str, Any], item)
             if event == "end":
-                root = value
+                root = cast(ET.Element, value)
             else:
-                bindings.append(value)
+                bindings.append(cast(tuple[str, str], value))
     except ET.ParseError as e:
         raise Unsupported(f"not well-formed XML ({e})") from None
     if root is None:  # pragma: no cover - close() raises first
@@ -211,9 +216,7 @@ _RFC822 = re.compile(
     r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (\d{4}) "
     r"(\d\d):(\d\d):(\d\d) ([A-Za-z]{1,5}|[+-]\d{4})"
 )
-_W3DTF = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d{1,9})?(Z|[+-]\d\d:\d\d)"
-)
+_W3DTF = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
 
 
 def parse_date(value: str | None) -> struct_time | None:
@@ -265,6 +268,10 @@ def _key(key: str) -> str:
     return _KEYMAP.get(key, key)
 
 
+def _ref_fix(m: re.Match[str]) -> str:
+    return "&" + m.group(1)
+
+
 def _map_content_type(content_type: str | None) -> str:
     if content_type is None:
         raise _FPAttributeError("map_content_type(None)")
@@ -278,12 +285,27 @@ def _map_content_type(content_type: str | None) -> str:
     return content_type
 
 
+# _map_content_type and _is_base64 of the default types (no attributes)
+_CONTENT_TYPES = {t: t for t in ("text/plain", "text/html", XHTML)}
+_BASE64 = {"text/plain": 0, "text/html": 0, XHTML: 0}
+
+
 def _strattrs(attrs: Iterable[tuple[str, str]]) -> str:
     return "".join(' {}="{}"'.format(k, escape(v, {'"': "&quot;"})) for k, v in attrs)
 
 
+def _urljoin(base: str, uri: str) -> str:
+    """feedparser.urls._urljoin, whose clean-up of "scheme:///x" changes nothing else."""
+    if ":///" in uri:
+        uri = _urifixer.sub(r"\1\3", uri)
+    try:
+        return urljoin(base, uri)
+    except ValueError:
+        return ""
+
+
 def _enforce_href(attrs_d: dict[str, str]) -> dict[str, str]:
-    href = attrs_d.get("url", attrs_d.get("uri", attrs_d.get("href", None)))
+    href = attrs_d.get("url", attrs_d.get("uri", attrs_d.get("href")))
     if href:
         attrs_d.pop("url", None)
         attrs_d.pop("uri", None)
@@ -315,8 +337,8 @@ class _Sim:
         self.depth = 0
         self.hasContent = 0
         self.guidislink: Any = 0
-        self.property_depth_map: dict[int, dict[str, int]] = {}
-        self._names: dict[str, tuple[str, str, bool]] = {}
+        self._depths: list[dict[str, int]] = []  # property_depth_map, one per entry
+        self._names: dict[str, _Tag] = {}
         self._urls: dict[str, str] = {}
         self.baseuri = self._base(url)
         self._track_bindings(bindings)
@@ -366,9 +388,9 @@ class _Sim:
         # Element names carry those prefixes; a document prefix equal to one of them but bound
         # to another namespace would rename the elements (namespacemap) from where it occurs.
         candidates = known_prefixes | {p.lower() for ps in unknown_prefixes.values() for p in ps}
-        for prefix, std in self.namespacemap.items():
-            if prefix is not None and prefix != std and prefix in candidates:
-                raise Unsupported(f"prefix {prefix!r} names another namespace")
+        for doc_prefix, std in self.namespacemap.items():
+            if doc_prefix is not None and doc_prefix != std and doc_prefix in candidates:
+                raise Unsupported(f"prefix {doc_prefix!r} names another namespace")
 
     def track_namespace(self, prefix: str | None, uri: str) -> None:
         loweruri = uri.lower()
@@ -388,8 +410,9 @@ class _Sim:
         else:
             self.namespaces_in_use[prefix or ""] = uri
 
-    def _name(self, tag: str) -> tuple[str, str, bool]:
-        """(name as strict.py passes it, handler name, has no prefix) for an ET tag."""
+    def _name(self, tag: str) -> _Tag:
+        """What strict.py and mixin.py make of an ET tag (cached: the same for every
+        occurrence in one document)."""
         known = self._names.get(tag)
         if known is not None:
             return known
@@ -420,7 +443,17 @@ class _Sim:
             fprefix, suffix = "", tagname
         fprefix = self.namespacemap.get(fprefix, fprefix)
         handler = (fprefix + "_" + suffix) if fprefix else suffix
-        known = (tagname, handler, not fprefix)
+        start = _STARTS.get(handler) or _start_without_handler(handler)
+        end = _ENDS.get(handler) or _end_without_handler(handler)
+        known = _Tag(
+            tagname,
+            handler,
+            not fprefix and tagname not in ("title", "link", "description", "name"),
+            not fprefix
+            and tagname not in ("title", "link", "description", "url", "href", "width", "height"),
+            start,
+            end,
+        )
         self._names[tag] = known
         return known
 
@@ -451,9 +484,9 @@ class _Sim:
     # ------------------------------------------------------------------ the walk
 
     def run(self, root: ET.Element) -> None:
-        tagname, _, _ = self._name(root.tag)
+        tagname = self._name(root.tag).name
         if tagname == "rss":
-            if not any(self._name(c.tag)[1] == "channel" for c in root):
+            if not any(self._name(c.tag).handler == "channel" for c in root):
                 raise Unsupported("<rss> without <channel>")
         elif tagname == "feed":
             # In the Atom namespace the root declares it, so the version feedparser settles on
@@ -465,75 +498,67 @@ class _Sim:
         self._walk(root)
 
     def _walk(self, el: ET.Element) -> None:
-        inline = self.unknown_starttag(el)
+        info = self._names.get(el.tag) or self._name(el.tag)
+        inline = self.unknown_starttag(el, info)
         text = el.text
-        if text:
-            self.handle_data(text)
+        if text and self.elementstack:  # handle_data, inlined: most elements hold text
+            if self.contentparams.get("type") == XHTML:
+                text = escape(text)
+            self.elementstack[-1][2].append(text)
         for child in el:
             self._walk(child)
             tail = child.tail
             if tail:
                 self.handle_data(tail)
-        self.unknown_endtag(el, inline)
+        self.unknown_endtag(info, inline)
 
-    def unknown_starttag(self, el: ET.Element) -> bool:
+    def unknown_starttag(self, el: ET.Element, info: _Tag) -> bool:
         """mixin.py's unknown_starttag; True when the element went into inline content as
         markup (its end tag must then run no handler)."""
         self.depth += 1
-        tag, handler, unprefixed = self._name(el.tag)
         attrib = el.attrib
         attrs = self._attrs(attrib) if attrib else []
-        attrs_d = dict(attrs)
 
-        if self.incontent and not self.contentparams.get("type", "xml").endswith("xml"):
-            if tag in ("xhtml:div", "div"):
-                return True  # typepad does this 10/2007
-            self.contentparams["type"] = XHTML
-        if self.incontent and self.contentparams.get("type") == XHTML:
-            if ":" in tag:
-                tag = tag.split(":", 1)[1]
-            self.handle_data(f"<{tag}{_strattrs(attrs)}>", escape_=False)
-            return True
+        if self.incontent:
+            ctype = self.contentparams.get("type", "xml")
+            if not ctype.endswith("xml"):
+                if info.name in ("xhtml:div", "div"):
+                    return True  # typepad does this 10/2007
+                self.contentparams["type"] = ctype = XHTML
+            if ctype == XHTML:
+                tag = info.name
+                if ":" in tag:
+                    tag = tag.split(":", 1)[1]
+                self.handle_data(f"<{tag}{_strattrs(attrs)}>", escape_=False)
+                return True
 
-        if unprefixed and tag not in ("title", "link", "description", "name"):
+        if info.reset_textinput:
             self.intextinput = 0
-        if unprefixed and tag not in (
-            "title", "link", "description", "url", "href", "width", "height"
-        ):  # fmt: skip
+        if info.reset_image:
             self.inimage = 0
-
-        if handler in _FP_START:
-            method = getattr(self, "_start_" + handler, None)
-            if method is None:
-                raise Unsupported(f"<{tag}> (feedparser handler not ported)")
-            method(attrs_d)
-        elif not attrs_d:
-            self.push(handler, 1)
-        else:
-            self._get_context()[_key(handler)] = attrs_d
+        info.start(self, dict(attrs) if attrs else {})
         return False
 
-    def unknown_endtag(self, el: ET.Element, inline: bool) -> None:
-        tag, handler, _ = self._name(el.tag)
-        if handler in _FP_END:
+    def unknown_endtag(self, info: _Tag, inline: bool) -> None:
+        end = info.end
+        if end is not None:
             if inline:
-                raise Unsupported(f"</{tag}> handler inside inline content")
-            method = getattr(self, "_end_" + handler, None)
-            if method is None:
-                raise Unsupported(f"</{tag}> (feedparser handler not ported)")
+                raise Unsupported(f"</{info.name}> handler inside inline content")
             try:
-                method()
+                end(self)
             except _FPAttributeError:
-                self.pop(handler)
+                self.pop(info.handler)
         else:
-            self.pop(handler)
+            self.pop(info.handler)
 
-        if self.incontent and not self.contentparams.get("type", "xml").endswith("xml"):
-            if tag in ("xhtml:div", "div"):
-                return  # typepad does this 10/2007 (and skips the depth count)
-            self.contentparams["type"] = XHTML
-        if self.incontent and self.contentparams.get("type") == XHTML:
-            self.handle_data("</%s>" % tag.split(":")[-1], escape_=False)
+        if self.incontent:
+            ctype = self.contentparams.get("type", "xml")
+            if not ctype.endswith("xml"):
+                if info.name in ("xhtml:div", "div"):
+                    return  # typepad does this 10/2007 (and skips the depth count)
+                self.contentparams["type"] = ctype = XHTML
+            if ctype == XHTML:
+                self.handle_data(f"</{info.name.split(':')[-1]}>", escape_=False)
         self.depth -= 1
 
     def handle_data(self, text: str, escape_: bool = True) -> None:
@@ -548,18 +573,17 @@ class _Sim:
     def resolve_uri(self, uri: str) -> str:
         done = self._urls.get(uri)
         if done is None:
-            done = self._urls[uri] = str(_urljoin(self.baseuri or "", uri))
+            done = self._urls[uri] = _urljoin(self.baseuri or "", uri)
         return done
 
     def push(self, element: str, expecting_text: Any) -> None:
         self.elementstack.append([element, expecting_text, []])
 
     def pop(self, element: str, strip_whitespace: int = 1) -> Any:
-        if not self.elementstack:
+        stack = self.elementstack
+        if not stack or stack[-1][0] != element:
             return None
-        if self.elementstack[-1][0] != element:
-            return None
-        element, expecting_text, pieces = self.elementstack.pop()
+        _, expecting_text, pieces = stack.pop()
         contentparams = self.contentparams
 
         if self.version == "atom10" and contentparams.get("type", "text") == XHTML:
@@ -591,38 +615,34 @@ class _Sim:
         if not expecting_text:
             return output
 
-        if contentparams.get("base64", 0):
-            try:
+        if contentparams and contentparams.get("base64", 0):
+            with contextlib.suppress(binascii.Error, binascii.Incomplete, UnicodeDecodeError):
                 output = base64.decodebytes(output.encode("utf8")).decode("utf8")
-            except (binascii.Error, binascii.Incomplete, UnicodeDecodeError):
-                pass
 
-        if element in _RELATIVE and output and (element != "id" or self.guidislink):
+        if output and element in _RELATIVE and (element != "id" or self.guidislink):
             output = self.resolve_uri(output)
 
-        # feedparser guesses HTML in nominally plain RSS text; only the detail's type changes,
-        # and Curator reads that type for summaries and content alone.
-        if (
-            element in ("description", "summary", "content")
-            and not self.version.startswith("atom")
-            and contentparams.get("type") == "text/plain"
-            and _looks_like_html(output)
-        ):
-            contentparams["type"] = "text/html"
-
-        contentparams.pop("mode", None)
-        contentparams.pop("base64", None)
+        if contentparams:
+            # feedparser guesses HTML in nominally plain RSS text; only the detail's type
+            # changes, and Curator reads that type for summaries and content alone.
+            if (
+                element in _TYPE_READ
+                and contentparams.get("type") == "text/plain"
+                and not self.version.startswith("atom")
+                and _looks_like_html(output)
+            ):
+                contentparams["type"] = "text/html"
+            contentparams.pop("mode", None)
+            contentparams.pop("base64", None)
 
         if not output.isascii():
             # utf-8 read as iso-8859-1 and re-encoded, undone; then cp1252's C1 code points
-            try:
+            with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
                 output = output.encode("iso-8859-1").decode("utf-8")
-            except (UnicodeEncodeError, UnicodeDecodeError):
-                pass
             if _CP1252_RANGE.search(output):
                 output = output.translate(_cp1252)
 
-        if element in ("category", "tags", "itunes_keywords"):
+        if element in _NOT_STORED:
             return output
         if element == "title" and -1 < self.title_depth <= self.depth:
             return output
@@ -636,19 +656,20 @@ class _Sim:
                 entry["content"].append(detail)
             elif element == "link":
                 if not self.inimage:
-                    output = output.replace("&amp;", "&")
-                    output = _REF_FIX.sub(r"&\g<1>", output)
+                    if "&" in output:
+                        output = output.replace("&amp;", "&")
+                        output = _REF_FIX.sub(_ref_fix, output)
                     entry["link"] = output
                     if output:
                         entry["links"][-1]["href"] = output
             else:
                 if element == "description":
                     element = "summary"
-                depths = self.property_depth_map.setdefault(id(entry), {})
+                depths = self._depths[-1]
                 old_value_depth = depths.get(element)
                 if old_value_depth is None or self.depth <= old_value_depth:
                     depths[element] = self.depth
-                    entry[_key(element)] = output
+                    entry[_KEYMAP.get(element, element)] = output
                 if self.incontent:
                     detail = dict(contentparams)
                     detail["value"] = output
@@ -657,9 +678,10 @@ class _Sim:
             context = self._get_context()
             if element == "description":
                 element = "subtitle"
-            context[_key(element)] = output
+            context[_KEYMAP.get(element, element)] = output
             if element == "link":
-                output = _REF_FIX.sub(r"&\g<1>", output)
+                if "&" in output:
+                    output = _REF_FIX.sub(_ref_fix, output)
                 context["link"] = output
                 context["links"][-1]["href"] = output
             elif self.incontent:
@@ -672,13 +694,15 @@ class _Sim:
         self, tag: str, attrs_d: dict[str, str], default_content_type: str, expecting_text: Any
     ) -> None:
         self.incontent += 1
+        ctype = attrs_d.get("type", default_content_type)
+        ctype = _CONTENT_TYPES.get(ctype) or _map_content_type(ctype)
         self.contentparams = {
-            "type": _map_content_type(attrs_d.get("type", default_content_type)),
+            "type": ctype,
             "language": None,
             "base": self.baseuri,
+            "base64": self._is_base64(attrs_d, ctype) if attrs_d else _BASE64[ctype],
         }
-        self.contentparams["base64"] = self._is_base64(attrs_d, self.contentparams)
-        self.push(tag, expecting_text)
+        self.elementstack.append([tag, expecting_text, []])
 
     def pop_content(self, tag: str) -> Any:
         value = self.pop(tag)
@@ -699,10 +723,9 @@ class _Sim:
         return attrs_d.get(self._map_to_standard_prefix(name))
 
     @staticmethod
-    def _is_base64(attrs_d: dict[str, str], contentparams: Dict) -> int:
+    def _is_base64(attrs_d: dict[str, str], ctype: str) -> int:
         if attrs_d.get("mode", "") == "base64":
             return 1
-        ctype = contentparams["type"]
         if ctype.startswith("text/") or ctype.endswith("+xml") or ctype.endswith("/xml"):
             return 0
         return 1
@@ -971,6 +994,7 @@ class _Sim:
 
     def _start_item(self, attrs_d: dict[str, str]) -> None:
         self.entries.append({})
+        self._depths.append({})
         self.push("item", 0)
         self.inentry = 1
         self.guidislink = 0
@@ -1108,7 +1132,9 @@ class _Sim:
     _end_id = _end_guid
 
     def _start_title(self, attrs_d: dict[str, str]) -> None:
-        self.push_content("title", attrs_d, "text/plain", self.infeed or self.inentry or self.insource)
+        self.push_content(
+            "title", attrs_d, "text/plain", self.infeed or self.inentry or self.insource
+        )
 
     def _end_title(self) -> None:
         value = self.pop_content("title")
@@ -1244,78 +1270,32 @@ class _Sim:
         context["newlocation"] = make_safe_absolute_uri(self.baseuri, url.strip())
 
     # ------------------------------------------------------------------ namespaces/dc.py
+    # (feedparser's wrappers that only call another handler, as aliases)
 
-    def _end_dc_author(self) -> None:
-        self._end_author()
-
-    def _end_dc_creator(self) -> None:
-        self._end_author()
-
-    def _end_dc_date(self) -> None:
-        self._end_updated()
-
-    def _end_dc_description(self) -> None:
-        self._end_description()
-
-    def _end_dc_language(self) -> None:
-        self._end_language()
-
-    def _end_dc_publisher(self) -> None:
-        self._end_webmaster()
-
-    def _end_dc_rights(self) -> None:
-        self._end_rights()
-
-    def _end_dc_subject(self) -> None:
-        self._end_category()
-
-    def _end_dc_title(self) -> None:
-        self._end_title()
-
-    def _end_dcterms_created(self) -> None:
-        self._end_created()
-
-    def _end_dcterms_issued(self) -> None:
-        self._end_published()
-
-    def _end_dcterms_modified(self) -> None:
-        self._end_updated()
-
-    def _start_dc_author(self, attrs_d: dict[str, str]) -> None:
-        self._start_author(attrs_d)
-
-    def _start_dc_creator(self, attrs_d: dict[str, str]) -> None:
-        self._start_author(attrs_d)
-
-    def _start_dc_date(self, attrs_d: dict[str, str]) -> None:
-        self._start_updated(attrs_d)
-
-    def _start_dc_description(self, attrs_d: dict[str, str]) -> None:
-        self._start_description(attrs_d)
-
-    def _start_dc_language(self, attrs_d: dict[str, str]) -> None:
-        self._start_language(attrs_d)
-
-    def _start_dc_publisher(self, attrs_d: dict[str, str]) -> None:
-        self._start_webmaster(attrs_d)
-
-    def _start_dc_rights(self, attrs_d: dict[str, str]) -> None:
-        self._start_rights(attrs_d)
-
-    def _start_dc_subject(self, attrs_d: dict[str, str]) -> None:
-        self._start_category(attrs_d)
-
-    def _start_dc_title(self, attrs_d: dict[str, str]) -> None:
-        self._start_title(attrs_d)
-
-    def _start_dcterms_created(self, attrs_d: dict[str, str]) -> None:
-        self._start_created(attrs_d)
-
-    def _start_dcterms_issued(self, attrs_d: dict[str, str]) -> None:
-        self._start_published(attrs_d)
-
-    def _start_dcterms_modified(self, attrs_d: dict[str, str]) -> None:
-        self._start_updated(attrs_d)
+    _start_dc_author = _start_author
+    _end_dc_author = _end_author
+    _start_dc_creator = _start_author
+    _end_dc_creator = _end_author
+    _start_dc_date = _start_updated
+    _end_dc_date = _end_updated
+    _start_dc_description = _start_description
+    _end_dc_description = _end_description
+    _start_dc_language = _start_language
+    _end_dc_language = _end_language
+    _start_dc_publisher = _start_webmaster
+    _end_dc_publisher = _end_webmaster
+    _start_dc_rights = _start_rights
+    _end_dc_rights = _end_rights
+    _start_dc_subject = _start_category
+    _end_dc_subject = _end_category
+    _start_dc_title = _start_title
+    _end_dc_title = _end_title
+    _start_dcterms_created = _start_created
+    _end_dcterms_created = _end_created
+    _start_dcterms_issued = _start_published
+    _end_dcterms_issued = _end_published
+    _start_dcterms_modified = _start_updated
+    _end_dcterms_modified = _end_updated
 
     def _start_dcterms_valid(self, attrs_d: dict[str, str]) -> None:
         self.push("validity", 1)
@@ -1347,38 +1327,17 @@ class _Sim:
 
     # ------------------------------------------------------------------ namespaces/itunes.py
 
-    def _start_itunes_author(self, attrs_d: dict[str, str]) -> None:
-        self._start_author(attrs_d)
-
-    def _end_itunes_author(self) -> None:
-        self._end_author()
-
-    def _end_itunes_category(self) -> None:
-        self._end_category()
-
-    def _start_itunes_name(self, attrs_d: dict[str, str]) -> None:
-        self._start_name(attrs_d)
-
-    def _end_itunes_name(self) -> None:
-        self._end_name()
-
-    def _start_itunes_email(self, attrs_d: dict[str, str]) -> None:
-        self._start_email(attrs_d)
-
-    def _end_itunes_email(self) -> None:
-        self._end_email()
-
-    def _start_itunes_subtitle(self, attrs_d: dict[str, str]) -> None:
-        self._start_subtitle(attrs_d)
-
-    def _end_itunes_subtitle(self) -> None:
-        self._end_subtitle()
-
-    def _start_itunes_summary(self, attrs_d: dict[str, str]) -> None:
-        self._start_summary(attrs_d)
-
-    def _end_itunes_summary(self) -> None:
-        self._end_summary()
+    _start_itunes_author = _start_author
+    _end_itunes_author = _end_author
+    _end_itunes_category = _end_category
+    _start_itunes_name = _start_name
+    _end_itunes_name = _end_name
+    _start_itunes_email = _start_email
+    _end_itunes_email = _end_email
+    _start_itunes_subtitle = _start_subtitle
+    _end_itunes_subtitle = _end_subtitle
+    _start_itunes_summary = _start_summary
+    _end_itunes_summary = _end_summary
 
     def _start_itunes_owner(self, attrs_d: dict[str, str]) -> None:
         self.inpublisher = 1
@@ -1412,7 +1371,7 @@ class _Sim:
 
     def _end_itunes_block(self) -> None:
         value = self.pop("itunes_block", 0)
-        self._get_context()["itunes_block"] = (value == "yes" or value == "Yes") and 1 or 0
+        self._get_context()["itunes_block"] = 1 if value in ("yes", "Yes") else 0
 
     def _end_itunes_explicit(self) -> None:
         value = self.pop("itunes_explicit", 0)
@@ -1426,8 +1385,7 @@ class _Sim:
         attrs_d.setdefault("scheme", "http://search.yahoo.com/mrss/category_schema")
         self._start_category(attrs_d)
 
-    def _end_media_category(self) -> None:
-        self._end_category()
+    _end_media_category = _end_category
 
     def _end_media_keywords(self) -> None:
         value = self.pop("media_keywords")
@@ -1437,8 +1395,7 @@ class _Sim:
             if term.strip():
                 self._add_tag(term.strip(), None, None)
 
-    def _start_media_title(self, attrs_d: dict[str, str]) -> None:
-        self._start_title(attrs_d)
+    _start_media_title = _start_title
 
     def _end_media_title(self) -> None:
         title_depth = self.title_depth
@@ -1471,11 +1428,8 @@ class _Sim:
             context = self._get_context()
             context["media_credit"][-1]["content"] = credit
 
-    def _start_media_description(self, attrs_d: dict[str, str]) -> None:
-        self._start_description(attrs_d)
-
-    def _end_media_description(self) -> None:
-        self._end_description()
+    _start_media_description = _start_description
+    _end_media_description = _end_description
 
     def _start_media_restriction(self, attrs_d: dict[str, str]) -> None:
         context = self._get_context()
@@ -1563,3 +1517,48 @@ class _Sim:
         if value:
             self.elementstack[-1][2].append(value)
         self.pop("errorreportsto")
+
+
+class _Tag(NamedTuple):
+    name: str  # as strict.py hands it to mixin.py: "title", "dc:creator", "xhtml:div"
+    handler: str  # the _start_/_end_ suffix: "title", "dc_creator", "xhtml_div"
+    reset_textinput: bool  # the "special hack" in unknown_starttag
+    reset_image: bool
+    start: Callable[[_Sim, dict[str, str]], None]
+    end: Callable[[_Sim], None] | None  # None: no _end_ method, the element is just popped
+
+
+def _ported(prefix: str, names: frozenset[str]) -> dict[str, Any]:
+    return {n: getattr(_Sim, prefix + n) for n in names if hasattr(_Sim, prefix + n)}
+
+
+_STARTS: dict[str, Callable[[_Sim, dict[str, str]], None]] = _ported("_start_", _FP_START)
+_ENDS: dict[str, Callable[[_Sim], None]] = _ported("_end_", _FP_END)
+
+
+def _start_without_handler(handler: str) -> Callable[[_Sim, dict[str, str]], None]:
+    if handler in _FP_START:
+
+        def unported(sim: _Sim, attrs_d: dict[str, str]) -> None:
+            raise Unsupported(f"<{handler}> (feedparser handler not ported)")
+
+        return unported
+
+    def generic(sim: _Sim, attrs_d: dict[str, str]) -> None:
+        # mixin.py, when there is no _start_ method: text is pushed, attributes are saved
+        if not attrs_d:
+            sim.push(handler, 1)
+        else:
+            sim._get_context()[_key(handler)] = attrs_d
+
+    return generic
+
+
+def _end_without_handler(handler: str) -> Callable[[_Sim], None] | None:
+    if handler not in _FP_END:
+        return None
+
+    def unported(sim: _Sim) -> None:
+        raise Unsupported(f"</{handler}> (feedparser handler not ported)")
+
+    return unported

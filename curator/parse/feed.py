@@ -17,7 +17,6 @@ import feedparser
 from curator.exceptions import ParseError
 from curator.normalize import absolute_http_url, plain_text
 from curator.parse import jsonfeed
-from curator.parse.fast import parse_fast
 from curator.parse._common import (
     FEED_ROOTS,
     MAX_ENTRIES,
@@ -32,6 +31,7 @@ from curator.parse._common import (
     media_type,
     short,
 )
+from curator.parse.fast import parse_fast
 from curator.types import ParsedFeed, RawEntry
 
 # bozo exceptions that say "the bytes were odd" rather than "the document is broken": a
