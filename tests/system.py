@@ -15,6 +15,18 @@ from pathlib import Path
 
 import pytest
 
+#: Debian's chromium (browsers cannot be downloaded here), and the flags that keep it from
+#: reaching for the network it does not have (design.md, "Playwright").
+CHROMIUM = os.environ.get("CURATOR_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 
 def require(present: bool, reason: str) -> None:
     if present:

@@ -28,7 +28,7 @@ from curator.core import Curator
 from curator.types import Item
 from curator.web import create_app
 from tests.feedserver import FeedServer
-from tests.system import require
+from tests.system import CHROMIUM, CHROMIUM_ARGS, require
 from tests.webkit import (
     EDITOR,
     FAST_HASHER,
@@ -46,15 +46,6 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("CURATOR_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = ROOT / "test-artifacts"
 AXE_VERSION = "4.14.1"
 AXE_DIR = Path(os.environ.get("CURATOR_AXE_DIR", ROOT / ".cache" / "axe"))

@@ -31,7 +31,7 @@ from starlette.routing import Route
 from curator.config import Config, Publish
 from curator.store import Store
 from curator.web.public import EMBED_JS, public_routes
-from tests.system import require
+from tests.system import CHROMIUM, CHROMIUM_ARGS, require
 from tests.test_publish import (
     HOSTILE_TITLE,
     NON_LATIN_TITLE,
@@ -45,15 +45,6 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 HOSTILE_FEED: dict[str, Any] = {
     "version": "https://jsonfeed.org/version/1.1",
