@@ -20,6 +20,7 @@ from curator import pipeline
 from curator.config import Config
 from curator.exceptions import UnknownSource
 from curator.fetch import Fetcher
+from curator.mailer import Mailer
 from curator.review import Review
 from curator.store import Store
 from curator.types import PollReport, SourceReport
@@ -45,8 +46,10 @@ class Curator:
         clock: Clock,
         executor: Executor | None = None,
         smtp_password: str | None = None,
+        mailer: Mailer | None = None,
     ) -> None:
         self.config = config
+        self.mailer = mailer
         self.store = store
         self.fetcher = fetcher
         self.clock = clock
@@ -108,6 +111,7 @@ def make_curator(
     clock: Clock | None = None,
     executor: Executor | None = None,
     smtp_password: str | None = None,
+    mailer: Mailer | None = None,
 ) -> Curator:
     """Build a Curator. Defaults: ``./store``, a fresh HTTP client, the system clock, and the
     SMTP password from ``CURATOR_SMTP_PASSWORD``."""
@@ -119,6 +123,7 @@ def make_curator(
         fetcher=Fetcher(config.fetch, client=client),
         clock=clock or utc_now,
         executor=executor,
+        mailer=mailer,
         smtp_password=smtp_password
         if smtp_password is not None
         else os.environ.get("CURATOR_SMTP_PASSWORD"),

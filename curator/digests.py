@@ -628,7 +628,10 @@ def _send_test(config: Config, store: Store, mailer: Mailer, now: datetime, to: 
 
 
 def make_mailer(curator: Curator) -> Mailer:
-    """A Mailer for the configured server with the password from the environment."""
+    """The Curator's own mailer when one was wired in, else one for the configured server
+    with the password from the environment."""
+    if curator.mailer is not None:
+        return curator.mailer
     return Mailer(curator.config.digest.smtp, password=curator.smtp_password)
 
 

@@ -518,6 +518,24 @@ def test_the_curator_level_entry_points(server: SmtpServer, store: Store, tmp_pa
         asyncio.run(curator.aclose())
 
 
+def test_a_mailer_wired_into_make_curator_is_the_one_used(
+    server: SmtpServer, store: Store, tmp_path: Path
+) -> None:
+    from curator.core import make_curator
+
+    config = make_config(None, tmp_path)  # feeds.yaml's server: port 25, nobody there
+    wired = Mailer(config.digest.smtp.model_copy(update={"port": server.port}))
+    curator = make_curator(config, store=store, clock=Clock(MONDAY_SLOT), mailer=wired)
+    try:
+        put(store, make_item(1))
+        assert digests.send(curator).outcome == "sent"
+        assert sorted(server.delivered_to()) == sorted(
+            a.split("<")[-1].rstrip(">") for a in READERS
+        )
+    finally:
+        asyncio.run(curator.aclose())
+
+
 def test_the_scheduled_job_logs_a_failure_instead_of_raising(
     store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
