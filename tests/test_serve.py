@@ -15,38 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from curator.store import Store
+from tests.webkit import make_item, put
+
 pytestmark = pytest.mark.slow
 
 
 def seed_item(tmp_path: Path) -> str:
     """One pending item written through the store by this (other) process."""
-    from datetime import UTC, datetime
-
-    from curator import normalize
-    from curator.store import Store
-    from curator.types import Item
-
-    now = datetime.now(UTC)
-    url = "https://news.example.org/cctv"
-    canonical = normalize.canonical_url(url)
-    item = Item(
-        id=normalize.item_id(canonical),
-        url=url,
-        canonical_url=canonical,
-        title="Town centre CCTV upgraded",
-        summary="",
-        summary_text="",
-        category="news",
-        published=now,
-        first_seen=now,
-        score=5.0,
-        matched=(),
-        why="test",
-        sources=("a",),
-    )
-    store = Store(tmp_path / "store")
-    with store.transaction():
-        store.put_item(item)
+    item = make_item(1)
+    put(Store(tmp_path / "store"), item)
     return item.id
 
 
