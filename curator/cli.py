@@ -180,6 +180,12 @@ def cmd_check(cur: Curator, args: argparse.Namespace) -> int:
     enabled = sum(1 for s in cfg.sources if s.enabled)
     if not enabled:
         print(f"warning: {cfg.path} has no enabled source: nothing will be polled", file=sys.stderr)
+    if not (cfg.fetch.contact or "").strip():
+        print(
+            f"warning: {cfg.path}: fetch.contact is not set: the User-Agent gives publishers "
+            "no way to reach you; set it to an e-mail address or web page",
+            file=sys.stderr,
+        )
     print(
         f"{cfg.path}: OK — {len(cfg.sources)} sources ({enabled} enabled), "
         f"{len(cfg.rules.include)} include terms, {len(cfg.rules.exclude)} exclude terms"

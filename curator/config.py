@@ -91,7 +91,9 @@ class _Model(BaseModel):
 class FetchSettings(_Model):
     """How politely and how hard we poll."""
 
-    user_agent: str = "Curator/{version} (+https://github.com/curator-cctv/curator)"
+    user_agent: str = (
+        "Curator/{version} (news and research curator for a police CCTV working group)"
+    )
     contact: str | None = None  # appended to the User-Agent: an e-mail or URL to reach us
     timeout: Duration = 30.0  # whole request, including the body
     connect_timeout: Duration = 10.0

@@ -61,8 +61,9 @@ def fetched_ids(env: Path) -> dict[str, str]:
 
 
 def test_check_ok_and_bundled(capsys: pytest.CaptureFixture[str], env: Path) -> None:
-    code, out, _ = cli(capsys, "check")
+    code, out, err = cli(capsys, "check")
     assert code == 0 and "OK" in out and "2 sources (1 enabled)" in out
+    assert "fetch.contact is not set" in err  # publishers could not reach us
     code, out, _ = cli(capsys, "--config", str(ROOT / "feeds.yaml"), "check")
     assert code == 0
 
