@@ -95,7 +95,7 @@ def curator_child(config_path: str, store: str) -> None:
         json.dumps(
             {
                 "poll_wall": wall,
-        "process_cpu": own.ru_utime + own.ru_stime + workers_cpu,
+                "process_cpu": own.ru_utime + own.ru_stime + workers_cpu,
                 "fetched": report.fetched,
                 "not_modified": report.not_modified,
                 "entries": report.total("entries"),
@@ -111,6 +111,34 @@ def _proc_cpu(pid: int) -> float:
     """User + system CPU seconds of a running process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def httpx_floor_child(urls_file: str, concurrency: int) -> None:
+    """The same conditional GETs with a bare httpx client and nothing else: what the HTTP
+    client alone costs, the floor under an unchanged poll."""
+    import httpx
+
+    urls = json.loads(Path(urls_file).read_text())
+
+    async def go() -> float:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=8)
+        async with httpx.AsyncClient(limits=limits) as client:
+            sem = asyncio.Semaphore(concurrency)
+
+            async def get(url: str, etag: str | None = None) -> httpx.Response:
+                async with sem:
+                    headers = {"If-None-Match": etag} if etag else {}
+                    return await client.get(url, headers=headers)
+
+            first = await asyncio.gather(*(get(u) for u in urls))
+            etags = [r.headers.get("etag") for r in first]
+            t = time.perf_counter()
+            again = await asyncio.gather(*(get(u, e) for u, e in zip(urls, etags, strict=True)))
+            wall = time.perf_counter() - t
+            assert all(r.status_code == 304 for r in again)
+            return wall
+
+    print(json.dumps({"poll_wall": asyncio.run(go())}))
 
 
 # ----------------------------------------------------------------- the measured child: reader
@@ -160,9 +188,13 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--no-reader", action="store_true")
     ap.add_argument("--child", nargs=2, metavar=("CONFIG", "STORE"), help=argparse.SUPPRESS)
+    ap.add_argument("--httpx-child", metavar="URLS", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         curator_child(*args.child)
+        return
+    if args.httpx_child:
+        httpx_floor_child(args.httpx_child, 100)
         return
 
     import yaml
@@ -182,6 +214,11 @@ def main() -> None:
             child = [sys.executable, str(Path(__file__).resolve()), "--child", str(cfg), store]
             rows["curator first poll"] = measured(child)
             rows["curator unchanged poll"] = measured(child)
+            urls_file = Path(tmp) / "urls.json"
+            urls_file.write_text(json.dumps(urls))
+            rows["bare httpx, the same 304s (floor)"] = measured(
+                [sys.executable, str(Path(__file__).resolve()), "--httpx-child", str(urls_file)]
+            )
             cli = [
                 sys.executable,
                 "-m",
@@ -204,8 +241,6 @@ def main() -> None:
 
             py = None if args.no_reader else reader_python()
             if py is not None:
-                urls_file = Path(tmp) / "urls.json"
-                urls_file.write_text(json.dumps(urls))
                 script = Path(tmp) / "reader_child.py"
                 script.write_text(READER_CHILD)
                 rdb = str(Path(tmp) / "reader.sqlite")

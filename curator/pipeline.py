@@ -69,6 +69,10 @@ def process(
     return Processed(len(parsed.entries), dropped, tuple(candidates), parsed.warning)
 
 
+#: How long the committer of a multi-source poll waits for more finished polls (seconds).
+LINGER = 0.3
+
+
 def process_pool(workers: int | None = None) -> ProcessPoolExecutor:
     """Worker processes for :func:`process`, so a large poll uses every core.
 
@@ -78,7 +82,11 @@ def process_pool(workers: int | None = None) -> ProcessPoolExecutor:
     """
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["curator.pipeline"])
-    return ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=ctx)
+    count = workers or os.cpu_count() or 1
+    pool = ProcessPoolExecutor(max_workers=count, mp_context=ctx)
+    for _ in range(count):  # start the workers now, while the first fetches are in flight
+        pool.submit(os.getpid)
+    return pool
 
 
 def next_due(
@@ -366,8 +374,17 @@ async def poll_many(
     try:
         while len(reports) < len(sources):
             batch = [await queue.get()]
-            while not queue.empty():
-                batch.append(queue.get_nowait())
+            # Linger briefly for more: each commit rewrites every shard it touches, so a few
+            # large commits cost much less than many small ones in a big run.
+            deadline = asyncio.get_running_loop().time() + LINGER
+            while len(reports) + len(batch) < len(sources):
+                timeout = deadline - asyncio.get_running_loop().time()
+                if timeout <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(queue.get(), timeout))
+                except TimeoutError:
+                    break
             for item in batch:
                 if isinstance(item, Exception):
                     raise item
