@@ -812,3 +812,21 @@ def test_one_server_per_store(tmp_path: Path) -> None:
     child = Child(LOCKER, str(tmp_path))
     assert child.line() == "locked"
     child.finish()
+
+
+def test_aliases_are_kept_validated_and_written_only_in_transactions(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    a, b = "0123456789abcdef", "fedcba9876543210"
+    with pytest.raises(StoreError):
+        store.put_alias(a, b)
+    with store.transaction():
+        store.put_alias(a, b)
+        with pytest.raises(ValueError):
+            store.put_alias("not-an-id", b)
+    assert Store(tmp_path / "s").alias_of(a) == b  # another process sees it
+    assert store.alias_of(b) is None and store.alias_of("nonsense") is None
+    broken = tmp_path / "s" / "aliases" / "0.json"
+    broken.write_text("{ not json")
+    with pytest.raises(StoreCorrupt):
+        Store(tmp_path / "s").alias_of(a)
+    assert broken.read_text() == "{ not json"
