@@ -241,6 +241,7 @@ class _Entry:
     source: str
     date: str
     summary: str
+    note: str = ""  # the editor's "note for the digest"
 
 
 @dataclass(frozen=True)
@@ -347,6 +348,7 @@ def _sections(items: Sequence[Item], config: Config, tz: ZoneInfo) -> list[_Sect
                 source=_source_name(i, config),
                 date=_date(i.published, tz),
                 summary=_clip(i.summary_text, SUMMARY_CHARS),
+                note=_clip(" ".join((i.note or "").split()), SUMMARY_CHARS),
             )
             for i in chosen
         )

@@ -393,7 +393,9 @@ class Fetcher:
         if not addresses or not all(_is_public(a) for a in addresses):
             log.info("refused a non-public address source=%s url=%s", source_id, target)
             raise FetchError(
-                source_id, f"{progress.where()}: that address is not a public web address"
+                source_id,
+                f"{progress.where()}: that address is not a public web address (to allow "
+                "intranet pages, set fetch.allow_private_urls: true in the configuration)",
             )
 
     async def _exchange(

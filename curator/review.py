@@ -175,11 +175,21 @@ class Review:
         self._on_change()
         return new
 
-    def undo(self, item_id: str, *, by: str | None) -> Item:
-        """Revert the item's last decision or edit, recording the undo itself."""
+    def undo(self, item_id: str, *, by: str | None, expect: int | None = None) -> Item:
+        """Revert the item's last decision or edit, recording the undo itself.
+
+        ``expect`` is the length of the history the editor was looking at: a page loaded
+        before a later change (another undo, someone else's edit) must not undo that change
+        unseen."""
         now = self._clock()
         with self._store.transaction():
             item = self._get(item_id)
+            if expect is not None and expect != len(item.history):
+                raise ItemError(
+                    item_id,
+                    "This item has changed since the page was loaded: reload it to see what "
+                    "the last change was, then undo it if you still want to.",
+                )
             at = _last_undoable(item.history)
             if at is None:
                 raise ItemError(

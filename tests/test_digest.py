@@ -125,6 +125,17 @@ def test_each_entry_has_title_link_source_date_and_summary() -> None:
     assert "What the editor wrote." in html
 
 
+def test_the_editors_note_goes_with_its_item() -> None:
+    item = replace(make_item(9, "Headline"), note="Worth reading <b>first</b>.\nSee page 4.")
+    d = render([item, make_item(10, "Other")])
+    assert "  Editor's note: Worth reading <b>first</b>. See page 4.\n" in d.text
+    html = d.html or ""
+    assert (
+        "Editor&rsquo;s note:</strong> Worth reading &lt;b&gt;first&lt;/b&gt;. See page 4." in html
+    )
+    assert d.text.count("Editor's note") == 1
+
+
 def test_edited_title_and_unknown_source() -> None:
     item = replace(
         make_item(8, "Edited title", source="manual", url="https://www.gov.uk/x"),

@@ -715,6 +715,8 @@ def test_actions_answer_json_for_the_script(env: Env, editor: TestClient) -> Non
         "status": "rejected",
         "message": "Rejected “CCTV story number 1”.",
         "undo": True,
+        "version": 1,
+        "pending": 0,
     }
     r = editor.post(f"/items/{item.id}/undo", headers=headers)
     assert r.json()["status"] == "pending"
@@ -725,6 +727,28 @@ def test_actions_answer_json_for_the_script(env: Env, editor: TestClient) -> Non
     editor.cookies.clear()
     r = editor.post(f"/items/{item.id}/approve", headers=headers)
     assert r.status_code == 403
+
+
+def test_undo_from_a_stale_page_is_refused(env: Env, editor: TestClient) -> None:
+    """A page loaded before a later change must not undo that change unseen: after an edit
+    then an approval, an Undo clicked twice on the same page undoes the approval only."""
+    item = make_item(1)
+    put(env.store, item)
+    env.curator.review.edit(item.id, by="ed", title="Edited by hand")
+    env.curator.review.approve([item.id], by="ed")
+    page = editor.get("/approved").text
+    seen = re.search(rf'name="expect-{item.id}" value="(\d+)"', page)
+    assert seen is not None and seen.group(1) == "2"
+    form = {f"expect-{item.id}": seen.group(1)}
+    post(editor, f"/items/{item.id}/undo", form)
+    assert env.item(item.id).status == "pending"
+    r = post(editor, f"/items/{item.id}/undo", form)  # the same, stale page
+    assert r.status_code == 303
+    assert "changed since the page was loaded" in editor.get("/").text
+    assert env.item(item.id).title == "Edited by hand"
+    headers = {"Accept": "application/json", "X-CSRF-Token": token(editor)}
+    r = editor.post(f"/items/{item.id}/undo", data=form, headers=headers)
+    assert r.status_code == 409 and env.item(item.id).title == "Edited by hand"
 
 
 def test_undo_with_nothing_to_undo_flashes(env: Env, editor: TestClient) -> None:

@@ -185,7 +185,9 @@ def _action(action: str) -> Callable[[Request], Any]:
             elif action == "reject":
                 item = (await run_in_threadpool(review.reject, [item_id], by=by))[0]
             elif action == "undo":
-                item = await run_in_threadpool(review.undo, item_id, by=by)
+                seen = form_str(form, f"expect-{item_id}")
+                expect = int(seen) if seen.isdigit() else None
+                item = await run_in_threadpool(review.undo, item_id, by=by, expect=expect)
             else:
                 item = await run_in_threadpool(review.reopen, item_id, by=by)
         except UnknownItem:
@@ -199,7 +201,14 @@ def _action(action: str) -> Callable[[Request], Any]:
         undo = item.id if action in ("approve", "reject") else None
         if wants_json(request):
             return JSONResponse(
-                {"id": item.id, "status": item.status, "message": message, "undo": undo is not None}
+                {
+                    "id": item.id,
+                    "status": item.status,
+                    "message": message,
+                    "undo": undo is not None,
+                    "version": len(item.history),
+                    "pending": state(request).curator.store.counts()["pending"],
+                }
             )
         flash(request, message, "done", undo=undo)
         return RedirectResponse(safe_next(form_str(form, "next")), status_code=303)

@@ -46,10 +46,11 @@
     return n ? n.value : location.pathname;
   }
 
-  function post(url) {
+  function post(url, extra) {
     var body = new URLSearchParams();
     body.set("csrf", csrf);
     body.set("next", nextValue());
+    if (extra) Object.keys(extra).forEach(function (k) { body.set(k, extra[k]); });
     return fetch(url, {
       method: "POST",
       credentials: "same-origin",
@@ -72,6 +73,18 @@
     item.classList.remove("status-pending", "status-approved", "status-rejected");
     item.classList.add("status-" + data.status);
     item.classList.toggle("done", data.status !== "pending");
+    // What the page says must follow what happened: the status line, the history length the
+    // next undo is checked against (a stale one is refused), and the queue's count.
+    var status = item.querySelector(".status");
+    if (status) {
+      status.className = "status status-" + data.status;
+      status.textContent = data.status;
+    }
+    var expect = item.querySelector('input[name="expect-' + item.getAttribute("data-id") + '"]');
+    if (expect && typeof data.version === "number") expect.value = String(data.version);
+    if (typeof data.pending === "number") {
+      document.querySelectorAll(".count").forEach(function (c) { c.textContent = String(data.pending); });
+    }
     if (!msg) return;
     msg.textContent = "";
     if (data.status === "pending") return;
@@ -87,7 +100,10 @@
   function act(item, action) {
     if (!item) return;
     var id = item.getAttribute("data-id");
-    return post("/items/" + encodeURIComponent(id) + "/" + action).then(function (data) {
+    var extra = {};
+    var expect = item.querySelector('input[name="expect-' + id + '"]');
+    if (action === "undo" && expect) extra["expect-" + id] = expect.value;
+    return post("/items/" + encodeURIComponent(id) + "/" + action, extra).then(function (data) {
       show(item, data);
       announce(data.message, "done");
       if (action === "approve" || action === "reject") {
