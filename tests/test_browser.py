@@ -244,9 +244,13 @@ def test_approve_reject_undo_with_the_keyboard(live: LiveServer, page: Page) -> 
     expect(rows).to_have_count(3)
     page.keyboard.press("j")
     expect(rows.nth(0)).to_have_class(re.compile(r"\bcurrent\b"))
+    count = page.locator("nav .count")
+    expect(count).to_have_text("3")
     page.keyboard.press("a")
     expect(rows.nth(0).locator(".done-msg")).to_contain_text("Approved")
     assert status(live, first) == "approved"
+    expect(rows.nth(0).locator(".status")).to_have_text("approved")  # the card says so
+    expect(count).to_have_text("2")  # and so does the queue's count
     expect(rows.nth(1)).to_have_class(re.compile(r"\bcurrent\b"))  # moved on by itself
     page.keyboard.press("r")
     expect(rows.nth(1).locator(".done-msg")).to_contain_text("Rejected")
@@ -254,6 +258,7 @@ def test_approve_reject_undo_with_the_keyboard(live: LiveServer, page: Page) -> 
     page.keyboard.press("u")  # undo the last decision: the rejection
     expect(rows.nth(1)).not_to_have_class(re.compile(r"\bdone\b"))
     assert status(live, second) == "pending"
+    expect(count).to_have_text("2")
     page.keyboard.press("k")
     page.keyboard.press("k")
     expect(rows.nth(0)).to_have_class(re.compile(r"\bcurrent\b"))
