@@ -15,7 +15,8 @@
      │    ├── ParseError        the document is not a feed we can read
      │    └── UnknownSource     no source in feeds.yaml has that id
      ├── ItemError              about one item (carries ``item_id``)
-     │    └── UnknownItem       no item has that id
+     │    ├── UnknownItem       no item has that id
+     │    └── ItemChanged       changed since the editor looked (carries the current item)
      ├── UserError              about an editor account
      ├── PortInUse              `curator serve` cannot listen where it was told to
      ├── DigestError            building or sending a digest failed
@@ -29,6 +30,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from curator.types import Item
 
 
 class CuratorError(Exception):
@@ -125,6 +128,19 @@ class ItemError(CuratorError):
     def __init__(self, item_id: str, message: str) -> None:
         self.item_id = item_id
         super().__init__(message)
+
+
+class ItemChanged(ItemError):
+    """The item is no longer what the editor saw: acting on it would undo or overwrite a
+    change they never looked at.  ``current`` is the item as it is now."""
+
+    def __init__(self, item_id: str, current: Item) -> None:
+        super().__init__(
+            item_id,
+            "This item has changed since the page was loaded: reload it to see the change, "
+            "then try again if you still want to.",
+        )
+        self.current = current
 
 
 class UnknownItem(ItemError):

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from curator import normalize
-from curator.exceptions import ItemError, UnknownItem
+from curator.exceptions import ItemChanged, ItemError, UnknownItem
 from curator.store import Store
 from curator.types import CATEGORIES, Category, Event, Item, Status
 
@@ -49,10 +49,15 @@ class Review:
         self._clock = clock
         self._on_change = on_change
 
-    def _get(self, item_id: str) -> Item:
+    def _get(self, item_id: str, expect: int | None = None) -> Item:
+        """The item, checked against ``expect``: the length of the history the editor saw.
+
+        Every change appends to the history, so its length is the item's version."""
         item = self._store.get_item(item_id)
         if item is None:
             raise UnknownItem(item_id)
+        if expect is not None and expect != len(item.history):
+            raise ItemChanged(item_id, item)
         return item
 
     def _decide(
@@ -101,11 +106,15 @@ class Review:
         summary: str | None = None,
         category: str | None = None,
         note: str | None = None,
+        expect: int | None = None,
     ) -> Item:
-        """Change what readers will see. The feed's values are kept in ``original``."""
+        """Change what readers will see. The feed's values are kept in ``original``.
+
+        With ``expect`` (see :meth:`_get`), a form filled in from an older state of the item
+        cannot overwrite a change made since."""
         now = self._clock()
         with self._store.transaction():
-            item = self._get(item_id)
+            item = self._get(item_id, expect)
             changes: dict[str, tuple[str | None, str | None]] = {}
             fields: dict[str, object] = {}
             original = dict(item.original)
@@ -178,18 +187,11 @@ class Review:
     def undo(self, item_id: str, *, by: str | None, expect: int | None = None) -> Item:
         """Revert the item's last decision or edit, recording the undo itself.
 
-        ``expect`` is the length of the history the editor was looking at: a page loaded
-        before a later change (another undo, someone else's edit) must not undo that change
-        unseen."""
+        With ``expect`` (see :meth:`_get`), a page loaded before a later change (another
+        undo, someone else's edit) cannot undo that change unseen."""
         now = self._clock()
         with self._store.transaction():
-            item = self._get(item_id)
-            if expect is not None and expect != len(item.history):
-                raise ItemError(
-                    item_id,
-                    "This item has changed since the page was loaded: reload it to see what "
-                    "the last change was, then undo it if you still want to.",
-                )
+            item = self._get(item_id, expect)
             at = _last_undoable(item.history)
             if at is None:
                 raise ItemError(

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from curator import normalize
-from curator.exceptions import CuratorError, ItemError, UnknownItem
+from curator.exceptions import CuratorError, ItemChanged, ItemError, UnknownItem
 from curator.parse.page import page_metadata
 from curator.review import Review
 from curator.types import CATEGORIES, STATUSES, Item
@@ -257,17 +257,9 @@ CONFLICT = (
 
 
 def revision(item: Item) -> str:
-    """What the edit form remembers of the item it was opened on: the last change's time
-    and the number of changes (two changes within one clock tick still differ)."""
-    stamp = item.updated_at or item.first_seen
-    return f"{stamp.isoformat()} {len(item.history)}"
-
-
-class _Conflict(Exception):
-    """The item changed after the form was opened; carries the item as it is now."""
-
-    def __init__(self, item: Item) -> None:
-        self.item = item
+    """What a form remembers of the item it was opened on: its version, the length of its
+    history (every change appends to it), as Review.edit and Review.undo check it."""
+    return str(len(item.history))
 
 
 def _form_values(item: Item) -> dict[str, str]:
@@ -309,6 +301,7 @@ async def edit(request: Request) -> Response:
     values = {k: form_str(form, k) for k in ("title", "summary", "category", "note")}
     then = form_str(form, "then")
     seen = form_str(form, "updated_at")
+    expect = int(seen) if seen.isdigit() else -1  # a form without its version is stale
     error = _check_fields(values["title"], values["summary"], values["category"], values["note"])
     if error is not None:
         return _render_edit(request, item, values, nxt, error, status_code=400)
@@ -327,8 +320,6 @@ async def edit(request: Request) -> Response:
             current = store.get_item(item.id)
             if current is None:
                 raise UnknownItem(item.id)
-            if not seen or seen != revision(current):
-                raise _Conflict(current)
             title = values["title"] if not _same_text(values["title"], current.title) else None
             summary = (
                 escape_text_paragraphs(values["summary"])
@@ -339,7 +330,13 @@ async def edit(request: Request) -> Response:
             note = values["note"].strip()
             note_arg = note if note != (current.note or "") else None
             new = review.edit(
-                current.id, by=by, title=title, summary=summary, category=category, note=note_arg
+                current.id,
+                by=by,
+                title=title,
+                summary=summary,
+                category=category,
+                note=note_arg,
+                expect=expect,
             )
             if then == "approve":
                 new = review.approve([new.id], by=by)[0]
@@ -351,9 +348,9 @@ async def edit(request: Request) -> Response:
         item = await run_in_threadpool(save)
     except UnknownItem:
         raise
-    except _Conflict as c:
+    except ItemChanged as c:
         log.info("edit conflict item=%s by=%s", item.id, by)
-        return _render_edit(request, c.item, _form_values(c.item), nxt, CONFLICT, 409)
+        return _render_edit(request, c.current, _form_values(c.current), nxt, CONFLICT, 409)
     except ItemError as e:
         return _render_edit(request, item, values, nxt, str(e), status_code=400)
     if then == "approve":
