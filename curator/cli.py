@@ -425,6 +425,13 @@ def _setup_logging(verbose: bool, command: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _config_problems(error: ConfigError, path: str) -> int:
+    for problem in error.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    print(f"{len(error.problems)} problem(s) in {path}; nothing was changed.", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -435,12 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problems:
             raise ConfigError(problems)
     except ConfigError as e:
-        for problem in e.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        print(
-            f"{len(e.problems)} problem(s) in {args.config}; nothing was changed.", file=sys.stderr
-        )
-        return 2
+        return _config_problems(e, args.config)
     try:
         cur = make_curator(cfg, store=Path(args.store))
         return int(args.func(cur, args))
@@ -448,9 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"curator {args.command}: error: {e}", file=sys.stderr)
         return 2
     except ConfigError as e:
-        for problem in e.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return _config_problems(e, args.config)
     except UnknownSource as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
