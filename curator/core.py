@@ -7,6 +7,7 @@ nothing else in the package holds global state.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -90,7 +91,8 @@ class Curator:
             progress=progress,
         )
         if any(r.new or r.duplicates for r in report.sources):
-            self.changed()
+            # The export writes and fsyncs files: off the event loop, which serves editors.
+            await asyncio.to_thread(self.changed)
         return report
 
     def changed(self) -> None:
