@@ -72,11 +72,12 @@ def measured(argv: list[str], env: dict[str, str] | None = None) -> dict[str, An
 def curator_child(config_path: str, store: str) -> None:
     from curator import config
     from curator.core import make_curator
-    from curator.pipeline import process_pool
+    from curator.workers import Workers
 
     cfg = config.load(config_path)
-    with process_pool() as pool:
-        cur = make_curator(cfg, store=store, executor=pool)
+    with Workers() as pool:
+        pool.start()
+        cur = make_curator(cfg, store=store, workers=pool)
 
         async def go() -> Any:
             try:

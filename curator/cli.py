@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -193,6 +193,22 @@ def cmd_check(cur: Curator, args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _workers(cur: Curator) -> Iterator[None]:
+    """Worker processes that read documents with a time limit, off the event loop."""
+    if cur.workers is not None:
+        yield
+        return
+    from curator.workers import Workers
+
+    cur.workers = Workers(max(1, min(os.cpu_count() or 1, 4)))
+    try:
+        yield
+    finally:
+        cur.workers.close()
+        cur.workers = None
+
+
 def cmd_fetch(cur: Curator, args: argparse.Namespace) -> int:
     ids = args.source or None
     total = len(ids) if ids else sum(1 for s in cur.config.sources if s.enabled)
@@ -207,18 +223,14 @@ def cmd_fetch(cur: Curator, args: argparse.Namespace) -> int:
         finally:
             await cur.aclose()
 
-    executor = None
-    if total >= 8 and cur.executor is None:
-        from curator.pipeline import process_pool
-
-        executor = process_pool(max(1, min(os.cpu_count() or 1, 4)))
-        cur.executor = executor
-    try:
-        report = asyncio.run(run())
-    finally:
-        progress.close()
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
+    with _workers(cur):
+        if total >= 8:  # a bulk run: start the workers while the first fetches are in flight
+            assert cur.workers is not None
+            cur.workers.start()
+        try:
+            report = asyncio.run(run())
+        finally:
+            progress.close()
     if args.json:
         json.dump(_report_json(report), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -468,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_serve(cur: Curator, args: argparse.Namespace) -> int:
     from curator import serve
 
-    with contextlib.suppress(KeyboardInterrupt):
+    with _workers(cur), contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             serve.run(
                 cur,

@@ -105,6 +105,7 @@ class FetchSettings(_Model):
     default_interval: Duration = 3600.0
     max_backoff: Duration = 86400.0
     max_entries: int = Field(200, ge=1)  # per document; the rest are ignored
+    parse_timeout: Duration = 30.0  # per document: parse, normalize and match, in a worker
     jitter: Delay = 60.0
     allow_private_urls: bool = False  # let "add a link by hand" fetch private/loopback hosts
 

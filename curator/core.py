@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from curator.mailer import Mailer
 from curator.review import Review
 from curator.store import Store
 from curator.types import PollReport, SourceReport
+from curator.workers import Workers
 
 log = logging.getLogger("curator.core")
 
@@ -45,7 +45,7 @@ class Curator:
         store: Store,
         fetcher: Fetcher,
         clock: Clock,
-        executor: Executor | None = None,
+        workers: Workers | None = None,
         smtp_password: str | None = None,
         mailer: Mailer | None = None,
     ) -> None:
@@ -54,7 +54,7 @@ class Curator:
         self.store = store
         self.fetcher = fetcher
         self.clock = clock
-        self.executor = executor
+        self.workers = workers
         self.smtp_password = smtp_password
         self.review = Review(store, clock, on_change=self.changed)
 
@@ -87,7 +87,7 @@ class Curator:
             fetcher=self.fetcher,
             store=self.store,
             now=now,
-            executor=self.executor,
+            workers=self.workers,
             progress=progress,
         )
         if any(r.new or r.duplicates for r in report.sources):
@@ -111,12 +111,13 @@ def make_curator(
     store: Store | str | Path | None = None,
     client: httpx.AsyncClient | None = None,
     clock: Clock | None = None,
-    executor: Executor | None = None,
+    workers: Workers | None = None,
     smtp_password: str | None = None,
     mailer: Mailer | None = None,
 ) -> Curator:
     """Build a Curator. Defaults: ``./store``, a fresh HTTP client, the system clock, and the
-    SMTP password from ``CURATOR_SMTP_PASSWORD``."""
+    SMTP password from ``CURATOR_SMTP_PASSWORD``.  Without ``workers`` documents are read in
+    the calling process, with no time limit: the CLI and ``serve`` pass worker processes."""
     if not isinstance(store, Store):
         store = Store(Path(store) if store is not None else Path("store"))
     return Curator(
@@ -124,7 +125,7 @@ def make_curator(
         store=store,
         fetcher=Fetcher(config.fetch, client=client),
         clock=clock or utc_now,
-        executor=executor,
+        workers=workers,
         mailer=mailer,
         smtp_password=smtp_password
         if smtp_password is not None

@@ -12,7 +12,8 @@
      │    ├── FetchError        the HTTP poll failed (``status``, ``retry_after``)
      │    │    ├── SourceGone   410 Gone: not polled again until its configuration changes
      │    │    └── BodyTooLarge the body passed the size cap and was abandoned
-     │    ├── ParseError        the document is not a feed we can read
+     │    ├── ParseError        the document is not a feed we can read (or took too long)
+     │    ├── SourceBug         an unexpected exception while polling it (a bug; logged)
      │    └── UnknownSource     no source in feeds.yaml has that id
      ├── ItemError              about one item (carries ``item_id``)
      │    ├── UnknownItem       no item has that id
@@ -24,18 +25,35 @@
      └── PublishError           an export could not be written
 
 The CLI maps these to clean messages and exit codes; anything else is a bug and propagates.
+
+Every error survives pickling (it crosses from worker processes back to the poll): the
+root's ``__reduce__`` rebuilds it from its arguments and attributes, whatever its
+``__init__`` takes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from curator.types import Item
 
 
+def _rebuild(cls: type[CuratorError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class CuratorError(Exception):
     """Root of every deliberate Curator error."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own reduce calls ``cls(*self.args)``, which fails for every subclass
+        # whose __init__ takes other arguments than its message (ParseError broke the pool).
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 @dataclass(frozen=True)
@@ -114,6 +132,19 @@ class BodyTooLarge(FetchError):
 
 class ParseError(SourceError):
     pass
+
+
+class SourceBug(SourceError):
+    """An unexpected exception while polling one source: a bug in Curator, but that source's
+    bug.  It is logged with its traceback and recorded on the source; the run goes on."""
+
+    def __init__(self, source_id: str, stage: str, error: BaseException) -> None:
+        super().__init__(
+            source_id,
+            f"unexpected {type(error).__name__} in {stage}: {error} "
+            "(a bug in Curator; the log has the traceback)",
+        )
+        self.stage = stage
 
 
 class UnknownSource(SourceError):

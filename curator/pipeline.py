@@ -14,17 +14,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import multiprocessing
-import os
 import random
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from curator import dedupe, match, normalize
 from curator.config import Config, FetchSettings, Rules, Source
-from curator.exceptions import CuratorError, FetchError, ParseError, SourceGone
+from curator.exceptions import (
+    CuratorError,
+    FetchError,
+    ParseError,
+    SourceBug,
+    SourceGone,
+    StoreError,
+)
 from curator.fetch import Fetcher
 from curator.parse import parse
 from curator.store import Store
@@ -36,6 +40,7 @@ from curator.types import (
     SourceReport,
     SourceState,
 )
+from curator.workers import WorkerCrashed, Workers, WorkerTimeout
 
 log = logging.getLogger("curator.pipeline")
 
@@ -72,21 +77,12 @@ def process(
 #: How long the committer of a multi-source poll waits for more finished polls (seconds).
 LINGER = 0.3
 
+#: The longest back-off exponent: 2**30 intervals is past any cap, and a larger power of two
+#: overflows a float (a source dead for 1,025 polls once broke every later run).
+_MAX_DOUBLINGS = 30
 
-def process_pool(workers: int | None = None) -> ProcessPoolExecutor:
-    """Worker processes for :func:`process`, so a large poll uses every core.
-
-    Workers come from a fork server that has already imported the pipeline: each starts in
-    milliseconds, and none is forked from a process that runs threads (the store commits in
-    one), which can leave a child holding a lock nobody will release.
-    """
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["curator.pipeline"])
-    count = workers or os.cpu_count() or 1
-    pool = ProcessPoolExecutor(max_workers=count, mp_context=ctx)
-    for _ in range(count):  # start the workers now, while the first fetches are in flight
-        pool.submit(os.getpid)
-    return pool
+#: No poll is put off further than this, whatever the configuration says.
+_MAX_DELAY = 365 * 86400.0
 
 
 def next_due(
@@ -101,13 +97,14 @@ def next_due(
     """When to poll again: the interval on success; doubling per consecutive error, capped."""
     interval = source.interval or settings.default_interval
     if errors:
-        delay = min(interval * 2 ** (errors - 1), max(settings.max_backoff, interval))
+        doublings = min(errors - 1, _MAX_DOUBLINGS)
+        delay = min(interval * 2.0**doublings, max(settings.max_backoff, interval))
     else:
         delay = interval
     if retry_after is not None:
         delay = max(delay, min(retry_after, settings.max_backoff))
     delay += settings.jitter * rng() if settings.jitter else 0.0
-    return now + timedelta(seconds=delay)
+    return now + timedelta(seconds=min(delay, _MAX_DELAY))
 
 
 def initial_state(source: Source, state: SourceState | None) -> SourceState:
@@ -155,13 +152,35 @@ async def fetch_source(
     config: Config,
     fetcher: Fetcher,
     now: datetime,
-    executor: Executor | None = None,
+    workers: Workers | None = None,
 ) -> Polled:
-    """fetch → parse → normalize → match for one source; no store writes."""
+    """fetch → parse → normalize → match for one source; no store writes.
+
+    Whatever goes wrong becomes this source's recorded error: an unexpected exception is a
+    bug, but it is this source's bug, and the run's other sources go on.
+    """
     state = replace(initial_state(source, state), last_fetch=now)
     if state.gone:
         return Polled(source, state, "skipped")
+    try:
+        return await _fetch_and_process(
+            source, state, config=config, fetcher=fetcher, now=now, workers=workers
+        )
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:
+        return Polled(source, state, "error", error=_as_bug(source.id, "fetch or parse", e))
 
+
+async def _fetch_and_process(
+    source: Source,
+    state: SourceState,
+    *,
+    config: Config,
+    fetcher: Fetcher,
+    now: datetime,
+    workers: Workers | None,
+) -> Polled:
     try:
         fetched = await fetcher.fetch(source, state)
     except FetchError as e:
@@ -188,13 +207,24 @@ async def fetch_source(
         return Polled(source, validated, "unchanged", elapsed=fetched.elapsed)
 
     args = (fetched, source, config.rules, now, config.fetch.max_entries)
+    limit = config.fetch.parse_timeout
     try:
-        if executor is None:
+        if workers is None:
             result = process(*args)
         else:
-            result = await asyncio.get_running_loop().run_in_executor(executor, process, *args)
+            result = await workers.run(limit, process, *args)
     except ParseError as e:
         return Polled(source, state, "error", error=e, elapsed=fetched.elapsed)
+    except WorkerTimeout:
+        error = ParseError(
+            source.id,
+            f"reading the document took longer than {limit:g} s and was stopped "
+            "(fetch.parse_timeout); check that the url serves a feed",
+        )
+        return Polled(source, state, "error", error=error, elapsed=fetched.elapsed)
+    except WorkerCrashed as e:
+        error = ParseError(source.id, f"reading the document crashed its worker: {e}")
+        return Polled(source, state, "error", error=error, elapsed=fetched.elapsed)
     state = replace(
         validated,
         body_hash=body_hash,
@@ -205,19 +235,42 @@ async def fetch_source(
     return Polled(source, state, "ok", processed=result, elapsed=fetched.elapsed)
 
 
+def _as_bug(source_id: str, stage: str, e: Exception) -> SourceBug:
+    """An unexpected exception, logged once with its traceback and recorded on its source."""
+    log.error("bug source=%s stage=%s error=%r", source_id, stage, e, exc_info=e)
+    return SourceBug(source_id, stage, e)
+
+
 def store_polled(
     polled: Sequence[Polled], *, config: Config, store: Store, now: datetime
 ) -> list[SourceReport]:
     """Store what several polls produced in ONE transaction (each source's effects whole).
 
     Grouping saves an fsync'd commit per source when hundreds finish together; a crash loses
-    the group, never part of one source's poll.
+    the group, never part of one source's poll.  A source whose storing raises unexpectedly
+    (a bug in dedupe, say) is recorded as failed and the group is stored again without its
+    effects; store trouble (a full disk, a damaged file) is not one source's and propagates.
     """
-    reports = []
-    with store.transaction():
-        for p in polled:
-            reports.append(_store_one(p, config=config, store=store, now=now))
-    for p, r in zip(polled, reports, strict=True):
+    batch = list(polled)
+    while True:
+        storing: int | None = None  # the index of the source being stored, if any
+        try:
+            reports = []
+            with store.transaction():
+                for index, p in enumerate(batch):
+                    storing = index
+                    reports.append(_store_one(p, config=config, store=store, now=now))
+                storing = None
+            break
+        except StoreError:
+            raise
+        except Exception as e:
+            if storing is None or batch[storing].error is not None:
+                raise  # the commit itself, or storing a mere error: not this source's doing
+            failed = batch[storing]
+            bug = _as_bug(failed.source.id, "dedupe or store", e)
+            batch[storing] = replace(failed, outcome="error", processed=None, error=bug)
+    for p, r in zip(batch, reports, strict=True):
         _log(p, r)
     return reports
 
@@ -310,7 +363,7 @@ async def poll_source(
     fetcher: Fetcher,
     store: Store,
     now: datetime,
-    executor: Executor | None = None,
+    workers: Workers | None = None,
 ) -> SourceReport:
     """Poll one source once and store what it gave, in one transaction."""
     polled = await fetch_source(
@@ -319,7 +372,7 @@ async def poll_source(
         config=config,
         fetcher=fetcher,
         now=now,
-        executor=executor,
+        workers=workers,
     )
     stored = await asyncio.to_thread(store_polled, [polled], config=config, store=store, now=now)
     return stored[0]
@@ -347,7 +400,7 @@ async def poll_many(
     fetcher: Fetcher,
     store: Store,
     now: datetime,
-    executor: Executor | None = None,
+    workers: Workers | None = None,
     progress: Callable[[SourceReport], None] | None = None,
 ) -> PollReport:
     """Poll several sources concurrently (the fetcher enforces the global and per-host
@@ -363,9 +416,9 @@ async def poll_many(
                 config=config,
                 fetcher=fetcher,
                 now=now,
-                executor=executor,
+                workers=workers,
             )
-        except Exception as e:  # a bug: hand it to the committer, which re-raises it
+        except Exception as e:  # fetch_source records a source's errors: this is worse
             polled = e
         await queue.put(polled)
 

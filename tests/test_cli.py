@@ -286,7 +286,11 @@ def test_corrupt_store_is_reported_not_overwritten(
 
 
 def test_entry_points_run_as_processes(env: Path) -> None:
-    for argv in ([sys.executable, "-m", "curator", "check"], ["curator", "check"]):
+    # The console script is the venv's own (beside the interpreter), never whatever an earlier
+    # install left on PATH: a fresh clone has no other `curator`.
+    console = Path(sys.executable).with_name("curator")
+    assert console.is_file(), f"{console}: the console script was not installed into the venv"
+    for argv in ([sys.executable, "-m", "curator", "check"], [str(console), "check"]):
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr
         assert "OK" in done.stdout

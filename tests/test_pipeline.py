@@ -14,6 +14,7 @@ from curator.core import Curator, make_curator
 from curator.exceptions import UnknownSource
 from curator.store import Store
 from curator.types import PollReport
+from curator.workers import Workers
 from tests.feedserver import FeedServer, need_corpus
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -308,17 +309,15 @@ def test_a_document_that_fails_to_parse_is_fetched_again_and_fails_visibly(
 def test_worker_processes_give_the_same_items_as_inline(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    from curator import pipeline
-
     bodies = [rss(CCTV, title="One"), rss(LFR, CCTV, title="Two"), rss(OFF_TOPIC, LFR)]
     urls = [feed_server.route(f"/w{i}", b) for i, b in enumerate(bodies)]
     cfg = make_config("".join(source(f"s{i}", u) for i, u in enumerate(urls)), head=POLICING)
     results = []
-    for name, pool in (("inline", None), ("pool", pipeline.process_pool(2))):
-        cur = make_curator(cfg, store=Store(tmp_path / name), clock=Clock(), executor=pool)
+    for name, pool in (("inline", None), ("pool", Workers(2))):
+        cur = make_curator(cfg, store=Store(tmp_path / name), clock=Clock(), workers=pool)
         report = run(cur)
         if pool is not None:
-            pool.shutdown()
+            pool.close()
         # Which source is credited with a shared story depends on which answered first.
         results.append(
             (
