@@ -74,10 +74,11 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 # Characters no XML 1.0 document may hold, C1 controls (HTML parse errors) and lone
 # surrogates (not encodable as UTF-8).  Feed text is untrusted, so every output drops them.
 _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-# RSS 2.0 does not say whether <title> is text or HTML; feedparser and SimplePie guess HTML
-# when they see a tag or an entity.  A title that would be misread so goes out as escaped HTML
-# (which such readers show as the literal text), every other title as plain text.
-_MISREADS_AS_HTML = re.compile(r"<|&[#A-Za-z0-9]")
+# Titles, names and descriptions are plain text in every output, XML- or HTML-escaped exactly
+# once by the templates' autoescaping.  RSS 2.0 leaves <title> undefined, but SimplePie (the
+# WordPress RSS block and widget) HTML-escapes an RSS title's text before anything else reads
+# it, so a second escape of ours would show on the website as "Q&amp;A" (issue #8; checked
+# against WordPress's own code in tests/test_wordpress.py).  Atom says so: type="text".
 
 
 class ItemSource(Protocol):
@@ -222,10 +223,6 @@ def human_date(dt: datetime) -> str:
     return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
 
 
-def _rss_text(text: str) -> str:
-    return html.escape(text, quote=False) if _MISREADS_AS_HTML.search(text) else text
-
-
 @dataclass(frozen=True)
 class _Entry:
     id: str
@@ -314,7 +311,7 @@ def _templates() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(rfc3339=rfc3339, rfc822=http_date, rss_text=_rss_text, human_date=human_date)
+    env.filters.update(rfc3339=rfc3339, rfc822=http_date, human_date=human_date)
     return env
 
 

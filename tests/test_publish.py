@@ -32,8 +32,10 @@ from xml.etree import ElementTree as ET
 
 import feedparser
 import jsonschema
+import lxml.html
 import nh3
 import pytest
+from lxml import etree
 
 from curator import publish
 from curator.config import Config, Publish, loads
@@ -55,6 +57,17 @@ RFC822 = re.compile(
 HOSTILE_TITLE = '<img src=x onerror="window.__pwned=1"> <b>Police</b> & "CCTV" \'here\''
 AMP_TITLE = "Fish &amp; chips: AT&T cameras < 5 > 3"
 NON_LATIN_TITLE = "Камеры видеонаблюдения — 警察の監視カメラ — كاميرات المراقبة 📹"
+# Titles every consumer must show exactly as stored (issue #8): the characters a title really
+# carries, then text that merely looks like markup or an entity reference.
+PLAIN_TITLES = (
+    "Q&A: police CCTV at M&S",
+    "count < 5 and > 3",
+    "Chief's \"CCTV\" review: 'quotes' & more",
+    "CCTV 📹 and body cams 🎥 😀",
+    NON_LATIN_TITLE,
+    "<script>alert(1)</script> CCTV",
+)
+MARKUP_TITLES = (HOSTILE_TITLE, "Fish &amp; chips at AT&T", "Use <b>bold</b> &lt;sparingly&gt;")
 LONG_TEXT = " ".join(
     f"Paragraph {n}: cameras, facial recognition & the police's use of CCTV evidence."
     for n in range(240)
@@ -138,6 +151,11 @@ def tricky_items() -> list[Item]:
         make_item(4, title="A very long summary", summary=LONG_HTML, summary_text=LONG_TEXT),
         make_item(5, title="Control\x0bchars\x00 here", category="guidance"),
     ]
+
+
+def title_items(titles: Iterable[str] = PLAIN_TITLES + MARKUP_TITLES) -> list[Item]:
+    """Approved items carrying ``titles``, newest first in that order."""
+    return [make_item(n, title=title) for n, title in enumerate(titles, start=1)]
 
 
 def expected_title(item: Item) -> str:
@@ -320,12 +338,15 @@ def test_rss_is_valid_and_reads_back_the_same_items() -> None:
     assert parsed.version == "rss20"
     assert parsed.feed.title == Publish().title
     assert len(parsed.entries) == len(items)
+    xml_titles = [el.findtext("title") for el in ET.fromstring(out.body).iter("item")]
+    assert xml_titles == [expected_title(i) for i in items]
     for entry, item in zip(parsed.entries, items, strict=True):
-        title = entry.title
-        if entry.title_detail.type == "text/html":
-            assert "<" not in title  # escaped text, not markup
-            title = html.unescape(title)
-        assert title == expected_title(item)
+        # feedparser guesses HTML for RSS text holding a closing tag or an entity reference
+        # (its lookslikehtml); plain text is otherwise read as the same text.
+        if entry.title_detail.type == "text/plain":
+            assert entry.title == expected_title(item)
+        else:
+            assert re.search(r"</\w+>|&#?\w+;", item.title), item.title
         assert entry.link == item.url
         assert entry.id == item.canonical_url
         assert datetime(*entry.published_parsed[:6], tzinfo=UTC) == item.published.replace(
@@ -349,6 +370,64 @@ def test_rss_plain_titles_stay_plain_text() -> None:
     entry = feedparser.parse(out.body).entries[0]
     assert entry.title_detail.type == "text/plain"
     assert entry.title == "Fish & chips — AT & T"
+
+
+def strict_xml(body: bytes) -> etree._Element:
+    """lxml's parser with nothing forgiven: no recovery, no entities, no network."""
+    parser = etree.XMLParser(recover=False, resolve_entities=False, no_network=True)
+    return etree.fromstring(body, parser)
+
+
+def test_titles_are_plain_text_escaped_once_in_rss_and_atom() -> None:
+    items = title_items()
+    p = Publish(title="Links & news <CCTV>", description='Q&A "quoted"')
+    sel = publish.select(items, p, NOW)
+    rss = strict_xml(publish.rss(sel, p, self_url="https://c.example.org/links.rss"))
+    assert rss.findtext("channel/title") == "Links & news <CCTV>"
+    assert rss.findtext("channel/description") == 'Q&A "quoted"'
+    assert [t.text for t in rss.iterfind("channel/item/title")] == list(
+        PLAIN_TITLES + MARKUP_TITLES
+    )
+
+    atom = strict_xml(publish.atom(sel, p, self_url="https://c.example.org/links.atom"))
+    assert atom.findtext(f"{ATOM}title") == "Links & news <CCTV>"
+    titles = atom.findall(f"{ATOM}entry/{ATOM}title")
+    assert [t.get("type") for t in titles] == ["text"] * len(items)
+    assert [t.text for t in titles] == list(PLAIN_TITLES + MARKUP_TITLES)
+    # Escaped once, and the text itself never read as markup: no element hides in a title.
+    assert all(len(t) == 0 for t in titles)
+    raw = publish.rss(sel, p, self_url="https://c.example.org/links.rss")
+    assert b"<title>Q&amp;A: police CCTV at M&amp;S</title>" in raw
+    assert b"<title>count &lt; 5 and &gt; 3</title>" in raw
+
+
+def test_feedparser_reads_the_titles_as_plain_text() -> None:
+    items = title_items()
+    atom = feedparser.parse(rendered("atom", items).body)
+    assert not atom.bozo
+    assert [e.title_detail.type for e in atom.entries] == ["text/plain"] * len(items)
+    assert [e.title for e in atom.entries] == list(PLAIN_TITLES + MARKUP_TITLES)
+    rss = feedparser.parse(rendered("rss", title_items(PLAIN_TITLES)).body)
+    assert not rss.bozo
+    assert [e.title_detail.type for e in rss.entries] == ["text/plain"] * len(PLAIN_TITLES)
+    assert [e.title for e in rss.entries] == list(PLAIN_TITLES)
+
+
+def test_json_feed_titles_are_the_stored_text() -> None:
+    doc = json.loads(rendered("json", title_items()).body)
+    jsonfeed_validator().validate(doc)
+    assert [i["title"] for i in doc["items"]] == list(PLAIN_TITLES + MARKUP_TITLES)
+
+
+@pytest.mark.parametrize("fmt", ["html", "embed"])
+def test_html_titles_are_the_stored_text_escaped_once(fmt: publish.Format) -> None:
+    body = rendered(fmt, title_items()).body.decode()
+    doc = lxml.html.document_fromstring(body)
+    anchors = doc.xpath('//a[@class="curator-title"]')
+    assert [a.text_content() for a in anchors] == list(PLAIN_TITLES + MARKUP_TITLES)
+    assert all(len(a) == 0 for a in anchors)  # text only: no element came from a title
+    assert ">Q&amp;A: police CCTV at M&amp;S</a>" in body
+    assert ">Fish &amp;amp; chips at AT&amp;T</a>" in body
 
 
 def test_empty_rss_is_still_valid() -> None:
