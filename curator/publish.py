@@ -5,11 +5,14 @@ routes (``curator/web/public.py``), the CLI and the tests render the same bytes 
 items.
 
 Selection (:func:`select`): approved items whose link is http(s), of the requested
-categories, not older than ``publish.max_age``, **newest first by the article's own date**
-(``Item.published``), at most ``publish.limit`` of them.  The article date is what every output
-shows next to a link, and it is what feed readers sort on (the WordPress RSS block's SimplePie
-re-sorts by ``pubDate``), so ordering by approval time would make the website's list and the
-feeds disagree.  Ties go to the more recently approved item.
+categories, **approved** within ``publish.max_age`` (the approval date, not the article's: a
+2019 evaluation approved today is news to the website's readers, as it is to the digest's),
+**newest first by the article's own date** (``Item.published``), at most ``publish.limit`` of
+them.  The article date is what every output shows next to a link, and it is what feed
+readers sort on (the WordPress RSS block's SimplePie re-sorts by ``pubDate``), so ordering by
+approval time would make the website's list and the feeds disagree.  Ties go to the more
+recently approved item.  :func:`left_out` tells the editor which approved items that leaves
+out, and why.
 
 Validators: the body of each output is a function of the store and the clock only through the
 selection, so the ETag (a hash of the bytes) changes exactly when the output does.
@@ -138,6 +141,11 @@ def _was_approved(item: Item) -> bool:
     return any(event.action == "approved" for event in item.history)
 
 
+def approved_at(item: Item) -> datetime:
+    """When the item was approved: what ``publish.max_age`` counts from."""
+    return item.reviewed_at or item.first_seen
+
+
 def select(
     items: Iterable[Item], publish: Publish, now: datetime, query: Query | None = None
 ) -> Selection:
@@ -155,8 +163,8 @@ def select(
                 changes.append(_changed_at(item))
             continue
         changes.append(_changed_at(item))
-        if item.published <= cutoff:
-            changes.append(item.published + max_age)  # when it left the window
+        if approved_at(item) <= cutoff:
+            changes.append(approved_at(item) + max_age)  # when it left the window
             continue
         if not _is_http(item.url):
             continue
@@ -166,8 +174,52 @@ def select(
     shown.sort(key=lambda i: (i.published, i.reviewed_at or EPOCH, i.id), reverse=True)
     chosen = tuple(shown[:limit])
     last_modified = min(max(changes), now).replace(microsecond=0)
-    valid_until = min((i.published + max_age for i in chosen), default=None)
+    valid_until = min((approved_at(i) + max_age for i in chosen), default=None)
     return Selection(chosen, query, last_modified, valid_until)
+
+
+def left_out(approved: Iterable[Item], publish: Publish, now: datetime) -> dict[str, str]:
+    """Why each approved item that no output shows is left out, by item id, for the editor's
+    pages (an approved item the website never shows must not look published).
+
+    ``approved`` is the approved items (``store.items("approved")``).  An item that only a
+    category-filtered output shows (``?category=…``) is listed too, with that said.
+    """
+    items = [i for i in approved if i.status == "approved"]
+    cutoff = now - timedelta(seconds=publish.max_age)
+    shown = {i.id for i in select(items, publish, now).items}
+    in_category = {
+        category: {i.id for i in select(items, publish, now, Query((category,))).items}
+        for category in CATEGORIES
+    }
+    newer = f"the {publish.limit} newest articles (publish.limit, by the article's date)"
+    reasons: dict[str, str] = {}
+    for item in items:
+        if item.id in shown:
+            continue
+        if not _is_http(item.url):
+            reasons[item.id] = "its link is not an http(s) address"
+        elif approved_at(item) <= cutoff:
+            reasons[item.id] = (
+                f"approved {human_date(approved_at(item))}, longer ago than "
+                f"{duration(publish.max_age)} (publish.max_age)"
+            )
+        elif item.id in in_category[item.category]:
+            reasons[item.id] = (
+                f"the full list shows only {newer}; lists for ?category={item.category} show it"
+            )
+        else:
+            reasons[item.id] = f"the lists show only {newer}"
+    return reasons
+
+
+def duration(seconds: float) -> str:
+    """``365 days``, ``36 hours``: a duration setting's value as an editor reads it."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:g} seconds"
 
 
 def items_for(

@@ -223,20 +223,60 @@ def test_select_applies_limit_max_age_and_categories() -> None:
     wide = Publish(limit=100, max_age="10d")
     assert [i.canonical_url for i in publish.select(items, wide, NOW).items] == [
         f"https://news.example.org/story/{n}"
-        for n in range(1, 10)  # 10 is 10 days and 1 h old
+        for n in range(1, 11)  # n was approved n days less 1 h ago; 11 longer than 10 days
     ]
     research = publish.select(items, wide, NOW, publish.Query(categories=("research",)))
     assert {i.category for i in research.items} == {"research"}
     assert len(research.items) == 5
     both = publish.select(items, wide, NOW, publish.Query(categories=("news", "research")))
-    assert len(both.items) == 9
+    assert len(both.items) == 10
+
+
+def test_max_age_counts_from_the_approval_not_the_article_date() -> None:
+    """Issue #8: a 2019 evaluation approved today goes out; an article from yesterday that
+    was approved over a year ago (a clock put right, an old import) does not."""
+    evaluation = make_item(
+        1,
+        category="research",
+        published=datetime(2019, 3, 1, tzinfo=UTC),
+        reviewed_at=NOW - timedelta(hours=1),
+    )
+    stale = make_item(2, published=NOW - timedelta(days=1), reviewed_at=NOW - timedelta(days=400))
+    sel = publish.select([evaluation, stale], Publish(), NOW)
+    assert sel.items == (evaluation,)
+    assert sel.valid_until == NOW - timedelta(hours=1) + timedelta(days=365)
+    assert publish.left_out([evaluation, stale], Publish(), NOW) == {
+        stale.id: "approved 28 Apr 2024, longer ago than 365 days (publish.max_age)"
+    }
+
+
+def test_left_out_says_why_each_approved_item_is_not_published() -> None:
+    news = [make_item(n) for n in range(1, 4)]
+    older_research = make_item(4, category="research")
+    no_http = make_item(5, url="ftp://files.example.org/report.pdf")
+    aged = make_item(6, reviewed_at=NOW - timedelta(days=31))
+    pending = make_item(7, status="pending")
+    items = [*news, older_research, no_http, aged, pending]
+    p = Publish(limit=2, max_age="30d")
+    shown = publish.select(items, p, NOW).items
+    assert shown == (news[0], news[1])
+    assert publish.left_out(items, p, NOW) == {
+        news[2].id: "the lists show only the 2 newest articles (publish.limit, by the "
+        "article's date)",
+        older_research.id: "the full list shows only the 2 newest articles (publish.limit, by "
+        "the article's date); lists for ?category=research show it",
+        no_http.id: "its link is not an http(s) address",
+        aged.id: "approved 2 May 2025, longer ago than 30 days (publish.max_age)",
+    }
+    assert publish.duration(36 * 3600) == "36 hours"
+    assert publish.duration(90) == "90 seconds"
 
 
 def test_valid_until_is_when_the_oldest_shown_item_ages_out() -> None:
     items = [make_item(1), make_item(3)]
     p = Publish(max_age="5d")
     sel = publish.select(items, p, NOW)
-    assert sel.valid_until == items[1].published + timedelta(days=5)
+    assert sel.valid_until == items[1].reviewed_at + timedelta(days=5)
     later = publish.select(items, p, sel.valid_until)
     assert later.items == (items[0],)
 
@@ -267,7 +307,7 @@ def test_last_modified_follows_every_change_that_can_alter_an_output() -> None:
     p = Publish(max_age="60h")
     old = make_item(3)
     sel = publish.select([a, old], p, NOW)
-    assert sel.last_modified == old.published + timedelta(hours=60)
+    assert sel.last_modified == old.reviewed_at + timedelta(hours=60)
     assert sel.last_modified > a.updated_at
     assert sel.items == (a,)
 

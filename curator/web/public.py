@@ -24,7 +24,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +36,7 @@ from starlette.routing import Route
 from curator import publish
 from curator.config import Config
 from curator.publish import Format, ItemSource, Query, Rendered
+from curator.types import Item
 
 EMBED_JS = Path(__file__).parent / "static" / "embed.js"
 _CACHE_SIZE = 64
@@ -234,6 +235,42 @@ class _Site:
     def embed_js(self, request: Request) -> Response:
         max_age = self.curator.config.publish.cache_seconds
         return conditional_response(request, self._script_rendered, max_age=max_age)
+
+
+class NotPublished:
+    """For the editor's pages: ``not_published(item)`` says why an approved item is in none of
+    the published outputs ("" when it is in them, or is not approved).
+
+    The reasons (:func:`curator.publish.left_out`) are worked out once per store version and
+    configuration, and again after a minute, since approvals age out of ``publish.max_age``.
+    """
+
+    _TTL = timedelta(minutes=1)
+
+    def __init__(self, curator: PublicSource) -> None:
+        self.curator = curator
+        self._lock = threading.Lock()
+        self._key: tuple[object, ...] | None = None
+        self._until = publish.EPOCH
+        self._reasons: dict[str, str] = {}
+
+    def __call__(self, item: Item) -> str:
+        if item.status != "approved":
+            return ""
+        return self.reasons().get(item.id, "")
+
+    def reasons(self) -> dict[str, str]:
+        config = self.curator.config
+        store = self.curator.store
+        now = self.curator.clock()
+        key = (store.version(), config.publish)
+        with self._lock:
+            if key == self._key and now < self._until:
+                return self._reasons
+        reasons = publish.left_out(store.items("approved"), config.publish, now)
+        with self._lock:
+            self._key, self._until, self._reasons = key, now + self._TTL, reasons
+        return reasons
 
 
 def public_routes(curator: PublicSource) -> list[Route]:
