@@ -532,14 +532,29 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+class ExportSource(ItemSource, Protocol):
+    """What the export needs of :class:`curator.store.Store`: the items, and the store's
+    directory, which holds the export's lock."""
+
+    path: Path
+
+
+def export_lock(store: ExportSource, out: Path) -> Path:
+    """The lock file that serialises exports to ``out``: in the store's directory, one per
+    export directory, never in ``out`` (a web root publishes whatever lies in it)."""
+    key = hashlib.sha256(str(out.resolve()).encode("utf-8")).hexdigest()[:16]
+    return Path(store.path) / f".publish-{key}.lock"
+
+
 def export(
-    config: Config, store: ItemSource, out_dir: str | os.PathLike[str], now: datetime
+    config: Config, store: ExportSource, out_dir: str | os.PathLike[str], now: datetime
 ) -> list[Path]:
     """Write links.json, links.rss, links.atom and links.html (the fragment) into ``out_dir``.
 
     Each file is replaced atomically and only when its content changed; the four are rendered
-    from one read of the store.  A lock file (``.curator-publish.lock``) in ``out_dir``
-    serialises exports from several processes, so an older state never overwrites a newer one.
+    from one read of the store.  A lock file in the store's directory (:func:`export_lock`)
+    serialises exports from several processes, so an older state never overwrites a newer one;
+    nothing but the four files and, for an instant, their temporary files enters ``out_dir``.
     The feeds' self links point at ``publish.export_url`` when set, else at ``base_url``.
     Returns the files that changed.  Raises PublishError naming the path when it cannot write.
     """
@@ -547,7 +562,7 @@ def export(
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(out / ".curator-publish.lock"), timeout=60)
+        lock = FileLock(str(export_lock(store, out)), timeout=60)
         with lock:
             selection = items_for(store, publish, now)
             written: list[Path] = []
@@ -576,7 +591,7 @@ def export_dir(config: Config) -> Path | None:
     return out if out.is_absolute() else Path(config.path).parent / out
 
 
-def refresh(config: Config, store: ItemSource, now: datetime) -> list[Path]:
+def refresh(config: Config, store: ExportSource, now: datetime) -> list[Path]:
     """The hook for ``Curator.changed()``: re-export to ``publish.out_dir`` when it is set.
 
     A failed export is logged, not raised: the review or poll that triggered it has already

@@ -21,6 +21,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -715,7 +716,9 @@ def test_export_writes_the_four_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in written) == sorted(publish.EXPORT_FILES)
     for name in publish.EXPORT_FILES:
         assert (out / name).stat().st_mode & 0o777 == 0o644
-    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    # The web root gets the four files and nothing else (no lock, no temporary file).
+    assert sorted(p.name for p in out.iterdir()) == sorted(publish.EXPORT_FILES)
+    assert publish.export_lock(store, out).parent == store.path
 
     check_rss_required(
         (out / "links.rss").read_bytes(), "https://www.example.org/wp-content/links/links.rss"
@@ -794,6 +797,35 @@ def test_export_failure_names_the_file_and_leaves_the_rest(tmp_path: Path) -> No
         publish.export(Config(), store, out, NOW)
     assert (out / "links.rss").read_bytes() != old_rss  # written before the failure, whole
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_curator_publish_leaves_only_the_four_files_in_the_web_root(tmp_path: Path) -> None:
+    fill_store(tmp_path / "store", [make_item(1, reviewed_at=datetime.now(UTC))])
+    config = tmp_path / "feeds.yaml"
+    config.write_text("publish:\n  base_url: https://curator.example.org\n", encoding="utf-8")
+    web_root = tmp_path / "www" / "links"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "curator",
+            "--config",
+            str(config),
+            "--store",
+            str(tmp_path / "store"),
+            "publish",
+            "--out",
+            str(web_root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(p.name for p in web_root.iterdir()) == sorted(publish.EXPORT_FILES)
+    assert b"Story 1: police CCTV" in (web_root / "links.rss").read_bytes()
 
 
 def test_refresh_exports_to_out_dir_relative_to_the_config_file(tmp_path: Path) -> None:
