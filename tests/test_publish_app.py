@@ -5,10 +5,12 @@ the editor's pages say about publishing, and what the public answers never carry
 from __future__ import annotations
 
 import asyncio
+import gzip
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import httpx
@@ -96,7 +98,125 @@ def test_the_editor_sees_which_approved_items_are_not_published(app: App) -> Non
         "Not on the website: approved 4 Feb 2024, longer ago than 365 days (publish.max_age)."
         in card(page, forgotten)
     )
-    assert "Not on the website: approved 4 Feb 2024" in app.client.get(f"/items/{forgotten.id}").text
+    assert (
+        "Not on the website: approved 4 Feb 2024" in app.client.get(f"/items/{forgotten.id}").text
+    )
 
     listed = app.client.get("/links.json").json()
     assert [i["title"] for i in listed["items"]] == [recent.title, evaluation.title]
+
+
+# --------------------------------------------------------------------------- public answers
+
+PUBLIC = ["/links.json", "/links.rss", "/links.atom", "/embed", "/embed.js"]
+
+
+@pytest.mark.parametrize("path", PUBLIC)
+def test_public_answers_never_set_the_session_cookie(app: App, path: str) -> None:
+    put(app.curator.store, make_item(1, reviewed_at=T0 - timedelta(hours=1)))
+    for signed_in in (False, True):
+        if signed_in:
+            sign_in(app.client)
+            assert app.client.cookies.get("curator_session")
+        answers = [
+            app.client.get(path),
+            app.client.head(path),
+            app.client.get(path + "?limit=nope"),
+            app.client.options(path, headers={"Origin": "https://www.example.org"}),
+            app.client.post(path),
+            app.client.delete(path),
+        ]
+        for r in answers:
+            assert "set-cookie" not in r.headers, (signed_in, r.request.method, r.status_code)
+    statuses = [r.status_code for r in answers]
+    assert statuses[:2] == [200, 200]
+    assert statuses[3:] == [204, 405, 405]
+    assert answers[4].headers["allow"] == "GET, HEAD, OPTIONS"
+    assert answers[4].text == "POST is not allowed here; use GET.\n"
+
+
+def test_the_cors_preflight_of_links_json(app: App) -> None:
+    r = app.client.options(
+        "/links.json",
+        headers={
+            "Origin": "https://www.example.org",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "if-none-match, if-modified-since",
+        },
+    )
+    assert r.status_code == 204
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert r.headers["access-control-allow-methods"] == "GET, HEAD, OPTIONS"
+    assert r.headers["access-control-allow-headers"] == "if-none-match, if-modified-since"
+    assert r.headers["access-control-max-age"] == "86400"
+    assert "set-cookie" not in r.headers
+    odd = app.client.options(
+        "/links.json",
+        headers={"Origin": "https://x.example", "Access-Control-Request-Headers": "a b\x7f"},
+    )
+    assert "access-control-allow-headers" not in odd.headers
+
+
+def raw_get(client: TestClient, path: str, **headers: str) -> tuple[httpx.Response, bytes]:
+    """The response and its body as sent (not decompressed)."""
+    with client.stream("GET", path, headers=headers) as r:
+        return r, b"".join(r.iter_raw())
+
+
+@pytest.mark.parametrize("path", ["/links.json", "/links.rss", "/links.atom", "/embed"])
+def test_public_answers_are_gzipped_for_clients_that_accept_it(app: App, path: str) -> None:
+    put(app.curator.store, *(make_item(n, reviewed_at=T0 - timedelta(hours=n)) for n in range(30)))
+    plain, plain_body = raw_get(app.client, path, **{"Accept-Encoding": "identity"})
+    packed, packed_body = raw_get(app.client, path, **{"Accept-Encoding": "gzip, br;q=0.5"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(packed_body) == plain_body
+    assert len(packed_body) * 3 < len(plain_body)
+    assert plain.headers["vary"] == packed.headers["vary"] == "Accept-Encoding"
+    # Each representation has its own ETag, and each revalidates to a 304.
+    assert packed.headers["etag"] == plain.headers["etag"][:-1] + '-gzip"'
+    for etag, coding in ((plain.headers["etag"], "identity"), (packed.headers["etag"], "gzip")):
+        again = app.client.get(path, headers={"If-None-Match": etag, "Accept-Encoding": coding})
+        assert again.status_code == 304
+        assert again.headers["etag"] == etag and again.headers["vary"] == "Accept-Encoding"
+    refused, _ = raw_get(app.client, path, **{"Accept-Encoding": "gzip;q=0, *;q=1"})
+    assert "content-encoding" not in refused.headers
+    assert plain.headers["last-modified"] == packed.headers["last-modified"]
+
+
+# --------------------------------------------------------------------------- Last-Modified
+
+
+def test_last_modified_survives_a_restart_and_moves_with_the_bytes(tmp_path: Path) -> None:
+    """Issue #8: a changed ``publish.title`` (or limit, max_age …) after a restart changes the
+    bytes; Last-Modified must move too, or an If-Modified-Since client keeps the old list."""
+    clock = Clock()
+    store = tmp_path / "store"
+    first = start(store, clock, title="CCTV links")
+    put(first.curator.store, make_item(1, reviewed_at=T0 - timedelta(days=2)))
+    before = first.client.get("/links.rss")
+    stop(first)
+
+    clock.advance(hours=1)
+    same = start(store, clock, title="CCTV links")
+    unchanged = same.client.get(
+        "/links.rss", headers={"If-Modified-Since": before.headers["last-modified"]}
+    )
+    assert unchanged.status_code == 304
+    assert unchanged.headers["last-modified"] == before.headers["last-modified"]
+    stop(same)
+
+    clock.advance(hours=1)
+    renamed = start(store, clock, title="Police CCTV: the links")
+    after = renamed.client.get(
+        "/links.rss", headers={"If-Modified-Since": before.headers["last-modified"]}
+    )
+    assert after.status_code == 200
+    assert "<title>Police CCTV: the links</title>" in after.text
+    assert after.headers["etag"] != before.headers["etag"]
+    assert after.headers["last-modified"] == format_datetime(clock.now, usegmt=True)
+    again = renamed.client.get(
+        "/links.rss", headers={"If-Modified-Since": after.headers["last-modified"]}
+    )
+    assert again.status_code == 304
+    stop(renamed)

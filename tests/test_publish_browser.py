@@ -312,3 +312,21 @@ def test_embed_page_renders_in_a_cross_origin_iframe(servers: Servers, page: Any
     assert shown == [expected_title(i) for i in tricky_items()[:3]]
     assert frame.locator("img").count() == 0
     assert_clean(page)
+
+
+def test_a_conditional_fetch_from_another_origin_passes_the_preflight(
+    servers: Servers, page: Any
+) -> None:
+    """If-None-Match is not a CORS-safelisted header: the browser asks OPTIONS first."""
+    page.goto(servers.host + "/research")
+    statuses = page.evaluate(
+        """async (url) => {
+          const first = await fetch(url, {credentials: "omit"});
+          const etag = first.headers.get("ETag");
+          const again = await fetch(url, {credentials: "omit", headers: {"If-None-Match": etag}});
+          return [first.status, typeof etag, again.status];
+        }""",
+        servers.curator + "/links.json",
+    )
+    assert statuses == [200, "string", 304]
+    assert_clean(page)

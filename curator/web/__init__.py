@@ -37,7 +37,7 @@ from curator.web._security import (
     SecurityHeadersMiddleware,
     session_secret,
 )
-from curator.web.public import NotPublished
+from curator.web.public import NotPublished, PublicEndpoints
 
 if TYPE_CHECKING:
     from curator.core import Curator
@@ -86,6 +86,7 @@ def create_app(
     ]
     middleware = [
         Middleware(SecurityHeadersMiddleware, public_paths=public_paths),
+        Middleware(PublicEndpoints, routes=public),  # ahead of the session: no cookie there
         Middleware(
             SchemeSessionMiddleware,
             secret_key=session_secret(curator.store.path),
