@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
 import httpx
@@ -19,6 +25,7 @@ from starlette.testclient import TestClient
 
 from curator.config import Publish
 from curator.core import Curator
+from curator.store import Store
 from curator.types import Item
 from curator.web import create_app
 from tests.test_publish import make_item, put
@@ -220,3 +227,80 @@ def test_last_modified_survives_a_restart_and_moves_with_the_bytes(tmp_path: Pat
     )
     assert again.status_code == 304
     stop(renamed)
+
+
+def test_a_damaged_store_gets_a_plain_503_without_detail_or_cookie(app: App) -> None:
+    put(app.curator.store, make_item(1, reviewed_at=T0 - timedelta(hours=1)))
+    sign_in(app.client)
+    (app.curator.store.path / "items" / "00.json").write_text("{not json", encoding="utf-8")
+    r = app.client.get("/links.json")
+    assert r.status_code == 503
+    assert r.text == "Curator cannot answer right now; try again in a minute.\n"
+    assert r.headers["retry-after"] == "30"
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "set-cookie" not in r.headers
+
+
+def serve(tmp_path: Path, title: str) -> tuple[subprocess.Popen[str], str]:
+    """`curator serve` on the store in ``tmp_path`` with ``publish.title``, once it listens."""
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"publish:\n  title: {json.dumps(title)}\ndigest: {{enabled: false}}\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "curator",
+            "-v",
+            "--config",
+            str(config),
+            "--store",
+            str(tmp_path / "store"),
+            "serve",
+            "--port",
+            str(port),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CURATOR_SECRET_KEY": "s" * 48},
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "serving on" in line:
+            return proc, f"http://127.0.0.1:{port}"
+    raise AssertionError(f"curator serve ended (code {proc.wait()}) before serving")
+
+
+def stop_serving(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+
+
+@pytest.mark.slow
+def test_curator_serve_restarted_with_a_new_title_moves_last_modified(tmp_path: Path) -> None:
+    """test_last_modified_survives_a_restart_and_moves_with_the_bytes through real processes
+    and the real clock."""
+    put(Store(tmp_path / "store"), make_item(1, reviewed_at=datetime.now(UTC)))
+    proc, url = serve(tmp_path, "CCTV links")
+    try:
+        before = httpx.get(url + "/links.rss", timeout=30)
+    finally:
+        stop_serving(proc)
+    assert before.status_code == 200 and "<title>CCTV links</title>" in before.text
+    only_ims = {"If-Modified-Since": before.headers["last-modified"]}
+
+    proc, url = serve(tmp_path, "Police CCTV: the links")
+    try:
+        after = httpx.get(url + "/links.rss", headers=only_ims, timeout=30)
+        assert after.status_code == 200
+        assert "<title>Police CCTV: the links</title>" in after.text
+        assert parsedate_to_datetime(after.headers["last-modified"]) > parsedate_to_datetime(
+            before.headers["last-modified"]
+        )
+        now_ims = {"If-Modified-Since": after.headers["last-modified"]}
+        assert httpx.get(url + "/links.rss", headers=now_ims, timeout=30).status_code == 304
+    finally:
+        stop_serving(proc)
