@@ -18,7 +18,9 @@ Validators: the body of each output is a function of the store and the clock onl
 selection, so the ETag (a hash of the bytes) changes exactly when the output does.
 ``Selection.last_modified`` is the latest change that can have altered an output: any change
 to an item that is or was approved, or an approved item ageing out of the window.  It is
-conservative (some changes move it without changing a given output), never late.
+conservative (some changes move it without changing a given output), never late.  The web
+routes serve as Last-Modified the time an output's bytes were first served
+(``curator.web.public.first_served``), which also moves when a setting changes them.
 """
 
 from __future__ import annotations

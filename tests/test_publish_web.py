@@ -20,7 +20,14 @@ from starlette.testclient import TestClient
 
 from curator.config import Config, Publish
 from curator.store import Store
-from curator.web.public import EMBED_JS, public_routes
+from curator.web.public import (
+    EMBED_JS,
+    SEEN_KEY,
+    SEEN_MAX,
+    accepts_gzip,
+    first_served,
+    public_routes,
+)
 from tests.test_publish import (
     HOSTILE_TITLE,
     NOW,
@@ -318,3 +325,51 @@ def replace_store(store: Store, items: Callable[..., object]) -> Store:
             return getattr(store, name)
 
     return Counting()  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(
+    ("header", "gzip"),
+    [
+        (None, False),
+        ("", False),
+        ("gzip", True),
+        ("GZIP;Q=0.5", True),
+        ("x-gzip", True),
+        ("deflate, br", False),
+        ("gzip;q=0", False),
+        ("gzip;q=nonsense", False),
+        ("*", True),
+        ("br, *;q=0", False),
+        ("gzip;q=0, *", False),
+        ("identity;q=1, *;q=0.1", True),
+    ],
+)
+def test_accept_encoding_is_negotiated_with_q_values(header: str | None, gzip: bool) -> None:
+    assert accepts_gzip(header) is gzip
+
+
+def test_first_served_moves_strictly_and_forgets_the_oldest(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    t = NOW.replace(microsecond=0)
+    assert first_served(store, "rss", '"a"', t - timedelta(days=1), t) == t
+    assert first_served(store, "rss", '"a"', t, t + timedelta(hours=1)) == t
+    # New bytes within the same second still get a later time than the old bytes had.
+    assert first_served(store, "rss", '"b"', t, t) == t + timedelta(seconds=1)
+    # New bytes that an item change explains take its time.
+    changed = t + timedelta(minutes=5)
+    assert first_served(store, "rss", '"c"', changed, t + timedelta(minutes=9)) == changed
+    for n in range(SEEN_MAX + 10):
+        first_served(store, f"json?limit={n + 1}", '"x"', t, t + timedelta(seconds=n))
+    seen = store.get_meta(SEEN_KEY)
+    assert len(seen) == SEEN_MAX
+    assert "json?limit=1" not in seen and f"json?limit={SEEN_MAX + 10}" in seen
+
+
+def test_first_served_falls_back_to_now_when_the_store_cannot_say(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(tmp_path / "store")
+    (tmp_path / "store" / "meta.json").write_text("{not json", encoding="utf-8")
+    assert first_served(store, "rss", '"a"', NOW - timedelta(days=1), NOW) == NOW
+    assert "cannot record when an output changed output=rss" in caplog.text
+    assert (tmp_path / "store" / "meta.json").read_text(encoding="utf-8") == "{not json"

@@ -59,7 +59,7 @@ log = logging.getLogger("curator.web")
 
 EMBED_JS = Path(__file__).parent / "static" / "embed.js"
 SEEN_KEY = "publish.first_served"  # store meta: output -> {etag, since}
-_SEEN_MAX = 256  # outputs remembered; a forgotten one starts again at "now", which is safe
+SEEN_MAX = 256  # outputs remembered; a forgotten one starts again at "now", which is safe
 _CACHE_SIZE = 64
 _GZIP_MIN = 1024  # smaller bodies gain little and may grow
 _METHODS = "GET, HEAD, OPTIONS"
@@ -244,12 +244,12 @@ def first_served(
     a restart; if the store cannot record it, ``now`` (a 200 too many, never a wrong 304).
     """
     now = now.replace(microsecond=0)
-    seen = store.get_meta(SEEN_KEY, {})
-    record = seen.get(output) if isinstance(seen, dict) else None
-    if isinstance(record, dict) and record.get("etag") == etag:
-        with contextlib.suppress(TypeError, ValueError):
-            return datetime.fromisoformat(record["since"])
     try:
+        seen = store.get_meta(SEEN_KEY, {})
+        record = seen.get(output) if isinstance(seen, dict) else None
+        if isinstance(record, dict) and record.get("etag") == etag:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                return datetime.fromisoformat(record["since"])
         with store.transaction():
             seen = store.get_meta(SEEN_KEY, {})
             if not isinstance(seen, dict):
@@ -257,9 +257,9 @@ def first_served(
             record = seen.get(output)
             since = _next_since(record, etag, changed.replace(microsecond=0), now)
             seen[output] = {"etag": etag, "since": since.isoformat()}
-            if len(seen) > _SEEN_MAX:
+            if len(seen) > SEEN_MAX:
                 oldest = sorted(seen, key=lambda k: str(seen[k].get("since", "")))
-                for key in oldest[: len(seen) - _SEEN_MAX]:
+                for key in oldest[: len(seen) - SEEN_MAX]:
                     del seen[key]
             store.put_meta(SEEN_KEY, seen)
             return since
