@@ -29,13 +29,14 @@ import base64
 import contextlib
 import functools
 import hashlib
+import heapq
 import html
 import json
 import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -173,46 +174,71 @@ def select(
         if query.categories and item.category not in query.categories:
             continue
         shown.append(item)
-    shown.sort(key=lambda i: (i.published, i.reviewed_at or EPOCH, i.id), reverse=True)
-    chosen = tuple(shown[:limit])
+    chosen = tuple(heapq.nlargest(limit, shown, key=_rank))
     last_modified = min(max(changes), now).replace(microsecond=0)
     valid_until = min((approved_at(i) + max_age for i in chosen), default=None)
     return Selection(chosen, query, last_modified, valid_until)
 
 
-def left_out(approved: Iterable[Item], publish: Publish, now: datetime) -> dict[str, str]:
-    """Why each approved item that no output shows is left out, by item id, for the editor's
-    pages (an approved item the website never shows must not look published).
+def _rank(item: Item) -> tuple[datetime, datetime, str]:
+    """The outputs' order, highest first: article date, then latest approval."""
+    return (item.published, item.reviewed_at or EPOCH, item.id)
 
-    ``approved`` is the approved items (``store.items("approved")``).  An item that only a
-    category-filtered output shows (``?category=…``) is listed too, with that said.
+
+@dataclass(frozen=True)
+class Standing:
+    """Where the approved items stand in the outputs, to tell the editor why one is left out.
+
+    ``shown`` is what the full outputs show; ``category_floor`` the rank of the last item that
+    a full category-filtered output shows (absent: that output has room for more).
     """
-    items = [i for i in approved if i.status == "approved"]
-    cutoff = now - timedelta(seconds=publish.max_age)
-    shown = {i.id for i in select(items, publish, now).items}
-    in_category = {
-        category: {i.id for i in select(items, publish, now, Query((category,))).items}
-        for category in CATEGORIES
-    }
-    newer = f"the {publish.limit} newest articles (publish.limit, by the article's date)"
-    reasons: dict[str, str] = {}
-    for item in items:
-        if item.id in shown:
-            continue
+
+    publish: Publish
+    now: datetime
+    shown: frozenset[str]
+    category_floor: Mapping[Category, tuple[datetime, datetime, str]]
+
+    def why_not(self, item: Item) -> str:
+        """Why no output shows the approved ``item`` ("" when they do, or it is not approved)."""
+        if item.status != "approved" or item.id in self.shown:
+            return ""
         if not _is_http(item.url):
-            reasons[item.id] = "its link is not an http(s) address"
-        elif approved_at(item) <= cutoff:
-            reasons[item.id] = (
+            return "its link is not an http(s) address"
+        if approved_at(item) <= self.now - timedelta(seconds=self.publish.max_age):
+            return (
                 f"approved {human_date(approved_at(item))}, longer ago than "
-                f"{duration(publish.max_age)} (publish.max_age)"
+                f"{duration(self.publish.max_age)} (publish.max_age)"
             )
-        elif item.id in in_category[item.category]:
-            reasons[item.id] = (
-                f"the full list shows only {newer}; lists for ?category={item.category} show it"
-            )
-        else:
-            reasons[item.id] = f"the lists show only {newer}"
-    return reasons
+        newer = f"the {self.publish.limit} newest articles (publish.limit, by the article's date)"
+        floor = self.category_floor.get(item.category)
+        if floor is None or _rank(item) >= floor:
+            return f"the full list shows only {newer}; lists for ?category={item.category} show it"
+        return f"the lists show only {newer}"
+
+
+def standing(approved: Iterable[Item], publish: Publish, now: datetime) -> Standing:
+    """:class:`Standing` of ``approved`` (``store.items("approved")``): one pass and partial
+    sorts of small tuples, so the editor's Approved list stays fast with tens of thousands."""
+    cutoff = now - timedelta(seconds=publish.max_age)
+    rows: list[tuple[datetime, datetime, str, Category]] = []
+    for item in approved:
+        if item.status == "approved" and approved_at(item) > cutoff and _is_http(item.url):
+            rows.append((*_rank(item), item.category))
+    shown = frozenset(row[2] for row in heapq.nlargest(publish.limit, rows))
+    floors: dict[Category, tuple[datetime, datetime, str]] = {}
+    for category in CATEGORIES:
+        ranked = heapq.nlargest(publish.limit, (r for r in rows if r[3] == category))
+        if len(ranked) == publish.limit:
+            floors[category] = ranked[-1][:3]
+    return Standing(publish, now, shown, floors)
+
+
+def left_out(approved: Iterable[Item], publish: Publish, now: datetime) -> dict[str, str]:
+    """Why each approved item that no output shows is left out, by item id (an item that only
+    a category-filtered output shows, ``?category=…``, is listed too, with that said)."""
+    items = list(approved)
+    state = standing(items, publish, now)
+    return {i.id: why for i in items if (why := state.why_not(i))}
 
 
 def duration(seconds: float) -> str:

@@ -465,8 +465,9 @@ class NotPublished:
     """For the editor's pages: ``not_published(item)`` says why an approved item is in none of
     the published outputs ("" when it is in them, or is not approved).
 
-    The reasons (:func:`curator.publish.left_out`) are worked out once per store version and
-    configuration, and again after a minute, since approvals age out of ``publish.max_age``.
+    Where the approved items stand (:func:`curator.publish.standing`) is worked out once per
+    store version and configuration, and again after a minute, since approvals age out of
+    ``publish.max_age``; a page that shows no approved item never asks.
     """
 
     _TTL = timedelta(minutes=1)
@@ -475,26 +476,26 @@ class NotPublished:
         self.curator = curator
         self._lock = threading.Lock()
         self._key: tuple[object, ...] | None = None
-        self._until = publish.EPOCH
-        self._reasons: dict[str, str] = {}
+        self._standing: publish.Standing | None = None
 
     def __call__(self, item: Item) -> str:
         if item.status != "approved":
             return ""
-        return self.reasons().get(item.id, "")
+        return self.standing().why_not(item)
 
-    def reasons(self) -> dict[str, str]:
+    def standing(self) -> publish.Standing:
         config = self.curator.config
         store = self.curator.store
         now = self.curator.clock()
         key = (store.version(), config.publish)
         with self._lock:
-            if key == self._key and now < self._until:
-                return self._reasons
-        reasons = publish.left_out(store.items("approved"), config.publish, now)
+            current = self._standing
+            if current is not None and key == self._key and now < current.now + self._TTL:
+                return current
+        fresh = publish.standing(store.items("approved"), config.publish, now)
         with self._lock:
-            self._key, self._until, self._reasons = key, now + self._TTL, reasons
-        return reasons
+            self._key, self._standing = key, fresh
+        return fresh
 
 
 def public_routes(curator: PublicSource) -> list[Route]:
