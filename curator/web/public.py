@@ -258,14 +258,18 @@ def first_served(
             since = _next_since(record, etag, changed.replace(microsecond=0), now)
             seen[output] = {"etag": etag, "since": since.isoformat()}
             if len(seen) > SEEN_MAX:
-                oldest = sorted(seen, key=lambda k: str(seen[k].get("since", "")))
-                for key in oldest[: len(seen) - SEEN_MAX]:
+                for key in sorted(seen, key=lambda k: _since_text(seen[k]))[:-SEEN_MAX]:
                     del seen[key]
             store.put_meta(SEEN_KEY, seen)
             return since
     except CuratorError as e:
         log.warning("cannot record when an output changed output=%s error=%s", output, e)
         return now
+
+
+def _since_text(record: object) -> str:
+    """A record's time as stored (ISO 8601 in UTC, so it sorts as text); "" when unreadable."""
+    return str(record.get("since", "")) if isinstance(record, dict) else ""
 
 
 def _next_since(record: object, etag: str, changed: datetime, now: datetime) -> datetime:
