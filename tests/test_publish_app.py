@@ -235,7 +235,11 @@ def test_a_damaged_store_gets_a_plain_503_without_detail_or_cookie(app: App) -> 
     (app.curator.store.path / "items" / "00.json").write_text("{not json", encoding="utf-8")
     r = app.client.get("/links.json")
     assert r.status_code == 503
-    assert r.text == "Curator cannot answer right now; try again in a minute.\n"
+    assert r.text == (
+        "Curator cannot answer right now. Try again in a minute; if it goes on, "
+        "tell the people who run this site.\n"
+    )
+    assert str(app.curator.store.path) not in r.text
     assert r.headers["retry-after"] == "30"
     assert r.headers["access-control-allow-origin"] == "*"
     assert "set-cookie" not in r.headers

@@ -306,7 +306,8 @@ def _unavailable(path: str, error: CuratorError, extra: Mapping[str, str] | None
     log.error("public request failed path=%s error=%s: %s", path, type(error).__name__, error)
     headers = {"Cache-Control": "no-store", "Retry-After": "30", **(extra or {})}
     return PlainTextResponse(
-        "Curator cannot answer right now; try again in a minute.\n",
+        "Curator cannot answer right now. Try again in a minute; if it goes on, "
+        "tell the people who run this site.\n",
         status_code=503,
         headers=headers,
     )
