@@ -4,14 +4,13 @@
 # Idempotent: installs only what is missing; a second run does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+has_php_extension() {
+  command -v php >/dev/null && php -r "exit(extension_loaded('$1') ? 0 : 1);"
+}
 need=()
 command -v php >/dev/null || need+=(php-cli)
-if command -v php >/dev/null; then
-  php -m | grep -qix xml || need+=(php-xml)
-  php -m | grep -qix mbstring || need+=(php-mbstring)
-else
-  need+=(php-xml php-mbstring)
-fi
+has_php_extension dom || need+=(php-xml)
+has_php_extension mbstring || need+=(php-mbstring)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
