@@ -5,17 +5,22 @@ routes (``curator/web/public.py``), the CLI and the tests render the same bytes 
 items.
 
 Selection (:func:`select`): approved items whose link is http(s), of the requested
-categories, not older than ``publish.max_age``, **newest first by the article's own date**
-(``Item.published``), at most ``publish.limit`` of them.  The article date is what every output
-shows next to a link, and it is what feed readers sort on (the WordPress RSS block's SimplePie
-re-sorts by ``pubDate``), so ordering by approval time would make the website's list and the
-feeds disagree.  Ties go to the more recently approved item.
+categories, **approved** within ``publish.max_age`` (the approval date, not the article's: a
+2019 evaluation approved today is news to the website's readers, as it is to the digest's),
+**newest first by the article's own date** (``Item.published``), at most ``publish.limit`` of
+them.  The article date is what every output shows next to a link, and it is what feed
+readers sort on (the WordPress RSS block's SimplePie re-sorts by ``pubDate``), so ordering by
+approval time would make the website's list and the feeds disagree.  Ties go to the more
+recently approved item.  :func:`left_out` tells the editor which approved items that leaves
+out, and why.
 
 Validators: the body of each output is a function of the store and the clock only through the
 selection, so the ETag (a hash of the bytes) changes exactly when the output does.
 ``Selection.last_modified`` is the latest change that can have altered an output: any change
 to an item that is or was approved, or an approved item ageing out of the window.  It is
-conservative (some changes move it without changing a given output), never late.
+conservative (some changes move it without changing a given output), never late.  The web
+routes serve as Last-Modified the time an output's bytes were first served
+(``curator.web.public.first_served``), which also moves when a setting changes them.
 """
 
 from __future__ import annotations
@@ -24,13 +29,14 @@ import base64
 import contextlib
 import functools
 import hashlib
+import heapq
 import html
 import json
 import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -74,10 +80,11 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 # Characters no XML 1.0 document may hold, C1 controls (HTML parse errors) and lone
 # surrogates (not encodable as UTF-8).  Feed text is untrusted, so every output drops them.
 _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-# RSS 2.0 does not say whether <title> is text or HTML; feedparser and SimplePie guess HTML
-# when they see a tag or an entity.  A title that would be misread so goes out as escaped HTML
-# (which such readers show as the literal text), every other title as plain text.
-_MISREADS_AS_HTML = re.compile(r"<|&[#A-Za-z0-9]")
+# Titles, names and descriptions are plain text in every output, XML- or HTML-escaped exactly
+# once by the templates' autoescaping.  RSS 2.0 leaves <title> undefined, but SimplePie (the
+# WordPress RSS block and widget) HTML-escapes an RSS title's text before anything else reads
+# it, so a second escape of ours would show on the website as "Q&amp;A" (issue #8; checked
+# against WordPress's own code in tests/test_wordpress.py).  Atom says so: type="text".
 
 
 class ItemSource(Protocol):
@@ -137,6 +144,11 @@ def _was_approved(item: Item) -> bool:
     return any(event.action == "approved" for event in item.history)
 
 
+def approved_at(item: Item) -> datetime:
+    """When the item was approved: what ``publish.max_age`` counts from."""
+    return item.reviewed_at or item.first_seen
+
+
 def select(
     items: Iterable[Item], publish: Publish, now: datetime, query: Query | None = None
 ) -> Selection:
@@ -154,19 +166,88 @@ def select(
                 changes.append(_changed_at(item))
             continue
         changes.append(_changed_at(item))
-        if item.published <= cutoff:
-            changes.append(item.published + max_age)  # when it left the window
+        if approved_at(item) <= cutoff:
+            changes.append(approved_at(item) + max_age)  # when it left the window
             continue
         if not _is_http(item.url):
             continue
         if query.categories and item.category not in query.categories:
             continue
         shown.append(item)
-    shown.sort(key=lambda i: (i.published, i.reviewed_at or EPOCH, i.id), reverse=True)
-    chosen = tuple(shown[:limit])
+    chosen = tuple(heapq.nlargest(limit, shown, key=_rank))
     last_modified = min(max(changes), now).replace(microsecond=0)
-    valid_until = min((i.published + max_age for i in chosen), default=None)
+    valid_until = min((approved_at(i) + max_age for i in chosen), default=None)
     return Selection(chosen, query, last_modified, valid_until)
+
+
+def _rank(item: Item) -> tuple[datetime, datetime, str]:
+    """The outputs' order, highest first: article date, then latest approval."""
+    return (item.published, item.reviewed_at or EPOCH, item.id)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where the approved items stand in the outputs, to tell the editor why one is left out.
+
+    ``shown`` is what the full outputs show; ``category_floor`` the rank of the last item that
+    a full category-filtered output shows (absent: that output has room for more).
+    """
+
+    publish: Publish
+    now: datetime
+    shown: frozenset[str]
+    category_floor: Mapping[Category, tuple[datetime, datetime, str]]
+
+    def why_not(self, item: Item) -> str:
+        """Why no output shows the approved ``item`` ("" when they do, or it is not approved)."""
+        if item.status != "approved" or item.id in self.shown:
+            return ""
+        if not _is_http(item.url):
+            return "its link is not an http(s) address"
+        if approved_at(item) <= self.now - timedelta(seconds=self.publish.max_age):
+            return (
+                f"approved {human_date(approved_at(item))}, longer ago than "
+                f"{duration(self.publish.max_age)} (publish.max_age)"
+            )
+        newer = f"the {self.publish.limit} newest articles (publish.limit, by the article's date)"
+        floor = self.category_floor.get(item.category)
+        if floor is None or _rank(item) >= floor:
+            return f"the full list shows only {newer}; lists for ?category={item.category} show it"
+        return f"the lists show only {newer}"
+
+
+def standing(approved: Iterable[Item], publish: Publish, now: datetime) -> Standing:
+    """:class:`Standing` of ``approved`` (``store.items("approved")``): one pass and partial
+    sorts of small tuples, so the editor's Approved list stays fast with tens of thousands."""
+    cutoff = now - timedelta(seconds=publish.max_age)
+    rows: list[tuple[datetime, datetime, str, Category]] = []
+    for item in approved:
+        if item.status == "approved" and approved_at(item) > cutoff and _is_http(item.url):
+            rows.append((*_rank(item), item.category))
+    shown = frozenset(row[2] for row in heapq.nlargest(publish.limit, rows))
+    floors: dict[Category, tuple[datetime, datetime, str]] = {}
+    for category in CATEGORIES:
+        ranked = heapq.nlargest(publish.limit, (r for r in rows if r[3] == category))
+        if len(ranked) == publish.limit:
+            floors[category] = ranked[-1][:3]
+    return Standing(publish, now, shown, floors)
+
+
+def left_out(approved: Iterable[Item], publish: Publish, now: datetime) -> dict[str, str]:
+    """Why each approved item that no output shows is left out, by item id (an item that only
+    a category-filtered output shows, ``?category=…``, is listed too, with that said)."""
+    items = list(approved)
+    state = standing(items, publish, now)
+    return {i.id: why for i in items if (why := state.why_not(i))}
+
+
+def duration(seconds: float) -> str:
+    """``365 days``, ``36 hours``: a duration setting's value as an editor reads it."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:g} seconds"
 
 
 def items_for(
@@ -220,10 +301,6 @@ def human_date(dt: datetime) -> str:
     """``1 May 2024``: unambiguous in every English variant, and what embed.js writes too."""
     d = dt.astimezone(UTC)
     return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
-
-
-def _rss_text(text: str) -> str:
-    return html.escape(text, quote=False) if _MISREADS_AS_HTML.search(text) else text
 
 
 @dataclass(frozen=True)
@@ -314,7 +391,7 @@ def _templates() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(rfc3339=rfc3339, rfc822=http_date, rss_text=_rss_text, human_date=human_date)
+    env.filters.update(rfc3339=rfc3339, rfc822=http_date, human_date=human_date)
     return env
 
 
@@ -483,14 +560,29 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+class ExportSource(ItemSource, Protocol):
+    """What the export needs of :class:`curator.store.Store`: the items, and the store's
+    directory, which holds the export's lock."""
+
+    path: Path
+
+
+def export_lock(store: ExportSource, out: Path) -> Path:
+    """The lock file that serialises exports to ``out``: in the store's directory, one per
+    export directory, never in ``out`` (a web root publishes whatever lies in it)."""
+    key = hashlib.sha256(str(out.resolve()).encode("utf-8")).hexdigest()[:16]
+    return Path(store.path) / f".publish-{key}.lock"
+
+
 def export(
-    config: Config, store: ItemSource, out_dir: str | os.PathLike[str], now: datetime
+    config: Config, store: ExportSource, out_dir: str | os.PathLike[str], now: datetime
 ) -> list[Path]:
     """Write links.json, links.rss, links.atom and links.html (the fragment) into ``out_dir``.
 
     Each file is replaced atomically and only when its content changed; the four are rendered
-    from one read of the store.  A lock file (``.curator-publish.lock``) in ``out_dir``
-    serialises exports from several processes, so an older state never overwrites a newer one.
+    from one read of the store.  A lock file in the store's directory (:func:`export_lock`)
+    serialises exports from several processes, so an older state never overwrites a newer one;
+    nothing but the four files and, for an instant, their temporary files enters ``out_dir``.
     The feeds' self links point at ``publish.export_url`` when set, else at ``base_url``.
     Returns the files that changed.  Raises PublishError naming the path when it cannot write.
     """
@@ -498,7 +590,7 @@ def export(
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(out / ".curator-publish.lock"), timeout=60)
+        lock = FileLock(str(export_lock(store, out)), timeout=60)
         with lock:
             selection = items_for(store, publish, now)
             written: list[Path] = []
@@ -527,7 +619,7 @@ def export_dir(config: Config) -> Path | None:
     return out if out.is_absolute() else Path(config.path).parent / out
 
 
-def refresh(config: Config, store: ItemSource, now: datetime) -> list[Path]:
+def refresh(config: Config, store: ExportSource, now: datetime) -> list[Path]:
     """The hook for ``Curator.changed()``: re-export to ``publish.out_dir`` when it is set.
 
     A failed export is logged, not raised: the review or poll that triggered it has already

@@ -21,6 +21,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -32,8 +33,10 @@ from xml.etree import ElementTree as ET
 
 import feedparser
 import jsonschema
+import lxml.html
 import nh3
 import pytest
+from lxml import etree
 
 from curator import publish
 from curator.config import Config, Publish, loads
@@ -55,6 +58,17 @@ RFC822 = re.compile(
 HOSTILE_TITLE = '<img src=x onerror="window.__pwned=1"> <b>Police</b> & "CCTV" \'here\''
 AMP_TITLE = "Fish &amp; chips: AT&T cameras < 5 > 3"
 NON_LATIN_TITLE = "Камеры видеонаблюдения — 警察の監視カメラ — كاميرات المراقبة 📹"
+# Titles every consumer must show exactly as stored (issue #8): the characters a title really
+# carries, then text that merely looks like markup or an entity reference.
+PLAIN_TITLES = (
+    "Q&A: police CCTV at M&S",
+    "count < 5 and > 3",
+    "Chief's \"CCTV\" review: 'quotes' & more",
+    "CCTV 📹 and body cams 🎥 😀",
+    NON_LATIN_TITLE,
+    "<script>alert(1)</script> CCTV",
+)
+MARKUP_TITLES = (HOSTILE_TITLE, "Fish &amp; chips at AT&T", "Use <b>bold</b> &lt;sparingly&gt;")
 LONG_TEXT = " ".join(
     f"Paragraph {n}: cameras, facial recognition & the police's use of CCTV evidence."
     for n in range(240)
@@ -140,6 +154,11 @@ def tricky_items() -> list[Item]:
     ]
 
 
+def title_items(titles: Iterable[str] = PLAIN_TITLES + MARKUP_TITLES) -> list[Item]:
+    """Approved items carrying ``titles``, newest first in that order."""
+    return [make_item(n, title=title) for n, title in enumerate(titles, start=1)]
+
+
 def expected_title(item: Item) -> str:
     return " ".join(re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f]", "", item.title).split())
 
@@ -205,20 +224,60 @@ def test_select_applies_limit_max_age_and_categories() -> None:
     wide = Publish(limit=100, max_age="10d")
     assert [i.canonical_url for i in publish.select(items, wide, NOW).items] == [
         f"https://news.example.org/story/{n}"
-        for n in range(1, 10)  # 10 is 10 days and 1 h old
+        for n in range(1, 11)  # n was approved n days less 1 h ago; 11 longer than 10 days
     ]
     research = publish.select(items, wide, NOW, publish.Query(categories=("research",)))
     assert {i.category for i in research.items} == {"research"}
     assert len(research.items) == 5
     both = publish.select(items, wide, NOW, publish.Query(categories=("news", "research")))
-    assert len(both.items) == 9
+    assert len(both.items) == 10
+
+
+def test_max_age_counts_from_the_approval_not_the_article_date() -> None:
+    """Issue #8: a 2019 evaluation approved today goes out; an article from yesterday that
+    was approved over a year ago (a clock put right, an old import) does not."""
+    evaluation = make_item(
+        1,
+        category="research",
+        published=datetime(2019, 3, 1, tzinfo=UTC),
+        reviewed_at=NOW - timedelta(hours=1),
+    )
+    stale = make_item(2, published=NOW - timedelta(days=1), reviewed_at=NOW - timedelta(days=400))
+    sel = publish.select([evaluation, stale], Publish(), NOW)
+    assert sel.items == (evaluation,)
+    assert sel.valid_until == NOW - timedelta(hours=1) + timedelta(days=365)
+    assert publish.left_out([evaluation, stale], Publish(), NOW) == {
+        stale.id: "approved 28 Apr 2024, longer ago than 365 days (publish.max_age)"
+    }
+
+
+def test_left_out_says_why_each_approved_item_is_not_published() -> None:
+    news = [make_item(n) for n in range(1, 4)]
+    older_research = make_item(4, category="research")
+    no_http = make_item(5, url="ftp://files.example.org/report.pdf")
+    aged = make_item(6, reviewed_at=NOW - timedelta(days=31))
+    pending = make_item(7, status="pending")
+    items = [*news, older_research, no_http, aged, pending]
+    p = Publish(limit=2, max_age="30d")
+    shown = publish.select(items, p, NOW).items
+    assert shown == (news[0], news[1])
+    assert publish.left_out(items, p, NOW) == {
+        news[2].id: "the lists show only the 2 newest articles (publish.limit, by the "
+        "article's date)",
+        older_research.id: "the full list shows only the 2 newest articles (publish.limit, by "
+        "the article's date); lists for ?category=research show it",
+        no_http.id: "its link is not an http(s) address",
+        aged.id: "approved 2 May 2025, longer ago than 30 days (publish.max_age)",
+    }
+    assert publish.duration(36 * 3600) == "36 hours"
+    assert publish.duration(90) == "90 seconds"
 
 
 def test_valid_until_is_when_the_oldest_shown_item_ages_out() -> None:
     items = [make_item(1), make_item(3)]
     p = Publish(max_age="5d")
     sel = publish.select(items, p, NOW)
-    assert sel.valid_until == items[1].published + timedelta(days=5)
+    assert sel.valid_until == items[1].reviewed_at + timedelta(days=5)
     later = publish.select(items, p, sel.valid_until)
     assert later.items == (items[0],)
 
@@ -249,7 +308,7 @@ def test_last_modified_follows_every_change_that_can_alter_an_output() -> None:
     p = Publish(max_age="60h")
     old = make_item(3)
     sel = publish.select([a, old], p, NOW)
-    assert sel.last_modified == old.published + timedelta(hours=60)
+    assert sel.last_modified == old.reviewed_at + timedelta(hours=60)
     assert sel.last_modified > a.updated_at
     assert sel.items == (a,)
 
@@ -320,12 +379,15 @@ def test_rss_is_valid_and_reads_back_the_same_items() -> None:
     assert parsed.version == "rss20"
     assert parsed.feed.title == Publish().title
     assert len(parsed.entries) == len(items)
+    xml_titles = [el.findtext("title") for el in ET.fromstring(out.body).iter("item")]
+    assert xml_titles == [expected_title(i) for i in items]
     for entry, item in zip(parsed.entries, items, strict=True):
-        title = entry.title
-        if entry.title_detail.type == "text/html":
-            assert "<" not in title  # escaped text, not markup
-            title = html.unescape(title)
-        assert title == expected_title(item)
+        # feedparser guesses HTML for RSS text holding a closing tag or an entity reference
+        # (its lookslikehtml); plain text is otherwise read as the same text.
+        if entry.title_detail.type == "text/plain":
+            assert entry.title == expected_title(item)
+        else:
+            assert re.search(r"</\w+>|&#?\w+;", item.title), item.title
         assert entry.link == item.url
         assert entry.id == item.canonical_url
         assert datetime(*entry.published_parsed[:6], tzinfo=UTC) == item.published.replace(
@@ -349,6 +411,64 @@ def test_rss_plain_titles_stay_plain_text() -> None:
     entry = feedparser.parse(out.body).entries[0]
     assert entry.title_detail.type == "text/plain"
     assert entry.title == "Fish & chips — AT & T"
+
+
+def strict_xml(body: bytes) -> etree._Element:
+    """lxml's parser with nothing forgiven: no recovery, no entities, no network."""
+    parser = etree.XMLParser(recover=False, resolve_entities=False, no_network=True)
+    return etree.fromstring(body, parser)
+
+
+def test_titles_are_plain_text_escaped_once_in_rss_and_atom() -> None:
+    items = title_items()
+    p = Publish(title="Links & news <CCTV>", description='Q&A "quoted"')
+    sel = publish.select(items, p, NOW)
+    rss = strict_xml(publish.rss(sel, p, self_url="https://c.example.org/links.rss"))
+    assert rss.findtext("channel/title") == "Links & news <CCTV>"
+    assert rss.findtext("channel/description") == 'Q&A "quoted"'
+    assert [t.text for t in rss.iterfind("channel/item/title")] == list(
+        PLAIN_TITLES + MARKUP_TITLES
+    )
+
+    atom = strict_xml(publish.atom(sel, p, self_url="https://c.example.org/links.atom"))
+    assert atom.findtext(f"{ATOM}title") == "Links & news <CCTV>"
+    titles = atom.findall(f"{ATOM}entry/{ATOM}title")
+    assert [t.get("type") for t in titles] == ["text"] * len(items)
+    assert [t.text for t in titles] == list(PLAIN_TITLES + MARKUP_TITLES)
+    # Escaped once, and the text itself never read as markup: no element hides in a title.
+    assert all(len(t) == 0 for t in titles)
+    raw = publish.rss(sel, p, self_url="https://c.example.org/links.rss")
+    assert b"<title>Q&amp;A: police CCTV at M&amp;S</title>" in raw
+    assert b"<title>count &lt; 5 and &gt; 3</title>" in raw
+
+
+def test_feedparser_reads_the_titles_as_plain_text() -> None:
+    items = title_items()
+    atom = feedparser.parse(rendered("atom", items).body)
+    assert not atom.bozo
+    assert [e.title_detail.type for e in atom.entries] == ["text/plain"] * len(items)
+    assert [e.title for e in atom.entries] == list(PLAIN_TITLES + MARKUP_TITLES)
+    rss = feedparser.parse(rendered("rss", title_items(PLAIN_TITLES)).body)
+    assert not rss.bozo
+    assert [e.title_detail.type for e in rss.entries] == ["text/plain"] * len(PLAIN_TITLES)
+    assert [e.title for e in rss.entries] == list(PLAIN_TITLES)
+
+
+def test_json_feed_titles_are_the_stored_text() -> None:
+    doc = json.loads(rendered("json", title_items()).body)
+    jsonfeed_validator().validate(doc)
+    assert [i["title"] for i in doc["items"]] == list(PLAIN_TITLES + MARKUP_TITLES)
+
+
+@pytest.mark.parametrize("fmt", ["html", "embed"])
+def test_html_titles_are_the_stored_text_escaped_once(fmt: publish.Format) -> None:
+    body = rendered(fmt, title_items()).body.decode()
+    doc = lxml.html.document_fromstring(body)
+    anchors = doc.xpath('//a[@class="curator-title"]')
+    assert [a.text_content() for a in anchors] == list(PLAIN_TITLES + MARKUP_TITLES)
+    assert all(len(a) == 0 for a in anchors)  # text only: no element came from a title
+    assert ">Q&amp;A: police CCTV at M&amp;S</a>" in body
+    assert ">Fish &amp;amp; chips at AT&amp;T</a>" in body
 
 
 def test_empty_rss_is_still_valid() -> None:
@@ -596,7 +716,9 @@ def test_export_writes_the_four_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in written) == sorted(publish.EXPORT_FILES)
     for name in publish.EXPORT_FILES:
         assert (out / name).stat().st_mode & 0o777 == 0o644
-    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    # The web root gets the four files and nothing else (no lock, no temporary file).
+    assert sorted(p.name for p in out.iterdir()) == sorted(publish.EXPORT_FILES)
+    assert publish.export_lock(store, out).parent == store.path
 
     check_rss_required(
         (out / "links.rss").read_bytes(), "https://www.example.org/wp-content/links/links.rss"
@@ -675,6 +797,35 @@ def test_export_failure_names_the_file_and_leaves_the_rest(tmp_path: Path) -> No
         publish.export(Config(), store, out, NOW)
     assert (out / "links.rss").read_bytes() != old_rss  # written before the failure, whole
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_curator_publish_leaves_only_the_four_files_in_the_web_root(tmp_path: Path) -> None:
+    fill_store(tmp_path / "store", [make_item(1, reviewed_at=datetime.now(UTC))])
+    config = tmp_path / "feeds.yaml"
+    config.write_text("publish:\n  base_url: https://curator.example.org\n", encoding="utf-8")
+    web_root = tmp_path / "www" / "links"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "curator",
+            "--config",
+            str(config),
+            "--store",
+            str(tmp_path / "store"),
+            "publish",
+            "--out",
+            str(web_root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(p.name for p in web_root.iterdir()) == sorted(publish.EXPORT_FILES)
+    assert b"Story 1: police CCTV" in (web_root / "links.rss").read_bytes()
 
 
 def test_refresh_exports_to_out_dir_relative_to_the_config_file(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from tests.test_publish import (
     HOSTILE_TITLE,
     NON_LATIN_TITLE,
     NOW,
+    expected_title,
     fill_store,
     make_item,
     tricky_items,
@@ -244,6 +245,8 @@ def test_widget_renders_the_list_from_another_origin(servers: Servers, page: Any
     titles = page.locator("#links a.curator-title")
     assert titles.nth(0).text_content() == HOSTILE_TITLE
     assert titles.nth(2).text_content() == NON_LATIN_TITLE
+    # Every title is the stored text: nothing unescaped, nothing escaped twice (issue #8).
+    assert titles.all_text_contents() == [expected_title(i) for i in tricky_items()]
     assert page.locator("#links img").count() == 0
     hrefs = titles.evaluate_all("els => els.map(a => a.href)")
     assert all(h.startswith("https://news.example.org/story/") for h in hrefs)
@@ -305,5 +308,25 @@ def test_embed_page_renders_in_a_cross_origin_iframe(servers: Servers, page: Any
     frame = page.frame_locator("iframe")
     expect(frame.locator("li.curator-item")).to_have_count(3)
     assert frame.locator("a.curator-title").first.text_content() == HOSTILE_TITLE
+    shown = frame.locator("a.curator-title").all_text_contents()
+    assert shown == [expected_title(i) for i in tricky_items()[:3]]
     assert frame.locator("img").count() == 0
+    assert_clean(page)
+
+
+def test_a_conditional_fetch_from_another_origin_passes_the_preflight(
+    servers: Servers, page: Any
+) -> None:
+    """If-None-Match is not a CORS-safelisted header: the browser asks OPTIONS first."""
+    page.goto(servers.host + "/research")
+    statuses = page.evaluate(
+        """async (url) => {
+          const first = await fetch(url, {credentials: "omit"});
+          const etag = first.headers.get("ETag");
+          const again = await fetch(url, {credentials: "omit", headers: {"If-None-Match": etag}});
+          return [first.status, typeof etag, again.status];
+        }""",
+        servers.curator + "/links.json",
+    )
+    assert statuses == [200, "string", 304]
     assert_clean(page)

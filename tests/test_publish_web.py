@@ -20,7 +20,14 @@ from starlette.testclient import TestClient
 
 from curator.config import Config, Publish
 from curator.store import Store
-from curator.web.public import EMBED_JS, public_routes
+from curator.web.public import (
+    EMBED_JS,
+    SEEN_KEY,
+    SEEN_MAX,
+    accepts_gzip,
+    first_served,
+    public_routes,
+)
 from tests.test_publish import (
     HOSTILE_TITLE,
     NOW,
@@ -68,11 +75,12 @@ def env(tmp_path: Path) -> Iterator[Env]:
 
 @pytest.mark.parametrize("path", ROUTES)
 def test_every_route_has_validators_and_caching_headers(env: Env, path: str) -> None:
-    r = env.client.get(path)
+    r = env.client.get(path, headers={"Accept-Encoding": "identity"})
     assert r.status_code == 200
     assert re.fullmatch(r'"[0-9a-f]{32}"', r.headers["etag"])
     assert r.headers["etag"] == '"' + hashlib.sha256(r.content).hexdigest()[:32] + '"'
     assert r.headers["last-modified"].endswith(" GMT")
+    assert r.headers["vary"] == "Accept-Encoding"
     assert r.headers["cache-control"] == "public, max-age=120"
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "set-cookie" not in r.headers
@@ -107,24 +115,33 @@ def test_if_modified_since(env: Env, path: str) -> None:
     assert env.client.get(path, headers=both).status_code == 200
 
 
-def test_last_modified_is_the_latest_change_to_the_list(env: Env) -> None:
-    r = env.client.get("/links.rss")
-    latest = max(i.updated_at for i in tricky_items() if i.updated_at)
-    assert r.headers["last-modified"] == format_datetime(latest, usegmt=True)
+def test_last_modified_is_when_these_bytes_were_first_served(env: Env) -> None:
+    first = env.client.get("/links.rss")
+    assert first.headers["last-modified"] == format_datetime(NOW, usegmt=True)
+    env.now[0] = NOW + timedelta(hours=3)
+    assert env.client.get("/links.rss").headers["last-modified"] == first.headers["last-modified"]
+    # Routes made afresh (a restart) on the same store remember it.
+    with TestClient(Starlette(routes=public_routes(env.site)), base_url=BASE) as restarted:
+        again = restarted.get("/links.rss")
+    assert again.headers["etag"] == first.headers["etag"]
+    assert again.headers["last-modified"] == first.headers["last-modified"]
 
 
 @pytest.mark.parametrize("path", DATA_ROUTES)
 def test_a_change_in_the_store_changes_etag_and_last_modified(env: Env, path: str) -> None:
     before = env.client.get(path)
-    new = make_item(8, title="Newly approved CCTV story", reviewed_at=NOW - timedelta(minutes=1))
+    env.now[0] = NOW + timedelta(minutes=5)
+    approved = NOW + timedelta(minutes=4)
+    new = make_item(8, title="Newly approved CCTV story", reviewed_at=approved)
     put(env.site.store, new)
     after = env.client.get(path, headers={"If-None-Match": before.headers["etag"]})
     assert after.status_code == 200
     assert after.headers["etag"] != before.headers["etag"]
-    assert after.headers["last-modified"] == format_datetime(
-        NOW - timedelta(minutes=1), usegmt=True
-    )
+    # The approval explains the new bytes: they date from it.
+    assert after.headers["last-modified"] == format_datetime(approved, usegmt=True)
     assert "Newly approved CCTV story" in after.text
+    ims = {"If-Modified-Since": before.headers["last-modified"]}
+    assert env.client.get(path, headers=ims).status_code == 200
 
 
 def test_an_item_ageing_out_changes_the_output(env: Env) -> None:
@@ -304,4 +321,55 @@ def replace_store(store: Store, items: Callable[..., object]) -> Store:
         def items(self, status: object = None) -> object:
             return items(status)
 
+        def __getattr__(self, name: str) -> object:  # the meta and transactions
+            return getattr(store, name)
+
     return Counting()  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(
+    ("header", "gzip"),
+    [
+        (None, False),
+        ("", False),
+        ("gzip", True),
+        ("GZIP;Q=0.5", True),
+        ("x-gzip", True),
+        ("deflate, br", False),
+        ("gzip;q=0", False),
+        ("gzip;q=nonsense", False),
+        ("*", True),
+        ("br, *;q=0", False),
+        ("gzip;q=0, *", False),
+        ("identity;q=1, *;q=0.1", True),
+    ],
+)
+def test_accept_encoding_is_negotiated_with_q_values(header: str | None, gzip: bool) -> None:
+    assert accepts_gzip(header) is gzip
+
+
+def test_first_served_moves_strictly_and_forgets_the_oldest(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    t = NOW.replace(microsecond=0)
+    assert first_served(store, "rss", '"a"', t - timedelta(days=1), t) == t
+    assert first_served(store, "rss", '"a"', t, t + timedelta(hours=1)) == t
+    # New bytes within the same second still get a later time than the old bytes had.
+    assert first_served(store, "rss", '"b"', t, t) == t + timedelta(seconds=1)
+    # New bytes that an item change explains take its time.
+    changed = t + timedelta(minutes=5)
+    assert first_served(store, "rss", '"c"', changed, t + timedelta(minutes=9)) == changed
+    for n in range(SEEN_MAX + 10):
+        first_served(store, f"json?limit={n + 1}", '"x"', t, t + timedelta(seconds=n))
+    seen = store.get_meta(SEEN_KEY)
+    assert len(seen) == SEEN_MAX
+    assert "json?limit=1" not in seen and f"json?limit={SEEN_MAX + 10}" in seen
+
+
+def test_first_served_falls_back_to_now_when_the_store_cannot_say(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(tmp_path / "store")
+    (tmp_path / "store" / "meta.json").write_text("{not json", encoding="utf-8")
+    assert first_served(store, "rss", '"a"', NOW - timedelta(days=1), NOW) == NOW
+    assert "cannot record when an output changed output=rss" in caplog.text
+    assert (tmp_path / "store" / "meta.json").read_text(encoding="utf-8") == "{not json"

@@ -37,6 +37,7 @@ from curator.web._security import (
     SecurityHeadersMiddleware,
     session_secret,
 )
+from curator.web.public import NotPublished, PublicEndpoints
 
 if TYPE_CHECKING:
     from curator.core import Curator
@@ -71,6 +72,7 @@ def create_app(
     digest_routes = _digest_routes()
     templates = make_templates(curator, _highlighter(curator, rules_cache))
     templates.env.globals["digests_enabled"] = bool(digest_routes)
+    templates.env.globals["not_published"] = NotPublished(curator)
 
     public = _public_routes(curator)
     public_paths = {p for r in public if isinstance(p := getattr(r, "path", None), str)}
@@ -84,6 +86,7 @@ def create_app(
     ]
     middleware = [
         Middleware(SecurityHeadersMiddleware, public_paths=public_paths),
+        Middleware(PublicEndpoints, routes=public),  # ahead of the session: no cookie there
         Middleware(
             SchemeSessionMiddleware,
             secret_key=session_secret(curator.store.path),
