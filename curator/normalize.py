@@ -65,6 +65,12 @@ TRACKING_PARAMS = frozenset(
     }
 )  # fmt: skip
 TRACKING_PREFIXES = ("utm_",)
+# Fragments that name a place every article page has, not one entry among several.
+_PAGE_ANCHOR = re.compile(
+    r"(?i)(?:top|main|content|main-?content|article|comments?|respond|reply|disqus_thread|"
+    r"more(?:-\d+)?|continue(?:-reading)?|read-?more|comment-form|page)"
+)
+_TRACKING_FRAGMENT = re.compile(r"(?i)tk\.")  # IDG's "#tk.rss_all", at the start
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 _WS = re.compile(r"\s+")
@@ -405,10 +411,28 @@ def _unsplit(scheme: str, netloc: str, path: str, query: str, fragment: str) -> 
     return url
 
 
+def identity_fragment(fragment: str) -> str:
+    """The part of a URL's fragment that tells one entry from another, or "".
+
+    A fragment is kept: one page per day with one anchor per post (``26.html#a080605``) is
+    a blog's whole archive, and dropping the anchor merged 50 posts into 7 items.  What is
+    dropped names no entry: a text directive (``#:~:text=…``, from ``:~:`` on), tracking
+    (``#xtor=RSS-8``, ``#utm_source=…``, IDG's ``#tk.rss_all``) and the anchors every
+    article page has (``#comments``, ``#respond``, ``#top``, ``#more-123`` …).
+    """
+    fragment = fragment.partition(":~:")[0]
+    if "=" in fragment:
+        fragment = "&".join(p for p in fragment.split("&") if p and not _is_tracking(p))
+    if not fragment or _PAGE_ANCHOR.fullmatch(fragment) or _TRACKING_FRAGMENT.match(fragment):
+        return ""
+    return _quote(fragment)
+
+
 def canonical_url(url: str) -> str:
-    """The identity form of a URL: lower-case scheme and host, no default port, no fragment
-    (a ``#!`` route is kept), tracking parameters removed, the rest sorted, known
-    redirectors unwrapped.  Two links to one document should give one string."""
+    """The identity form of a URL: lower-case scheme and host, no default port, tracking
+    parameters removed, the rest sorted, known redirectors unwrapped, and the fragment only
+    where it tells entries apart (:func:`identity_fragment`).  Two links to one document
+    should give one string; two entries that share a page should not."""
     parts = _split(url)
     if parts is None:
         return url.strip()
@@ -417,8 +441,16 @@ def canonical_url(url: str) -> str:
     netloc = _netloc(parts.netloc, scheme)
     path = _quote(parts.path) or ("/" if netloc else "")
     query = "&".join(sorted(_query_pieces(parts.query)))
-    fragment = _quote(parts.fragment) if parts.fragment.startswith("!") else ""
-    return _unsplit(scheme, netloc, path, query, fragment)
+    return _unsplit(scheme, netloc, path, query, identity_fragment(parts.fragment))
+
+
+def document_url(canonical: str) -> str:
+    """A canonical URL without its fragment: the page that holds the entry.
+
+    Before 0.2 this was the canonical URL itself (fragments were dropped), so item ids made
+    then are ``item_id(document_url(...))``; dedupe looks there for items stored earlier."""
+    head, sep, _ = canonical.partition("#")
+    return head if sep else canonical
 
 
 def clean_url(url: str) -> str:

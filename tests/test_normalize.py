@@ -15,6 +15,7 @@ from curator.normalize import (
     canonical_url,
     clean_title,
     clean_url,
+    document_url,
     html_to_text,
     item_id,
     normalize,
@@ -39,7 +40,34 @@ CANONICAL_CASES = [
     ("default http port", "http://example.com:80/a", "http://example.com/a"),
     ("default https port", "https://example.com:443/a", "https://example.com/a"),
     ("other port kept", "https://example.com:8443/a", "https://example.com:8443/a"),
-    ("fragment dropped", "https://example.com/a#comments", "https://example.com/a"),
+    ("comments anchor dropped", "https://example.com/a#comments", "https://example.com/a"),
+    ("top anchor dropped", "https://example.com/a#top", "https://example.com/a"),
+    ("read-more anchor dropped", "https://example.com/a/#more-1234", "https://example.com/a/"),
+    ("empty fragment dropped", "https://example.com/a#", "https://example.com/a"),
+    ("text fragment dropped", "https://example.com/a#:~:text=CCTV", "https://example.com/a"),
+    ("text directive cut", "https://example.com/a#s2:~:text=CCTV", "https://example.com/a#s2"),
+    ("xtor fragment dropped", "https://example.fr/a#xtor=RSS-8", "https://example.fr/a"),
+    (
+        "IDG fragment dropped",
+        "https://www.macworld.com/a.html#tk.rss_all",
+        "https://www.macworld.com/a.html",
+    ),
+    (
+        "utm in fragment dropped",
+        "https://example.com/a#x=1&utm_source=rss",
+        "https://example.com/a#x=1",
+    ),
+    (
+        "post anchor kept",
+        "http://scripting.com/2017/06/26.html#a080605",
+        "http://scripting.com/2017/06/26.html#a080605",
+    ),
+    ("fragment case kept", "https://example.com/a#Section2", "https://example.com/a#Section2"),
+    (
+        "fragment escaped",
+        "https://example.com/a#caf\u00e9 2",
+        "https://example.com/a#caf%C3%A9%202",
+    ),
     ("hashbang route kept", "https://example.com/#!/story/5", "https://example.com/#!/story/5"),
     ("empty path is /", "https://example.com", "https://example.com/"),
     ("trailing ? dropped", "https://example.com/a?", "https://example.com/a"),
@@ -145,6 +173,15 @@ def test_clean_url_keeps_order_and_fragment_but_drops_tracking() -> None:
     assert clean_url("https://duckduckgo.com/l/?uddg=https%3A%2F%2Fa.example%2Fp") == (
         "https://a.example/p"
     )
+
+
+def test_entries_sharing_a_page_keep_distinct_identities() -> None:
+    """One page per day, one anchor per post: each post is its own item."""
+    a = canonical_url("http://scripting.com/2017/06/26.html#a080605")
+    b = canonical_url("http://scripting.com/2017/06/26.html#a030658")
+    assert a != b and item_id(a) != item_id(b)
+    assert document_url(a) == document_url(b) == "http://scripting.com/2017/06/26.html"
+    assert document_url("https://example.com/a?x=1") == "https://example.com/a?x=1"
 
 
 def test_item_id_is_16_hex_and_follows_the_canonical_url() -> None:
