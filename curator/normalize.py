@@ -74,9 +74,32 @@ _TRACKING_FRAGMENT = re.compile(r"(?i)tk\.")  # IDG's "#tk.rss_all", at the star
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 _WS = re.compile(r"\s+")
-# C0 controls (whitespace folded separately), DEL, and bidi overrides that disguise text.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_URL_JUNK = re.compile(r"[\x00-\x20\x7f]")  # controls dropped (WHATWG), spaces escaped
+# Characters no reader should receive from a feed or an edit, removed once, here, so that every
+# output (digest, feeds, widget, web pages) is clean:
+# - C0 controls but tab/LF/CR (which fold to spaces), DEL and C1 controls (ESC reaches a
+#   terminal; NEL, U+0085, is whitespace and folds);
+# - the bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): U+202E shows
+#   "exe.txt" as "txt.exe", and an unclosed one reorders whatever follows it on the page;
+# - invisible format characters that hide a word from matching or a reader: zero width space,
+#   word joiner and invisible operators (U+200B, U+2060-U+2064), the deprecated format
+#   controls (U+206A-U+206F), the BOM/zero width no-break space (U+FEFF), the interlinear
+#   annotation marks (U+FFF9-U+FFFB);
+# - noncharacters (U+FDD0-U+FDEF, U+FFFE/U+FFFF of every plane) and lone surrogates, which no
+#   UTF-8 output can carry.
+# Kept on purpose: ZWNJ and ZWJ (U+200C, U+200D: Persian and Indic spelling, emoji sequences
+# such as 👩‍💻), variation selectors, tag characters (subdivision flags), soft hyphens, and the
+# direction marks LRM, RLM and ALM (U+200E, U+200F, U+061C).  A mark only sets the direction
+# of the neutral characters beside it (the full stop after Hebrew text, a number in Arabic),
+# which mixed-direction text needs to read right, and cannot reverse a run of letters as an
+# override or isolate does.
+_INVISIBLE_CLASS = (
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\u200b\u202a-\u202e\u2060-\u2064"
+    "\u2066-\u206f\ufdd0-\ufdef\ufeff\ufff9-\ufffb\ufffe\uffff\ud800-\udfff"
+    + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(1, 17))
+)
+_CONTROL = re.compile(f"[{_INVISIBLE_CLASS}]")
+# controls dropped (WHATWG), spaces escaped, invisible characters dropped
+_URL_JUNK = re.compile(f"[\t\n\r\x20{_INVISIBLE_CLASS}]")
 _ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _BLOCK = re.compile(
@@ -126,12 +149,27 @@ def _strip_tags(s: str) -> str:
     return html.unescape(_TAG_STRIPPER.clean(s))
 
 
+def strip_invisible(s: str) -> str:
+    """``s`` without the control, bidi and invisible characters listed at ``_INVISIBLE_CLASS``
+    (line breaks and tabs are kept: they are whitespace, for the caller to fold or keep)."""
+    if s.isascii() and s.isprintable():  # printable ASCII holds none of them
+        return s
+    return _CONTROL.sub("", s)
+
+
 def _fold(s: str) -> str:
-    # str.split() and the regex \s agree on what whitespace is (every code point checked);
-    # printable ASCII holds none of _CONTROL's characters.
-    if not (s.isascii() and s.isprintable()):
-        s = _CONTROL.sub("", s)
-    return " ".join(s.split())
+    # str.split() and the regex \s agree on what whitespace is (every code point checked).
+    return " ".join(strip_invisible(s).split())
+
+
+def text_line(value: str | None, limit: int | None = None) -> str:
+    """One line of plain text from a value that *is* text (a ``text/plain`` title, an
+    editor's input): invisible characters out, whitespace folded, capped on a word boundary.
+    Nothing that looks like markup is touched: ``a <b> c`` stays ``a <b> c``."""
+    if not value:
+        return ""
+    text = _fold(value[:HTML_INPUT_MAX])
+    return _cap(text, limit) if limit is not None else text
 
 
 def _cap(text: str, limit: int) -> str:
@@ -162,8 +200,20 @@ def plain_text(value: str | None, limit: int = TITLE_MAX) -> str:
     return _cap(_fold(text), limit)
 
 
-def clean_title(title: str | None) -> str:
-    """A title as plain text, at most TITLE_MAX characters ("" when nothing is left)."""
+#: Media types of a title that is text, as feedparser reports them (``title_detail.type``).
+TEXT_TYPES = frozenset({"text/plain", "text"})
+
+
+def clean_title(title: str | None, content_type: str | None = None) -> str:
+    """A title as plain text, at most TITLE_MAX characters ("" when nothing is left).
+
+    A title the document says is text (``text/plain``: feedparser's judgement for an RSS
+    title that does not look like HTML) is kept as it is, so ``CCTV & lighting <effects> on
+    crime`` keeps ``<effects>``.  An HTML title, or one of unknown type, is read as HTML:
+    tags stripped, entities decoded, escaped markup stripped too (:func:`plain_text`).
+    """
+    if content_type is not None and content_type.strip().lower() in TEXT_TYPES:
+        return text_line(title, TITLE_MAX)
     return plain_text(title, TITLE_MAX)
 
 
@@ -271,7 +321,8 @@ def sanitize_html(html_: str, *, base_url: str | None = None) -> str:
     """
     if not html_ or not html_.strip():
         return ""
-    spaced = _DROPPED_BLOCK.sub(lambda m: " " + m.group(0), html_[:HTML_INPUT_MAX])
+    visible = strip_invisible(html_[:HTML_INPUT_MAX])  # from text and attributes alike
+    spaced = _DROPPED_BLOCK.sub(lambda m: " " + m.group(0), visible)
     out = _clean(spaced, base_url)
     if len(out) <= SUMMARY_HTML_MAX:
         return out
@@ -552,7 +603,9 @@ def normalize(raw: RawEntry, *, source_id: str, feed_url: str, now: datetime) ->
     body = raw.summary if raw.summary and raw.summary.strip() else raw.content
     summary_html = sanitize_html(body or "", base_url=base)
     summary_text = _sanitized_text(summary_html)
-    title = clean_title(raw.title) or _cap(summary_text, 120) or _cap(url, TITLE_MAX)
+    title = (
+        clean_title(raw.title, raw.title_type) or _cap(summary_text, 120) or _cap(url, TITLE_MAX)
+    )
     return Entry(
         source_id=source_id,
         title=title,

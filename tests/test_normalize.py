@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import feedparser
 import pytest
 
 from curator.normalize import (
@@ -485,3 +486,129 @@ def test_normalize_neutralises_hostile_titles_and_summaries() -> None:
     html_ = e.summary_html
     assert "script" not in html_ and "javascript" not in html_ and "<img" not in html_
     assert 'href="http://ok.example/"' in html_
+
+
+# --------------------------------------------------------------------------- title types
+
+RSS_TITLES = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+<link>https://example.org/</link>
+<item><title>CCTV &amp; lighting &lt;effects&gt; on crime</title><link>https://example.org/1</link></item>
+<item><title>&lt;b&gt;Bold&lt;/b&gt; CCTV move</title><link>https://example.org/2</link></item>
+<item><title>AT&amp;amp;T sells CCTV</title><link>https://example.org/3</link></item>
+<item><title>Is a &lt; b for CCTV?</title><link>https://example.org/4</link></item>
+</channel></rss>"""
+
+
+def test_titles_keep_their_content_type_as_feedparser_reports_it() -> None:
+    """feedparser calls a title that does not look like HTML ``text/plain`` and keeps
+    ``<effects>``; so does normalize.  One that is HTML loses its tags and entities."""
+    parsed = feedparser.parse(RSS_TITLES)
+    raws = [
+        RawEntry(title=e.title, link=e.link, title_type=e.title_detail.type) for e in parsed.entries
+    ]
+    assert [r.title_type for r in raws] == ["text/plain", "text/html", "text/html", "text/plain"]
+    titles = [
+        entry.title
+        for entry in (normalize(r, source_id="s", feed_url=FEED, now=NOW) for r in raws)
+        if entry is not None
+    ]
+    assert titles == [
+        "CCTV & lighting <effects> on crime",
+        "Bold CCTV move",
+        "AT&T sells CCTV",
+        "Is a < b for CCTV?",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("title", "content_type", "expected"),
+    [
+        ("CCTV & lighting <effects> on crime", "text/plain", "CCTV & lighting <effects> on crime"),
+        ("CCTV & lighting <effects> on crime", "TEXT/PLAIN", "CCTV & lighting <effects> on crime"),
+        ("&lt;b&gt; stays &amp; as written", "text/plain", "&lt;b&gt; stays &amp; as written"),
+        ("  two\n lines\t\u202eand an override ", "text/plain", "two lines and an override"),
+        ("CCTV &amp; lighting &lt;effects&gt; on crime", "text/html", "CCTV & lighting on crime"),
+        ("<i>CCTV</i> & lighting", "application/xhtml+xml", "CCTV & lighting"),
+        ("<i>CCTV</i> & lighting", None, "CCTV & lighting"),
+    ],
+)
+def test_clean_title_by_content_type(title: str, content_type: str | None, expected: str) -> None:
+    assert clean_title(title, content_type) == expected
+
+
+def test_a_plain_text_title_is_capped_like_any_other() -> None:
+    title = clean_title("<tag> " * 200, "text/plain")
+    assert len(title) <= TITLE_MAX and title.startswith("<tag> <tag>") and title.endswith("…")
+
+
+# --------------------------------------------------------------------------- invisible characters
+
+INVISIBLE = [
+    ("ESC", "\x1b"),
+    ("CSI (C1)", "\x9b"),
+    ("DEL", "\x7f"),
+    ("NUL", "\x00"),
+    ("U+FFFE", "\ufffe"),
+    ("U+FFFF", "\uffff"),
+    ("U+1FFFE", "\U0001fffe"),
+    ("U+FDD0", "\ufdd0"),
+    ("BOM U+FEFF", "\ufeff"),
+    ("LRE U+202A", "\u202a"),
+    ("RLE U+202B", "\u202b"),
+    ("PDF U+202C", "\u202c"),
+    ("LRO U+202D", "\u202d"),
+    ("RLO U+202E", "\u202e"),
+    ("LRI U+2066", "\u2066"),
+    ("RLI U+2067", "\u2067"),
+    ("FSI U+2068", "\u2068"),
+    ("PDI U+2069", "\u2069"),
+    ("ZWSP U+200B", "\u200b"),
+    ("word joiner U+2060", "\u2060"),
+    ("lone surrogate", "\ud83d"),
+]
+
+
+@pytest.mark.parametrize("char", [c[1] for c in INVISIBLE], ids=[c[0] for c in INVISIBLE])
+def test_invisible_characters_leave_every_field(char: str) -> None:
+    raw = RawEntry(
+        title=f"CC{char}TV in {char}the{char} high street",
+        link=f"https://example.org/{char}story?q={char}1#p{char}2",
+        summary=f'<p title="a{char}b">Cameras{char} <a href="/x{char}y">here{char}</a></p>',
+        authors=(f"A{char}n Author",),
+        tags=(f"{char}policing",),
+    )
+    e = normalize(raw, source_id="s", feed_url=FEED, now=NOW)
+    assert e is not None
+    fields = [e.title, e.url, e.canonical_url, e.summary_html, e.summary_text, *e.authors, *e.tags]
+    assert all(char not in f for f in fields), fields
+    assert e.title == "CCTV in the high street"
+    assert e.summary_text == "Cameras here"
+    assert e.authors == ("An Author",) and e.tags == ("policing",)
+    for value in fields:
+        value.encode("utf-8")  # a lone surrogate would make this raise
+
+
+KEPT = [
+    ("emoji ZWJ sequence", "Coder 👩\u200d💻 on CCTV"),
+    (
+        "flag with tag characters",
+        "England 🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f CCTV",
+    ),
+    ("skin tone and variation selector", "👍🏽 ❤\ufe0f CCTV"),
+    ("Persian ZWNJ", "دوربین\u200cهای مداربسته"),
+    ("Devanagari ZWJ", "क्\u200dष CCTV"),
+    ("Hebrew with RLM", "מצלמות אבטחה\u200f. CCTV"),
+    ("Arabic letter mark", "كاميرات\u061c 24"),
+    ("LRM", "CCTV\u200e (UK)"),
+    ("CJK", "监控摄像头 防范犯罪"),
+    ("soft hyphen", "sur\u00adveillance"),
+]
+
+
+@pytest.mark.parametrize("text", [c[1] for c in KEPT], ids=[c[0] for c in KEPT])
+def test_legitimate_characters_are_kept(text: str) -> None:
+    e = norm(title=text, summary=f"<p>{text}</p>")
+    assert e is not None
+    assert e.title == text
+    assert e.summary_text == text
+    assert clean_title(text, "text/plain") == text
