@@ -146,7 +146,8 @@ _TAG_STRIPPER = nh3.Cleaner(tags=set(), clean_content_tags=set(_DROP_CONTENT))
 
 
 def _strip_tags(s: str) -> str:
-    return html.unescape(_TAG_STRIPPER.clean(s))
+    # nh3 takes only what UTF-8 can carry: a lone surrogate (JSON's "\ud83d") must go first.
+    return html.unescape(_TAG_STRIPPER.clean(strip_invisible(s)))
 
 
 def strip_invisible(s: str) -> str:
@@ -309,7 +310,8 @@ def _sanitizer(base_url: str | None) -> nh3.Cleaner:
 
 
 def _clean(html_: str, base_url: str | None) -> str:
-    return _sanitizer(base_url).clean(html_).strip()
+    # Again after cleaning: "&#x202e;" in the input is a U+202E in nh3's output.
+    return strip_invisible(_sanitizer(base_url).clean(html_)).strip()
 
 
 def sanitize_html(html_: str, *, base_url: str | None = None) -> str:
