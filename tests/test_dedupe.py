@@ -405,3 +405,45 @@ def test_scripting_news_corpus_keeps_every_post() -> None:
         items = store.items()
     assert sorted(i.url for i in items) == sorted({link.decode() for link in links})
     assert all(i.sources == ("scripting",) and i.urls == () for i in items)
+
+
+def test_every_merge_is_recorded_with_what_changed_and_why(store: Store) -> None:
+    """The item's history is the audit trail: each merge says how it was recognised, from
+    which source and URL, and the before and after of every field it changed."""
+    first = decide(candidate("https://www.bbc.co.uk/news/uk-1"), BBC, store)
+    assert isinstance(first, dedupe.New)
+    assert [(e.action, e.note) for e in first.item.history] == [("created", "from bbc")]
+
+    by_url = decide(
+        candidate("https://www.bbc.co.uk/news/uk-1", source="guardian"), GUARDIAN, store
+    )
+    assert isinstance(by_url, dedupe.SameStory) and by_url.alias is None
+    assert (
+        by_url.item.history[-1].note == "same link from guardian: https://www.bbc.co.uk/news/uk-1"
+    )
+
+    url2, url3 = "https://journal.example.org/a", "https://other.example.org/b"
+    better = replace(
+        candidate(url2, source="journal", score=9.5),
+        matches=(Match("facial recognition", "summary", 2, 3.0),),
+        why="summary: facial recognition",
+    )
+    by_title = decide(better, JOURNAL, store)
+    assert isinstance(by_title, dedupe.SameStory) and by_title.by == "title"
+    event = by_title.item.history[-1]
+    assert event.note == f"same title from journal: {url2}"
+    assert event.changes == {
+        "sources": ("bbc, guardian", "bbc, guardian, journal"),
+        "urls": (None, url2),
+        "score": ("8", "9.5"),
+    }
+    assert (by_title.item.matched, by_title.item.why) == (better.matches, better.why)
+
+    other = config.Source(id="other", name="Other", url="https://example.org/o.rss")
+    again = decide(candidate(url3, source="other"), other, store)
+    assert isinstance(again, dedupe.SameStory)
+    assert again.item.history[-1].changes["urls"] == (url2, f"{url2} {url3}")
+    assert again.item.history[-1].changes["sources"] == (
+        "bbc, guardian, journal",
+        "bbc, guardian, journal, other",
+    )
