@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import pytest
@@ -630,3 +632,79 @@ def test_links_keep_only_href_and_title_and_get_our_rel() -> None:
         '<a href="https://example.org/x" title="More" rel="noopener noreferrer nofollow">x</a>'
         "<p>y</p>"
     )
+
+
+# --------------------------------------------------------------------------- boundaries
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        # the suffix is dropped when it has at most 6 words and 60 characters ...
+        ("One two three - a b c d e f", "one two three"),
+        ("One two three - a b c d e f g", "one two three a b c d e f g"),
+        ("One two three - " + "x" * 60, "one two three"),
+        ("One two three - " + "x" * 61, "one two three " + "x" * 61),
+        # ... and at least 3 words of title are left
+        ("One two - Site", "one two site"),
+        ("One two three | Site", "one two three"),
+        ("One two three – Site – Section", "one two three site"),  # the last separator only
+    ],
+)
+def test_title_key_suffix_boundaries(title: str, expected: str) -> None:
+    assert title_key(title) == expected
+
+
+@pytest.mark.parametrize(
+    ("published", "expected"),
+    [
+        (datetime(1990, 1, 1, tzinfo=UTC), datetime(1990, 1, 1, tzinfo=UTC)),  # EARLIEST itself
+        (datetime(1989, 12, 31, 23, 59, 59, tzinfo=UTC), NOW),
+        (NOW + timedelta(days=1), NOW + timedelta(days=1)),  # the slack itself
+        (NOW + timedelta(days=1, microseconds=1), NOW),
+    ],
+)
+def test_published_date_boundaries(published: datetime, expected: datetime) -> None:
+    e = norm(published=published)
+    assert e is not None and e.published == expected
+
+
+def test_caps_keep_text_of_exactly_the_limit() -> None:
+    exact = "w" * (TITLE_MAX - 1) + "x"
+    assert clean_title(exact) == exact
+    assert clean_title(" " + exact + " ") == exact
+    assert clean_title(exact + "y") == "w" * (TITLE_MAX - 1) + "…"  # no space: a hard cut
+    summary = "<p>" + "a" * 120 + "</p>"
+    e = norm(title=None, summary=summary)
+    assert e is not None and e.title == "a" * 120  # 120 characters fit a fallback title
+    e = norm(title=None, summary="<p>" + "a" * 121 + "</p>")
+    assert e is not None and e.title == "a" * 119 + "…"
+
+
+RELATIVE_HREFS = [
+    "/a/b?q=1#f", "/a/./b", "/a/../b", "/a;p=1", "/a?", "/a#", "//cdn.example/x", "b/c",
+    "../up", "?only=query", "#only-fragment", "", "https://other.example/abs",
+    "HTTP://Other.Example/abs", "javascript:alert(1)", "mailto:a@b.org", "/sp ace", "/ünï",
+]  # fmt: skip
+BASES = [
+    "https://example.org/news/2026/",
+    "http://example.org:8080/x",
+    "https://example.org",
+    "HTTPS://Example.ORG/a/b",
+    "tag:example.org,2026:x",
+    "ftp://example.org/",
+    None,
+]
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_links_resolve_exactly_as_urljoin_does(base: str | None) -> None:
+    """The fast paths for plain absolute and root-relative links give urljoin's answer."""
+    for href in RELATIVE_HREFS:
+        out = sanitize_html(f'<a href="{href}">x</a>', base_url=base)
+        expected = urljoin(base, href.replace(" ", "%20")) if base else href
+        scheme = urlsplit(expected).scheme.lower()
+        if scheme == "mailto" or (scheme in ("http", "https") and urlsplit(expected).netloc):
+            assert f'href="{html.escape(expected)}"' in out, (href, base, out)
+        else:
+            assert "href" not in out, (href, base, out)
