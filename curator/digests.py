@@ -405,10 +405,13 @@ def _plan(config: Config, store: Store, now: datetime, *, force: bool) -> _Plan:
     if force and not items and previous is not None and previous >= last_slot(settings, now):
         # `digest send` by hand with nothing new, and the week's digest already out: mailing
         # the readers a "nothing new" note, or the editors their note, again is noise.
-        return _Plan(
-            reason=f"nothing new was approved since the last digest "
-            f"({previous:%Y-%m-%d %H:%M} UTC): nothing to send"
+        sent = previous_end(store)
+        since = (
+            f"the last digest ({sent:%Y-%m-%d %H:%M} UTC)"
+            if sent is not None
+            else f"digests were first scheduled ({previous:%Y-%m-%d %H:%M} UTC)"
         )
+        return _Plan(reason=f"nothing new was approved since {since}: nothing to send")
     start = _period_start(store, items, now)
     rid = _record_id(store, now)
     skip = not items and settings.empty_week == "skip"

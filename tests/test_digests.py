@@ -725,8 +725,16 @@ def test_a_second_send_with_nothing_new_mails_nobody(
     server: SmtpServer, store: Store, tmp_path: Path
 ) -> None:
     config = _week_config(server, tmp_path)
+    clock = Clock(FRIDAY - timedelta(hours=1))
+    send(config, store, clock)  # baseline: the first `serve`
+    nothing = send(config, store, clock, force=True)
+    assert nothing.outcome == "not_due" and nothing.records == () and server.messages == []
+    assert nothing.message == (
+        "nothing new was approved since digests were first scheduled (2026-12-04 08:00 UTC): "
+        "nothing to send"
+    )
     put(store, make_item(1, reviewed_at=FRIDAY - timedelta(days=1)))
-    clock = Clock(FRIDAY)
+    clock.now = FRIDAY
     assert send(config, store, clock, force=True).outcome == "sent"
     assert len(server.messages) == 3  # two readers, one editor
     recorded = digests.list_digests(store)
