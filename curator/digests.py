@@ -194,8 +194,8 @@ def editors_note(
     """Gather what editors should act on for the period ``[start, end)``.
 
     "Rule terms that matched no stored item" lists the ``rules.include`` terms (positive
-    weights) found in no item that came in during the period (first seen, or merged into an
-    older item by a feed): neither among the terms recorded when it matched nor anywhere in
+    weights) found in no item of the period (first seen, merged into by a feed, or reviewed
+    in it): neither among the terms recorded when it matched nor anywhere in
     its title and summary, as the feed gave them or as edited, a term inside a longer one
     included (``cctv`` in "CCTV network").  An entry that matched a term but not enough to be
     kept is not stored, so it cannot count.
@@ -264,8 +264,11 @@ def editors_note(
 
 
 def _came_in(item: Item, start: datetime, end: datetime) -> bool:
-    """True when a feed brought *item* during ``[start, end)``: new, or merged into."""
+    """True when *item* was part of the week ``[start, end)``: a feed brought it (new, or
+    merged into it), or an editor reviewed it."""
     if start <= item.first_seen < end:
+        return True
+    if item.reviewed_at is not None and start <= item.reviewed_at < end:
         return True
     return any(e.action == "merged" and start <= e.at < end for e in item.history)
 

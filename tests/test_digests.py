@@ -702,6 +702,8 @@ def test_the_first_weeks_note_counts_the_week_and_every_matched_term(
     rejected = make_item(
         29, status="rejected", reviewed_at=FRIDAY - timedelta(days=1), terms=("anpr",)
     )
+    # seen a month ago, rejected this week: part of the week, and so is its term
+    rejected = replace(rejected, first_seen=FRIDAY - timedelta(days=30))
     put(store, *items, edited, rejected)
     clock = Clock(FRIDAY)
     assert send(config, store, clock).outcome == "not_due"  # serve's first start: baseline
