@@ -15,6 +15,7 @@ from curator.normalize import (
     SUMMARY_HTML_MAX,
     SUMMARY_TEXT_MAX,
     TITLE_MAX,
+    _cut_point,
     canonical_url,
     clean_title,
     clean_url,
@@ -708,3 +709,31 @@ def test_links_resolve_exactly_as_urljoin_does(base: str | None) -> None:
             assert f'href="{html.escape(expected)}"' in out, (href, base, out)
         else:
             assert "href" not in out, (href, base, out)
+
+
+@pytest.mark.parametrize(
+    ("s", "limit", "expected"),
+    [
+        pytest.param("a" * 400 + "<b>x", 402, 400, id="inside-a-tag"),
+        pytest.param("a" * 400 + "<b>x", 403, 403, id="after-a-tag"),
+        pytest.param("a" * 400 + "&amp;b", 402, 400, id="inside-an-entity"),
+        pytest.param("a" * 400 + "&amp;b", 405, 405, id="after-an-entity"),
+        pytest.param("a" * 100 + " " + "b" * 400, 399, 100, id="a-space-299-back"),
+        pytest.param("a" * 100 + " " + "b" * 400, 400, 400, id="a-space-300-back-is-too-far"),
+        pytest.param("a" * 50 + "<br>" + "b" * 100, 120, 54, id="just-after-a-tag"),
+        pytest.param("<" + "b" * 10, 5, 0, id="tag-at-the-start"),
+    ],
+)
+def test_cut_point(s: str, limit: int, expected: int) -> None:
+    """Where an over-long summary is cut: outside tags and entities, at a word end within
+    300 characters."""
+    assert _cut_point(s, limit) == expected
+
+
+def test_long_nested_summary_is_cut_inside_and_every_tag_closed() -> None:
+    out = sanitize_html("<b>" * 1000 + "word " * 8000)
+    assert SUMMARY_HTML_MAX - 300 < len(out) <= SUMMARY_HTML_MAX  # the closing tags fit
+    assert re.fullmatch(r"(<b>){1000}(word )+word…(</b>){1000}", out)
+    out = sanitize_html("<p>" + "x &amp; y " * 4000 + "</p>")
+    assert SUMMARY_HTML_MAX - 300 < len(out) <= SUMMARY_HTML_MAX
+    assert re.fullmatch(r"<p>(x &amp; y )+x…</p>", out)  # never half an entity
