@@ -699,8 +699,10 @@ def test_highlight_real_rules(real: config.Rules) -> None:
 
 
 def test_infinite_weight_is_a_config_error() -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError, match="finite"):  # the rules model refuses it ...
         compiled(include={"cctv": float("inf")})
+    with pytest.raises(ConfigError, match=r"feeds.yaml:1: rules.include.cctv: .*finite"):
+        config.loads("rules: {include: {cctv: .inf}}")  # ... and feeds.yaml says where
 
 
 def test_terms_found_looks_for_each_term_on_its_own() -> None:
