@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    FiniteFloat,
     ValidationError,
     field_validator,
     model_validator,
@@ -37,30 +39,48 @@ _SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
+#: The longest duration accepted (100 years): anything longer is a typo, and a date that far
+#: off overflows the calendar (``datetime`` ends in the year 9999).
+MAX_DURATION = 100 * 365 * 86400.0
+#: The largest size accepted (1 TB).
+MAX_SIZE = 1024**4
+
+
+def _checked_duration(seconds: float) -> float:
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError("a duration must be a positive number, such as 30m, 6h or 1d")
+    if seconds > MAX_DURATION:
+        raise ValueError("a duration must be at most 100 years (36500d)")
+    return seconds
+
+
 def parse_duration(value: object) -> float:
     """``"30m"`` → 1800.0 seconds. Accepts s, m, h, d, w; a bare number means seconds."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 30m, 6h or 1d")
     if isinstance(value, int | float):
-        if value <= 0:
-            raise ValueError("a duration must be positive")
-        return float(value)
+        return _checked_duration(float(value))
     if isinstance(value, str):
         m = _DURATION.match(value.lower())
-        if m and float(m.group(1)) > 0:
-            return float(m.group(1)) * _UNITS[m.group(2)]
+        if m:
+            return _checked_duration(float(m.group(1)) * _UNITS[m.group(2)])
     raise ValueError(f"expected a duration such as 30m, 6h or 1d, not {value!r}")
 
 
 def parse_size(value: object) -> int:
     """``"10MB"`` → 10485760 bytes."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    if isinstance(value, str):
+    size: float | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str):
         m = _SIZE.match(value)
-        if m and float(m.group(1)) > 0:
-            return int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
-    raise ValueError(f"expected a size such as 10MB or 512KB, not {value!r}")
+        if m:
+            size = float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()]
+    if size is None or not math.isfinite(size) or size < 1:
+        raise ValueError(f"expected a size such as 10MB or 512KB, not {value!r}")
+    if size > MAX_SIZE:
+        raise ValueError(f"a size must be at most 1TB, not {value!r}")
+    return int(size)
 
 
 def _parse_delay(value: object) -> float:
@@ -104,7 +124,7 @@ class FetchSettings(_Model):
     per_host: int = Field(2, ge=1, le=20)
     default_interval: Duration = 3600.0
     max_backoff: Duration = 86400.0
-    max_entries: int = Field(200, ge=1)  # per document; the rest are ignored
+    max_entries: int = Field(200, ge=1, le=100_000)  # per document; the rest are ignored
     parse_timeout: Duration = 30.0  # per document: parse, normalize and match, in a worker
     jitter: Delay = 60.0
     allow_private_urls: bool = False  # let "add a link by hand" fetch private/loopback hosts
@@ -114,9 +134,9 @@ class SourceRules(_Model):
     """Per-source changes to the global rules."""
 
     keep_all: bool = False  # keep every entry (a journal that is all on-topic)
-    min_score: float | None = None
+    min_score: FiniteFloat | None = None
     require: list[str] | None = None  # group names from rules.groups; replaces the default
-    include: dict[str, float] = Field(default_factory=dict)  # extra terms and weights
+    include: dict[str, FiniteFloat] = Field(default_factory=dict)  # extra terms and weights
     exclude: list[str] = Field(default_factory=list)  # extra exclusions
 
 
@@ -126,9 +146,9 @@ class Rules(_Model):
     scores an entry down (kept only if it still reaches ``min_score``); a term in ``exclude``
     drops the entry whatever else it matched."""
 
-    min_score: float = 3.0
-    title_boost: float = 2.0  # a match in the title counts this many times
-    include: dict[str, float] = Field(default_factory=dict)
+    min_score: FiniteFloat = 3.0
+    title_boost: FiniteFloat = 2.0  # a match in the title counts this many times
+    include: dict[str, FiniteFloat] = Field(default_factory=dict)
     exclude: list[str] = Field(default_factory=list)
     groups: dict[str, list[str]] = Field(default_factory=dict)
     require: list[str] = Field(default_factory=list)  # groups every entry needs one term of
@@ -223,10 +243,10 @@ class Digest(_Model):
     empty_week: Literal["skip", "send"] = "skip"
     list_id: str = "cctv-links.example.org"
     unsubscribe: str | None = None  # mailto: address for List-Unsubscribe
-    silent_days: int = Field(14, ge=1)  # editors' note: sources silent longer than this
+    silent_days: int = Field(14, ge=1, le=3650)  # editors' note: sources silent longer
     # Added by digest (issue 4): how long a digest keeps being retried for the recipients the
     # server has not accepted yet; older ones are left as they stand (see `digest list`).
-    retry_days: int = Field(7, ge=1)
+    retry_days: int = Field(7, ge=1, le=3650)
     smtp: Smtp = Field(default_factory=Smtp)
 
     @field_validator("time")
@@ -258,7 +278,7 @@ class Publish(_Model):
     limit: int = Field(50, ge=1, le=1000)
     max_age: Duration = 365 * 86400.0
     out_dir: str | None = None  # static export refreshed after each change
-    cache_seconds: int = Field(300, ge=0)
+    cache_seconds: int = Field(300, ge=0, le=31_536_000)
     # Added by publish (issue 5):
     author: str | None = None  # who the feeds name as author; the title when unset
     language: str = "en"  # RFC 5646 tag for the feeds and the embed page
@@ -273,7 +293,7 @@ class Publish(_Model):
 
 
 class Web(_Model):
-    session_days: int = Field(14, ge=1)
+    session_days: int = Field(14, ge=1, le=3650)
     page_size: int = Field(50, ge=5, le=500)
     # Mark the session cookie Secure even when the request looks like plain http (a proxy
     # that terminates https without passing X-Forwarded-Proto). Over https it always is.
@@ -306,22 +326,93 @@ class _LineLoader(yaml.SafeLoader):
     """A safe loader that also remembers the line of every key, for error messages."""
 
 
-def _construct(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> Any:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
+#: The most values a file may expand to.  Aliases let a few lines stand for millions of values
+#: ("billion laughs"); a real feeds.yaml holds a few thousand.
+MAX_VALUES = 100_000
+
+
+class _Unusable(Exception):
+    """Valid YAML that cannot be a configuration: the line and what to do (internal)."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(line, message)
+        self.line = line
+        self.message = message
+
+
+class _Builder:
+    """YAML nodes → Python values, noting the line of every key (``lines``)."""
+
+    def __init__(self) -> None:
+        self.lines: dict[tuple[Any, ...], int] = {}
+        self._count = 0
+        self._open: set[int] = set()  # nodes being built: an alias to one of them is a loop
+        self._scalars = _LineLoader("")
+
+    def build(self, node: yaml.Node, path: tuple[Any, ...]) -> Any:
+        line = node.start_mark.line + 1
+        self.lines.setdefault(path, line)
+        self._count += 1
+        if self._count > MAX_VALUES:
+            raise _Unusable(
+                line,
+                f"the file expands to more than {MAX_VALUES:,} values "
+                "(through aliases?); write the values out",
+            )
+        if id(node) in self._open:
+            raise _Unusable(line, "an alias (*name) refers to a value that contains it")
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            self._open.add(id(node))
+            try:
+                return self._collection(node, path)
+            finally:
+                self._open.discard(id(node))
+        try:
+            return self._scalars.construct_object(node, deep=True)
+        except (ValueError, TypeError, OverflowError) as e:  # e.g. "!!float x"
+            raise _Unusable(line, f"the value {node.value!r} cannot be read ({e})") from None
+
+    def _collection(self, node: yaml.MappingNode | yaml.SequenceNode, path: tuple[Any, ...]) -> Any:
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(v, (*path, i)) for i, v in enumerate(node.value)]
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _Unusable(line, "a key must be a plain name, not a list or a mapping")
+            key = key_node.value
             child = (*path, key)
-            lines[child] = key_node.start_mark.line + 1
+            self.lines[child] = line
             if key in out:
-                lines[(*path, key, "__duplicate__")] = key_node.start_mark.line + 1
-            out[key] = _construct(value_node, child, lines)
+                self.lines[(*path, key, "__duplicate__")] = line
+            out[key] = self.build(value_node, child)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(v, (*path, i), lines) for i, v in enumerate(node.value)]
-    loader = _LineLoader("")
-    return loader.construct_object(node, deep=True)
+
+
+def _read(text: str, name: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """The YAML in ``text`` as Python values and the line of each key; ConfigError (with the
+    line where it can be known) for text that is not YAML or cannot be a configuration."""
+    builder = _Builder()
+    try:
+        node = yaml.compose(text, Loader=_LineLoader)
+        return ({} if node is None else builder.build(node, ())), builder.lines
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = Problem(name, line, "", f"not valid YAML: {e.problem}")
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow
+        line = text.count("\n", 0, e.position) + 1
+        code = e.character if isinstance(e.character, int) else ord(e.character)
+        problem = Problem(
+            name, line, "", f"not valid YAML: the character U+{code:04X} is not allowed"
+        )
+    except yaml.YAMLError as e:
+        problem = Problem(name, None, "", f"not valid YAML: {e}")
+    except _Unusable as e:
+        problem = Problem(name, e.line, "", e.message)
+    except RecursionError:
+        problem = Problem(name, None, "", "the YAML is nested too deeply to be a configuration")
+    raise ConfigError([problem])
 
 
 def _line_for(loc: tuple[Any, ...], lines: Mapping[tuple[Any, ...], int]) -> int | None:
@@ -366,16 +457,7 @@ def load(path: str | Path) -> Config:
 
 def loads(text: str, name: str = "feeds.yaml") -> Config:
     """Validate configuration text; ``name`` is used in messages."""
-    lines: dict[tuple[Any, ...], int] = {}
-    try:
-        node = yaml.compose(text, Loader=_LineLoader)
-        data = {} if node is None else _construct(node, (), lines)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError([Problem(name, line, "", f"not valid YAML: {e.problem}")]) from None
-    except yaml.YAMLError as e:
-        raise ConfigError([Problem(name, None, "", f"not valid YAML: {e}")]) from None
+    data, lines = _read(text, name)
     if not isinstance(data, dict):
         raise ConfigError(
             [Problem(name, 1, "", "expected a mapping of sections (sources:, rules:…)")]

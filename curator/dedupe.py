@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from curator import config
-from curator.normalize import canonical_url, title_key
+from curator.normalize import canonical_url, document_url, item_id, title_key
 from curator.store import Store
 from curator.types import Candidate, Category, Event, Item
 
@@ -71,18 +71,52 @@ def decide(candidate: Candidate, *, source: config.Source, store: Store, now: da
     """What to do with *candidate*: by its id (canonical URL) first, then by its title among
     items first seen since ``now - 14 days``."""
     entry = candidate.entry
-    existing = store.get_item(entry.item_id)
-    if existing is None:
-        joined = store.alias_of(entry.item_id)  # a URL merged into another item earlier
-        existing = store.get_item(joined) if joined else None
+    existing = _by_url(entry.canonical_url, entry.item_id, store)
     if existing is not None:
         return _merge(existing, candidate, source_id=source.id, now=now, by="url")
     key = title_key(entry.title)
     if len(key.split()) >= MIN_TITLE_WORDS:
         same = store.find_by_title(key, since=now - SAME_STORY_WINDOW)
-        if same is not None:
+        if same is not None and not _other_anchor(same, entry.canonical_url):
             return _merge(same, candidate, source_id=source.id, now=now, by="title")
     return New(new_item(candidate, category=source.category, now=now))
+
+
+def _identities(item: Item) -> set[str]:
+    """Every canonical URL *item* is known by, fragments counted as they are now."""
+    return {item.canonical_url, canonical_url(item.url), *(canonical_url(u) for u in item.urls)}
+
+
+def _lookup(item_id_: str, store: Store) -> Item | None:
+    """The item with this id, or the one a URL with this id was merged into earlier."""
+    found = store.get_item(item_id_)
+    if found is None:
+        joined = store.alias_of(item_id_)
+        found = store.get_item(joined) if joined else None
+    return found
+
+
+def _by_url(canonical: str, id_: str, store: Store) -> Item | None:
+    """The stored item for this canonical URL, also when it was stored before fragments
+    counted in identity: its id is then the page's (:func:`~curator.normalize.document_url`),
+    and it is this entry's only if one of its URLs carries this very fragment (another
+    anchor of the page is another entry)."""
+    found = _lookup(id_, store)
+    page = document_url(canonical)
+    if found is not None or page == canonical:
+        return found
+    legacy = _lookup(item_id(page), store)
+    if legacy is not None and canonical in _identities(legacy):
+        return legacy
+    return None
+
+
+def _other_anchor(item: Item, canonical: str) -> bool:
+    """True when *canonical* is another URL of a page *item* is at (``26.html#a1`` beside
+    ``26.html#a2``): two entries of one page, however alike their titles, not one story."""
+    known = _identities(item)
+    page = document_url(canonical)
+    return canonical not in known and any(document_url(u) == page for u in known)
 
 
 def new_item(candidate: Candidate, *, category: Category, now: datetime) -> Item:
@@ -131,8 +165,7 @@ def _merge(
         sources = (*sources, source_id)
         changes["sources"] = (", ".join(item.sources), ", ".join(sources))
     urls = item.urls
-    known = {item.canonical_url, *(canonical_url(u) for u in item.urls)}
-    if entry.canonical_url not in known:
+    if entry.canonical_url not in _identities(item):
         urls = (*urls, entry.url)
         changes["urls"] = (" ".join(item.urls) or None, " ".join(urls))
     if not changes:

@@ -24,13 +24,18 @@ digest's end, so a digest missed while the service was down is sent once when it
 (however many slots it missed), and running the job again changes nothing.  The first run on a
 new store only notes the time (there is no previous digest to follow); the first digest goes
 at the next slot, or now with ``force`` (``curator digest send``).
+
+A digest's period starts where the previous digest's ended; the first covers the 7 days
+before it (more, when it carries older approvals), never the time since that first run.  A
+send by hand with nothing new, when this week's digest has gone, sends and records nothing:
+the editors' note goes with each digest and with each scheduled week, not with every click.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -39,7 +44,7 @@ from zoneinfo import ZoneInfo
 
 import filelock
 
-from curator import digest
+from curator import digest, match
 from curator.config import Config
 from curator.config import Digest as DigestSettings
 from curator.exceptions import CuratorError, DigestError, MailError
@@ -188,9 +193,12 @@ def editors_note(
 ) -> digest.EditorsNote:
     """Gather what editors should act on for the period ``[start, end)``.
 
-    "Rule terms that matched nothing" compares ``rules.include`` (positive weights) with the
-    terms recorded on items first seen in the period: an entry that matched a term but not
-    enough to be kept is not stored, so it cannot count.
+    "Rule terms that matched no stored item" lists the ``rules.include`` terms (positive
+    weights) found in no item of the period (first seen, merged into by a feed, or reviewed
+    in it): neither among the terms recorded when it matched nor anywhere in
+    its title and summary, as the feed gave them or as edited, a term inside a longer one
+    included (``cctv`` in "CCTV network").  An entry that matched a term but not enough to be
+    kept is not stored, so it cannot count.
     """
     silent_before = end - timedelta(days=config.digest.silent_days)
     states = store.states()
@@ -224,10 +232,7 @@ def editors_note(
     pending = [i for i in everything if i.status == "pending"]
     by_editor: dict[str, tuple[int, int]] = {}
     approved = rejected = 0
-    matched: set[str] = set()
     for item in everything:
-        if start <= item.first_seen < end:
-            matched.update(m.term.casefold() for m in item.matched)
         if item.reviewed_at is None or not start <= item.reviewed_at < end:
             continue
         a, r = by_editor.get(item.reviewed_by or "(unknown)", (0, 0))
@@ -238,11 +243,10 @@ def editors_note(
             rejected += 1
             r += 1
         by_editor[item.reviewed_by or "(unknown)"] = (a, r)
-    unmatched = tuple(
-        term
-        for term, weight in config.rules.include.items()
-        if weight > 0 and term.casefold() not in matched
-    )
+    wanted = [term for term, weight in config.rules.include.items() if weight > 0]
+    came_in = [i for i in everything if _came_in(i, start, end)]
+    found = match.terms_found(wanted, _matched_texts(came_in))
+    unmatched = tuple(term for term in wanted if term not in found)
     return digest.EditorsNote(
         period_start=start,
         period_end=end,
@@ -259,12 +263,49 @@ def editors_note(
     )
 
 
+def _came_in(item: Item, start: datetime, end: datetime) -> bool:
+    """True when *item* was part of the week ``[start, end)``: a feed brought it (new, or
+    merged into it), or an editor reviewed it."""
+    if start <= item.first_seen < end:
+        return True
+    if item.reviewed_at is not None and start <= item.reviewed_at < end:
+        return True
+    return any(e.action == "merged" and start <= e.at < end for e in item.history)
+
+
+def _matched_texts(items: Iterable[Item]) -> Iterator[str]:
+    """What the rules were matched against, per item: the terms recorded then (one per
+    line, so that no two join into a phrase), and the title and summary as the feed gave
+    them and as edited."""
+    for item in items:
+        yield "\n".join(m.term for m in item.matched)
+        yield item.title
+        yield item.summary_text
+        for name in ("title", "summary"):
+            if name in item.original:
+                yield item.original[name]
+
+
 # --------------------------------------------------------------------------- rendering
 
 
+def previous_end(store: Store) -> datetime | None:
+    """The end of the last readers' digest recorded (sent or skipped), if any.
+
+    Not :func:`last_end`: that may be the baseline the first run on a store noted (the first
+    ``serve`` start), which schedules the first digest but starts no period.
+    """
+    ends = [r.period_end for r in store.digests() if r.kind == "readers"]
+    return max(ends) if ends else None
+
+
 def _period_start(store: Store, items: Sequence[Item], end: datetime) -> datetime:
-    previous = last_end(store)
-    if previous is not None:
+    """Where a digest ending at ``end`` starts: at the end of the previous digest, so that
+    periods follow one another; the first digest covers the week before ``end`` (7 days), or
+    longer when it carries approvals older than that, so its title and the editors' counts
+    cover everything it reports."""
+    previous = previous_end(store)
+    if previous is not None and previous < end:
         return previous
     times = [i.reviewed_at for i in items if i.reviewed_at is not None]
     return min([end - FIRST_PERIOD, *times])
@@ -364,6 +405,16 @@ def _plan(config: Config, store: Store, now: datetime, *, force: bool) -> _Plan:
                 f"{next_slot(settings, now):%Y-%m-%d %H:%M} UTC"
             )
     items = sorted(undigested(store), key=lambda i: i.id)
+    if force and not items and previous is not None and previous >= last_slot(settings, now):
+        # `digest send` by hand with nothing new, and the week's digest already out: mailing
+        # the readers a "nothing new" note, or the editors their note, again is noise.
+        sent = previous_end(store)
+        since = (
+            f"the last digest ({sent:%Y-%m-%d %H:%M} UTC)"
+            if sent is not None
+            else f"digests were first scheduled ({previous:%Y-%m-%d %H:%M} UTC)"
+        )
+        return _Plan(reason=f"nothing new was approved since {since}: nothing to send")
     start = _period_start(store, items, now)
     rid = _record_id(store, now)
     skip = not items and settings.empty_week == "skip"

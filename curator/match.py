@@ -38,6 +38,7 @@ __all__ = [
     "compile_rules",
     "highlight",
     "match",
+    "terms_found",
 ]
 
 #: A term counts at most this many times per field, so a summary repeating "CCTV" ten times
@@ -337,6 +338,33 @@ def check(cfg: config.Config) -> list[Problem]:
             if not p.key.startswith("rules.")
         ]
     return problems
+
+
+def terms_found(terms: Iterable[str], texts: Iterable[str]) -> set[str]:
+    """The *terms* (as given) that occur in any of *texts*, each looked for on its own.
+
+    The same word rules as matching (whole words, ``*``, phrases), but no overlap rule: a
+    term inside a longer one that scored in its place still counts (``cctv`` in "CCTV
+    network").  That is the question the editors' note asks: did this term find anything?
+    A term that cannot match (see :func:`check`) is never found.
+    """
+    pending: dict[str, _TermSet] = {}
+    for term in terms:
+        try:
+            built = _TermSet.build({_term_tokens(term): (term, 0.0)})
+        except ValueError:
+            continue
+        if built is not None:
+            pending[term] = built
+    found: set[str] = set()
+    for text in texts:
+        if not pending:
+            break
+        folded = _fold(text)
+        for term in [t for t, terms_ in pending.items() if terms_.occurs(folded)]:
+            found.add(term)
+            del pending[term]
+    return found
 
 
 # --------------------------------------------------------------------------------------------

@@ -65,12 +65,41 @@ TRACKING_PARAMS = frozenset(
     }
 )  # fmt: skip
 TRACKING_PREFIXES = ("utm_",)
+# Fragments that name a place every article page has, not one entry among several.
+_PAGE_ANCHOR = re.compile(
+    r"(?i)(?:top|main|content|main-?content|article|comments?|respond|reply|disqus_thread|"
+    r"more(?:-\d+)?|continue(?:-reading)?|read-?more|comment-form|page)"
+)
+_TRACKING_FRAGMENT = re.compile(r"(?i)tk\.")  # IDG's "#tk.rss_all", at the start
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 _WS = re.compile(r"\s+")
-# C0 controls (whitespace folded separately), DEL, and bidi overrides that disguise text.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_URL_JUNK = re.compile(r"[\x00-\x20\x7f]")  # controls dropped (WHATWG), spaces escaped
+# Characters no reader should receive from a feed or an edit, removed once, here, so that every
+# output (digest, feeds, widget, web pages) is clean:
+# - C0 controls but tab/LF/CR (which fold to spaces), DEL and C1 controls (ESC reaches a
+#   terminal; NEL, U+0085, is whitespace and folds);
+# - the bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): U+202E shows
+#   "exe.txt" as "txt.exe", and an unclosed one reorders whatever follows it on the page;
+# - invisible format characters that hide a word from matching or a reader: zero width space,
+#   word joiner and invisible operators (U+200B, U+2060-U+2064), the deprecated format
+#   controls (U+206A-U+206F), the BOM/zero width no-break space (U+FEFF), the interlinear
+#   annotation marks (U+FFF9-U+FFFB);
+# - noncharacters (U+FDD0-U+FDEF, U+FFFE/U+FFFF of every plane) and lone surrogates, which no
+#   UTF-8 output can carry.
+# Kept on purpose: ZWNJ and ZWJ (U+200C, U+200D: Persian and Indic spelling, emoji sequences
+# such as 👩‍💻), variation selectors, tag characters (subdivision flags), soft hyphens, and the
+# direction marks LRM, RLM and ALM (U+200E, U+200F, U+061C).  A mark only sets the direction
+# of the neutral characters beside it (the full stop after Hebrew text, a number in Arabic),
+# which mixed-direction text needs to read right, and cannot reverse a run of letters as an
+# override or isolate does.
+_INVISIBLE_CLASS = (
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\u200b\u202a-\u202e\u2060-\u2064"
+    "\u2066-\u206f\ufdd0-\ufdef\ufeff\ufff9-\ufffb\ufffe\uffff\ud800-\udfff"
+    + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(1, 17))
+)
+_CONTROL = re.compile(f"[{_INVISIBLE_CLASS}]")
+# controls dropped (WHATWG), spaces escaped, invisible characters dropped
+_URL_JUNK = re.compile(f"[\t\n\r\x20{_INVISIBLE_CLASS}]")
 _ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _BLOCK = re.compile(
@@ -117,15 +146,31 @@ _TAG_STRIPPER = nh3.Cleaner(tags=set(), clean_content_tags=set(_DROP_CONTENT))
 
 
 def _strip_tags(s: str) -> str:
-    return html.unescape(_TAG_STRIPPER.clean(s))
+    # nh3 takes only what UTF-8 can carry: a lone surrogate (JSON's "\ud83d") must go first.
+    return html.unescape(_TAG_STRIPPER.clean(strip_invisible(s)))
+
+
+def strip_invisible(s: str) -> str:
+    """``s`` without the control, bidi and invisible characters listed at ``_INVISIBLE_CLASS``
+    (line breaks and tabs are kept: they are whitespace, for the caller to fold or keep)."""
+    if s.isascii() and s.isprintable():  # printable ASCII holds none of them
+        return s
+    return _CONTROL.sub("", s)
 
 
 def _fold(s: str) -> str:
-    # str.split() and the regex \s agree on what whitespace is (every code point checked);
-    # printable ASCII holds none of _CONTROL's characters.
-    if not (s.isascii() and s.isprintable()):
-        s = _CONTROL.sub("", s)
-    return " ".join(s.split())
+    # str.split() and the regex \s agree on what whitespace is (every code point checked).
+    return " ".join(strip_invisible(s).split())
+
+
+def text_line(value: str | None, limit: int | None = None) -> str:
+    """One line of plain text from a value that *is* text (a ``text/plain`` title, an
+    editor's input): invisible characters out, whitespace folded, capped on a word boundary.
+    Nothing that looks like markup is touched: ``a <b> c`` stays ``a <b> c``."""
+    if not value:
+        return ""
+    text = _fold(value[:HTML_INPUT_MAX])
+    return _cap(text, limit) if limit is not None else text
 
 
 def _cap(text: str, limit: int) -> str:
@@ -156,8 +201,20 @@ def plain_text(value: str | None, limit: int = TITLE_MAX) -> str:
     return _cap(_fold(text), limit)
 
 
-def clean_title(title: str | None) -> str:
-    """A title as plain text, at most TITLE_MAX characters ("" when nothing is left)."""
+#: Media types of a title that is text, as feedparser reports them (``title_detail.type``).
+TEXT_TYPES = frozenset({"text/plain", "text"})
+
+
+def clean_title(title: str | None, content_type: str | None = None) -> str:
+    """A title as plain text, at most TITLE_MAX characters ("" when nothing is left).
+
+    A title the document says is text (``text/plain``: feedparser's judgement for an RSS
+    title that does not look like HTML) is kept as it is, so ``CCTV & lighting <effects> on
+    crime`` keeps ``<effects>``.  An HTML title, or one of unknown type, is read as HTML:
+    tags stripped, entities decoded, escaped markup stripped too (:func:`plain_text`).
+    """
+    if content_type is not None and content_type.strip().lower() in TEXT_TYPES:
+        return text_line(title, TITLE_MAX)
     return plain_text(title, TITLE_MAX)
 
 
@@ -253,7 +310,8 @@ def _sanitizer(base_url: str | None) -> nh3.Cleaner:
 
 
 def _clean(html_: str, base_url: str | None) -> str:
-    return _sanitizer(base_url).clean(html_).strip()
+    # Again after cleaning: "&#x202e;" in the input is a U+202E in nh3's output.
+    return strip_invisible(_sanitizer(base_url).clean(html_)).strip()
 
 
 def sanitize_html(html_: str, *, base_url: str | None = None) -> str:
@@ -265,7 +323,8 @@ def sanitize_html(html_: str, *, base_url: str | None = None) -> str:
     """
     if not html_ or not html_.strip():
         return ""
-    spaced = _DROPPED_BLOCK.sub(lambda m: " " + m.group(0), html_[:HTML_INPUT_MAX])
+    visible = strip_invisible(html_[:HTML_INPUT_MAX])  # from text and attributes alike
+    spaced = _DROPPED_BLOCK.sub(lambda m: " " + m.group(0), visible)
     out = _clean(spaced, base_url)
     if len(out) <= SUMMARY_HTML_MAX:
         return out
@@ -405,10 +464,28 @@ def _unsplit(scheme: str, netloc: str, path: str, query: str, fragment: str) -> 
     return url
 
 
+def identity_fragment(fragment: str) -> str:
+    """The part of a URL's fragment that tells one entry from another, or "".
+
+    A fragment is kept: one page per day with one anchor per post (``26.html#a080605``) is
+    a blog's whole archive, and dropping the anchor merged 50 posts into 7 items.  What is
+    dropped names no entry: a text directive (``#:~:text=…``, from ``:~:`` on), tracking
+    (``#xtor=RSS-8``, ``#utm_source=…``, IDG's ``#tk.rss_all``) and the anchors every
+    article page has (``#comments``, ``#respond``, ``#top``, ``#more-123`` …).
+    """
+    fragment = fragment.partition(":~:")[0]
+    if "=" in fragment:
+        fragment = "&".join(p for p in fragment.split("&") if p and not _is_tracking(p))
+    if not fragment or _PAGE_ANCHOR.fullmatch(fragment) or _TRACKING_FRAGMENT.match(fragment):
+        return ""
+    return _quote(fragment)
+
+
 def canonical_url(url: str) -> str:
-    """The identity form of a URL: lower-case scheme and host, no default port, no fragment
-    (a ``#!`` route is kept), tracking parameters removed, the rest sorted, known
-    redirectors unwrapped.  Two links to one document should give one string."""
+    """The identity form of a URL: lower-case scheme and host, no default port, tracking
+    parameters removed, the rest sorted, known redirectors unwrapped, and the fragment only
+    where it tells entries apart (:func:`identity_fragment`).  Two links to one document
+    should give one string; two entries that share a page should not."""
     parts = _split(url)
     if parts is None:
         return url.strip()
@@ -417,8 +494,16 @@ def canonical_url(url: str) -> str:
     netloc = _netloc(parts.netloc, scheme)
     path = _quote(parts.path) or ("/" if netloc else "")
     query = "&".join(sorted(_query_pieces(parts.query)))
-    fragment = _quote(parts.fragment) if parts.fragment.startswith("!") else ""
-    return _unsplit(scheme, netloc, path, query, fragment)
+    return _unsplit(scheme, netloc, path, query, identity_fragment(parts.fragment))
+
+
+def document_url(canonical: str) -> str:
+    """A canonical URL without its fragment: the page that holds the entry.
+
+    Before 0.2 this was the canonical URL itself (fragments were dropped), so item ids made
+    then are ``item_id(document_url(...))``; dedupe looks there for items stored earlier."""
+    head, sep, _ = canonical.partition("#")
+    return head if sep else canonical
 
 
 def clean_url(url: str) -> str:
@@ -520,7 +605,9 @@ def normalize(raw: RawEntry, *, source_id: str, feed_url: str, now: datetime) ->
     body = raw.summary if raw.summary and raw.summary.strip() else raw.content
     summary_html = sanitize_html(body or "", base_url=base)
     summary_text = _sanitized_text(summary_html)
-    title = clean_title(raw.title) or _cap(summary_text, 120) or _cap(url, TITLE_MAX)
+    title = (
+        clean_title(raw.title, raw.title_type) or _cap(summary_text, 120) or _cap(url, TITLE_MAX)
+    )
     return Entry(
         source_id=source_id,
         title=title,

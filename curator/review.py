@@ -22,6 +22,12 @@ log = logging.getLogger("curator.review")
 _DECISIONS = ("approved", "rejected", "edited", "reopened")
 
 
+def _clean_note(note: str) -> str:
+    """An editor's note without control, bidi or invisible characters, line breaks kept
+    (the digest shows the note to readers; see :func:`curator.normalize.strip_invisible`)."""
+    return normalize.strip_invisible(note).strip()
+
+
 def _last_undoable(history: Sequence[Event]) -> int | None:
     """Index of the newest decision not already undone; undos stack like an editor's."""
     skip = 0
@@ -64,6 +70,7 @@ class Review:
         self, ids: Sequence[str], status: Status, by: str | None, note: str | None
     ) -> list[Item]:
         now = self._clock()
+        note = _clean_note(note) if note is not None else None
         done: list[Item] = []
         with self._store.transaction():
             items = [self._get(i) for i in ids]  # all or nothing: check every id first
@@ -119,7 +126,7 @@ class Review:
             fields: dict[str, object] = {}
             original = dict(item.original)
             if title is not None:
-                title = " ".join(title.split())
+                title = normalize.text_line(title)
                 if not title:
                     raise ItemError(item_id, "the title cannot be empty")
                 if title != item.title:
@@ -144,6 +151,8 @@ class Review:
                     original.setdefault("category", item.category)
                     changes["category"] = (item.category, category)
                     fields["category"] = category
+            if note is not None:
+                note = _clean_note(note)
             if note is not None and note != (item.note or ""):
                 changes["note"] = (item.note, note or None)
                 fields["note"] = note or None
@@ -252,9 +261,10 @@ class Review:
             raise ItemError(
                 "", f"unknown category {category!r}; use one of {', '.join(CATEGORIES)}"
             )
-        title = " ".join(title.split())
+        title = normalize.text_line(title)
         if not title:
             raise ItemError(item_id, "a title is needed")
+        note = _clean_note(note) if note is not None else None
         cat: Category = category
         clean = normalize.sanitize_html(summary, base_url=url)
         with self._store.transaction():

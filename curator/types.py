@@ -61,6 +61,10 @@ class RawEntry:
     authors: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     base_url: str | None = None  # what relative links resolve against
+    # The title's media type as the document declared it or feedparser judged it
+    # (``title_detail.type``): "text/plain" is kept as text; "text/html", or None when the
+    # parser cannot tell, is read as HTML.
+    title_type: str | None = None
 
 
 @dataclass(frozen=True)

@@ -155,3 +155,93 @@ def test_cross_entry_problems_come_with_the_others_in_file_order() -> None:
     assert [p.split(":")[1] for p in found] == ["5", "6", "7", "10"]
     assert "duplicate source id 'one'" in found[2]
     assert "not a usable CSS selector" in found[3]
+
+
+LAUGHS = "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else '1, 2, 3, 4, 5, 6, 7, 8, 9'}]\n"
+    for prev, name in zip(
+        ["", "a", "b", "c", "d", "e"], ["a", "b", "c", "d", "e", "f"], strict=True
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "a: &x [*x]\n", "f.yaml:1: an alias (*name) refers to a value that", id="loop"
+        ),
+        pytest.param(
+            "sources:\n  - &s {id: *s}\n", "f.yaml:2: an alias (*name)", id="loop-in-list"
+        ),
+        pytest.param(LAUGHS, "the file expands to more than 100,000 values", id="laughs"),
+        pytest.param("? [a, b]\n: 1\n", "f.yaml:1: a key must be a plain name", id="list-key"),
+        pytest.param("x: 1\ny: \x00\n", "f.yaml:2: not valid YAML: the character U+0000", id="nul"),
+        pytest.param("fetch: {timeout: !!float x}\n", "f.yaml:1: the value 'x' cannot", id="tag"),
+        pytest.param("[" * 3000 + "]" * 3000, "f.yaml: the YAML is nested too deeply", id="deep"),
+        pytest.param(
+            "fetch:\n  timeout: .nan\n",
+            "f.yaml:2: fetch.timeout: a duration must be a posit",
+            id="nan",
+        ),
+        pytest.param(
+            "fetch:\n  jitter: .inf\n",
+            "f.yaml:2: fetch.jitter: a duration must be a posit",
+            id="inf",
+        ),
+        pytest.param(
+            "publish: {max_age: 36501d}\n",
+            "f.yaml:1: publish.max_age: a duration must be at most",
+            id="long",
+        ),
+        pytest.param(
+            "fetch: {max_body: '" + "9" * 400 + "GB'}\n",
+            "f.yaml:1: fetch.max_body: expected a",
+            id="size-overflow",
+        ),
+        pytest.param(
+            "fetch: {max_body: 1025GB}\n", "fetch.max_body: a size must be at most 1TB", id="tb"
+        ),
+        pytest.param(
+            "rules:\n  include:\n    cctv: .nan\n",
+            "f.yaml:3: rules.include.cctv: Input should be a finite",
+            id="nan-weight",
+        ),
+        pytest.param(
+            "rules: {min_score: -.inf}\n",
+            "rules.min_score: Input should be a finite",
+            id="inf-score",
+        ),
+        pytest.param(
+            "web: {session_days: 99999999999}\n",
+            "web.session_days: Input should be less",
+            id="days",
+        ),
+        pytest.param(
+            "digest: {retry_days: 3651}\n", "digest.retry_days: Input should be less", id="retry"
+        ),
+    ],
+)
+def test_hostile_yaml_is_a_located_config_error(text: str, expected: str) -> None:
+    """Found by tests/test_properties.py: each of these raised another exception (or loaded
+    a value that failed later: a NaN timeout, a session of 10^11 days) before."""
+    found = problems(text)
+    assert any(p.startswith(expected) or expected in p for p in found), found
+
+
+def test_aliases_that_do_not_loop_still_work() -> None:
+    text = "rules:\n  groups:\n    cams: &cams [cctv, camera*]\n    also: *cams\n"
+    assert config.loads(text).rules.groups == {
+        "cams": ["cctv", "camera*"],
+        "also": ["cctv", "camera*"],
+    }
+
+
+def test_duration_and_size_limits_are_inclusive() -> None:
+    assert config.parse_duration("36500d") == config.MAX_DURATION
+    assert config.parse_size("1024GB") == config.MAX_SIZE
+    assert config.parse_size(config.MAX_SIZE) == config.MAX_SIZE
+    with pytest.raises(ValueError, match="at most"):
+        config.parse_size(config.MAX_SIZE + 1)
+    with pytest.raises(ValueError, match="at most 100 years"):
+        config.parse_duration(config.MAX_DURATION + 1)

@@ -3,6 +3,8 @@ through another source or URL."""
 
 from __future__ import annotations
 
+import re
+import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +13,8 @@ import pytest
 
 from curator import config, dedupe, normalize, pipeline
 from curator.store import Store
-from curator.types import Candidate, Entry, Item, Match
+from curator.types import Candidate, Entry, Fetched, Item, Match
+from tests.feedserver import need_corpus
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 TITLE = "Met Police to expand live facial recognition vans"
@@ -282,3 +285,165 @@ def test_a_story_merged_by_title_stays_merged_after_the_title_window(store: Stor
     later = decide(second, GUARDIAN, store, NOW + timedelta(days=30))
     assert isinstance(later, dedupe.Seen) and later.item_id == first.entry.item_id
     assert [i.status for i in store.items()] == ["rejected"]
+
+
+# ------------------------------------------------------------------------------ boundaries
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        (dedupe.SAME_STORY_WINDOW, "same"),  # exactly 14 days: still the same story
+        (timedelta(days=14, microseconds=1), "new"),
+        (timedelta(days=13, hours=23, minutes=59), "same"),
+    ],
+    ids=["exactly-14-days", "14-days-and-a-moment", "just-under-14-days"],
+)
+def test_same_story_window_is_exactly_14_days(
+    store: Store, after: timedelta, expected: str
+) -> None:
+    first = decide(candidate("https://www.bbc.co.uk/news/uk-1"), BBC, store)
+    other = candidate("https://www.theguardian.com/uk/lfr", source="guardian")
+    d = decide(other, GUARDIAN, store, NOW + after)
+    if expected == "same":
+        assert isinstance(d, dedupe.SameStory) and d.item.id == first.item.id
+    else:
+        assert isinstance(d, dedupe.New) and d.item.id == other.entry.item_id
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Police expand CCTV network", "same"),  # 4 words: names a story
+        ("Police expand CCTV", "new"),  # 3 words: too little to tell stories apart
+        ("Police expand CCTV - BBC News", "new"),  # the publisher's suffix does not count
+    ],
+)
+def test_titles_need_four_words_to_merge_two_urls(store: Store, title: str, expected: str) -> None:
+    first = decide(candidate("https://www.bbc.co.uk/news/uk-1", title=title), BBC, store)
+    other = candidate("https://www.theguardian.com/uk/lfr", source="guardian", title=title)
+    d = decide(other, GUARDIAN, store, NOW + timedelta(hours=1))
+    if expected == "same":
+        assert isinstance(d, dedupe.SameStory) and d.by == "title"
+        assert d.item.id == first.item.id
+    else:
+        assert isinstance(d, dedupe.New)
+
+
+# ------------------------------------------------------------------------------ fragments
+
+
+def test_anchors_of_one_page_are_distinct_items_even_with_one_title(store: Store) -> None:
+    """A daily "Good morning" post on each day's page, or two posts of one page that open
+    alike: another anchor of a page the item is at is another entry, not the same story."""
+    title = "Good morning students and teachers"
+    a = candidate("http://scripting.com/2017/06/26.html#a080605", title=title)
+    b = candidate("http://scripting.com/2017/06/26.html#a030658", title=title)
+    first, second = decide(a, BBC, store), decide(b, BBC, store)
+    assert isinstance(first, dedupe.New) and isinstance(second, dedupe.New)
+    assert first.item.id != second.item.id
+    assert decide(a, BBC, store) == dedupe.Seen(first.item.id)
+    assert decide(b, BBC, store) == dedupe.Seen(second.item.id)
+    assert len(store.items()) == 2
+
+
+def test_an_item_stored_before_fragments_counted_is_found_again(store: Store) -> None:
+    """Before 0.2 an item's id came from its URL without the fragment.  The same link must
+    find that (perhaps reviewed) item, never a new pending one; another anchor of the same
+    page is a new item."""
+    url = "http://scripting.com/2017/06/26.html#a080605"
+    page = "http://scripting.com/2017/06/26.html"
+    legacy = replace(
+        dedupe.new_item(candidate(url), category="news", now=NOW),
+        id=normalize.item_id(page),
+        canonical_url=page,
+        status="approved",
+    )
+    with store.transaction():
+        store.put_item(legacy)
+    later = NOW + timedelta(days=40)  # long past the same-title window
+    assert decide(candidate(url), BBC, store, later) == dedupe.Seen(legacy.id)
+    again = decide(candidate(url, source="guardian"), GUARDIAN, store, later)
+    assert isinstance(again, dedupe.SameStory) and again.item.id == legacy.id
+    assert again.item.urls == () and again.item.status == "approved"
+    other = candidate(page + "#a030658", title="Another post on the same day's page")
+    d = decide(other, BBC, store, later)
+    assert isinstance(d, dedupe.New) and d.item.id == other.entry.item_id != legacy.id
+
+
+def test_scripting_news_corpus_keeps_every_post() -> None:
+    """The real scriptingNews feed (one page a day, one anchor a post) through parse,
+    normalize, match (keep_all) and dedupe: 50 entries, one item per distinct link.
+
+    Two pairs of its entries share both guid and link (the generator's anchors collided):
+    the feed itself says each pair is one entry, so 48 items, every one of them kept.
+    """
+    path = need_corpus() / "feeds" / "NetNewsWire__RSParser__scriptingNews.rss"
+    source = config.Source(
+        id="scripting",
+        name="Scripting News",
+        url="http://scripting.com/rss.xml",
+        rules=config.SourceRules(keep_all=True),
+    )
+    fetched = Fetched(
+        source_id=source.id,
+        url=source.url,
+        status=200,
+        headers={"content-type": "application/rss+xml"},
+        content=path.read_bytes(),
+    )
+    now = datetime(2017, 6, 27, tzinfo=UTC)
+    processed = pipeline.process(fetched, source, config.Rules(), now)
+    assert processed.entries == len(processed.candidates) == 50
+    links = re.findall(rb"<item>.*?<link>([^<]+)</link>", fetched.content, re.DOTALL)
+    assert len(links) == 50 and len(set(links)) == 48
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "store")
+        with store.transaction():
+            for c in processed.candidates:
+                pipeline.record(dedupe.decide(c, source=source, store=store, now=now), store)
+        items = store.items()
+    assert sorted(i.url for i in items) == sorted({link.decode() for link in links})
+    assert all(i.sources == ("scripting",) and i.urls == () for i in items)
+
+
+def test_every_merge_is_recorded_with_what_changed_and_why(store: Store) -> None:
+    """The item's history is the audit trail: each merge says how it was recognised, from
+    which source and URL, and the before and after of every field it changed."""
+    first = decide(candidate("https://www.bbc.co.uk/news/uk-1"), BBC, store)
+    assert isinstance(first, dedupe.New)
+    assert [(e.action, e.note) for e in first.item.history] == [("created", "from bbc")]
+
+    by_url = decide(
+        candidate("https://www.bbc.co.uk/news/uk-1", source="guardian"), GUARDIAN, store
+    )
+    assert isinstance(by_url, dedupe.SameStory) and by_url.alias is None
+    assert (
+        by_url.item.history[-1].note == "same link from guardian: https://www.bbc.co.uk/news/uk-1"
+    )
+
+    url2, url3 = "https://journal.example.org/a", "https://other.example.org/b"
+    better = replace(
+        candidate(url2, source="journal", score=9.5),
+        matches=(Match("facial recognition", "summary", 2, 3.0),),
+        why="summary: facial recognition",
+    )
+    by_title = decide(better, JOURNAL, store)
+    assert isinstance(by_title, dedupe.SameStory) and by_title.by == "title"
+    event = by_title.item.history[-1]
+    assert event.note == f"same title from journal: {url2}"
+    assert event.changes == {
+        "sources": ("bbc, guardian", "bbc, guardian, journal"),
+        "urls": (None, url2),
+        "score": ("8", "9.5"),
+    }
+    assert (by_title.item.matched, by_title.item.why) == (better.matches, better.why)
+
+    other = config.Source(id="other", name="Other", url="https://example.org/o.rss")
+    again = decide(candidate(url3, source="other"), other, store)
+    assert isinstance(again, dedupe.SameStory)
+    assert again.item.history[-1].changes["urls"] == (url2, f"{url2} {url3}")
+    assert again.item.history[-1].changes["sources"] == (
+        "bbc, guardian, journal",
+        "bbc, guardian, journal, other",
+    )

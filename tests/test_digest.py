@@ -13,10 +13,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from curator import digest
+from curator import digest, normalize
 from curator.config import Config, loads
 from curator.exceptions import DigestError
-from curator.types import Category, Item, Match
+from curator.types import Category, Item, Match, RawEntry
 
 NOW = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)
 START = NOW - timedelta(days=7)
@@ -343,3 +343,29 @@ def test_check_address() -> None:
     for bad in ("nobody", "a@b\r\nBcc: c@d", "zoë@exämple.org"):
         with pytest.raises(DigestError):
             digest.check_address(bad, "digest.recipients[0]")
+
+
+def test_invisible_characters_from_a_feed_reach_neither_part() -> None:
+    """Cleaned once, when the entry is normalised: the stored item, and so both parts of the
+    digest (and the whole message on the wire), carry no override, ESC, BOM or nonchar."""
+    hostile = "\u202e\x1b\ufeff\ufffe\u2066\u200b"
+    raw = RawEntry(
+        title=f"{hostile}CCTV exe.txt{hostile} report",
+        link="https://example.com/story/9",
+        summary=f"<p>Summary{hostile} of the report</p>",
+        authors=(f"{hostile}Reporter",),
+    )
+    entry = normalize.normalize(raw, source_id="bbc", feed_url="https://example.com/f", now=NOW)
+    assert entry is not None
+    item = replace(
+        make_item(9, entry.title),
+        summary=entry.summary_html,
+        summary_text=entry.summary_text,
+    )
+    d = render([item])
+    wire = d.as_bytes("reader@example.org").decode("utf-8", "replace")
+    decoded = parse(d.as_bytes("reader@example.org"))
+    parts = [p.get_content() for p in decoded.walk() if p.get_content_maintype() == "text"]
+    assert len(parts) == 2 and all("CCTV exe.txt report" in p for p in parts)
+    for text in (d.text, d.html or "", wire, *parts):
+        assert not any(c in text for c in hostile), repr(text)

@@ -144,8 +144,10 @@ def test_first_run_notes_the_time_then_sends_at_the_slot(
     result = send(config, store, clock)
     assert result.outcome == "sent"
     [record] = result.records
-    assert record.status == "sent" and record.period_start == WEDNESDAY
+    # the first digest covers the week before it, not the time since the first run
+    assert record.status == "sent" and record.period_start == MONDAY_SLOT - timedelta(days=7)
     assert record.period_end == MONDAY_SLOT
+    assert record.subject.endswith("3 Mar to 10 Mar 2025")
     assert record.recipients == {r: "sent" for r in READERS}
     assert sorted(record.item_ids) == sorted([make_item(1).id, make_item(2).id])
 
@@ -512,7 +514,11 @@ def test_the_curator_level_entry_points(server: SmtpServer, store: Store, tmp_pa
         clock.now = MONDAY_SLOT
         result = asyncio.run(digests.run_scheduled(curator))
         assert result is not None and result.outcome == "sent"
-        assert digests.send(curator, dry_run=True).message.startswith("would record digest")
+        again = digests.send(curator, dry_run=True)  # by hand, nothing new since
+        assert again.message == (
+            "nothing new was approved since the last digest (2025-03-10 08:00 UTC): nothing to send"
+        )
+        assert again.records == ()
         assert len(server.messages) == 2
     finally:
         asyncio.run(curator.aclose())
@@ -637,3 +643,158 @@ def test_editors_note_lists_sources_failing_for_a_day_not_a_blip(
         )
     note = digests.editors_note(config, store, start=end - timedelta(days=7), end=end)
     assert [h.source_id for h in note.failing] == ["quiet"]
+
+
+# --------------------------------------------------------------------------- a real first week
+
+FRIDAY = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)  # the day the first `serve` started
+
+
+def _week_config(server: SmtpServer, tmp_path: Path) -> Config:
+    data = {
+        "sources": [{"id": "bbc", "name": "BBC News", "url": "https://example.org/bbc.xml"}],
+        "rules": {
+            "include": {
+                "cctv": 3,
+                "camera*": 0.5,
+                "anpr": 2,
+                "cctv network*": 4,
+                "drone*": 1,
+                "police release cctv": -4,
+            }
+        },
+        "digest": {
+            "sender": "CCTV links <links@example.org>",
+            "recipients": READERS,
+            "editors": ["ed@example.org"],
+            "smtp": {"host": "127.0.0.1", "port": server.port},
+        },
+    }
+    return loads(yaml.safe_dump(data, allow_unicode=True), str(tmp_path / "feeds.yaml"))
+
+
+def _note_body(server: SmtpServer) -> str:
+    [note] = [m.message for m in server.messages if m.rcpt_tos == ["ed@example.org"]]
+    return " ".join(note.get_content().split())
+
+
+def test_the_first_weeks_note_counts_the_week_and_every_matched_term(
+    server: SmtpServer, store: Store, tmp_path: Path
+) -> None:
+    """28 approvals in the days before the first `serve` start, then `digest send`: the
+    digest covers a real week, the note counts all 28, and lists only the term that really
+    matched nothing (a term that scored inside a longer one, ``cctv`` in "CCTV network",
+    or whose recorded match was on the feed's title before an edit, did match)."""
+    config = _week_config(server, tmp_path)
+    items = [
+        replace(
+            make_item(n, reviewed_at=FRIDAY - timedelta(days=3, hours=-n)),
+            title=f"Story {n}: new CCTV network in town {n}",
+            matched=(Match("cctv network*", "title", 1, 4.0),),
+        )
+        for n in range(1, 28)
+    ]
+    edited = replace(
+        make_item(28, reviewed_at=FRIDAY - timedelta(hours=2), terms=()),
+        title="Edited by the editor",
+        original={"title": "Cameras on the ring road"},
+    )
+    rejected = make_item(
+        29, status="rejected", reviewed_at=FRIDAY - timedelta(days=1), terms=("anpr",)
+    )
+    # seen a month ago, rejected this week: part of the week, and so is its term
+    rejected = replace(rejected, first_seen=FRIDAY - timedelta(days=30))
+    put(store, *items, edited, rejected)
+    clock = Clock(FRIDAY)
+    assert send(config, store, clock).outcome == "not_due"  # serve's first start: baseline
+
+    clock.now = FRIDAY + timedelta(hours=1)
+    result = send(config, store, clock, force=True)  # `curator digest send`
+    assert result.outcome == "sent"
+    readers, editors = result.records
+    assert editors.status == "sent"
+    assert readers.period_start == clock.now - timedelta(days=7)
+    assert readers.subject.endswith("27 Nov to 4 Dec 2026")
+    assert len(readers.item_ids) == 28
+    body = _note_body(server)
+    assert "This week: 28 approved, 1 rejected." in body
+    assert "ed: 28 approved, 1 rejected" in body
+    assert "matched no stored item this week (1) drone*" in body  # not cctv, camera*, anpr
+    assert len(server.messages) == 3
+
+
+def test_a_second_send_with_nothing_new_mails_nobody(
+    server: SmtpServer, store: Store, tmp_path: Path
+) -> None:
+    config = _week_config(server, tmp_path)
+    clock = Clock(FRIDAY - timedelta(hours=1))
+    send(config, store, clock)  # baseline: the first `serve`
+    nothing = send(config, store, clock, force=True)
+    assert nothing.outcome == "not_due" and nothing.records == () and server.messages == []
+    assert nothing.message == (
+        "nothing new was approved since digests were first scheduled (2026-12-04 08:00 UTC): "
+        "nothing to send"
+    )
+    put(store, make_item(1, reviewed_at=FRIDAY - timedelta(days=1)))
+    clock.now = FRIDAY
+    assert send(config, store, clock, force=True).outcome == "sent"
+    assert len(server.messages) == 3  # two readers, one editor
+    recorded = digests.list_digests(store)
+
+    clock.now = FRIDAY + timedelta(hours=2)
+    again = send(config, store, clock, force=True)
+    assert again.outcome == "not_due" and again.records == ()
+    assert "nothing new was approved since the last digest" in again.message
+    assert len(server.messages) == 3
+    assert digests.list_digests(store) == recorded
+
+    # something new: a digest since the last one, and the editors' note with it
+    put(store, make_item(2, reviewed_at=clock.now))
+    clock.now = FRIDAY + timedelta(hours=3)
+    result = send(config, store, clock, force=True)
+    readers, editors = result.records
+    assert readers.period_start == FRIDAY and readers.item_ids == (make_item(2).id,)
+    assert editors.status == "sent" and len(server.messages) == 6
+
+    # the scheduled slot of the next week, nothing new: the weekly note still goes
+    clock.now = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # Monday 08:00 London (GMT)
+    weekly = send(config, store, clock)
+    assert [(r.kind, r.status) for r in weekly.records] == [
+        ("readers", "skipped"),
+        ("editors", "sent"),
+    ]
+    assert weekly.records[0].period_start == FRIDAY + timedelta(hours=3)
+    assert server.messages[-1].rcpt_tos == ["ed@example.org"] and len(server.messages) == 7
+
+
+def test_a_missed_week_is_owed_even_to_a_send_by_hand(
+    server: SmtpServer, store: Store, tmp_path: Path
+) -> None:
+    """Nothing new, but the week's digest never went (the service was down at the slot): a
+    send by hand records the skipped week and sends the editors their note."""
+    config = _week_config(server, tmp_path)
+    clock = Clock(FRIDAY)
+    send(config, store, clock)  # baseline
+    clock.now = datetime(2026, 12, 9, 12, 0, tzinfo=UTC)  # Wednesday after the Monday slot
+    result = send(config, store, clock, force=True)
+    assert [(r.kind, r.status) for r in result.records] == [
+        ("readers", "skipped"),
+        ("editors", "sent"),
+    ]
+    assert result.records[0].period_start == clock.now - timedelta(days=7)
+    assert server.delivered_to() == ["ed@example.org"]
+
+
+def test_the_period_starts_at_the_previous_digest_not_a_baseline(
+    store: Store, tmp_path: Path
+) -> None:
+    config = make_config(None, tmp_path)
+    with store.transaction():
+        store.put_meta(digests.LAST_END, (MONDAY_SLOT - timedelta(hours=1)).isoformat())
+    preview = digests.preview_digest(config, store, MONDAY_SLOT)
+    assert preview.period_start == MONDAY_SLOT - timedelta(days=7)
+    old = make_item(1, reviewed_at=MONDAY_SLOT - timedelta(days=20))
+    put(store, old)
+    preview = digests.preview_digest(config, store, MONDAY_SLOT)
+    assert preview.period_start == old.reviewed_at  # older approvals widen the first period
+    assert digests.previous_end(store) is None

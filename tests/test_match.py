@@ -699,5 +699,23 @@ def test_highlight_real_rules(real: config.Rules) -> None:
 
 
 def test_infinite_weight_is_a_config_error() -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError, match="finite"):  # the rules model refuses it ...
         compiled(include={"cctv": float("inf")})
+    with pytest.raises(ConfigError, match=r"feeds.yaml:1: rules.include.cctv: .*finite"):
+        config.loads("rules: {include: {cctv: .inf}}")  # ... and feeds.yaml says where
+
+
+def test_terms_found_looks_for_each_term_on_its_own() -> None:
+    """What the editors' note asks: did a term find anything?  ``cctv`` inside "CCTV network"
+    counts although the longer term scored in its place; phrases, ``*`` and whole words
+    follow the matching rules; a term that cannot match is never found."""
+    texts = ["New CCTV network for the town centre", "Body worn cameras trial", "Dronesque"]
+    terms = ["cctv", "cctv network*", "body-worn camera*", "camera", "drone*", "anpr", "?!"]
+    assert match.terms_found(terms, texts) == {
+        "cctv",
+        "cctv network*",
+        "body-worn camera*",
+        "drone*",
+    }
+    assert match.terms_found(terms, []) == set()
+    assert match.terms_found([], texts) == set()

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
+import feedparser
 import pytest
 
 from curator.normalize import (
     SUMMARY_HTML_MAX,
     SUMMARY_TEXT_MAX,
     TITLE_MAX,
+    _cut_point,
     canonical_url,
     clean_title,
     clean_url,
+    document_url,
     html_to_text,
     item_id,
     normalize,
@@ -39,7 +44,34 @@ CANONICAL_CASES = [
     ("default http port", "http://example.com:80/a", "http://example.com/a"),
     ("default https port", "https://example.com:443/a", "https://example.com/a"),
     ("other port kept", "https://example.com:8443/a", "https://example.com:8443/a"),
-    ("fragment dropped", "https://example.com/a#comments", "https://example.com/a"),
+    ("comments anchor dropped", "https://example.com/a#comments", "https://example.com/a"),
+    ("top anchor dropped", "https://example.com/a#top", "https://example.com/a"),
+    ("read-more anchor dropped", "https://example.com/a/#more-1234", "https://example.com/a/"),
+    ("empty fragment dropped", "https://example.com/a#", "https://example.com/a"),
+    ("text fragment dropped", "https://example.com/a#:~:text=CCTV", "https://example.com/a"),
+    ("text directive cut", "https://example.com/a#s2:~:text=CCTV", "https://example.com/a#s2"),
+    ("xtor fragment dropped", "https://example.fr/a#xtor=RSS-8", "https://example.fr/a"),
+    (
+        "IDG fragment dropped",
+        "https://www.macworld.com/a.html#tk.rss_all",
+        "https://www.macworld.com/a.html",
+    ),
+    (
+        "utm in fragment dropped",
+        "https://example.com/a#x=1&utm_source=rss",
+        "https://example.com/a#x=1",
+    ),
+    (
+        "post anchor kept",
+        "http://scripting.com/2017/06/26.html#a080605",
+        "http://scripting.com/2017/06/26.html#a080605",
+    ),
+    ("fragment case kept", "https://example.com/a#Section2", "https://example.com/a#Section2"),
+    (
+        "fragment escaped",
+        "https://example.com/a#caf\u00e9 2",
+        "https://example.com/a#caf%C3%A9%202",
+    ),
     ("hashbang route kept", "https://example.com/#!/story/5", "https://example.com/#!/story/5"),
     ("empty path is /", "https://example.com", "https://example.com/"),
     ("trailing ? dropped", "https://example.com/a?", "https://example.com/a"),
@@ -147,6 +179,15 @@ def test_clean_url_keeps_order_and_fragment_but_drops_tracking() -> None:
     )
 
 
+def test_entries_sharing_a_page_keep_distinct_identities() -> None:
+    """One page per day, one anchor per post: each post is its own item."""
+    a = canonical_url("http://scripting.com/2017/06/26.html#a080605")
+    b = canonical_url("http://scripting.com/2017/06/26.html#a030658")
+    assert a != b and item_id(a) != item_id(b)
+    assert document_url(a) == document_url(b) == "http://scripting.com/2017/06/26.html"
+    assert document_url("https://example.com/a?x=1") == "https://example.com/a?x=1"
+
+
 def test_item_id_is_16_hex_and_follows_the_canonical_url() -> None:
     a = item_id(canonical_url("https://Example.com/a?utm_source=x&b=1#top"))
     b = item_id(canonical_url("https://example.com:443/a?b=1"))
@@ -218,7 +259,7 @@ def test_clean_title(raw: str, expected: str) -> None:
 
 def test_clean_title_caps_at_500_on_a_word_boundary() -> None:
     title = clean_title("word " * 300)
-    assert len(title) <= TITLE_MAX
+    assert TITLE_MAX - 5 <= len(title) <= TITLE_MAX
     assert title.endswith("word…")
 
 
@@ -231,7 +272,7 @@ def test_html_to_text_keeps_block_boundaries_and_decodes() -> None:
 
 def test_html_to_text_caps_on_a_word_boundary() -> None:
     text = html_to_text("<p>" + "lorem ipsum " * 500 + "</p>")
-    assert len(text) <= SUMMARY_TEXT_MAX
+    assert SUMMARY_TEXT_MAX - 6 <= len(text) <= SUMMARY_TEXT_MAX
     assert text.endswith("…")
     assert not text[:-1].endswith(" ")
     assert text[:-1].split()[-1] in ("lorem", "ipsum")
@@ -304,12 +345,14 @@ def test_sanitize_caps_output_and_keeps_tags_balanced() -> None:
 
 def test_sanitize_deep_nesting_stays_under_the_cap() -> None:
     out = sanitize_html("<em>" * 6000 + "x" * 30000)
-    assert len(out) <= SUMMARY_HTML_MAX
+    # closing 6,000 tags leaves no room for markup: the text, capped, is what remains
+    assert out == "x" * (SUMMARY_TEXT_MAX - 1) + "…"
 
 
 def test_sanitize_huge_input_is_cut_before_cleaning() -> None:
     out = sanitize_html("<p>" + "a" * 1_000_000)
-    assert len(out) <= SUMMARY_HTML_MAX
+    assert SUMMARY_HTML_MAX - 300 < len(out) <= SUMMARY_HTML_MAX
+    assert re.fullmatch(r"<p>a+…</p>", out)
 
 
 # --------------------------------------------------------------------------- normalize
@@ -430,11 +473,13 @@ def test_normalize_caps_every_field() -> None:
         tags=tuple(f"tag{i}" for i in range(100)),
     )
     assert e is not None
-    assert len(e.title) <= TITLE_MAX
-    assert len(e.summary_html) <= SUMMARY_HTML_MAX
-    assert len(e.summary_text) <= SUMMARY_TEXT_MAX
-    assert len(e.authors) == 20
-    assert len(e.tags) == 30
+    assert TITLE_MAX - 3 <= len(e.title) <= TITLE_MAX and e.title.endswith("t…")
+    assert SUMMARY_HTML_MAX - 300 < len(e.summary_html) <= SUMMARY_HTML_MAX
+    assert e.summary_html.startswith("<p>word word") and e.summary_html.endswith("word…</p>")
+    assert SUMMARY_TEXT_MAX - 6 <= len(e.summary_text) <= SUMMARY_TEXT_MAX
+    assert e.summary_text.endswith("word…")
+    assert e.authors == tuple(f"Author {i}" for i in range(20))
+    assert e.tags == tuple(f"tag{i}" for i in range(30))
 
 
 def test_normalize_neutralises_hostile_titles_and_summaries() -> None:
@@ -448,3 +493,247 @@ def test_normalize_neutralises_hostile_titles_and_summaries() -> None:
     html_ = e.summary_html
     assert "script" not in html_ and "javascript" not in html_ and "<img" not in html_
     assert 'href="http://ok.example/"' in html_
+
+
+# --------------------------------------------------------------------------- title types
+
+RSS_TITLES = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+<link>https://example.org/</link>
+<item><title>CCTV &amp; lighting &lt;effects&gt; on crime</title><link>https://example.org/1</link></item>
+<item><title>&lt;b&gt;Bold&lt;/b&gt; CCTV move</title><link>https://example.org/2</link></item>
+<item><title>AT&amp;amp;T sells CCTV</title><link>https://example.org/3</link></item>
+<item><title>Is a &lt; b for CCTV?</title><link>https://example.org/4</link></item>
+</channel></rss>"""
+
+
+def test_titles_keep_their_content_type_as_feedparser_reports_it() -> None:
+    """feedparser calls a title that does not look like HTML ``text/plain`` and keeps
+    ``<effects>``; so does normalize.  One that is HTML loses its tags and entities."""
+    parsed = feedparser.parse(RSS_TITLES)
+    raws = [
+        RawEntry(title=e.title, link=e.link, title_type=e.title_detail.type) for e in parsed.entries
+    ]
+    assert [r.title_type for r in raws] == ["text/plain", "text/html", "text/html", "text/plain"]
+    titles = [
+        entry.title
+        for entry in (normalize(r, source_id="s", feed_url=FEED, now=NOW) for r in raws)
+        if entry is not None
+    ]
+    assert titles == [
+        "CCTV & lighting <effects> on crime",
+        "Bold CCTV move",
+        "AT&T sells CCTV",
+        "Is a < b for CCTV?",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("title", "content_type", "expected"),
+    [
+        ("CCTV & lighting <effects> on crime", "text/plain", "CCTV & lighting <effects> on crime"),
+        ("CCTV & lighting <effects> on crime", "TEXT/PLAIN", "CCTV & lighting <effects> on crime"),
+        ("&lt;b&gt; stays &amp; as written", "text/plain", "&lt;b&gt; stays &amp; as written"),
+        ("  two\n lines\t\u202eand an override ", "text/plain", "two lines and an override"),
+        ("CCTV &amp; lighting &lt;effects&gt; on crime", "text/html", "CCTV & lighting on crime"),
+        ("<i>CCTV</i> & lighting", "application/xhtml+xml", "CCTV & lighting"),
+        ("<i>CCTV</i> & lighting", None, "CCTV & lighting"),
+    ],
+)
+def test_clean_title_by_content_type(title: str, content_type: str | None, expected: str) -> None:
+    assert clean_title(title, content_type) == expected
+
+
+def test_a_plain_text_title_is_capped_like_any_other() -> None:
+    title = clean_title("<tag> " * 200, "text/plain")
+    assert len(title) <= TITLE_MAX and title.startswith("<tag> <tag>") and title.endswith("…")
+
+
+# --------------------------------------------------------------------------- invisible characters
+
+INVISIBLE = [
+    ("ESC", "\x1b"),
+    ("CSI (C1)", "\x9b"),
+    ("DEL", "\x7f"),
+    ("NUL", "\x00"),
+    ("U+FFFE", "\ufffe"),
+    ("U+FFFF", "\uffff"),
+    ("U+1FFFE", "\U0001fffe"),
+    ("U+FDD0", "\ufdd0"),
+    ("BOM U+FEFF", "\ufeff"),
+    ("LRE U+202A", "\u202a"),
+    ("RLE U+202B", "\u202b"),
+    ("PDF U+202C", "\u202c"),
+    ("LRO U+202D", "\u202d"),
+    ("RLO U+202E", "\u202e"),
+    ("LRI U+2066", "\u2066"),
+    ("RLI U+2067", "\u2067"),
+    ("FSI U+2068", "\u2068"),
+    ("PDI U+2069", "\u2069"),
+    ("ZWSP U+200B", "\u200b"),
+    ("word joiner U+2060", "\u2060"),
+    ("lone surrogate", "\ud83d"),
+]
+
+
+@pytest.mark.parametrize("char", [c[1] for c in INVISIBLE], ids=[c[0] for c in INVISIBLE])
+def test_invisible_characters_leave_every_field(char: str) -> None:
+    raw = RawEntry(
+        title=f"CC{char}TV in {char}the{char} high street",
+        link=f"https://example.org/{char}story?q={char}1#p{char}2",
+        summary=f'<p title="a{char}b">Cameras{char} <a href="/x{char}y">here{char}</a></p>',
+        authors=(f"A{char}n Author",),
+        tags=(f"{char}policing",),
+    )
+    e = normalize(raw, source_id="s", feed_url=FEED, now=NOW)
+    assert e is not None
+    fields = [e.title, e.url, e.canonical_url, e.summary_html, e.summary_text, *e.authors, *e.tags]
+    assert all(char not in f for f in fields), fields
+    assert e.title == "CCTV in the high street"
+    assert e.summary_text == "Cameras here"
+    assert e.authors == ("An Author",) and e.tags == ("policing",)
+    for value in fields:
+        value.encode("utf-8")  # a lone surrogate would make this raise
+
+
+KEPT = [
+    ("emoji ZWJ sequence", "Coder 👩\u200d💻 on CCTV"),
+    (
+        "flag with tag characters",
+        "England 🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f CCTV",
+    ),
+    ("skin tone and variation selector", "👍🏽 ❤\ufe0f CCTV"),
+    ("Persian ZWNJ", "دوربین\u200cهای مداربسته"),
+    ("Devanagari ZWJ", "क्\u200dष CCTV"),
+    ("Hebrew with RLM", "מצלמות אבטחה\u200f. CCTV"),
+    ("Arabic letter mark", "كاميرات\u061c 24"),
+    ("LRM", "CCTV\u200e (UK)"),
+    ("CJK", "监控摄像头 防范犯罪"),
+    ("soft hyphen", "sur\u00adveillance"),
+]
+
+
+@pytest.mark.parametrize("text", [c[1] for c in KEPT], ids=[c[0] for c in KEPT])
+def test_legitimate_characters_are_kept(text: str) -> None:
+    e = norm(title=text, summary=f"<p>{text}</p>")
+    assert e is not None
+    assert e.title == text
+    assert e.summary_text == text
+    assert clean_title(text, "text/plain") == text
+
+
+def test_links_keep_only_href_and_title_and_get_our_rel() -> None:
+    """The attribute allow-list, exactly: no style (a link dressed as something else), no
+    event handlers, no target; rel is ours."""
+    out = sanitize_html(
+        '<a href="https://example.org/x" title="More" style="color:red;position:fixed" '
+        'onclick="steal()" target="_top" rel="opener" class="c" id="i">x</a>'
+        '<p style="display:none" onmouseover="x()">y</p>'
+    )
+    assert out == (
+        '<a href="https://example.org/x" title="More" rel="noopener noreferrer nofollow">x</a>'
+        "<p>y</p>"
+    )
+
+
+# --------------------------------------------------------------------------- boundaries
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        # the suffix is dropped when it has at most 6 words and 60 characters ...
+        ("One two three - a b c d e f", "one two three"),
+        ("One two three - a b c d e f g", "one two three a b c d e f g"),
+        ("One two three - " + "x" * 60, "one two three"),
+        ("One two three - " + "x" * 61, "one two three " + "x" * 61),
+        # ... and at least 3 words of title are left
+        ("One two - Site", "one two site"),
+        ("One two three | Site", "one two three"),
+        ("One two three – Site – Section", "one two three site"),  # the last separator only
+    ],
+)
+def test_title_key_suffix_boundaries(title: str, expected: str) -> None:
+    assert title_key(title) == expected
+
+
+@pytest.mark.parametrize(
+    ("published", "expected"),
+    [
+        (datetime(1990, 1, 1, tzinfo=UTC), datetime(1990, 1, 1, tzinfo=UTC)),  # EARLIEST itself
+        (datetime(1989, 12, 31, 23, 59, 59, tzinfo=UTC), NOW),
+        (NOW + timedelta(days=1), NOW + timedelta(days=1)),  # the slack itself
+        (NOW + timedelta(days=1, microseconds=1), NOW),
+    ],
+)
+def test_published_date_boundaries(published: datetime, expected: datetime) -> None:
+    e = norm(published=published)
+    assert e is not None and e.published == expected
+
+
+def test_caps_keep_text_of_exactly_the_limit() -> None:
+    exact = "w" * (TITLE_MAX - 1) + "x"
+    assert clean_title(exact) == exact
+    assert clean_title(" " + exact + " ") == exact
+    assert clean_title(exact + "y") == "w" * (TITLE_MAX - 1) + "…"  # no space: a hard cut
+    summary = "<p>" + "a" * 120 + "</p>"
+    e = norm(title=None, summary=summary)
+    assert e is not None and e.title == "a" * 120  # 120 characters fit a fallback title
+    e = norm(title=None, summary="<p>" + "a" * 121 + "</p>")
+    assert e is not None and e.title == "a" * 119 + "…"
+
+
+RELATIVE_HREFS = [
+    "/a/b?q=1#f", "/a/./b", "/a/../b", "/a;p=1", "/a?", "/a#", "//cdn.example/x", "b/c",
+    "../up", "?only=query", "#only-fragment", "", "https://other.example/abs",
+    "HTTP://Other.Example/abs", "javascript:alert(1)", "mailto:a@b.org", "/sp ace", "/ünï",
+]  # fmt: skip
+BASES = [
+    "https://example.org/news/2026/",
+    "http://example.org:8080/x",
+    "https://example.org",
+    "HTTPS://Example.ORG/a/b",
+    "tag:example.org,2026:x",
+    "ftp://example.org/",
+    None,
+]
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_links_resolve_exactly_as_urljoin_does(base: str | None) -> None:
+    """The fast paths for plain absolute and root-relative links give urljoin's answer."""
+    for href in RELATIVE_HREFS:
+        out = sanitize_html(f'<a href="{href}">x</a>', base_url=base)
+        expected = urljoin(base, href.replace(" ", "%20")) if base else href
+        scheme = urlsplit(expected).scheme.lower()
+        if scheme == "mailto" or (scheme in ("http", "https") and urlsplit(expected).netloc):
+            assert f'href="{html.escape(expected)}"' in out, (href, base, out)
+        else:
+            assert "href" not in out, (href, base, out)
+
+
+@pytest.mark.parametrize(
+    ("s", "limit", "expected"),
+    [
+        pytest.param("a" * 400 + "<b>x", 402, 400, id="inside-a-tag"),
+        pytest.param("a" * 400 + "<b>x", 403, 403, id="after-a-tag"),
+        pytest.param("a" * 400 + "&amp;b", 402, 400, id="inside-an-entity"),
+        pytest.param("a" * 400 + "&amp;b", 405, 405, id="after-an-entity"),
+        pytest.param("a" * 100 + " " + "b" * 400, 399, 100, id="a-space-299-back"),
+        pytest.param("a" * 100 + " " + "b" * 400, 400, 400, id="a-space-300-back-is-too-far"),
+        pytest.param("a" * 50 + "<br>" + "b" * 100, 120, 54, id="just-after-a-tag"),
+        pytest.param("<" + "b" * 10, 5, 0, id="tag-at-the-start"),
+    ],
+)
+def test_cut_point(s: str, limit: int, expected: int) -> None:
+    """Where an over-long summary is cut: outside tags and entities, at a word end within
+    300 characters."""
+    assert _cut_point(s, limit) == expected
+
+
+def test_long_nested_summary_is_cut_inside_and_every_tag_closed() -> None:
+    out = sanitize_html("<b>" * 1000 + "word " * 8000)
+    assert SUMMARY_HTML_MAX - 300 < len(out) <= SUMMARY_HTML_MAX  # the closing tags fit
+    assert re.fullmatch(r"(<b>){1000}(word )+word…(</b>){1000}", out)
+    out = sanitize_html("<p>" + "x &amp; y " * 4000 + "</p>")
+    assert SUMMARY_HTML_MAX - 300 < len(out) <= SUMMARY_HTML_MAX
+    assert re.fullmatch(r"<p>(x &amp; y )+x…</p>", out)  # never half an entity

@@ -43,3 +43,60 @@ def test_a_stale_view_can_neither_edit_nor_undo(tmp_path: Path) -> None:
     assert item is not None and item.title == "Theirs" and item.category == "news"
     current = len(item.history)
     assert review.undo(item_id, by="ed", expect=current).title == "Mine"
+
+
+HOSTILE = "\u202e\x1b[31m\ufeff\u2066\ufffe\u200b"  # override, ESC, BOM, isolate, nonchar, ZWSP
+INVISIBLE_ONLY = "\u202e\x1b\ufeff\u2069 \u200b"
+
+
+def test_edits_are_cleaned_of_invisible_characters_but_keep_their_text(tmp_path: Path) -> None:
+    """An edit is text: ``<effects>`` and ``&`` stay as typed; control, bidi and invisible
+    characters go, so no output (digest, feeds, widget) shows them."""
+    review, store, item_id = review_of(tmp_path)
+    edited = review.edit(
+        item_id,
+        by="ed",
+        title=f"CCTV & lighting {HOSTILE}<effects> on crime",
+        summary=f"<p>Cameras {HOSTILE}in the town</p>",
+        note=f"For the digest:{HOSTILE}\nsecond line",
+    )
+    assert edited.title == "CCTV & lighting [31m<effects> on crime"
+    assert edited.summary == "<p>Cameras [31min the town</p>"
+    assert edited.summary_text == "Cameras [31min the town"
+    assert edited.note == "For the digest:[31m\nsecond line"
+    assert store.get_item(item_id) == edited
+    with pytest.raises(ItemError, match="cannot be empty"):
+        review.edit(item_id, by="ed", title=INVISIBLE_ONLY)
+
+
+def test_decision_notes_are_cleaned(tmp_path: Path) -> None:
+    review, _, item_id = review_of(tmp_path)
+    [approved] = review.approve([item_id], by="ed", note=f"good{HOSTILE} one")
+    assert approved.note == "good[31m one"
+    assert approved.history[-1].note == "good[31m one"
+
+
+def test_hand_added_items_are_cleaned(tmp_path: Path) -> None:
+    review, _, _ = review_of(tmp_path)
+    item = review.add_manual(
+        url=f"https://police.example.uk/{HOSTILE}cctv?utm_source=x",
+        title=f"  Report: {HOSTILE}a < b\tfor 👩\u200d💻 teams ",
+        summary=f"<p>{HOSTILE}Summary</p>",
+        category="research",
+        published=None,
+        by="ed",
+        note=f"{HOSTILE}added",
+    )
+    assert item.url == "https://police.example.uk/[31mcctv"
+    assert item.title == "Report: [31ma < b for 👩\u200d💻 teams"
+    assert (item.summary, item.summary_text) == ("<p>[31mSummary</p>", "[31mSummary")
+    assert item.note == "[31madded"
+    with pytest.raises(ItemError, match="a title is needed"):
+        review.add_manual(
+            url="https://police.example.uk/other",
+            title=INVISIBLE_ONLY,
+            summary="",
+            category="news",
+            published=None,
+            by="ed",
+        )
