@@ -13,8 +13,11 @@ limit connections by.
 Caps: connect/read timeouts from httpx, plus one deadline for the whole exchange (redirects
 and the streamed body) so a server dripping a byte a second cannot hold a slot forever; a
 body cap counted on decoded bytes.  gzip and deflate are inflated here rather than by httpx,
-in pieces of at most 64 KiB: httpx inflates each network read whole, and one 64 KiB read of a
-gzip bomb becomes ~64 MB, which would overshoot a 10 MB cap before we could count it.
+in pieces of at most 64 KiB per layer: httpx inflates each network read whole, and one 64 KiB
+read of a gzip bomb becomes ~64 MB (of a ``gzip, gzip`` bomb, gigabytes), which would overshoot
+a 10 MB cap before we could count it.  A chain of codings (``gzip, gzip``, or several
+Content-Encoding headers) is undone layer by layer under the same cap; a coding we never asked
+for (br, zstd) or more than :data:`MAX_CODINGS` layers is refused.
 
 Redirects are followed here too (at most ``max_redirects``), so that every hop waits for its
 own host's slot, a non-http(s) target gets a clear message, and the permanent part of a chain
@@ -38,7 +41,7 @@ import socket
 import ssl
 import unicodedata
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -532,15 +535,14 @@ class Fetcher:
     async def _read_body(
         self, source_id: str, response: httpx.Response, progress: _Progress
     ) -> tuple[bytes, bool]:
-        """The decoded body, abandoned as soon as it passes the cap; True if it was decoded."""
+        """The decoded body, abandoned as soon as it passes the cap; True if it was decoded.
+
+        Every content coding is undone here, layer by layer in bounded pieces (never by httpx,
+        which inflates each network read whole: a 3.5 KB ``gzip, gzip`` answer once grew to
+        4 GB that way), so the cap is checked before more than a piece per layer exists.
+        """
         cap = self.settings.max_body
-        codings = [
-            c.strip().lower()
-            for c in response.headers.get("content-encoding", "").split(",")
-            if c.strip() and c.strip().lower() != "identity"
-        ]
-        pieces: AsyncIterator[bytes] | Iterator[bytes]
-        inflater: _Inflater | None = None
+        codings = _codings(source_id, response, progress.where())
         if not codings:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > cap:
@@ -550,41 +552,32 @@ class Fetcher:
                     f"{_size(cap)} cap; not downloaded",
                     status=response.status_code,
                 )
-            stream: AsyncIterator[bytes] = response.aiter_raw()
-        elif codings in (["gzip"], ["x-gzip"], ["deflate"]):
-            inflater = _Inflater(codings[0])
-            stream = response.aiter_raw()
-        else:
-            # Codings we never asked for (br, zstd…): httpx decodes those it can.
-            stream = response.aiter_bytes()
+        decoder = _Decoder(codings)
         chunks: list[bytes] = []
         total = 0
 
-        def take(piece: bytes) -> None:
+        def take(pieces: Iterator[bytes]) -> None:
             nonlocal total
-            total += len(piece)
-            if total > cap:
-                raise BodyTooLarge(
-                    source_id,
-                    f"{progress.where()}: the body passed the {_size(cap)} cap"
-                    f"{' once decompressed' if codings else ''}; abandoned",
-                    status=response.status_code,
-                )
-            chunks.append(piece)
-            progress.received = total
+            for piece in pieces:
+                total += len(piece)
+                if total > cap:
+                    raise BodyTooLarge(
+                        source_id,
+                        f"{progress.where()}: the body passed the {_size(cap)} cap"
+                        f"{' once decompressed' if codings else ''}; abandoned",
+                        status=response.status_code,
+                    )
+                chunks.append(piece)
+                progress.received = total
 
         try:
-            async for raw in stream:
-                pieces = inflater.feed(raw) if inflater else iter((raw,))
-                for piece in pieces:
-                    take(piece)
-            if inflater:
-                for piece in inflater.flush():
-                    take(piece)
-        except zlib.error as e:
+            async for raw in response.aiter_raw():
+                take(decoder.feed(raw))
+            take(decoder.flush())
+        except _Corrupt as e:
             raise FetchError(
                 source_id,
-                f"{progress.where()}: the body is not valid {codings[0]} ({e})",
+                f"{progress.where()}: the body is not valid {e.coding} ({e.reason})",
                 status=response.status_code,
             ) from None
         return b"".join(chunks), bool(codings)
@@ -622,12 +615,81 @@ class Fetcher:
         return f"HTTP client error while {progress.doing()} ({type(exc).__name__}: {_line(exc)})"
 
 
+#: Most content codings one body may carry: a second layer is legal but rare, and every
+#: further one only multiplies what a few bytes on the wire can inflate to.
+MAX_CODINGS = 2
+_DECODABLE = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
+
+
+def _codings(source_id: str, response: httpx.Response, where: str) -> list[str]:
+    """The content codings of ``response`` in the order they were applied, from every
+    Content-Encoding header (``identity`` dropped); a FetchError for a coding we cannot undo
+    in bounded pieces, or for more than MAX_CODINGS layers."""
+    codings = [
+        token.strip().lower()
+        for value in response.headers.get_list("content-encoding")
+        for token in value.split(",")
+        if token.strip() and token.strip().lower() != "identity"
+    ]
+    unknown = next((c for c in codings if c not in _DECODABLE), None)
+    if unknown is not None:
+        raise FetchError(
+            source_id,
+            f"{where}: the body is encoded as {unknown!r}, which Curator does not decode "
+            "(it asks for gzip or deflate only); not downloaded",
+            status=response.status_code,
+        )
+    if len(codings) > MAX_CODINGS:
+        raise FetchError(
+            source_id,
+            f"{where}: the body is compressed {len(codings)} times over "
+            f"({', '.join(codings)}); more than {MAX_CODINGS} layers is refused as a "
+            "compression bomb; not downloaded",
+            status=response.status_code,
+        )
+    return [_DECODABLE[c] for c in codings]
+
+
+class _Corrupt(Exception):
+    """A layer's bytes are not valid in its coding (turned into a FetchError by the caller)."""
+
+    def __init__(self, coding: str, reason: str) -> None:
+        super().__init__(coding, reason)
+        self.coding = coding
+        self.reason = reason
+
+
+class _Decoder:
+    """Undoes a chain of content codings (outermost first), piece by piece: each piece of one
+    layer's output is fed through the next layers before the layer makes another, so memory
+    holds at most one piece per layer however much the body inflates to.  With no codings,
+    bytes pass through as they came."""
+
+    def __init__(self, codings: list[str]) -> None:
+        self._layers = [_Inflater(c) for c in reversed(codings)]
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        return self._through(0, iter((data,)))
+
+    def flush(self) -> Iterator[bytes]:
+        for i, layer in enumerate(self._layers):
+            yield from self._through(i + 1, layer.flush())
+
+    def _through(self, i: int, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        if i == len(self._layers):
+            yield from pieces
+            return
+        for piece in pieces:
+            yield from self._through(i + 1, self._layers[i].feed(piece))
+
+
 class _Inflater:
     """gzip/deflate that yields at most ``_PIECE`` bytes per step, so the cap holds against a
     gzip bomb.  Concatenated gzip members are read in turn; bytes after the end are ignored,
-    as httpx and browsers do."""
+    as httpx and browsers do.  Invalid data raises :class:`_Corrupt`."""
 
     def __init__(self, coding: str) -> None:
+        self.coding = coding
         self._gzip = coding != "deflate"
         self._d = self._new(raw=False)
         self._started = False
@@ -664,11 +726,11 @@ class _Inflater:
                 self._members += 1
             try:
                 out = self._step(data)
-            except zlib.error:
+            except zlib.error as e:
                 if self._members:  # junk after a complete member: ignore it
                     self._done = True
                     return
-                raise
+                raise _Corrupt(self.coding, str(e)) from None
             if out:
                 yield out
             if self._d.eof:
@@ -679,10 +741,14 @@ class _Inflater:
                 return
 
     def flush(self) -> Iterator[bytes]:
-        if not self._done:
+        if self._done:
+            return
+        try:
             out = self._d.flush()
-            if out:
-                yield out
+        except zlib.error as e:
+            raise _Corrupt(self.coding, str(e)) from None
+        if out:
+            yield out
 
 
 def _validator(value: str | None) -> bytes | None:

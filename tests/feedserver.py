@@ -62,6 +62,7 @@ def need_corpus() -> Path:
         pytest.skip(message)
     return CORPUS
 
+
 #: A body: bytes, text (sent as UTF-8), a file read at request time, or a factory of chunks
 #: (streamed with chunked transfer coding, never held in memory at once).
 Body = bytes | str | Path | Callable[[], Iterable[bytes]]
@@ -130,6 +131,27 @@ def gzip_bomb_bytes(size: int = 64 * 1024 * 1024) -> bytes:
         return _bombs[size]
 
 
+def nested_bomb_bytes(
+    codings: tuple[str, ...] = ("gzip", "gzip"), size: int = 4 * 1024**3
+) -> bytes:
+    """A body that inflates to ``size`` zero bytes through every coding of ``codings``, listed
+    in the order applied (as Content-Encoding lists them): the innermost is gzip, as many
+    64 MiB members as it takes; each further coding (gzip or deflate) wraps the whole.
+
+    The default, about 20 KB on the wire, is 4 GiB once both layers are inflated: a decoder
+    that inflates one network read whole at any layer balloons by gigabytes.
+    """
+    if not codings or codings[0] not in ("gzip", "x-gzip"):
+        raise ValueError("the innermost coding of a nested bomb is gzip")
+    member = gzip_bomb_bytes(64 * 1024 * 1024)
+    body = member * max(1, size // (64 * 1024 * 1024))
+    for coding in codings[1:]:
+        wbits = zlib.MAX_WBITS if coding == "deflate" else zlib.MAX_WBITS | 16
+        z = zlib.compressobj(9, zlib.DEFLATED, wbits)
+        body = z.compress(body) + z.flush()
+    return body
+
+
 @dataclass
 class Route:
     """How one path answers. Every field may be set through :meth:`FeedServer.route`."""
@@ -145,7 +167,8 @@ class Route:
     drip: float = 0.0  # seconds between body chunks (a total timeout with no read timeout)
     chunk_size: int = _CHUNK  # how bytes bodies are cut into writes (and drips)
     gzip: bool = False  # compress the body on the way out, Content-Encoding: gzip
-    content_encoding: str | None = None  # declare an encoding the body already has
+    # Declare an encoding the body already has; a tuple sends one header per element.
+    content_encoding: str | tuple[str, ...] | None = None
     length: int | None = None  # Content-Length to declare for a streamed body (else chunked)
     hold_until: int = 0  # hold requests until this many are in flight on the route at once
     hold_timeout: float = 5.0  # ...or until this many seconds passed (a client that serialises)
@@ -353,6 +376,22 @@ class FeedServer:
         writes with its true (compressed) Content-Length."""
         return self.route(path, gzip_bomb_bytes(size), content_encoding="gzip", **options)
 
+    def nested_bomb(
+        self,
+        path: str,
+        codings: tuple[str, ...] = ("gzip", "gzip"),
+        *,
+        size: int = 4 * 1024**3,
+        split_headers: bool = False,
+        **options: Any,
+    ) -> str:
+        """A body compressed once per coding (see :func:`nested_bomb_bytes`), declared in one
+        ``Content-Encoding: gzip, gzip`` header, or one header per coding with
+        ``split_headers``."""
+        declared = codings if split_headers else ", ".join(codings)
+        body = nested_bomb_bytes(codings, size)
+        return self.route(path, body, content_encoding=declared, **options)
+
     def reset(self) -> None:
         """Forget routes, the request log and the concurrency counts."""
         with self._lock:
@@ -547,6 +586,9 @@ class _Handler(BaseHTTPRequestHandler):
         chunks, length = _encoded(route)
         if route.gzip:
             self.send_header("Content-Encoding", "gzip")
+        elif isinstance(route.content_encoding, tuple):
+            for coding in route.content_encoding:
+                self.send_header("Content-Encoding", coding)
         elif route.content_encoding:
             self.send_header("Content-Encoding", route.content_encoding)
         chunked = length is None

@@ -29,7 +29,7 @@ from curator.fetch import (
     parse_retry_after,
 )
 from curator.types import Fetched, SourceState
-from tests.feedserver import CORPUS, FeedServer, blackhole, refused_url
+from tests.feedserver import CORPUS, FeedServer, blackhole, nested_bomb_bytes, refused_url
 
 T = TypeVar("T")
 RSS = "feeds/FeedKit__RSS.xml"
@@ -466,6 +466,79 @@ def test_gzip_bomb_abandoned_without_inflating_past_the_cap(server: FeedServer) 
     error, peak = run(settings(), measured)
     assert isinstance(error, BodyTooLarge) and "once decompressed" in str(error)
     assert peak < 3 * MB, f"peak {peak / MB:.1f} MB while capping at 1 MB"
+
+
+def _peak_while(url: str, warm: str) -> tuple[BaseException | None, int]:
+    """The error a fetch of ``url`` ends in and the peak of memory traced during it."""
+
+    async def measured(f: Fetcher) -> tuple[BaseException | None, int]:
+        await f.fetch(source(warm))  # client, SSL context and pool exist before measuring
+        tracemalloc.start()
+        try:
+            await f.fetch(source(url))
+        except FetchError as e:
+            return e, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        return None, 0
+
+    return run(settings(), measured)
+
+
+@pytest.mark.parametrize(
+    ("codings", "split"),
+    [
+        (("gzip", "gzip"), False),
+        (("gzip", "gzip"), True),
+        (("x-gzip", "deflate"), False),
+        (("gzip", "gzip"), None),  # with identity in the chain
+    ],
+    ids=["gzip,gzip", "two-headers", "gzip,deflate", "with-identity"],
+)
+def test_nested_bomb_inflated_within_the_cap(
+    server: FeedServer, codings: tuple[str, ...], split: bool | None
+) -> None:
+    # ~10 KB on the wire, 4 GiB inflated: httpx's aiter_bytes peaked at 142 MB for a 256 MiB
+    # version of this and at 4.1 GB for the full one; each layer is now inflated piecewise.
+    if split is None:
+        body = nested_bomb_bytes(codings)
+        url = server.route("/bomb", body, content_encoding="identity, gzip, identity, gzip")
+    else:
+        url = server.nested_bomb("/bomb", codings, split_headers=split)
+    error, peak = _peak_while(url, server.route("/small", b"<rss/>"))
+    assert isinstance(error, BodyTooLarge), error
+    assert error.source_id == "src-1"
+    assert "passed the 1 MB cap once decompressed" in str(error) and url in str(error)
+    assert peak < 3 * MB, f"peak {peak / MB:.1f} MB while capping at 1 MB"
+
+
+def test_nested_codings_decoded(server: FeedServer) -> None:
+    body = b"<rss>" + b"twice over " * 5000 + b"</rss>"
+    z = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS)
+    both = z.compress(gzip.compress(body)) + z.flush()
+    one_header = server.route("/a", both, content_encoding="gzip, deflate")
+    two_headers = server.route("/b", both, content_encoding=("gzip", "deflate"))
+    assert fetch(one_header).content == body
+    got = fetch(two_headers)
+    assert got.content == body and "content-encoding" not in got.headers
+
+
+def test_more_than_two_codings_refused(server: FeedServer) -> None:
+    url = server.nested_bomb("/bomb3", ("gzip", "gzip", "gzip"))
+    e = fetch_error(url)
+    assert not isinstance(e, BodyTooLarge) and e.source_id == "src-1"
+    assert "compressed 3 times over (gzip, gzip, gzip)" in str(e) and "more than 2" in str(e)
+
+
+@pytest.mark.parametrize("coding", ["br", "zstd", "compress", "gzip, br"])
+def test_coding_we_did_not_ask_for_is_refused(server: FeedServer, coding: str) -> None:
+    e = fetch_error(server.route("/odd", b"\x00" * 64, content_encoding=coding))
+    assert f"encoded as {coding.split(', ')[-1]!r}, which Curator does not decode" in str(e)
+
+
+def test_corrupt_inner_layer_is_a_fetch_error(server: FeedServer) -> None:
+    url = server.route("/bad2", gzip.compress(b"not gzip inside"), content_encoding="gzip, gzip")
+    assert "not valid gzip" in str(fetch_error(url))
 
 
 # ---------------------------------------------------------------------- concurrency
