@@ -8,14 +8,20 @@ as tags.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from curator.exceptions import ParseError
-from curator.parse._common import MAX_ENTRIES, lower_headers, parse_date, short
+from curator.parse._common import (
+    MAX_ENTRIES,
+    BadJSON,
+    load_json,
+    lower_headers,
+    parse_date,
+    short,
+)
 from curator.types import ParsedFeed, RawEntry
 
 _DATE_FIELDS = ("published", "published-online", "published-print", "issued", "created")
@@ -37,8 +43,8 @@ def parse_crossref(
     """Raises ParseError for invalid JSON, a Crossref error answer, or any other JSON."""
     lower_headers(headers)  # accepted for symmetry with the other parsers
     try:
-        doc = json.loads(content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        doc = load_json(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, BadJSON) as e:
         raise ParseError(source_id, f"{url}: not a readable Crossref answer: {short(e)}") from e
     if not isinstance(doc, dict):
         raise ParseError(source_id, f"{url}: not a Crossref answer (no JSON object)")
