@@ -24,10 +24,14 @@ own host's slot, a non-http(s) target gets a clear message, and the permanent pa
 (301/308) can be reported for the source's configuration.
 
 Server-side request forgery: :meth:`Fetcher.fetch_url` fetches what an editor pasted into a
-web form, so before every hop (the first request and each redirect) it resolves the host and
-refuses loopback, private, link-local and other non-global addresses, unless
-``fetch.allow_private_urls`` is set.  Configured sources are the operator's choice and are not
-checked.
+web form, so before every hop (the first request and each redirect) it resolves the host once,
+refuses it unless every address is a public one (IPv6 forms that embed an IPv4 address are
+judged by that address too), and connects to the checked addresses only, never resolving the
+name again: a DNS server that answers a public address to the check and 127.0.0.1 to the
+connection (DNS rebinding) gains nothing.  The pinning is a network backend under httpcore's
+pool (:class:`_PinnedBackend`), so the Host header and TLS (SNI, certificate) still use the
+name.  ``fetch.allow_private_urls`` turns all of this off.  Configured sources are the
+operator's choice and are not checked.
 """
 
 from __future__ import annotations
@@ -39,13 +43,16 @@ import logging
 import math
 import socket
 import ssl
+import typing
 import unicodedata
 import zlib
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 
+import httpcore
 import httpx
 
 from curator import __version__
@@ -167,19 +174,113 @@ class _Hop:
 #: Idle connections kept open for reuse (see ``_bind``).
 KEEPALIVE = 8
 
+#: Looks up a host: (host, port) → its addresses, in the order to try them.
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The operating system's answer (getaddrinfo, as httpx would ask), duplicates dropped."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+#: The checked addresses of the hop being fetched, by host name, for :class:`_PinnedBackend`.
+#: A context variable: httpcore opens the connection in the task that sends the request.
+_PINNED: ContextVar[Mapping[str, Sequence[str]] | None] = ContextVar("_PINNED", default=None)
+
+
+class _PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Connects to the addresses the hop's host was checked to have (:data:`_PINNED`), never
+    to what the name resolves to now; a host nobody checked is refused."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = (_PINNED.get() or {}).get(host)
+        if not addresses:
+            raise httpcore.ConnectError(f"{host} was not checked before connecting; refused")
+        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+                failure = e
+        assert failure is not None
+        raise failure
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("a pasted link never goes to a Unix socket")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _PinnedTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport over a pool whose connections go through :class:`_PinnedBackend`.
+
+    httpx offers no way to hand its pool a network backend, so the pool it built is replaced
+    by an equal one that has ours (``tests/test_fetch.py`` checks the pinning end to end).
+    Environment proxies do not apply: a proxy would resolve the name itself.
+    """
+
+    def __init__(self, limits: httpx.Limits, network: httpcore.AsyncNetworkBackend) -> None:
+        super().__init__(limits=limits, trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_PinnedBackend(network),
+        )
+
 
 class Fetcher:
     """Fetches sources over one shared :class:`httpx.AsyncClient`, politely and within caps.
 
     The client and the semaphores belong to the event loop they were first used in; used from
     another loop (e.g. a second ``asyncio.run``) the Fetcher starts afresh there.  Its own
-    client is closed by :meth:`aclose` or, failing that, when ``asyncio.run`` shuts its loop
+    clients are closed by :meth:`aclose` or, failing that, when ``asyncio.run`` shuts its loop
     down; the Fetcher stays usable afterwards.  A ``client`` passed in is used as is (our
-    timeouts, headers and redirect handling are applied per request) and never closed here.
+    timeouts, headers and redirect handling are applied per request) and never closed here;
+    pasted links fetched through it are checked but not pinned (it has its own transport).
+
+    Pasted links go through a second client of our own whose connections are pinned to the
+    checked addresses (see the module docstring), so that a connection a configured source
+    opened is never reused for them.  ``resolver`` answers the one lookup per hop (the system
+    resolver by default) and ``network`` is the httpcore backend pinned connections are made
+    with (anyio's by default); tests pass stand-ins where the internet would be needed.
     """
 
-    def __init__(self, settings: FetchSettings, *, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        client: httpx.AsyncClient | None = None,
+        resolver: Resolver = system_resolver,
+        network: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
         self.settings = settings
+        self._resolver = resolver
+        self._network = network or httpcore.AnyIOBackend()
         self.user_agent = build_user_agent(settings)
         self._timeout = httpx.Timeout(
             settings.timeout,
@@ -189,7 +290,8 @@ class Fetcher:
         )
         self._given = client
         self._client: httpx.AsyncClient | None = client
-        self._guard: AsyncGenerator[None, None] | None = None
+        self._pinned: httpx.AsyncClient | None = client
+        self._guards: list[AsyncGenerator[None, None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._global: asyncio.Semaphore | None = None
         self._hosts: dict[str, asyncio.Semaphore] = {}
@@ -224,20 +326,22 @@ class Fetcher:
         return await self._get(source_id, url, {"Accept": accept}, None, public_only=public_only)
 
     async def aclose(self) -> None:
-        """Close the client this Fetcher made (one passed in stays open); usable afterwards."""
-        guard, loop = self._guard, self._loop
+        """Close the clients this Fetcher made (one passed in stays open); usable afterwards."""
+        guards, loop = self._guards, self._loop
         self._reset()
-        if guard is not None and loop is asyncio.get_running_loop():
-            await guard.aclose()
+        if loop is asyncio.get_running_loop():
+            for guard in guards:
+                await guard.aclose()
 
     # ------------------------------------------------------------------ internals
 
     def _reset(self) -> None:
-        self._client, self._guard = self._given, None
+        self._client, self._pinned, self._guards = self._given, self._given, []
         self._loop, self._global, self._hosts = None, None, {}
 
-    async def _bind(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        """The client and global semaphore of the running loop, made on first use there."""
+    async def _bind(self, *, pinned: bool = False) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        """The client (the pinned one for pasted links) and global semaphore of the running
+        loop, made on first use there."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             if self._loop is not None:
@@ -247,24 +351,35 @@ class Fetcher:
             self._global = asyncio.Semaphore(self.settings.concurrency)
         if self._client is None:
             limit = self.settings.concurrency
-            client = self._client = httpx.AsyncClient(
-                timeout=self._timeout,
-                follow_redirects=False,
-                max_redirects=self.settings.max_redirects,
-                # Few idle connections: feeds sit on many hosts and are polled once per run,
-                # so keep-alive saves little, while httpcore checks every pooled connection
-                # on every request (profiled: 70 % of a 500-feed poll with 100 kept alive).
-                limits=httpx.Limits(
-                    max_connections=limit,
-                    max_keepalive_connections=min(limit, KEEPALIVE),
-                    keepalive_expiry=5.0,
-                ),
-                headers={"User-Agent": self.user_agent},
+            # Few idle connections: feeds sit on many hosts and are polled once per run, so
+            # keep-alive saves little, while httpcore checks every pooled connection on every
+            # request (profiled: 70 % of a 500-feed poll with 100 kept alive).
+            limits = httpx.Limits(
+                max_connections=limit,
+                max_keepalive_connections=min(limit, KEEPALIVE),
+                keepalive_expiry=5.0,
             )
-            self._guard = self._close_with_loop(client)
-            await anext(self._guard)
-        assert self._client is not None and self._global is not None
-        return self._client, self._global
+            self._client = await self._open(limits=limits)
+        if pinned and self._pinned is None:
+            limits = httpx.Limits(max_connections=self.settings.per_host * 4, keepalive_expiry=5.0)
+            transport = _PinnedTransport(limits, self._network)
+            self._pinned = await self._open(transport=transport)
+        client = self._pinned if pinned else self._client
+        assert client is not None and self._global is not None
+        return client, self._global
+
+    async def _open(self, **options: typing.Any) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(
+            timeout=self._timeout,
+            follow_redirects=False,
+            max_redirects=self.settings.max_redirects,
+            headers={"User-Agent": self.user_agent},
+            **options,
+        )
+        guard = self._close_with_loop(client)
+        await anext(guard)
+        self._guards.append(guard)
+        return client
 
     async def _close_with_loop(self, client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
         """Closes ``client`` when its loop shuts down, for callers that end a loop without
@@ -273,7 +388,7 @@ class Fetcher:
         try:
             yield
         finally:
-            if self._client is client:
+            if client in (self._client, self._pinned):
                 self._reset()
             await client.aclose()
 
@@ -317,7 +432,7 @@ class Fetcher:
         state: SourceState | None,
         public_only: bool,
     ) -> Fetched:
-        client, global_slot = await self._bind()
+        client, global_slot = await self._bind(pinned=public_only)
         progress = _Progress(url=url, current=url)
         loop = asyncio.get_running_loop()
         started: float | None = None
@@ -341,11 +456,17 @@ class Fetcher:
                 if started is None:
                     started = loop.time()
                 deadline = started + self.settings.timeout
+                pin = None
                 if public_only:
-                    await self._require_public(source_id, target, progress, deadline)
-                result = await self._exchange(
-                    client, source_id, target, request_headers, state, progress, deadline
-                )
+                    checked = await self._require_public(source_id, target, progress, deadline)
+                    pin = _PINNED.set({target.raw_host.decode("ascii"): checked})
+                try:
+                    result = await self._exchange(
+                        client, source_id, target, request_headers, state, progress, deadline
+                    )
+                finally:
+                    if pin is not None:
+                        _PINNED.reset(pin)
             if isinstance(result, Fetched):
                 return _finish(result, loop.time() - started, permanent)
             if len(chain) > self.settings.max_redirects:
@@ -365,22 +486,18 @@ class Fetcher:
 
     async def _require_public(
         self, source_id: str, target: httpx.URL, progress: _Progress, deadline: float
-    ) -> None:
-        """Refuse the hop unless every address its host resolves to is a public one.
+    ) -> tuple[str, ...]:
+        """The addresses the hop's host resolves to, looked up once; refused unless every one
+        is public.  The connection is then made to these (see :class:`_PinnedBackend`).
 
-        The lookup goes through the resolver httpx uses, so "localhost", "2130706433" and
-        "[::1]" are seen as the addresses they are.  Not covered: DNS rebinding.  httpx
-        resolves the name again when it connects, so a name whose answer changes between the
-        two lookups (a hostile DNS server with a zero TTL) could still reach a private
-        address; closing that needs a transport that connects to the checked address itself.
+        The system resolver reads "localhost", "2130706433" and "[::1]" as the addresses they
+        are.
         """
         host = target.raw_host.decode("ascii", "replace")
         port = target.port or (443 if target.scheme == "https" else 80)
         try:
             async with asyncio.timeout_at(deadline):
-                infos = await asyncio.get_running_loop().getaddrinfo(
-                    host, port, type=socket.SOCK_STREAM
-                )
+                addresses = tuple(await self._resolver(host, port))
         except TimeoutError:
             raise FetchError(
                 source_id,
@@ -392,7 +509,6 @@ class Fetcher:
             raise FetchError(
                 source_id, f"{progress.where()}: DNS lookup failed for {host} ({reason})"
             ) from None
-        addresses = {str(info[4][0]) for info in infos}
         if not addresses or not all(_is_public(a) for a in addresses):
             log.info("refused a non-public address source=%s url=%s", source_id, target)
             raise FetchError(
@@ -400,6 +516,7 @@ class Fetcher:
                 f"{progress.where()}: that address is not a public web address (to allow "
                 "intranet pages, set fetch.allow_private_urls: true in the configuration)",
             )
+        return addresses
 
     async def _exchange(
         self,
@@ -778,14 +895,34 @@ def _http_url(source_id: str, progress: _Progress) -> httpx.URL:
     return url
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the IPv4 address is the last 32 bits
+#: Never a public web server's address, though Python 3.11 calls them global: local-use NAT64
+#: (RFC 8215), IPv4-compatible (deprecated, RFC 4291), IPv4-translated (RFC 2765) and
+#: site-local (deprecated, RFC 3879) addresses.
+_NEVER_PUBLIC = (
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::/96"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+    ipaddress.IPv6Network("fec0::/10"),
+)
+
+
 def _is_public(address: str) -> bool:
-    """Whether an address from getaddrinfo is one anybody on the internet could reach."""
+    """Whether an address from the resolver is one anybody on the internet could reach.
+
+    An IPv6 address that carries an IPv4 one (IPv4-mapped, NAT64, 6to4) is public only if
+    that IPv4 address is too: ``64:ff9b::7f00:1`` reaches 127.0.0.1 through a NAT64 gateway.
+    """
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone ("%eth0")
     except ValueError:
         return False
     if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in net for net in _NEVER_PUBLIC):
+            return False
         embedded = ip.ipv4_mapped or ip.sixtofour
+        if ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None and not _is_public(str(embedded)):
             return False
     return ip.is_global and not ip.is_multicast

@@ -11,9 +11,10 @@ import gzip
 import logging
 import tracemalloc
 import zlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
+import httpcore
 import httpx
 import pytest
 
@@ -24,7 +25,9 @@ from curator.fetch import (
     FEED_ACCEPT,
     HTML_ACCEPT,
     Fetcher,
+    Resolver,
     _is_public,
+    _PinnedBackend,
     build_user_agent,
     parse_retry_after,
 )
@@ -627,6 +630,10 @@ def _mock_fetcher(
         "http://[::ffff:127.0.0.1]:{port}/article",
         "http://2130706433:{port}/article",  # 127.0.0.1 as one number
         "http://0.0.0.0:{port}/article",
+        "http://[64:ff9b::7f00:1]:{port}/article",  # NAT64 around 127.0.0.1
+        "http://[::127.0.0.1]:{port}/article",  # IPv4-compatible
+        "http://[::ffff:0:7f00:1]:{port}/article",  # IPv4-translated
+        "http://[fec0::1]:{port}/article",  # site-local
     ],
 )
 def test_pasted_url_to_a_private_address_is_refused(server: FeedServer, url: str) -> None:
@@ -698,8 +705,116 @@ def test_configured_sources_and_the_opt_in_may_use_private_addresses(server: Fee
         ("fc00::1", False),
         ("::ffff:10.0.0.1", False),
         ("2002:7f00:1::", False),  # 6to4 around 127.0.0.1
+        ("2002:5db8:d70e::", True),  # 6to4 around a public address
+        ("64:ff9b::7f00:1", False),  # NAT64 (RFC 6052) around 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # ... around 169.254.169.254
+        ("64:ff9b::5db8:d70e", True),  # ... around a public address
+        ("64:ff9b:1::5db8:d70e", False),  # local-use NAT64 (RFC 8215)
+        ("::127.0.0.1", False),  # IPv4-compatible (deprecated)
+        ("::93.184.215.14", False),
+        ("::ffff:0:7f00:1", False),  # IPv4-translated
+        ("fec0::1", False),  # site-local (deprecated)
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
         ("not an address", False),
     ],
 )
 def test_which_addresses_are_public(address: str, public: bool) -> None:
     assert _is_public(address) is public
+
+
+class StandInInternet(httpcore.AsyncNetworkBackend):
+    """The internet as far as these tests need it: PUBLIC_IP is the local feed server, every
+    other address is unreachable.  Records every address dialled."""
+
+    def __init__(self) -> None:
+        self.dialled: list[str] = []
+        self._real = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.dialled.append(host)
+        if host != PUBLIC_IP:
+            raise httpcore.ConnectError(f"stand-in: no route to {host}")
+        return await self._real.connect_tcp("127.0.0.1", port, timeout=timeout)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("no Unix sockets here")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._real.sleep(seconds)
+
+
+def fetch_pasted(url: str, resolver: Resolver, network: StandInInternet) -> Fetched:
+    async def main() -> Fetched:
+        fetcher = Fetcher(settings(allow_private_urls=False), resolver=resolver, network=network)
+        try:
+            return await fetcher.fetch_url(url)
+        finally:
+            await fetcher.aclose()
+
+    return asyncio.run(main())
+
+
+def test_pasted_link_connects_to_the_address_that_was_checked(server: FeedServer) -> None:
+    # DNS rebinding: the first answer (checked) is public, any later one is 127.0.0.1.  The
+    # fetch must connect to the first; a second lookup would dial 127.0.0.1, which the stand-in
+    # refuses, and before pinning httpx looked the name up again itself (and found nothing).
+    server.route("/article", b"<title>public</title>", content_type="text/html")
+    asked: list[str] = []
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return [PUBLIC_IP] if len(asked) == 1 else ["127.0.0.1"]
+
+    network = StandInInternet()
+    got = fetch_pasted(f"http://rebind.test:{server.port}/article", rebinding, network)
+    assert got.content == b"<title>public</title>"
+    assert asked == ["rebind.test"]  # one lookup
+    assert network.dialled == [PUBLIC_IP]  # the checked answer, and nothing else
+    assert server.requests_to("/article")[0].host == f"rebind.test:{server.port}"  # Host kept
+
+
+def test_one_private_answer_among_public_ones_is_refused(server: FeedServer) -> None:
+    server.route("/article", b"secret", content_type="text/html")
+
+    async def mixed(host: str, port: int) -> list[str]:
+        return [PUBLIC_IP, "127.0.0.1"]
+
+    network = StandInInternet()
+    with pytest.raises(FetchError, match="not a public web address"):
+        fetch_pasted(f"http://mixed.test:{server.port}/article", mixed, network)
+    assert network.dialled == [] and not server.requests
+
+
+def test_every_redirect_hop_is_resolved_checked_and_pinned(server: FeedServer) -> None:
+    server.route("/admin", b"secret", content_type="text/html")
+    start = server.redirect("/start", f"http://inner.test:{server.port}/admin", 302)
+    start = start.replace("127.0.0.1", "outer.test")
+    answers = {"outer.test": [PUBLIC_IP], "inner.test": ["10.0.0.7"]}
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return answers[host]
+
+    network = StandInInternet()
+    with pytest.raises(FetchError) as info:
+        fetch_pasted(start, resolver, network)
+    assert "not a public web address" in str(info.value) and "inner.test" in str(info.value)
+    assert network.dialled == [PUBLIC_IP]
+    assert [r.path for r in server.requests] == ["/start"]
+
+
+def test_pinned_connections_need_a_checked_address() -> None:
+    backend = _PinnedBackend(StandInInternet())
+    with pytest.raises(httpcore.ConnectError, match="was not checked"):
+        asyncio.run(backend.connect_tcp("unchecked.test", 80))
