@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup, Tag
+from bs4.exceptions import ParserRejectedMarkup
 from bs4.filter import SoupStrainer
 
 from curator.exceptions import ParseError
@@ -32,6 +33,7 @@ from curator.parse._common import (
     looks_like_json,
     lower_headers,
     parse_date,
+    short,
 )
 from curator.types import ParsedFeed, RawEntry
 
@@ -81,7 +83,7 @@ def page_metadata(
     _bounded_markup(content, url, source_id)
     text = decode_html(content, lower_headers(headers))
     strainer = SoupStrainer(["meta", "link", "title", "time", "script", "base"])
-    soup = BeautifulSoup(text, "html.parser", parse_only=strainer)
+    soup = _soup(text, url, source_id, strainer)
     base = _base(soup, url)
 
     metas: dict[str, list[str]] = {}
@@ -291,7 +293,7 @@ def parse_page(
             content, url=url, headers=hdrs, source_id=source_id, max_entries=max_entries
         )
     _bounded_markup(content, url, source_id)
-    soup = BeautifulSoup(decode_html(content, hdrs), "html.parser")
+    soup = _soup(decode_html(content, hdrs), url, source_id)
     base = _base(soup, url)
     if selector:
         try:
@@ -338,6 +340,18 @@ def _bounded_markup(content: bytes, url: str, source_id: str) -> None:
         check_markup(content)
     except BadMarkup as e:
         raise ParseError(source_id, f"{url}: not read: {e}") from None
+
+
+def _soup(
+    text: str, url: str, source_id: str, strainer: SoupStrainer | None = None
+) -> BeautifulSoup:
+    """The page's tree; a ParseError where html.parser gives up (it asserts on a marked
+    section such as ``<![OCTYPE html>``, which bs4 reports as ParserRejectedMarkup)."""
+    try:
+        return BeautifulSoup(text, "html.parser", parse_only=strainer)
+    except ParserRejectedMarkup as e:
+        reason = short(str(e).rsplit("\n", 1)[-1])
+        raise ParseError(source_id, f"{url}: not a readable HTML page ({reason})") from None
 
 
 def _link_in(node: Tag) -> Tag | None:
