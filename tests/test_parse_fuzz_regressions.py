@@ -93,3 +93,20 @@ def test_jats_abstract_of_unclosed_tags_is_read_in_one_pass() -> None:
 def test_jats_markup_still_converted() -> None:
     abstract = '<jats:title>Abstract</jats:title><jats:p id="a">Hi <jats:italic>you</jats:italic>'
     assert jats_to_html(abstract + "</jats:p>") == "<p>Hi <i>you</i></p>"
+
+
+# Review while fuzzing: a page declaring a charset Python has only as a bytes-to-bytes codec
+# (base64, zlib, rot13) raised LookupError, and idna/punycode/undefined raised UnicodeError
+# even with errors="replace".  Such a charset is now ignored, as an unknown one is.
+@pytest.mark.parametrize("charset", ["base64", "zlib", "rot13", "hex", "idna", "punycode"])
+@pytest.mark.parametrize("declared", ["http", "meta"])
+def test_page_declaring_a_codec_no_document_uses_is_read(charset: str, declared: str) -> None:
+    page = (
+        f'<html><head><meta charset="{charset}"><title>CCTV \u00e9</title></head>'
+        '<body><h2><a href="/a">Cameras \u00e9</a></h2></body></html>'
+    ).encode()
+    content_type = f"text/html; charset={charset}" if declared == "http" else "text/html"
+    (entry,) = parsed(page, "page", content_type).entries
+    assert entry.title == "Cameras \u00e9"
+    meta = page_metadata(page, url=URL, headers={"content-type": content_type})
+    assert meta.title == "CCTV \u00e9"

@@ -233,6 +233,13 @@ def check_markup(content: bytes) -> None:
         )
 
 
+# Text codecs Python has that no document is written in, and whose decoders fail even with
+# errors="replace" (a page declaring one made html.parser's caller raise UnicodeError).
+_NOT_FOR_DOCUMENTS = frozenset(
+    {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape", "mbcs", "oem"}
+)
+
+
 def usable_codec(name: str | None) -> str | None:
     """A codec Python has for a declared charset, with the WHATWG supersets substituted."""
     if not name:
@@ -249,9 +256,11 @@ def usable_codec(name: str | None) -> str | None:
         "x-sjis": "shift_jis",
     }.get(name, name)
     try:
-        return codecs.lookup(name).name
-    except LookupError:
+        codec = codecs.lookup(name).name
+        b"<".decode(codec, "replace")  # LookupError: bytes-to-bytes (base64, zlib, rot13 …)
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         return None
+    return None if codec in _NOT_FOR_DOCUMENTS else codec
 
 
 def decode_html(content: bytes, headers: Mapping[str, str]) -> str:
