@@ -239,13 +239,14 @@ class _PinnedTransport(httpx.AsyncHTTPTransport):
 
     httpx offers no way to hand its pool a network backend, so the pool it built is replaced
     by an equal one that has ours (``tests/test_fetch.py`` checks the pinning end to end).
-    Environment proxies do not apply: a proxy would resolve the name itself.
+    Environment proxies do not apply (httpx uses none for a client given a transport): a
+    proxy would resolve the name itself.
     """
 
     def __init__(self, limits: httpx.Limits, network: httpcore.AsyncNetworkBackend) -> None:
-        super().__init__(limits=limits, trust_env=False)
+        super().__init__(limits=limits)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

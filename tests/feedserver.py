@@ -27,6 +27,7 @@ import gzip as gzip_module
 import hashlib
 import os
 import socket
+import ssl
 import sys
 import threading
 import zlib
@@ -200,8 +201,12 @@ class FeedServer:
     otherwise.  Anything else is 404.
     """
 
-    def __init__(self, host: str = "127.0.0.1", *, corpus: Path = CORPUS) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", *, corpus: Path = CORPUS, tls: ssl.SSLContext | None = None
+    ) -> None:
+        """``tls``: a server-side context to speak HTTPS with (e.g. from trustme)."""
         self.corpus = corpus
+        self.tls = tls
         self._bind_host = host
         self._routes: dict[str, Route] = {}
         self._requests: list[Request] = []
@@ -281,7 +286,7 @@ class FeedServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     def url(self, path: str) -> str:
         return self.base_url + _path(path)
@@ -499,6 +504,12 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], owner: FeedServer) -> None:
         self.owner = owner
         super().__init__(address, _Handler)
+        if owner.tls is not None:
+            # The handshake happens in the handler's thread (see _Handler.setup), so a client
+            # that refuses the certificate cannot stall the accepting thread.
+            self.socket = owner.tls.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
@@ -513,6 +524,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
         super().setup()
         owner = self.server.owner
         with owner._lock:

@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+import ssl
 import tracemalloc
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpcore
 import httpx
 import pytest
+import trustme
 
 from curator import __version__
 from curator.config import FetchSettings, Source, SourceKind
@@ -818,3 +821,30 @@ def test_pinned_connections_need_a_checked_address() -> None:
     backend = _PinnedBackend(StandInInternet())
     with pytest.raises(httpcore.ConnectError, match="was not checked"):
         asyncio.run(backend.connect_tcp("unchecked.test", 80))
+
+
+def test_pinned_https_keeps_the_name_for_sni_and_the_certificate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The certificate is valid for rebind.test only: the fetch succeeds only if TLS was done
+    # for the name (SNI and verification) while the socket went to the checked address.
+    ca = trustme.CA()
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("rebind.test").configure_cert(server_side)
+    names: list[str | None] = []
+    server_side.sni_callback = lambda sock, name, ctx: names.append(name)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # what the client trusts
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return [PUBLIC_IP]
+
+    network = StandInInternet()
+    with FeedServer(tls=server_side) as tls_server:
+        tls_server.route("/article", b"<title>over TLS</title>", content_type="text/html")
+        url = f"https://rebind.test:{tls_server.port}/article"
+        got = fetch_pasted(url, resolver, network)
+        assert got.content == b"<title>over TLS</title>" and got.url == url
+        assert tls_server.requests[0].host == f"rebind.test:{tls_server.port}"
+    assert not tls_server.errors
+    assert names == ["rebind.test"] and network.dialled == [PUBLIC_IP]
