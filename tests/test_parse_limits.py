@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from curator import config
 from curator.config import FetchSettings, Source, SourceKind
+from curator.core import make_curator
 from curator.exceptions import CuratorError, ParseError
 from curator.fetch import Fetcher
 from curator.parse import (
@@ -30,7 +32,8 @@ from curator.parse._common import (
     json_depth,
     markup_shape,
 )
-from curator.types import Fetched
+from curator.store import Store
+from curator.types import Fetched, PollReport
 from tests.feedserver import FeedServer, need_corpus
 
 MB = 1024 * 1024
@@ -239,3 +242,41 @@ def test_limits_are_documented_where_the_operator_reads() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for figure in (f"{MAX_MARKUP_DEPTH:,}", f"{MAX_ELEMENTS:,}", f"{MAX_JSON_DEPTH}"):
         assert figure in readme
+
+
+# ---------------------------------------------------------------------- one bad source in a run
+
+
+HOSTILE_FEEDS = {
+    "deep-json": (JSON_FEED % ("[" * 100_000)).encode(),
+    "long-number": (JSON_FEED % ('[{"id": %s}]' % ("9" * 5000))).encode(),
+    "deep-xml": feed(item(extra="<x>" * 100_000)),
+}
+
+
+def test_hostile_documents_cost_only_their_own_source(server: FeedServer, tmp_path: Path) -> None:
+    # Before: the first of these ended `curator fetch` with a traceback and lost the others.
+    good = feed(item("Council approves CCTV upgrade", "https://news.example.org/cctv"))
+    lines = ["fetch:\n  jitter: 0s\nrules:\n  min_score: 1\n  include: {cctv: 3}\nsources:\n"]
+    for sid, body in [*HOSTILE_FEEDS.items(), ("good", good)]:
+        url = server.route(f"/{sid}", body, content_type="application/octet-stream")
+        lines.append(f"  - id: {sid}\n    name: {sid}\n    url: {url}\n")
+    cfg = config.loads("".join(lines), "test.yaml")
+    curator = make_curator(cfg, store=Store(tmp_path / "store"))
+
+    async def poll() -> PollReport:
+        try:
+            return await curator.poll(None)
+        finally:
+            await curator.aclose()
+
+    report = {r.source_id: r for r in asyncio.run(poll()).sources}
+    assert (report["good"].outcome, report["good"].new) == ("ok", 1)
+    assert [i.title for i in curator.store.items("pending")] == ["Council approves CCTV upgrade"]
+    for sid in HOSTILE_FEEDS:
+        assert report[sid].outcome == "error" and report[sid].error, sid
+        state = curator.store.get_state(sid)
+        assert state is not None and state.consecutive_errors == 1 and state.last_error, sid
+    assert "nested more than 64 deep" in (report["deep-json"].error or "")
+    assert "a number 5000 characters long" in (report["long-number"].error or "")
+    assert "nested 100,00" in (report["deep-xml"].error or "")
