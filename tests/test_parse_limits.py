@@ -280,3 +280,27 @@ def test_hostile_documents_cost_only_their_own_source(server: FeedServer, tmp_pa
     assert "nested more than 64 deep" in (report["deep-json"].error or "")
     assert "a number 5000 characters long" in (report["long-number"].error or "")
     assert "nested 100,00" in (report["deep-xml"].error or "")
+
+
+def test_listing_of_nested_articles_is_read_in_one_pass(server: FeedServer) -> None:
+    # Before: every <article> searched its whole subtree and every heading walked up to the
+    # root: 20,000 headings under 990 nested articles took 95 s (this one about 25 s).
+    cards = b"".join(
+        b"<h3><a href='/story/%d'>CCTV story %d</a></h3><p>A summary that is long enough.</p>"
+        % (i, i)
+        for i in range(10_000)
+    )
+    page = b"<html><body>" + b"<article>" * 990 + cards + b"</body></html>"
+    fetched = fetched_from(server, page, "text/html")
+    parsed = parse(fetched, Source(id="p", name="P", url=fetched.url, kind="page"))
+    # Each article's headline is the first card; the rest sit inside articles.
+    assert [e.title for e in parsed.entries] == ["CCTV story 0"]
+    assert parsed.entries[0].link == server.url("/story/0")
+
+
+def test_headings_deep_in_a_page_are_read_in_one_pass(server: FeedServer) -> None:
+    cards = b"".join(b"<h2><a href='/s/%d'>Story %d</a></h2>" % (i, i) for i in range(10_000))
+    page = b"<html><body>" + b"<div>" * 990 + cards + b"</body></html>"
+    fetched = fetched_from(server, page, "text/html")
+    parsed = parse(fetched, Source(id="p", name="P", url=fetched.url, kind="page"))
+    assert len(parsed.entries) == 200 and parsed.entries[199].title == "Story 199"
