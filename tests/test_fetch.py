@@ -529,6 +529,14 @@ def test_nested_codings_decoded(server: FeedServer) -> None:
     assert got.content == body and "content-encoding" not in got.headers
 
 
+def test_nested_codings_decoded_across_tiny_reads(server: FeedServer) -> None:
+    # One byte per write: every layer's state must carry over between network reads.
+    body = b"<rss>" + bytes(range(256)) * 8 + b"</rss>"
+    both = gzip.compress(gzip.compress(body) + gzip.compress(b"<!-- member 2 -->"))
+    url = server.route("/tiny", both, content_encoding="gzip, gzip", chunk_size=1)
+    assert fetch(url).content == body + b"<!-- member 2 -->"
+
+
 def test_more_than_two_codings_refused(server: FeedServer) -> None:
     url = server.nested_bomb("/bomb3", ("gzip", "gzip", "gzip"))
     e = fetch_error(url)
