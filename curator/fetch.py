@@ -13,18 +13,25 @@ limit connections by.
 Caps: connect/read timeouts from httpx, plus one deadline for the whole exchange (redirects
 and the streamed body) so a server dripping a byte a second cannot hold a slot forever; a
 body cap counted on decoded bytes.  gzip and deflate are inflated here rather than by httpx,
-in pieces of at most 64 KiB: httpx inflates each network read whole, and one 64 KiB read of a
-gzip bomb becomes ~64 MB, which would overshoot a 10 MB cap before we could count it.
+in pieces of at most 64 KiB per layer: httpx inflates each network read whole, and one 64 KiB
+read of a gzip bomb becomes ~64 MB (of a ``gzip, gzip`` bomb, gigabytes), which would overshoot
+a 10 MB cap before we could count it.  A chain of codings (``gzip, gzip``, or several
+Content-Encoding headers) is undone layer by layer under the same cap; a coding we never asked
+for (br, zstd) or more than :data:`MAX_CODINGS` layers is refused.
 
 Redirects are followed here too (at most ``max_redirects``), so that every hop waits for its
 own host's slot, a non-http(s) target gets a clear message, and the permanent part of a chain
 (301/308) can be reported for the source's configuration.
 
 Server-side request forgery: :meth:`Fetcher.fetch_url` fetches what an editor pasted into a
-web form, so before every hop (the first request and each redirect) it resolves the host and
-refuses loopback, private, link-local and other non-global addresses, unless
-``fetch.allow_private_urls`` is set.  Configured sources are the operator's choice and are not
-checked.
+web form, so before every hop (the first request and each redirect) it resolves the host once,
+refuses it unless every address is a public one (IPv6 forms that embed an IPv4 address are
+judged by that address too), and connects to the checked addresses only, never resolving the
+name again: a DNS server that answers a public address to the check and 127.0.0.1 to the
+connection (DNS rebinding) gains nothing.  The pinning is a network backend under httpcore's
+pool (:class:`_PinnedBackend`), so the Host header and TLS (SNI, certificate) still use the
+name.  ``fetch.allow_private_urls`` turns all of this off.  Configured sources are the
+operator's choice and are not checked.
 """
 
 from __future__ import annotations
@@ -36,13 +43,16 @@ import logging
 import math
 import socket
 import ssl
+import typing
 import unicodedata
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 
+import httpcore
 import httpx
 
 from curator import __version__
@@ -164,19 +174,114 @@ class _Hop:
 #: Idle connections kept open for reuse (see ``_bind``).
 KEEPALIVE = 8
 
+#: Looks up a host: (host, port) → its addresses, in the order to try them.
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The operating system's answer (getaddrinfo, as httpx would ask), duplicates dropped."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+#: The checked addresses of the hop being fetched, by host name, for :class:`_PinnedBackend`.
+#: A context variable: httpcore opens the connection in the task that sends the request.
+_PINNED: ContextVar[Mapping[str, Sequence[str]] | None] = ContextVar("_PINNED", default=None)
+
+
+class _PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Connects to the addresses the hop's host was checked to have (:data:`_PINNED`), never
+    to what the name resolves to now; a host nobody checked is refused."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = (_PINNED.get() or {}).get(host)
+        if not addresses:
+            raise httpcore.ConnectError(f"{host} was not checked before connecting; refused")
+        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+                failure = e
+        assert failure is not None
+        raise failure
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("a pasted link never goes to a Unix socket")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _PinnedTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport over a pool whose connections go through :class:`_PinnedBackend`.
+
+    httpx offers no way to hand its pool a network backend, so the pool it built is replaced
+    by an equal one that has ours (``tests/test_fetch.py`` checks the pinning end to end).
+    Environment proxies do not apply (httpx uses none for a client given a transport): a
+    proxy would resolve the name itself.
+    """
+
+    def __init__(self, limits: httpx.Limits, network: httpcore.AsyncNetworkBackend) -> None:
+        super().__init__(limits=limits)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_PinnedBackend(network),
+        )
+
 
 class Fetcher:
     """Fetches sources over one shared :class:`httpx.AsyncClient`, politely and within caps.
 
     The client and the semaphores belong to the event loop they were first used in; used from
     another loop (e.g. a second ``asyncio.run``) the Fetcher starts afresh there.  Its own
-    client is closed by :meth:`aclose` or, failing that, when ``asyncio.run`` shuts its loop
+    clients are closed by :meth:`aclose` or, failing that, when ``asyncio.run`` shuts its loop
     down; the Fetcher stays usable afterwards.  A ``client`` passed in is used as is (our
-    timeouts, headers and redirect handling are applied per request) and never closed here.
+    timeouts, headers and redirect handling are applied per request) and never closed here;
+    pasted links fetched through it are checked but not pinned (it has its own transport).
+
+    Pasted links go through a second client of our own whose connections are pinned to the
+    checked addresses (see the module docstring), so that a connection a configured source
+    opened is never reused for them.  ``resolver`` answers the one lookup per hop (the system
+    resolver by default) and ``network`` is the httpcore backend pinned connections are made
+    with (anyio's by default); tests pass stand-ins where the internet would be needed.
     """
 
-    def __init__(self, settings: FetchSettings, *, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        client: httpx.AsyncClient | None = None,
+        resolver: Resolver = system_resolver,
+        network: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
         self.settings = settings
+        self._resolver = resolver
+        self._network = network or httpcore.AnyIOBackend()
         self.user_agent = build_user_agent(settings)
         self._timeout = httpx.Timeout(
             settings.timeout,
@@ -186,7 +291,8 @@ class Fetcher:
         )
         self._given = client
         self._client: httpx.AsyncClient | None = client
-        self._guard: AsyncGenerator[None, None] | None = None
+        self._pinned: httpx.AsyncClient | None = client
+        self._guards: list[AsyncGenerator[None, None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._global: asyncio.Semaphore | None = None
         self._hosts: dict[str, asyncio.Semaphore] = {}
@@ -221,20 +327,22 @@ class Fetcher:
         return await self._get(source_id, url, {"Accept": accept}, None, public_only=public_only)
 
     async def aclose(self) -> None:
-        """Close the client this Fetcher made (one passed in stays open); usable afterwards."""
-        guard, loop = self._guard, self._loop
+        """Close the clients this Fetcher made (one passed in stays open); usable afterwards."""
+        guards, loop = self._guards, self._loop
         self._reset()
-        if guard is not None and loop is asyncio.get_running_loop():
-            await guard.aclose()
+        if loop is asyncio.get_running_loop():
+            for guard in guards:
+                await guard.aclose()
 
     # ------------------------------------------------------------------ internals
 
     def _reset(self) -> None:
-        self._client, self._guard = self._given, None
+        self._client, self._pinned, self._guards = self._given, self._given, []
         self._loop, self._global, self._hosts = None, None, {}
 
-    async def _bind(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        """The client and global semaphore of the running loop, made on first use there."""
+    async def _bind(self, *, pinned: bool = False) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        """The client (the pinned one for pasted links) and global semaphore of the running
+        loop, made on first use there."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             if self._loop is not None:
@@ -244,24 +352,35 @@ class Fetcher:
             self._global = asyncio.Semaphore(self.settings.concurrency)
         if self._client is None:
             limit = self.settings.concurrency
-            client = self._client = httpx.AsyncClient(
-                timeout=self._timeout,
-                follow_redirects=False,
-                max_redirects=self.settings.max_redirects,
-                # Few idle connections: feeds sit on many hosts and are polled once per run,
-                # so keep-alive saves little, while httpcore checks every pooled connection
-                # on every request (profiled: 70 % of a 500-feed poll with 100 kept alive).
-                limits=httpx.Limits(
-                    max_connections=limit,
-                    max_keepalive_connections=min(limit, KEEPALIVE),
-                    keepalive_expiry=5.0,
-                ),
-                headers={"User-Agent": self.user_agent},
+            # Few idle connections: feeds sit on many hosts and are polled once per run, so
+            # keep-alive saves little, while httpcore checks every pooled connection on every
+            # request (profiled: 70 % of a 500-feed poll with 100 kept alive).
+            limits = httpx.Limits(
+                max_connections=limit,
+                max_keepalive_connections=min(limit, KEEPALIVE),
+                keepalive_expiry=5.0,
             )
-            self._guard = self._close_with_loop(client)
-            await anext(self._guard)
-        assert self._client is not None and self._global is not None
-        return self._client, self._global
+            self._client = await self._open(limits=limits)
+        if pinned and self._pinned is None:
+            limits = httpx.Limits(max_connections=self.settings.per_host * 4, keepalive_expiry=5.0)
+            transport = _PinnedTransport(limits, self._network)
+            self._pinned = await self._open(transport=transport)
+        client = self._pinned if pinned else self._client
+        assert client is not None and self._global is not None
+        return client, self._global
+
+    async def _open(self, **options: typing.Any) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(
+            timeout=self._timeout,
+            follow_redirects=False,
+            max_redirects=self.settings.max_redirects,
+            headers={"User-Agent": self.user_agent},
+            **options,
+        )
+        guard = self._close_with_loop(client)
+        await anext(guard)
+        self._guards.append(guard)
+        return client
 
     async def _close_with_loop(self, client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
         """Closes ``client`` when its loop shuts down, for callers that end a loop without
@@ -270,7 +389,7 @@ class Fetcher:
         try:
             yield
         finally:
-            if self._client is client:
+            if client in (self._client, self._pinned):
                 self._reset()
             await client.aclose()
 
@@ -314,7 +433,7 @@ class Fetcher:
         state: SourceState | None,
         public_only: bool,
     ) -> Fetched:
-        client, global_slot = await self._bind()
+        client, global_slot = await self._bind(pinned=public_only)
         progress = _Progress(url=url, current=url)
         loop = asyncio.get_running_loop()
         started: float | None = None
@@ -338,11 +457,17 @@ class Fetcher:
                 if started is None:
                     started = loop.time()
                 deadline = started + self.settings.timeout
+                pin = None
                 if public_only:
-                    await self._require_public(source_id, target, progress, deadline)
-                result = await self._exchange(
-                    client, source_id, target, request_headers, state, progress, deadline
-                )
+                    checked = await self._require_public(source_id, target, progress, deadline)
+                    pin = _PINNED.set({target.raw_host.decode("ascii"): checked})
+                try:
+                    result = await self._exchange(
+                        client, source_id, target, request_headers, state, progress, deadline
+                    )
+                finally:
+                    if pin is not None:
+                        _PINNED.reset(pin)
             if isinstance(result, Fetched):
                 return _finish(result, loop.time() - started, permanent)
             if len(chain) > self.settings.max_redirects:
@@ -362,22 +487,18 @@ class Fetcher:
 
     async def _require_public(
         self, source_id: str, target: httpx.URL, progress: _Progress, deadline: float
-    ) -> None:
-        """Refuse the hop unless every address its host resolves to is a public one.
+    ) -> tuple[str, ...]:
+        """The addresses the hop's host resolves to, looked up once; refused unless every one
+        is public.  The connection is then made to these (see :class:`_PinnedBackend`).
 
-        The lookup goes through the resolver httpx uses, so "localhost", "2130706433" and
-        "[::1]" are seen as the addresses they are.  Not covered: DNS rebinding.  httpx
-        resolves the name again when it connects, so a name whose answer changes between the
-        two lookups (a hostile DNS server with a zero TTL) could still reach a private
-        address; closing that needs a transport that connects to the checked address itself.
+        The system resolver reads "localhost", "2130706433" and "[::1]" as the addresses they
+        are.
         """
         host = target.raw_host.decode("ascii", "replace")
         port = target.port or (443 if target.scheme == "https" else 80)
         try:
             async with asyncio.timeout_at(deadline):
-                infos = await asyncio.get_running_loop().getaddrinfo(
-                    host, port, type=socket.SOCK_STREAM
-                )
+                addresses = tuple(await self._resolver(host, port))
         except TimeoutError:
             raise FetchError(
                 source_id,
@@ -389,7 +510,6 @@ class Fetcher:
             raise FetchError(
                 source_id, f"{progress.where()}: DNS lookup failed for {host} ({reason})"
             ) from None
-        addresses = {str(info[4][0]) for info in infos}
         if not addresses or not all(_is_public(a) for a in addresses):
             log.info("refused a non-public address source=%s url=%s", source_id, target)
             raise FetchError(
@@ -397,6 +517,7 @@ class Fetcher:
                 f"{progress.where()}: that address is not a public web address (to allow "
                 "intranet pages, set fetch.allow_private_urls: true in the configuration)",
             )
+        return addresses
 
     async def _exchange(
         self,
@@ -532,15 +653,14 @@ class Fetcher:
     async def _read_body(
         self, source_id: str, response: httpx.Response, progress: _Progress
     ) -> tuple[bytes, bool]:
-        """The decoded body, abandoned as soon as it passes the cap; True if it was decoded."""
+        """The decoded body, abandoned as soon as it passes the cap; True if it was decoded.
+
+        Every content coding is undone here, layer by layer in bounded pieces (never by httpx,
+        which inflates each network read whole: a 3.5 KB ``gzip, gzip`` answer once grew to
+        4 GB that way), so the cap is checked before more than a piece per layer exists.
+        """
         cap = self.settings.max_body
-        codings = [
-            c.strip().lower()
-            for c in response.headers.get("content-encoding", "").split(",")
-            if c.strip() and c.strip().lower() != "identity"
-        ]
-        pieces: AsyncIterator[bytes] | Iterator[bytes]
-        inflater: _Inflater | None = None
+        codings = _codings(source_id, response, progress.where())
         if not codings:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > cap:
@@ -550,41 +670,32 @@ class Fetcher:
                     f"{_size(cap)} cap; not downloaded",
                     status=response.status_code,
                 )
-            stream: AsyncIterator[bytes] = response.aiter_raw()
-        elif codings in (["gzip"], ["x-gzip"], ["deflate"]):
-            inflater = _Inflater(codings[0])
-            stream = response.aiter_raw()
-        else:
-            # Codings we never asked for (br, zstd…): httpx decodes those it can.
-            stream = response.aiter_bytes()
+        decoder = _Decoder(codings)
         chunks: list[bytes] = []
         total = 0
 
-        def take(piece: bytes) -> None:
+        def take(pieces: Iterator[bytes]) -> None:
             nonlocal total
-            total += len(piece)
-            if total > cap:
-                raise BodyTooLarge(
-                    source_id,
-                    f"{progress.where()}: the body passed the {_size(cap)} cap"
-                    f"{' once decompressed' if codings else ''}; abandoned",
-                    status=response.status_code,
-                )
-            chunks.append(piece)
-            progress.received = total
+            for piece in pieces:
+                total += len(piece)
+                if total > cap:
+                    raise BodyTooLarge(
+                        source_id,
+                        f"{progress.where()}: the body passed the {_size(cap)} cap"
+                        f"{' once decompressed' if codings else ''}; abandoned",
+                        status=response.status_code,
+                    )
+                chunks.append(piece)
+                progress.received = total
 
         try:
-            async for raw in stream:
-                pieces = inflater.feed(raw) if inflater else iter((raw,))
-                for piece in pieces:
-                    take(piece)
-            if inflater:
-                for piece in inflater.flush():
-                    take(piece)
-        except zlib.error as e:
+            async for raw in response.aiter_raw():
+                take(decoder.feed(raw))
+            take(decoder.flush())
+        except _Corrupt as e:
             raise FetchError(
                 source_id,
-                f"{progress.where()}: the body is not valid {codings[0]} ({e})",
+                f"{progress.where()}: the body is not valid {e.coding} ({e.reason})",
                 status=response.status_code,
             ) from None
         return b"".join(chunks), bool(codings)
@@ -622,12 +733,81 @@ class Fetcher:
         return f"HTTP client error while {progress.doing()} ({type(exc).__name__}: {_line(exc)})"
 
 
+#: Most content codings one body may carry: a second layer is legal but rare, and every
+#: further one only multiplies what a few bytes on the wire can inflate to.
+MAX_CODINGS = 2
+_DECODABLE = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
+
+
+def _codings(source_id: str, response: httpx.Response, where: str) -> list[str]:
+    """The content codings of ``response`` in the order they were applied, from every
+    Content-Encoding header (``identity`` dropped); a FetchError for a coding we cannot undo
+    in bounded pieces, or for more than MAX_CODINGS layers."""
+    codings = [
+        token.strip().lower()
+        for value in response.headers.get_list("content-encoding")
+        for token in value.split(",")
+        if token.strip() and token.strip().lower() != "identity"
+    ]
+    unknown = next((c for c in codings if c not in _DECODABLE), None)
+    if unknown is not None:
+        raise FetchError(
+            source_id,
+            f"{where}: the body is encoded as {unknown!r}, which Curator does not decode "
+            "(it asks for gzip or deflate only); not downloaded",
+            status=response.status_code,
+        )
+    if len(codings) > MAX_CODINGS:
+        raise FetchError(
+            source_id,
+            f"{where}: the body is compressed {len(codings)} times over "
+            f"({', '.join(codings)}); more than {MAX_CODINGS} layers is refused as a "
+            "compression bomb; not downloaded",
+            status=response.status_code,
+        )
+    return [_DECODABLE[c] for c in codings]
+
+
+class _Corrupt(Exception):
+    """A layer's bytes are not valid in its coding (turned into a FetchError by the caller)."""
+
+    def __init__(self, coding: str, reason: str) -> None:
+        super().__init__(coding, reason)
+        self.coding = coding
+        self.reason = reason
+
+
+class _Decoder:
+    """Undoes a chain of content codings (outermost first), piece by piece: each piece of one
+    layer's output is fed through the next layers before the layer makes another, so memory
+    holds at most one piece per layer however much the body inflates to.  With no codings,
+    bytes pass through as they came."""
+
+    def __init__(self, codings: list[str]) -> None:
+        self._layers = [_Inflater(c) for c in reversed(codings)]
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        return self._through(0, iter((data,)))
+
+    def flush(self) -> Iterator[bytes]:
+        for i, layer in enumerate(self._layers):
+            yield from self._through(i + 1, layer.flush())
+
+    def _through(self, i: int, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        if i == len(self._layers):
+            yield from pieces
+            return
+        for piece in pieces:
+            yield from self._through(i + 1, self._layers[i].feed(piece))
+
+
 class _Inflater:
     """gzip/deflate that yields at most ``_PIECE`` bytes per step, so the cap holds against a
     gzip bomb.  Concatenated gzip members are read in turn; bytes after the end are ignored,
-    as httpx and browsers do."""
+    as httpx and browsers do.  Invalid data raises :class:`_Corrupt`."""
 
     def __init__(self, coding: str) -> None:
+        self.coding = coding
         self._gzip = coding != "deflate"
         self._d = self._new(raw=False)
         self._started = False
@@ -664,11 +844,11 @@ class _Inflater:
                 self._members += 1
             try:
                 out = self._step(data)
-            except zlib.error:
+            except zlib.error as e:
                 if self._members:  # junk after a complete member: ignore it
                     self._done = True
                     return
-                raise
+                raise _Corrupt(self.coding, str(e)) from None
             if out:
                 yield out
             if self._d.eof:
@@ -679,10 +859,14 @@ class _Inflater:
                 return
 
     def flush(self) -> Iterator[bytes]:
-        if not self._done:
+        if self._done:
+            return
+        try:
             out = self._d.flush()
-            if out:
-                yield out
+        except zlib.error as e:
+            raise _Corrupt(self.coding, str(e)) from None
+        if out:
+            yield out
 
 
 def _validator(value: str | None) -> bytes | None:
@@ -712,14 +896,34 @@ def _http_url(source_id: str, progress: _Progress) -> httpx.URL:
     return url
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the IPv4 address is the last 32 bits
+#: Never a public web server's address, though Python 3.11 calls them global: local-use NAT64
+#: (RFC 8215), IPv4-compatible (deprecated, RFC 4291), IPv4-translated (RFC 2765) and
+#: site-local (deprecated, RFC 3879) addresses.
+_NEVER_PUBLIC = (
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::/96"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+    ipaddress.IPv6Network("fec0::/10"),
+)
+
+
 def _is_public(address: str) -> bool:
-    """Whether an address from getaddrinfo is one anybody on the internet could reach."""
+    """Whether an address from the resolver is one anybody on the internet could reach.
+
+    An IPv6 address that carries an IPv4 one (IPv4-mapped, NAT64, 6to4) is public only if
+    that IPv4 address is too: ``64:ff9b::7f00:1`` reaches 127.0.0.1 through a NAT64 gateway.
+    """
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone ("%eth0")
     except ValueError:
         return False
     if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in net for net in _NEVER_PUBLIC):
+            return False
         embedded = ip.ipv4_mapped or ip.sixtofour
+        if ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None and not _is_public(str(embedded)):
             return False
     return ip.is_global and not ip.is_multicast

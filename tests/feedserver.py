@@ -27,6 +27,7 @@ import gzip as gzip_module
 import hashlib
 import os
 import socket
+import ssl
 import sys
 import threading
 import zlib
@@ -61,6 +62,7 @@ def need_corpus() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return CORPUS
+
 
 #: A body: bytes, text (sent as UTF-8), a file read at request time, or a factory of chunks
 #: (streamed with chunked transfer coding, never held in memory at once).
@@ -130,6 +132,27 @@ def gzip_bomb_bytes(size: int = 64 * 1024 * 1024) -> bytes:
         return _bombs[size]
 
 
+def nested_bomb_bytes(
+    codings: tuple[str, ...] = ("gzip", "gzip"), size: int = 4 * 1024**3
+) -> bytes:
+    """A body that inflates to ``size`` zero bytes through every coding of ``codings``, listed
+    in the order applied (as Content-Encoding lists them): the innermost is gzip, as many
+    64 MiB members as it takes; each further coding (gzip or deflate) wraps the whole.
+
+    The default, about 20 KB on the wire, is 4 GiB once both layers are inflated: a decoder
+    that inflates one network read whole at any layer balloons by gigabytes.
+    """
+    if not codings or codings[0] not in ("gzip", "x-gzip"):
+        raise ValueError("the innermost coding of a nested bomb is gzip")
+    member = gzip_bomb_bytes(64 * 1024 * 1024)
+    body = member * max(1, size // (64 * 1024 * 1024))
+    for coding in codings[1:]:
+        wbits = zlib.MAX_WBITS if coding == "deflate" else zlib.MAX_WBITS | 16
+        z = zlib.compressobj(9, zlib.DEFLATED, wbits)
+        body = z.compress(body) + z.flush()
+    return body
+
+
 @dataclass
 class Route:
     """How one path answers. Every field may be set through :meth:`FeedServer.route`."""
@@ -145,7 +168,8 @@ class Route:
     drip: float = 0.0  # seconds between body chunks (a total timeout with no read timeout)
     chunk_size: int = _CHUNK  # how bytes bodies are cut into writes (and drips)
     gzip: bool = False  # compress the body on the way out, Content-Encoding: gzip
-    content_encoding: str | None = None  # declare an encoding the body already has
+    # Declare an encoding the body already has; a tuple sends one header per element.
+    content_encoding: str | tuple[str, ...] | None = None
     length: int | None = None  # Content-Length to declare for a streamed body (else chunked)
     hold_until: int = 0  # hold requests until this many are in flight on the route at once
     hold_timeout: float = 5.0  # ...or until this many seconds passed (a client that serialises)
@@ -177,8 +201,12 @@ class FeedServer:
     otherwise.  Anything else is 404.
     """
 
-    def __init__(self, host: str = "127.0.0.1", *, corpus: Path = CORPUS) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", *, corpus: Path = CORPUS, tls: ssl.SSLContext | None = None
+    ) -> None:
+        """``tls``: a server-side context to speak HTTPS with (e.g. from trustme)."""
         self.corpus = corpus
+        self.tls = tls
         self._bind_host = host
         self._routes: dict[str, Route] = {}
         self._requests: list[Request] = []
@@ -258,7 +286,7 @@ class FeedServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     def url(self, path: str) -> str:
         return self.base_url + _path(path)
@@ -352,6 +380,22 @@ class FeedServer:
         """A precompressed gzip body that inflates to ``size`` zero bytes, sent in 64 KiB
         writes with its true (compressed) Content-Length."""
         return self.route(path, gzip_bomb_bytes(size), content_encoding="gzip", **options)
+
+    def nested_bomb(
+        self,
+        path: str,
+        codings: tuple[str, ...] = ("gzip", "gzip"),
+        *,
+        size: int = 4 * 1024**3,
+        split_headers: bool = False,
+        **options: Any,
+    ) -> str:
+        """A body compressed once per coding (see :func:`nested_bomb_bytes`), declared in one
+        ``Content-Encoding: gzip, gzip`` header, or one header per coding with
+        ``split_headers``."""
+        declared = codings if split_headers else ", ".join(codings)
+        body = nested_bomb_bytes(codings, size)
+        return self.route(path, body, content_encoding=declared, **options)
 
     def reset(self) -> None:
         """Forget routes, the request log and the concurrency counts."""
@@ -460,6 +504,12 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], owner: FeedServer) -> None:
         self.owner = owner
         super().__init__(address, _Handler)
+        if owner.tls is not None:
+            # The handshake happens in the handler's thread (see _Handler.setup), so a client
+            # that refuses the certificate cannot stall the accepting thread.
+            self.socket = owner.tls.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
@@ -474,6 +524,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
         super().setup()
         owner = self.server.owner
         with owner._lock:
@@ -547,6 +599,9 @@ class _Handler(BaseHTTPRequestHandler):
         chunks, length = _encoded(route)
         if route.gzip:
             self.send_header("Content-Encoding", "gzip")
+        elif isinstance(route.content_encoding, tuple):
+            for coding in route.content_encoding:
+                self.send_header("Content-Encoding", coding)
         elif route.content_encoding:
             self.send_header("Content-Encoding", route.content_encoding)
         chunked = length is None

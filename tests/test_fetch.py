@@ -9,13 +9,17 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+import ssl
 import tracemalloc
 import zlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
+import httpcore
 import httpx
 import pytest
+import trustme
 
 from curator import __version__
 from curator.config import FetchSettings, Source, SourceKind
@@ -24,12 +28,14 @@ from curator.fetch import (
     FEED_ACCEPT,
     HTML_ACCEPT,
     Fetcher,
+    Resolver,
     _is_public,
+    _PinnedBackend,
     build_user_agent,
     parse_retry_after,
 )
 from curator.types import Fetched, SourceState
-from tests.feedserver import CORPUS, FeedServer, blackhole, refused_url
+from tests.feedserver import CORPUS, FeedServer, blackhole, nested_bomb_bytes, refused_url
 
 T = TypeVar("T")
 RSS = "feeds/FeedKit__RSS.xml"
@@ -468,6 +474,87 @@ def test_gzip_bomb_abandoned_without_inflating_past_the_cap(server: FeedServer) 
     assert peak < 3 * MB, f"peak {peak / MB:.1f} MB while capping at 1 MB"
 
 
+def _peak_while(url: str, warm: str) -> tuple[BaseException | None, int]:
+    """The error a fetch of ``url`` ends in and the peak of memory traced during it."""
+
+    async def measured(f: Fetcher) -> tuple[BaseException | None, int]:
+        await f.fetch(source(warm))  # client, SSL context and pool exist before measuring
+        tracemalloc.start()
+        try:
+            await f.fetch(source(url))
+        except FetchError as e:
+            return e, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        return None, 0
+
+    return run(settings(), measured)
+
+
+@pytest.mark.parametrize(
+    ("codings", "split"),
+    [
+        (("gzip", "gzip"), False),
+        (("gzip", "gzip"), True),
+        (("x-gzip", "deflate"), False),
+        (("gzip", "gzip"), None),  # with identity in the chain
+    ],
+    ids=["gzip,gzip", "two-headers", "gzip,deflate", "with-identity"],
+)
+def test_nested_bomb_inflated_within_the_cap(
+    server: FeedServer, codings: tuple[str, ...], split: bool | None
+) -> None:
+    # ~10 KB on the wire, 4 GiB inflated: httpx's aiter_bytes peaked at 142 MB for a 256 MiB
+    # version of this and at 4.1 GB for the full one; each layer is now inflated piecewise.
+    if split is None:
+        body = nested_bomb_bytes(codings)
+        url = server.route("/bomb", body, content_encoding="identity, gzip, identity, gzip")
+    else:
+        url = server.nested_bomb("/bomb", codings, split_headers=split)
+    error, peak = _peak_while(url, server.route("/small", b"<rss/>"))
+    assert isinstance(error, BodyTooLarge), error
+    assert error.source_id == "src-1"
+    assert "passed the 1 MB cap once decompressed" in str(error) and url in str(error)
+    assert peak < 3 * MB, f"peak {peak / MB:.1f} MB while capping at 1 MB"
+
+
+def test_nested_codings_decoded(server: FeedServer) -> None:
+    body = b"<rss>" + b"twice over " * 5000 + b"</rss>"
+    z = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS)
+    both = z.compress(gzip.compress(body)) + z.flush()
+    one_header = server.route("/a", both, content_encoding="gzip, deflate")
+    two_headers = server.route("/b", both, content_encoding=("gzip", "deflate"))
+    assert fetch(one_header).content == body
+    got = fetch(two_headers)
+    assert got.content == body and "content-encoding" not in got.headers
+
+
+def test_nested_codings_decoded_across_tiny_reads(server: FeedServer) -> None:
+    # One byte per write: every layer's state must carry over between network reads.
+    body = b"<rss>" + bytes(range(256)) * 8 + b"</rss>"
+    both = gzip.compress(gzip.compress(body) + gzip.compress(b"<!-- member 2 -->"))
+    url = server.route("/tiny", both, content_encoding="gzip, gzip", chunk_size=1)
+    assert fetch(url).content == body + b"<!-- member 2 -->"
+
+
+def test_more_than_two_codings_refused(server: FeedServer) -> None:
+    url = server.nested_bomb("/bomb3", ("gzip", "gzip", "gzip"))
+    e = fetch_error(url)
+    assert not isinstance(e, BodyTooLarge) and e.source_id == "src-1"
+    assert "compressed 3 times over (gzip, gzip, gzip)" in str(e) and "more than 2" in str(e)
+
+
+@pytest.mark.parametrize("coding", ["br", "zstd", "compress", "gzip, br"])
+def test_coding_we_did_not_ask_for_is_refused(server: FeedServer, coding: str) -> None:
+    e = fetch_error(server.route("/odd", b"\x00" * 64, content_encoding=coding))
+    assert f"encoded as {coding.split(', ')[-1]!r}, which Curator does not decode" in str(e)
+
+
+def test_corrupt_inner_layer_is_a_fetch_error(server: FeedServer) -> None:
+    url = server.route("/bad2", gzip.compress(b"not gzip inside"), content_encoding="gzip, gzip")
+    assert "not valid gzip" in str(fetch_error(url))
+
+
 # ---------------------------------------------------------------------- concurrency
 
 
@@ -554,6 +641,10 @@ def _mock_fetcher(
         "http://[::ffff:127.0.0.1]:{port}/article",
         "http://2130706433:{port}/article",  # 127.0.0.1 as one number
         "http://0.0.0.0:{port}/article",
+        "http://[64:ff9b::7f00:1]:{port}/article",  # NAT64 around 127.0.0.1
+        "http://[::127.0.0.1]:{port}/article",  # IPv4-compatible
+        "http://[::ffff:0:7f00:1]:{port}/article",  # IPv4-translated
+        "http://[fec0::1]:{port}/article",  # site-local
     ],
 )
 def test_pasted_url_to_a_private_address_is_refused(server: FeedServer, url: str) -> None:
@@ -625,8 +716,143 @@ def test_configured_sources_and_the_opt_in_may_use_private_addresses(server: Fee
         ("fc00::1", False),
         ("::ffff:10.0.0.1", False),
         ("2002:7f00:1::", False),  # 6to4 around 127.0.0.1
+        ("2002:5db8:d70e::", True),  # 6to4 around a public address
+        ("64:ff9b::7f00:1", False),  # NAT64 (RFC 6052) around 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # ... around 169.254.169.254
+        ("64:ff9b::5db8:d70e", True),  # ... around a public address
+        ("64:ff9b:1::5db8:d70e", False),  # local-use NAT64 (RFC 8215)
+        ("::127.0.0.1", False),  # IPv4-compatible (deprecated)
+        ("::93.184.215.14", False),
+        ("::ffff:0:7f00:1", False),  # IPv4-translated
+        ("fec0::1", False),  # site-local (deprecated)
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
         ("not an address", False),
     ],
 )
 def test_which_addresses_are_public(address: str, public: bool) -> None:
     assert _is_public(address) is public
+
+
+class StandInInternet(httpcore.AsyncNetworkBackend):
+    """The internet as far as these tests need it: PUBLIC_IP is the local feed server, every
+    other address is unreachable.  Records every address dialled."""
+
+    def __init__(self) -> None:
+        self.dialled: list[str] = []
+        self._real = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.dialled.append(host)
+        if host != PUBLIC_IP:
+            raise httpcore.ConnectError(f"stand-in: no route to {host}")
+        return await self._real.connect_tcp("127.0.0.1", port, timeout=timeout)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("no Unix sockets here")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._real.sleep(seconds)
+
+
+def fetch_pasted(url: str, resolver: Resolver, network: StandInInternet) -> Fetched:
+    async def main() -> Fetched:
+        fetcher = Fetcher(settings(allow_private_urls=False), resolver=resolver, network=network)
+        try:
+            return await fetcher.fetch_url(url)
+        finally:
+            await fetcher.aclose()
+
+    return asyncio.run(main())
+
+
+def test_pasted_link_connects_to_the_address_that_was_checked(server: FeedServer) -> None:
+    # DNS rebinding: the first answer (checked) is public, any later one is 127.0.0.1.  The
+    # fetch must connect to the first; a second lookup would dial 127.0.0.1, which the stand-in
+    # refuses, and before pinning httpx looked the name up again itself (and found nothing).
+    server.route("/article", b"<title>public</title>", content_type="text/html")
+    asked: list[str] = []
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return [PUBLIC_IP] if len(asked) == 1 else ["127.0.0.1"]
+
+    network = StandInInternet()
+    got = fetch_pasted(f"http://rebind.test:{server.port}/article", rebinding, network)
+    assert got.content == b"<title>public</title>"
+    assert asked == ["rebind.test"]  # one lookup
+    assert network.dialled == [PUBLIC_IP]  # the checked answer, and nothing else
+    assert server.requests_to("/article")[0].host == f"rebind.test:{server.port}"  # Host kept
+
+
+def test_one_private_answer_among_public_ones_is_refused(server: FeedServer) -> None:
+    server.route("/article", b"secret", content_type="text/html")
+
+    async def mixed(host: str, port: int) -> list[str]:
+        return [PUBLIC_IP, "127.0.0.1"]
+
+    network = StandInInternet()
+    with pytest.raises(FetchError, match="not a public web address"):
+        fetch_pasted(f"http://mixed.test:{server.port}/article", mixed, network)
+    assert network.dialled == [] and not server.requests
+
+
+def test_every_redirect_hop_is_resolved_checked_and_pinned(server: FeedServer) -> None:
+    server.route("/admin", b"secret", content_type="text/html")
+    start = server.redirect("/start", f"http://inner.test:{server.port}/admin", 302)
+    start = start.replace("127.0.0.1", "outer.test")
+    answers = {"outer.test": [PUBLIC_IP], "inner.test": ["10.0.0.7"]}
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return answers[host]
+
+    network = StandInInternet()
+    with pytest.raises(FetchError) as info:
+        fetch_pasted(start, resolver, network)
+    assert "not a public web address" in str(info.value) and "inner.test" in str(info.value)
+    assert network.dialled == [PUBLIC_IP]
+    assert [r.path for r in server.requests] == ["/start"]
+
+
+def test_pinned_connections_need_a_checked_address() -> None:
+    backend = _PinnedBackend(StandInInternet())
+    with pytest.raises(httpcore.ConnectError, match="was not checked"):
+        asyncio.run(backend.connect_tcp("unchecked.test", 80))
+
+
+def test_pinned_https_keeps_the_name_for_sni_and_the_certificate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The certificate is valid for rebind.test only: the fetch succeeds only if TLS was done
+    # for the name (SNI and verification) while the socket went to the checked address.
+    ca = trustme.CA()
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("rebind.test").configure_cert(server_side)
+    names: list[str | None] = []
+    server_side.sni_callback = lambda sock, name, ctx: names.append(name)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # what the client trusts
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return [PUBLIC_IP]
+
+    network = StandInInternet()
+    with FeedServer(tls=server_side) as tls_server:
+        tls_server.route("/article", b"<title>over TLS</title>", content_type="text/html")
+        url = f"https://rebind.test:{tls_server.port}/article"
+        got = fetch_pasted(url, resolver, network)
+        assert got.content == b"<title>over TLS</title>" and got.url == url
+        assert tls_server.requests[0].host == f"rebind.test:{tls_server.port}"
+    assert not tls_server.errors
+    assert names == ["rebind.test"] and network.dialled == [PUBLIC_IP]

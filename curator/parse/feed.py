@@ -20,7 +20,9 @@ from curator.parse import jsonfeed
 from curator.parse._common import (
     FEED_ROOTS,
     MAX_ENTRIES,
+    BadMarkup,
     bomless_unicode,
+    check_markup,
     escape_text,
     first_element,
     from_struct,
@@ -70,6 +72,10 @@ def parse_feed(
     if utf8 is not None:
         content, charset = utf8, "utf-8"
     content = _strip_before_declaration(content)
+    try:
+        check_markup(content)
+    except BadMarkup as e:
+        raise ParseError(source_id, f"{url}: not read: {e}") from None
     return _parse_xml(content, url, hdrs, kind, charset, source_id, max_entries)
 
 

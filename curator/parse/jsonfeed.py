@@ -6,13 +6,12 @@ Every field is checked for its type: real feeds put numbers in ``title`` and str
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from curator.exceptions import ParseError
 from curator.normalize import absolute_http_url, plain_text
-from curator.parse._common import MAX_ENTRIES, escape_text, parse_date, short
+from curator.parse._common import MAX_ENTRIES, BadJSON, escape_text, load_json, parse_date
 from curator.types import ParsedFeed, RawEntry
 
 VERSION_PREFIXES = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
@@ -23,15 +22,13 @@ def parse_json_feed(
 ) -> ParsedFeed:
     """Raises ParseError for invalid JSON and for JSON that is not a JSON Feed."""
     try:
-        doc = json.loads(content.decode("utf-8-sig"), strict=False)
+        doc = load_json(content.decode("utf-8-sig"), strict=False)
     except UnicodeDecodeError as e:
         raise ParseError(
             source_id, f"{url}: not a readable JSON Feed: not UTF-8 ({e.reason})"
         ) from e
-    except json.JSONDecodeError as e:
-        raise ParseError(
-            source_id, f"{url}: not a readable JSON Feed: invalid JSON ({short(e)})"
-        ) from e
+    except BadJSON as e:
+        raise ParseError(source_id, f"{url}: not a readable JSON Feed: {e}") from e
     if not _is_json_feed(doc):
         raise ParseError(
             source_id,

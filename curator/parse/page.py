@@ -7,7 +7,7 @@ windows-1252) so a page never goes through a slow statistical guess.
 
 from __future__ import annotations
 
-import json
+import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup, Tag
+from bs4.exceptions import ParserRejectedMarkup
 from bs4.filter import SoupStrainer
 
 from curator.exceptions import ParseError
@@ -22,13 +23,18 @@ from curator.normalize import SUMMARY_TEXT_MAX, TITLE_MAX, absolute_http_url, pl
 from curator.parse._common import (
     FEED_ROOTS,
     MAX_ENTRIES,
+    BadJSON,
+    BadMarkup,
+    check_markup,
     decode_html,
     escape_text,
     first_element,
+    load_json,
     looks_like_html,
     looks_like_json,
     lower_headers,
     parse_date,
+    short,
 )
 from curator.types import ParsedFeed, RawEntry
 
@@ -67,12 +73,18 @@ def _base(soup: BeautifulSoup, url: str) -> str:
 # --------------------------------------------------------------------------- metadata
 
 
-def page_metadata(content: bytes, *, url: str, headers: Mapping[str, str]) -> PageMeta:
+def page_metadata(
+    content: bytes, *, url: str, headers: Mapping[str, str], source_id: str = "manual"
+) -> PageMeta:
     """Open Graph, citation_* (Highwire/Google Scholar), Dublin Core, JSON-LD Article,
-    Parse.ly and plain ``<title>`` / ``<meta name=description>``, in that order of trust."""
+    Parse.ly and plain ``<title>`` / ``<meta name=description>``, in that order of trust.
+
+    Raises ParseError for a page past the markup limits (see :func:`_bounded_markup`).
+    """
+    _bounded_markup(content, url, source_id)
     text = decode_html(content, lower_headers(headers))
     strainer = SoupStrainer(["meta", "link", "title", "time", "script", "base"])
-    soup = BeautifulSoup(text, "html.parser", parse_only=strainer)
+    soup = _soup(text, url, source_id, strainer)
     base = _base(soup, url)
 
     metas: dict[str, list[str]] = {}
@@ -194,8 +206,8 @@ def _parsely(value: str | None) -> dict[str, Any]:
     if not value:
         return {}
     try:
-        doc = json.loads(value)
-    except ValueError:
+        doc = load_json(value)
+    except BadJSON:
         return {}
     return doc if isinstance(doc, dict) else {}
 
@@ -219,8 +231,8 @@ def _json_ld_article(soup: BeautifulSoup) -> Mapping[str, Any] | None:
         if (_attr(script, "type") or "").lower() != "application/ld+json":
             continue
         try:
-            doc = json.loads(script.get_text())
-        except ValueError:
+            doc = load_json(script.get_text())
+        except BadJSON:
             continue
         for node in _walk_ld(doc):
             kinds = node.get("@type")
@@ -281,16 +293,19 @@ def parse_page(
         return parse_feed(
             content, url=url, headers=hdrs, source_id=source_id, max_entries=max_entries
         )
-    soup = BeautifulSoup(decode_html(content, hdrs), "html.parser")
+    _bounded_markup(content, url, source_id)
+    soup = _soup(decode_html(content, hdrs), url, source_id)
     base = _base(soup, url)
     if selector:
         try:
             nodes = soup.select(selector)
         except Exception as e:  # soupsieve's SelectorSyntaxError and friends
             raise ParseError(source_id, f"selector {selector!r} is not valid CSS: {e}") from e
-        found = [(_link_in(n), n) for n in nodes if isinstance(n, Tag)]
+        found: Iterator[tuple[Tag | None, Tag]] = (
+            (_link_in(n), n) for n in nodes if isinstance(n, Tag)
+        )
     else:
-        found = list(_heuristic_links(soup))
+        found = _heuristic_links(soup)
 
     entries: list[RawEntry] = []
     seen = {url, base}
@@ -301,9 +316,9 @@ def parse_page(
         if link is None:
             continue
         link = link.split("#", 1)[0] if urlsplit(link).fragment else link
-        heading = anchor.find(["h1", "h2", "h3", "h4"])  # a card link: use its headline
-        shown = heading if isinstance(heading, Tag) else anchor
-        title = shown.get_text(" ", strip=True) or _attr(anchor, "title") or ""
+        heading = next(_near(anchor, _HEADINGS), None)  # a card link: use its headline
+        shown = heading if heading is not None else anchor
+        title = _shown_text(shown, 4 * TITLE_MAX) or _attr(anchor, "title") or ""
         if link in seen or not title:
             continue
         seen.add(link)
@@ -321,44 +336,100 @@ def parse_page(
     )
 
 
+def _bounded_markup(content: bytes, url: str, source_id: str) -> None:
+    """A page nested or crowded past the limits is refused before BeautifulSoup builds it
+    (a million nested tags took 31 s and 400 MB to build)."""
+    try:
+        check_markup(content)
+    except BadMarkup as e:
+        raise ParseError(source_id, f"{url}: not read: {e}") from None
+
+
+def _soup(
+    text: str, url: str, source_id: str, strainer: SoupStrainer | None = None
+) -> BeautifulSoup:
+    """The page's tree; a ParseError where html.parser gives up (it asserts on a marked
+    section such as ``<![OCTYPE html>``, which bs4 reports as ParserRejectedMarkup)."""
+    try:
+        return BeautifulSoup(text, "html.parser", parse_only=strainer)
+    except ParserRejectedMarkup as e:
+        reason = short(str(e).rsplit("\n", 1)[-1])
+        raise ParseError(source_id, f"{url}: not a readable HTML page ({reason})") from None
+
+
+#: How far one look around a node of a listing goes: descendants examined for a link, a
+#: heading, a paragraph or a date, and ancestors for an enclosing link.  A card holds these
+#: within a few dozen nodes; unbounded, a hostile page of nested elements made every look
+#: cover the whole page (20,000 headings under 990 nested <article>s took 95 s).
+LOOK_DOWN = 500
+LOOK_UP = 10
+_HEADINGS = ("h1", "h2", "h3", "h4")
+
+
+def _near(node: Tag, names: tuple[str, ...]) -> Iterator[Tag]:
+    """Tags named ``names`` among the first LOOK_DOWN descendants of ``node``, in order."""
+    for found in itertools.islice(node.descendants, LOOK_DOWN):
+        if isinstance(found, Tag) and found.name in names:
+            yield found
+
+
+def _shown_text(node: Tag, limit: int) -> str:
+    """``node.get_text(" ", strip=True)``, stopped once it is ``limit`` characters long."""
+    parts: list[str] = []
+    size = 0
+    for piece in node.stripped_strings:
+        parts.append(piece)
+        size += len(piece) + 1
+        if size > limit:
+            break
+    return " ".join(parts)[:limit]
+
+
 def _link_in(node: Tag) -> Tag | None:
     if node.name == "a" and node.has_attr("href"):
         return node
-    found = node.find("a", href=True)
-    if isinstance(found, Tag):
+    found = next((a for a in _near(node, ("a",)) if a.has_attr("href")), None)
+    if found is not None:
         return found
-    parent = node.find_parent("a", href=True)
-    return parent if isinstance(parent, Tag) else None
+    for parent in itertools.islice(node.parents, LOOK_UP):
+        if parent.name == "a" and parent.has_attr("href"):
+            return parent
+    return None
 
 
 def _heuristic_links(soup: BeautifulSoup) -> Iterator[tuple[Tag | None, Tag]]:
-    for node in soup.find_all(["article", "h2", "h3"]):
+    """The headline link of each ``<article>``, and the link of each ``<h2>``/``<h3>`` outside
+    one, in document order: one pass, knowing for each tag whether an article holds it."""
+    in_article: dict[int, bool] = {}  # by id(): tags are alive for as long as the soup
+    for node in soup.descendants:
         if not isinstance(node, Tag):
             continue
+        parent = node.parent
+        inside = parent is not None and (
+            parent.name == "article" or in_article.get(id(parent), False)
+        )
+        in_article[id(node)] = inside
         if node.name == "article":
-            anchor = None
-            for heading in node.find_all(["h1", "h2", "h3", "h4"]):
-                if isinstance(heading, Tag):
-                    anchor = _link_in(heading)
-                    if anchor is not None:
-                        break
+            headed = (_link_in(h) for h in _near(node, _HEADINGS))
+            anchor = next((a for a in headed if a is not None), None)
             yield (anchor or _link_in(node)), node
-        elif node.find_parent("article") is None:
+        elif node.name in ("h2", "h3") and not inside:
             yield _link_in(node), node
 
 
 def _page_entry(title: str, link: str, container: Tag, anchor: Tag, base: str) -> RawEntry:
     summary = None
     published = None
-    if container.name not in ("a", "h1", "h2", "h3", "h4"):
-        for p in container.find_all("p"):
-            if isinstance(p, Tag) and anchor not in p.parents and p is not anchor:
-                text = p.get_text(" ", strip=True)
+    if container.name not in ("a", *_HEADINGS):
+        in_anchor = {id(d) for d in itertools.islice(anchor.descendants, LOOK_DOWN)}
+        for p in _near(container, ("p",)):
+            if id(p) not in in_anchor and p is not anchor:
+                text = _shown_text(p, SUMMARY_TEXT_MAX)
                 if len(text) > 20:
-                    summary = escape_text(text[:SUMMARY_TEXT_MAX])
+                    summary = escape_text(text)
                     break
-        t = container.find("time", attrs={"datetime": True})
-        if isinstance(t, Tag):
+        t = next((t for t in _near(container, ("time",)) if t.has_attr("datetime")), None)
+        if t is not None:
             published = parse_date(_attr(t, "datetime"))
     return RawEntry(
         title=escape_text(title),
