@@ -613,3 +613,28 @@ def test_a_refused_approval_is_a_503_and_is_not_logged(
     assert edit.status_code == 503
     assert "approved item=" not in caplog.text and "edited item=" not in caplog.text
     assert env.store.get_item(item.id) == item
+
+
+def test_save_and_approve_logs_both_once_the_write_is_done(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    client = signed_in(env)
+    form = {
+        "csrf": token(client),
+        "title": "A new title",
+        "summary": item.summary_text,
+        "category": "news",
+        "note": "",
+        "updated_at": str(len(item.history)),
+        "then": "approve",
+    }
+    with caplog.at_level(logging.INFO, logger="curator.review"):
+        assert client.post(f"/items/{item.id}/edit", data=form).status_code == 303
+    lines = [r.getMessage() for r in caplog.records if r.name == "curator.review"]
+    assert lines == [
+        f"edited item={item.id} by={EDITOR} fields=title",
+        f"approved item={item.id} by={EDITOR}",
+    ]
+    assert env.store.get_item(item.id).status == "approved"  # type: ignore[union-attr]
