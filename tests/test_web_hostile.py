@@ -182,6 +182,7 @@ def test_multipart_is_refused_before_it_is_spooled(env: Env) -> None:
     )
     assert r.status_code == 415
     assert "file uploads" in r.text
+    assert r.headers["x-frame-options"] == "DENY"  # refusals carry the security headers
 
 
 @pytest.mark.parametrize("value", ["²", "1" * 5000, "-1", "1e9", "0x10", "12 3"])

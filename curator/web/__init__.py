@@ -1,7 +1,7 @@
 """The editor's web app and the public endpoints, as one Starlette application.
 
 ``create_app(curator)`` is the only public name.  ``curator serve`` runs it on uvicorn in the
-same event loop as the scheduler.  Layers, outermost first: the body limit, security headers,
+same event loop as the scheduler.  Layers, outermost first: security headers, the body limit,
 the signed session cookie, the CSRF and origin check, then the routes (every editor route
 wrapped by ``editor_only``).  The publish engineer's ``curator.web.public`` routes are mounted
 when that module exists and keep their own frame and cache headers.
@@ -98,8 +98,8 @@ def create_app(
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [
-        Middleware(BodyLimitMiddleware, max_body=web.max_body),
         Middleware(SecurityHeadersMiddleware, public_paths=public_paths),
+        Middleware(BodyLimitMiddleware, max_body=web.max_body),
         Middleware(
             SchemeSessionMiddleware,
             secret_key=session_secret(curator.store.path),

@@ -157,7 +157,7 @@ class BodyTooLarge(Exception):
 class BodyLimitMiddleware:
     """Caps every request body at ``max_body`` bytes before anything parses it.
 
-    The outermost layer, so it holds whoever reads the body (the CSRF check, a form, a
+    Outside everything that reads a body, so it holds whoever does (the CSRF check, a form, a
     future JSON endpoint) and whatever carries the CSRF token: a declared Content-Length over
     the cap is a 413 at once, a streamed (chunked) body or one longer than its
     Content-Length says is cut off at the cap and answered 413, and multipart bodies, which
