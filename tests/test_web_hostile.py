@@ -639,3 +639,32 @@ def test_save_and_approve_logs_both_once_the_write_is_done(
         f"approved item={item.id} by={EDITOR}",
     ]
     assert env.store.get_item(item.id).status == "approved"  # type: ignore[union-attr]
+
+
+def test_behind_a_tls_proxy_the_origin_is_the_https_one(env: Env) -> None:
+    """uvicorn's proxy-headers layer (what `serve --proxy-headers` adds) makes the scheme
+    https from X-Forwarded-Proto; Host is passed through: only https://<host> may post."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    item = make_item(1)
+    put(env.store, item)
+    proxied = ProxyHeadersMiddleware(env.app, trusted_hosts="*")
+    # The proxy speaks plain http to us, so the Secure session cookie is carried by hand.
+    client = TestClient(proxied, base_url="http://links.example.org", follow_redirects=False)
+    jar = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.2"}
+
+    def keep(r: httpx.Response) -> httpx.Response:
+        for name, value in r.cookies.items():
+            jar["Cookie"] = f"{name}={value}"
+        return r
+
+    page = keep(client.get("/login", headers=jar))
+    data = {"csrf": csrf_of(page.text), "name": EDITOR, "password": PASSWORD, "next": "/"}
+    assert keep(client.post("/login", data=data, headers=jar)).status_code == 303
+    csrf = csrf_of(keep(client.get("/account", headers=jar)).text)
+    for origin, status in (("http://links.example.org", 403), ("https://links.example.org", 303)):
+        r = client.post(
+            f"/items/{item.id}/approve", data={"csrf": csrf}, headers={**jar, "Origin": origin}
+        )
+        assert r.status_code == status, origin
+    assert env.store.get_item(item.id).status == "approved"  # type: ignore[union-attr]
