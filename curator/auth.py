@@ -42,6 +42,7 @@ __all__ = [
     "MIN_PASSWORD",
     "SESSION_GEN_PREFIX",
     "SETUP_META_KEY",
+    "UNLOCK_PREFIX",
     "Attempt",
     "SignInThrottle",
     "add_user",
@@ -51,6 +52,7 @@ __all__ = [
     "complete_setup",
     "create_user",
     "end_sessions",
+    "find_user",
     "has_editors",
     "hash_password",
     "needs_rehash",
@@ -60,6 +62,8 @@ __all__ = [
     "session_generation",
     "set_password_hash",
     "setup_link_token",
+    "signin_epoch",
+    "unlock",
     "validate_name",
     "validate_password",
     "verify",
@@ -69,7 +73,8 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # hashing cost grows with length: refuse absurd input before hashing it
 SETUP_META_KEY = "setup_token"
 SESSION_GEN_PREFIX = "session_gen:"  # + editor name: meta key of the editor's session generation
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+UNLOCK_PREFIX = "signin_unlock:"  # + editor name: meta key counting `curator user unlock`
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _DEFAULT_HASHER = PasswordHasher()
 
 
@@ -86,7 +91,7 @@ def _now() -> datetime:
 
 def validate_name(name: str) -> str:
     """An editor name: letters, digits, ``. _ @ -``; it appears in every audit line."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):  # fullmatch: "$" would let a trailing newline through
         raise UserError(
             f"{name!r} is not a usable editor name: use 1 to 64 letters, digits, '.', '_', '@' "
             "or '-', starting with a letter or digit"
@@ -149,10 +154,13 @@ def session_generation(store: Store, name: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def end_sessions(store: Store, name: str) -> int:
-    """End every session of this editor (sign-out, a new password); the new generation."""
+def end_sessions(store: Store, name: str, *, after: int = 0) -> int:
+    """End every session of this editor (sign-out, a new password); the new generation.
+
+    ``after`` is a generation already ended elsewhere (the web app's memory, when an earlier
+    sign-out could not be written): the new one is past it too."""
     with store.transaction():
-        generation = session_generation(store, name) + 1
+        generation = max(session_generation(store, name), after) + 1
         store.put_meta(SESSION_GEN_PREFIX + name, generation)
     return generation
 
@@ -174,6 +182,24 @@ def needs_rehash(user: User, *, hasher: PasswordHasher | None = None) -> bool:
     return _hasher(hasher).check_needs_rehash(user.password_hash)
 
 
+def find_user(store: Store, name: str) -> User | None:
+    """The editor whose name case-folds to ``name``'s (``Alice`` signs in as ``alice``)."""
+    user = store.get_user(name)
+    if user is not None:
+        return user
+    folded = name.casefold()
+    return next((u for u in store.users() if u.name.casefold() == folded), None)
+
+
+def _refuse_taken(store: Store, name: str) -> None:
+    taken = find_user(store, name)
+    if taken is not None:
+        raise UserError(
+            f"an editor named {taken.name!r} already exists; names differing only in case "
+            "are the same editor"
+        )
+
+
 def create_user(
     store: Store, name: str, password_hash: str, *, now: datetime | None = None
 ) -> User:
@@ -181,21 +207,21 @@ def create_user(
     validate_name(name)
     user = User(name=name, password_hash=password_hash, created_at=now or _now())
     with store.transaction():
-        if store.get_user(name) is not None:
-            raise UserError(f"an editor named {name!r} already exists")
+        _refuse_taken(store, name)
         store.put_user(user)
     return user
 
 
 def set_password_hash(store: Store, name: str, password_hash: str) -> User:
-    """Replace an editor's hash; every session of theirs so far stops working."""
+    """Replace an editor's hash; every session of theirs so far stops working, and so do
+    the failed sign-ins counted against the account (:func:`signin_epoch`)."""
     with store.transaction():
-        current = store.get_user(name)
+        current = find_user(store, name)
         if current is None:
             raise UserError(f"no editor named {name!r}")
-        new = User(name=name, password_hash=password_hash, created_at=current.created_at)
+        new = User(name=current.name, password_hash=password_hash, created_at=current.created_at)
         store.put_user(new)
-        end_sessions(store, name)
+        end_sessions(store, current.name)
     return new
 
 
@@ -210,8 +236,7 @@ def add_user(
     """Create an editor.  UserError when the name is taken or the name/password unusable."""
     validate_name(name)
     validate_password(password)
-    if store.get_user(name) is not None:  # say so before spending the hashing time
-        raise UserError(f"an editor named {name!r} already exists")
+    _refuse_taken(store, name)  # say so before spending the hashing time
     return create_user(store, name, hash_password(password, hasher=hasher), now=now)
 
 
@@ -219,7 +244,7 @@ def verify(
     store: Store, name: str, password: str, *, hasher: PasswordHasher | None = None
 ) -> User | None:
     """The user when the password is right, else None.  Upgrades an outdated hash in place."""
-    user = store.get_user(name)
+    user = find_user(store, name)
     if not check_password(user, password, hasher=hasher):
         return None
     assert user is not None
@@ -243,7 +268,7 @@ def change_password(
     store: Store, name: str, password: str, *, hasher: PasswordHasher | None = None
 ) -> User:
     """Set a new password; sessions signed in with the old one stop working."""
-    if store.get_user(name) is None:
+    if find_user(store, name) is None:
         raise UserError(f"no editor named {name!r}")
     return set_password_hash(store, name, hash_password(password, hasher=hasher))
 
@@ -251,7 +276,8 @@ def change_password(
 def remove_user(store: Store, name: str) -> None:
     """Delete an editor.  Their past decisions keep their name in each item's history."""
     with store.transaction():
-        if not store.delete_user(name):
+        user = find_user(store, name)
+        if user is None or not store.delete_user(user.name):
             raise UserError(f"no editor named {name!r}")
 
 
@@ -307,13 +333,38 @@ def complete_setup(
 # --------------------------------------------------------------------------- throttling
 
 
+def signin_epoch(store: Store, user: User | None) -> str:
+    """What the throttle files an account's failures under: it moves on when the password
+    changes or ``curator user unlock`` runs (:func:`unlock`), so either one clears the
+    account's failures in a running ``serve`` without touching its memory."""
+    if user is None:
+        return ""
+    generation = store.get_meta(UNLOCK_PREFIX + user.name, 0)
+    if not isinstance(generation, int) or isinstance(generation, bool):
+        generation = 0
+    return f"{generation}.{session_fingerprint(user)}"
+
+
+def unlock(store: Store, name: str) -> User:
+    """Forget the failed sign-ins against this editor (``curator user unlock NAME``)."""
+    with store.transaction():
+        user = find_user(store, name)
+        if user is None:
+            raise UserError(f"no editor named {name!r}")
+        key = UNLOCK_PREFIX + user.name
+        current = store.get_meta(key, 0)
+        store.put_meta(key, (current if isinstance(current, int) else 0) + 1)
+    return user
+
+
 @dataclass(frozen=True)
 class Attempt:
     """What :meth:`SignInThrottle.attempt` decided: go ahead (``wait == 0``, counted at
-    ``at``) or wait ``wait`` seconds first."""
+    ``at`` under ``keys``) or wait ``wait`` seconds first."""
 
     wait: float
     at: float | None
+    keys: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -321,18 +372,25 @@ class Attempt:
 
 
 class SignInThrottle:
-    """Failed sign-ins per account and per client address, in memory.
+    """Failed sign-ins counted three ways, in memory; an attempt waits for the longest of:
 
-    Two rules, whichever asks for the longer wait:
+    * **one account from one address** (``per_pair`` within ``window``): the guesser is
+      locked out of that account for the window, and only from their address;
+    * **one address, any names** (``per_address`` within ``window``): a guesser trying many
+      names;
+    * **one account, every address** (``per_account`` within ``window``): never a lock-out,
+      only a pace of one attempt per ``pace`` seconds, so guesses spread over many
+      addresses slow down while the editor, from a new address, still gets in.
 
-    * a sliding window: at most ``limit`` failures within ``window`` seconds; past that, wait
-      until the oldest failure leaves the window;
-    * exponential slowdown: after ``free`` failures, each further attempt waits
-      ``base_delay * 2**(n - free - 1)`` seconds (capped at ``max_delay``) after the last one.
+    The first two also slow down exponentially: after ``free`` failures, each further attempt
+    waits ``base_delay * 2**(n - free - 1)`` seconds (capped at ``max_delay``) after the last.
 
-    A success forgets the account's failures, not the address's (one good account must not
-    reset a guessing run against the others).  The process forgets everything on restart;
-    the state is bounded by ``max_keys`` so a flood of names cannot grow it without end.
+    Five wrong passwords from anywhere used to lock the editor out everywhere, renewable
+    forever by anyone who knew the name; the per-pair rule is what replaced that.
+
+    ``epoch`` (:func:`signin_epoch`) is part of the account's keys, so a new password or
+    :func:`unlock` starts the account afresh; the address keeps its count.  The process
+    forgets everything on restart; ``max_keys`` bounds the state against a flood of names.
 
     The web app calls :meth:`attempt` before it checks a password: the attempt is counted as
     a failure at once, and :meth:`succeeded` refunds it.  Checking first and counting after
@@ -342,18 +400,22 @@ class SignInThrottle:
     def __init__(
         self,
         *,
-        per_account: int = 5,
+        per_pair: int = 5,
         per_address: int = 20,
+        per_account: int = 100,
         window: float = 900.0,
+        pace: float = 5.0,
         free: int = 3,
         base_delay: float = 1.0,
         max_delay: float = 300.0,
         max_keys: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.per_account = per_account
+        self.per_pair = per_pair
         self.per_address = per_address
+        self.per_account = per_account
         self.window = window
+        self.pace = pace
         self.free = free
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -363,8 +425,10 @@ class SignInThrottle:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _keys(account: str, address: str) -> tuple[str, str]:
-        return "u:" + account.casefold(), "a:" + address
+    def _keys(account: str, address: str, epoch: str) -> tuple[str, str, str]:
+        """(pair, address, account) keys; the name is compared case-folded."""
+        name = account.casefold()
+        return f"p:{epoch}:{name}\0{address}", f"a:{address}", f"u:{epoch}:{name}"
 
     def _recent(self, key: str, now: float) -> deque[float]:
         times = self._failures.get(key)
@@ -376,7 +440,7 @@ class SignInThrottle:
             del self._failures[key]
         return times
 
-    def _wait(self, times: deque[float], limit: int, now: float) -> float:
+    def _locking(self, times: deque[float], limit: int, now: float) -> float:
         n = len(times)
         wait = 0.0
         if n >= limit:
@@ -386,42 +450,48 @@ class SignInThrottle:
             wait = max(wait, times[-1] + delay - now)
         return max(wait, 0.0)
 
-    def retry_after(self, account: str, address: str) -> float:
+    def _pacing(self, times: deque[float], now: float) -> float:
+        if len(times) < self.per_account:
+            return 0.0
+        return max(times[-1] + self.pace - now, 0.0)
+
+    def _wait(self, keys: tuple[str, str, str], now: float) -> float:
+        pair, address, account = keys
+        return max(
+            self._locking(self._recent(pair, now), self.per_pair, now),
+            self._locking(self._recent(address, now), self.per_address, now),
+            self._pacing(self._recent(account, now), now),
+        )
+
+    def retry_after(self, account: str, address: str, epoch: str = "") -> float:
         """Seconds to wait before this attempt may be checked; 0.0 when it may be now."""
         now = self._clock()
-        ukey, akey = self._keys(account, address)
         with self._lock:
-            return max(
-                self._wait(self._recent(ukey, now), self.per_account, now),
-                self._wait(self._recent(akey, now), self.per_address, now),
-            )
+            return self._wait(self._keys(account, address, epoch), now)
 
-    def attempt(self, account: str, address: str) -> Attempt:
+    def attempt(self, account: str, address: str, epoch: str = "") -> Attempt:
         """Admit an attempt and count it as a failure now, or say how long to wait.
 
         Check and count are one step under the lock, so concurrent attempts cannot all pass
-        on the same count.  Report a success with :meth:`succeeded`, passing the attempt, to
-        take the count back; a failure needs nothing more.
+        on the same count.  Report a success with :meth:`succeeded` to take the count back;
+        a failure needs nothing more.
         """
         now = self._clock()
-        ukey, akey = self._keys(account, address)
+        keys = self._keys(account, address, epoch)
         with self._lock:
-            wait = max(
-                self._wait(self._recent(ukey, now), self.per_account, now),
-                self._wait(self._recent(akey, now), self.per_address, now),
-            )
+            wait = self._wait(keys, now)
             if wait > 0:
                 return Attempt(wait=wait, at=None)
-            self._record(account, address, now)
-        return Attempt(wait=0.0, at=now)
+            self._record(keys, now)
+        return Attempt(wait=0.0, at=now, keys=keys)
 
-    def failed(self, account: str, address: str) -> None:
+    def failed(self, account: str, address: str, epoch: str = "") -> None:
         now = self._clock()
         with self._lock:
-            self._record(account, address, now)
+            self._record(self._keys(account, address, epoch), now)
 
-    def _record(self, account: str, address: str, now: float) -> None:
-        for key in self._keys(account, address):
+    def _record(self, keys: tuple[str, ...], now: float) -> None:
+        for key in keys:
             times = self._recent(key, now)
             if key not in self._failures:
                 self._failures[key] = times
@@ -430,28 +500,26 @@ class SignInThrottle:
         while len(self._failures) > self.max_keys:
             self._failures.popitem(last=False)
 
-    def succeeded(self, account: str, address: str, attempt: Attempt | None = None) -> None:
-        """Forget the account's failures, and take back ``attempt``'s count on the address."""
-        ukey, akey = self._keys(account, address)
+    def succeeded(self, attempt: Attempt) -> None:
+        """Take back the attempt's count and forget the pair's failures (the editor is back);
+        the address and the account keep the rest of theirs (one good sign-in must not reset
+        a guessing run against other names, or from other addresses)."""
         with self._lock:
-            self._failures.pop(ukey, None)
-            times = self._failures.get(akey)
-            if attempt is not None and attempt.at is not None and times is not None:
-                with contextlib.suppress(ValueError):  # already out of the window
-                    times.remove(attempt.at)
-                if not times:
-                    del self._failures[akey]
+            self._take_back(attempt)
+            if attempt.keys:
+                self._failures.pop(attempt.keys[0], None)
 
-    def refund(self, account: str, address: str, attempt: Attempt) -> None:
+    def refund(self, attempt: Attempt) -> None:
         """Take back an attempt that was never decided (the check itself failed)."""
-        if attempt.at is None:
-            return
         with self._lock:
-            for key in self._keys(account, address):
-                times = self._failures.get(key)
-                if times is None:
-                    continue
-                with contextlib.suppress(ValueError):
-                    times.remove(attempt.at)
-                if not times:
-                    del self._failures[key]
+            self._take_back(attempt)
+
+    def _take_back(self, attempt: Attempt) -> None:
+        for key in attempt.keys:
+            times = self._failures.get(key)
+            if times is None:
+                continue
+            with contextlib.suppress(ValueError):  # already out of the window
+                times.remove(attempt.at)  # type: ignore[arg-type]
+            if not times:
+                del self._failures[key]

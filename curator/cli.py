@@ -524,6 +524,17 @@ def cmd_user(cur: Curator, args: argparse.Namespace) -> int:
     elif args.user_command == "remove":
         auth.remove_user(cur.store, args.name)
         print(f"removed editor {args.name}")
+    elif args.user_command == "unlock":
+        return cmd_user_unlock(cur, args)
+    return 0
+
+
+def cmd_user_unlock(cur: Curator, args: argparse.Namespace) -> int:
+    """Clear the failed sign-ins against an editor; a running `serve` sees it at once."""
+    from curator import auth
+
+    user = auth.unlock(cur.store, args.name)
+    print(f"unlocked editor {user.name}: failed sign-ins against the account are forgotten")
     return 0
 
 
@@ -555,6 +566,8 @@ def _add_service_commands(sub: Any) -> None:
         )
     us.add_parser("list", help="list editors")
     u = us.add_parser("remove", help="delete an editor")
+    u.add_argument("name", metavar="NAME")
+    u = us.add_parser("unlock", help="forget the failed sign-ins against an editor")
     u.add_argument("name", metavar="NAME")
     s.set_defaults(func=cmd_user)
 

@@ -298,10 +298,15 @@ class Web(_Model):
     # Mark the session cookie Secure even when the request looks like plain http (a proxy
     # that terminates https without passing X-Forwarded-Proto). Over https it always is.
     secure_cookies: bool = False
-    # Failed sign-ins allowed within signin_window, per account and per client address.
+    # Failed sign-ins allowed within signin_window: per account from one address (then that
+    # address is locked out of that account), per address (any names), and per account from
+    # every address together (past it, attempts are paced, never locked: web/_account.py).
     signin_attempts: int = Field(5, ge=1, le=1000)
     signin_attempts_per_address: int = Field(20, ge=1, le=10000)
+    signin_attempts_per_account: int = Field(100, ge=1, le=100000)
     signin_window: Duration = 900.0
+    # The largest request body accepted, before anything parses it.
+    max_body: Size = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
 
 
 class Config(_Model):

@@ -72,6 +72,7 @@ class Review:
         now = self._clock()
         note = _clean_note(note) if note is not None else None
         done: list[Item] = []
+        written: list[str] = []
         with self._store.transaction():
             items = [self._get(i) for i in ids]  # all or nothing: check every id first
             for item in items:
@@ -93,8 +94,10 @@ class Review:
                     updated_at=now,
                 )
                 self._store.put_item(new)
-                log.info("%s item=%s by=%s", status, item.id, by or "-")
+                written.append(new.id)
                 done.append(new)
+        for item_id in written:  # after the commit: a failed write logs no decision
+            log.info("%s item=%s by=%s", status, item_id, by or "-")
         self._on_change()
         return done
 
@@ -166,7 +169,7 @@ class Review:
                 updated_at=now,
             )
             self._store.put_item(new)
-            log.info("edited item=%s by=%s fields=%s", item_id, by or "-", ",".join(changes))
+        log.info("edited item=%s by=%s fields=%s", item_id, by or "-", ",".join(changes))
         self._on_change()
         return new
 
@@ -189,7 +192,7 @@ class Review:
                 updated_at=now,
             )
             self._store.put_item(new)
-            log.info("reopened item=%s by=%s", item_id, by or "-")
+        log.info("reopened item=%s by=%s", item_id, by or "-")
         self._on_change()
         return new
 
@@ -234,7 +237,7 @@ class Review:
                 updated_at=now,
             )
             self._store.put_item(new)
-            log.info("undid %s item=%s by=%s", last.action, item_id, by or "-")
+        log.info("undid %s item=%s by=%s", last.action, item_id, by or "-")
         self._on_change()
         return new
 
@@ -301,6 +304,6 @@ class Review:
                 updated_at=now,
             )
             self._store.put_item(item)
-            log.info("added item=%s by=%s url=%s", item_id, by or "-", url)
+        log.info("added item=%s by=%s url=%s", item_id, by or "-", url)
         self._on_change()
         return item

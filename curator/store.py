@@ -1063,7 +1063,13 @@ class Store:
         except OSError as e:
             raise StoreError(f"cannot lock {path}: {e}") from e
         try:
-            path.write_text(f"{os.getpid()}\n")
+            try:
+                path.write_text(f"{os.getpid()}\n")
+            except OSError as e:  # a full disk, a file-size limit: one clear line, not a traceback
+                raise StoreError(
+                    f"cannot write {path} ({e.strerror or e}): is the disk full or the store "
+                    "read-only? Free space or fix the permissions, then start again."
+                ) from None
             yield
         finally:
             with contextlib.suppress(OSError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import re
+import resource
+import select
 import signal
 import socket
 import subprocess
@@ -15,8 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from curator import auth
 from curator.store import Store
-from tests.webkit import make_item, put
+from tests.webkit import EDITOR, FAST_HASHER, PASSWORD, csrf_of, make_item, put
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +37,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(tmp_path: Path, port: int) -> subprocess.Popen[str]:
+def start(tmp_path: Path, port: int, *, max_file_size: int | None = None) -> subprocess.Popen[str]:
+    """``curator serve`` on the test's store; ``max_file_size`` (RLIMIT_FSIZE) makes every
+    file write past that size fail with EFBIG, as a full disk would, for root too."""
     cfg = tmp_path / "feeds.yaml"
     if not cfg.exists():
         cfg.write_text(
@@ -59,7 +64,13 @@ def start(tmp_path: Path, port: int) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=None if max_file_size is None else lambda: _limit_files(max_file_size),
     )
+
+
+def _limit_files(size: int) -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
 
 
 def wait_for_line(proc: subprocess.Popen[str], pattern: str) -> str:
@@ -139,3 +150,81 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
+
+
+def test_a_full_disk_at_start_is_one_clear_line(tmp_path: Path) -> None:
+    Store(tmp_path / "store")  # the directories exist; no file can grow past 0 bytes
+    proc = start(tmp_path, free_port(), max_file_size=0)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "Traceback" not in err
+    assert "cannot write" in err and "disk full" in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_on_a_full_disk_sign_out_still_ends_the_session_and_nothing_is_logged_as_done(
+    served: tuple[subprocess.Popen[str], int], tmp_path: Path
+) -> None:
+    proc, port = served
+    base = f"http://127.0.0.1:{port}"
+    wait_for_line(proc, r"serving on")
+    store = Store(tmp_path / "store")
+    auth.add_user(store, EDITOR, PASSWORD, hasher=FAST_HASHER)
+    item_id = seed_item(tmp_path)
+    with httpx.Client(base_url=base, timeout=10) as browser:
+        login = browser.get("/login")
+        data = {"csrf": csrf_of(login.text), "name": EDITOR, "password": PASSWORD, "next": "/"}
+        assert browser.post("/login", data=data).status_code == 303
+        copy = httpx.Client(base_url=base, timeout=10, cookies=dict(browser.cookies))
+        assert copy.get("/account").status_code == 200
+        csrf = csrf_of(browser.get("/account").text)
+
+        _soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (0, hard))  # the disk is full now
+
+        approve = browser.post(f"/items/{item_id}/approve", data={"csrf": csrf})
+        assert approve.status_code == 503 and "cannot be written" in approve.text
+        logout = browser.post("/logout", data={"csrf": csrf})
+        assert logout.status_code == 303 and logout.headers["location"] == "/login"
+        assert browser.get("/account").status_code == 303
+        assert copy.get("/account").status_code == 303  # the copy of the cookie is dead too
+        copy.close()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert "Traceback" not in err
+    assert "approved item=" not in err
+    assert f"signed out name={EDITOR} in memory only" in err
+    assert store.get_item(item_id).status == "pending"  # type: ignore[union-attr]
+
+
+def test_a_streamed_body_over_the_limit_is_cut_off_by_the_real_server(
+    served: tuple[subprocess.Popen[str], int],
+) -> None:
+    """Chunked, no Content-Length, the CSRF token in a header: the server answers 413 while
+    the client is still sending, long before the 64 MB it would send."""
+    proc, port = served
+    wait_for_line(proc, r"serving on")
+    page = httpx.get(f"http://127.0.0.1:{port}/login", timeout=10)
+    cookie = "; ".join(f"{k}={v}" for k, v in page.cookies.items())
+    head = (
+        "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"X-CSRF-Token: {csrf_of(page.text)}\r\nCookie: {cookie}\r\n\r\n"
+    )
+    chunk = b"a" * 65536
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head.encode())
+        answer = b""
+        try:
+            while sent < 64 << 20:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+                if select.select([sock], [], [], 0)[0]:
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert sent < 16 << 20

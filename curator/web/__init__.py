@@ -1,10 +1,10 @@
 """The editor's web app and the public endpoints, as one Starlette application.
 
 ``create_app(curator)`` is the only public name.  ``curator serve`` runs it on uvicorn in the
-same event loop as the scheduler.  Layers, outermost first: security headers, the signed
-session cookie, the CSRF check, then the routes (every editor route wrapped by
-``editor_only``).  The publish engineer's ``curator.web.public`` routes are mounted when that
-module exists and keep their own frame and cache headers.
+same event loop as the scheduler.  Layers, outermost first: security headers, the body limit,
+the signed session cookie, the CSRF and origin check, then the routes (every editor route
+wrapped by ``editor_only``).  The publish engineer's ``curator.web.public`` routes are mounted
+when that module exists and keep their own frame and cache headers.
 """
 
 from __future__ import annotations
@@ -27,11 +27,19 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from curator.auth import SignInThrottle
-from curator.exceptions import CuratorError, StoreCorrupt, StoreLocked, UnknownItem
+from curator.exceptions import (
+    CuratorError,
+    StoreCorrupt,
+    StoreError,
+    StoreLocked,
+    UnknownItem,
+)
 from curator.types import Item
 from curator.web import _account, _items, _sources
 from curator.web._common import STATIC, WebState, error_page, make_templates, wants_json
+from curator.web._numbers import BadNumber
 from curator.web._security import (
+    BodyLimitMiddleware,
     CSRFMiddleware,
     SchemeSessionMiddleware,
     SecurityHeadersMiddleware,
@@ -46,7 +54,13 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("curator.web")
 
-_TITLES = {403: "Not allowed", 404: "Not found", 405: "Not allowed that way", 413: "Too large"}
+_TITLES = {
+    400: "Not understood",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed that way",
+    413: "Too large",
+}
 
 
 def create_app(
@@ -64,8 +78,9 @@ def create_app(
     web = curator.config.web
     if throttle is None:
         throttle = SignInThrottle(
-            per_account=web.signin_attempts,
+            per_pair=web.signin_attempts,
             per_address=web.signin_attempts_per_address,
+            per_account=web.signin_attempts_per_account,
             window=web.signin_window,
         )
     rules_cache: dict[str, Any] = {}
@@ -86,6 +101,7 @@ def create_app(
     ]
     middleware = [
         Middleware(SecurityHeadersMiddleware, public_paths=public_paths),
+        Middleware(BodyLimitMiddleware, max_body=web.max_body),
         Middleware(PublicEndpoints, routes=public),  # ahead of the session: no cookie there
         Middleware(
             SchemeSessionMiddleware,
@@ -99,6 +115,7 @@ def create_app(
         routes=routes,
         middleware=middleware,
         exception_handlers={
+            BadNumber: _bad_number,
             UnknownItem: _unknown_item,
             CuratorError: _curator_error,
             HTTPException: _http_error,
@@ -153,6 +170,11 @@ def _highlighter(curator: Curator, cache: dict[str, Any]) -> Callable[[str, Item
     return highlighter
 
 
+async def _bad_number(request: Request, exc: Exception) -> Response:
+    """A number in the query or a form that the client must fix: 400 with the reason."""
+    return error_page(request, 400, _TITLES[400], str(exc))
+
+
 async def _unknown_item(request: Request, exc: Exception) -> Response:
     item_id = exc.item_id if isinstance(exc, UnknownItem) else ""
     return error_page(request, 404, "No such item", f"No item has the id {item_id!r}.")
@@ -171,9 +193,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _curator_error(request: Request, exc: Exception) -> Response:
     """A deliberate error no route answered itself (the store busy or unreadable, a digest
     that cannot be built…): the error page with its message, one log line, no traceback."""
-    if isinstance(exc, StoreLocked | StoreCorrupt):
+    if isinstance(exc, StoreError):  # busy, damaged, or the disk refused a write: not a bug
         status = 503
-        title = "The store is busy" if isinstance(exc, StoreLocked) else "The store needs repair"
+        title = (
+            "The store is busy"
+            if isinstance(exc, StoreLocked)
+            else "The store needs repair"
+            if isinstance(exc, StoreCorrupt)
+            else "The store cannot be written"
+        )
     else:
         status, title = 500, "Something went wrong"
     message = str(exc)

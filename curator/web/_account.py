@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from curator import auth
-from curator.exceptions import UserError
+from curator.exceptions import CuratorError, UserError
 from curator.web._common import (
     client_address,
     current_user,
@@ -19,6 +19,7 @@ from curator.web._common import (
     error_page,
     flash,
     form_str,
+    live_generation,
     render,
     safe_next,
     sign_in,
@@ -45,9 +46,11 @@ async def login(request: Request) -> Response:
     password = form_str(form, "password")
     nxt = safe_next(form_str(form, "next"))
     address = client_address(request)
+    user = auth.find_user(store, name) if name else None
     # Counted as a failure before the slow check is awaited, refunded on success: checking
     # here and counting after the await would let concurrent guesses all through.
-    attempt = st.throttle.attempt(name, address)
+    account = user.name if user is not None else name
+    attempt = st.throttle.attempt(account, address, auth.signin_epoch(store, user))
     if not attempt.allowed:
         seconds = math.ceil(attempt.wait)
         log.info("sign-in throttled name=%r address=%s wait=%ss", name, address, seconds)
@@ -60,17 +63,16 @@ async def login(request: Request) -> Response:
             headers={"Retry-After": str(seconds)},
         )
     try:
-        user = store.get_user(name) if name else None
         ok = await run_in_threadpool(auth.check_password, user, password, hasher=st.hasher)
     except BaseException:
-        st.throttle.refund(name, address, attempt)
+        st.throttle.refund(attempt)
         raise
     if not ok or user is None:
         log.info("sign-in failed name=%r address=%s", name, address)
         return _login_page(
             request, nxt, name=name, error="Wrong name or password.", status_code=401
         )
-    st.throttle.succeeded(name, address, attempt)
+    st.throttle.succeeded(attempt)
     if auth.needs_rehash(user, hasher=st.hasher):
         new_hash = await run_in_threadpool(auth.hash_password, password, hasher=st.hasher)
         user = await run_in_threadpool(auth.replace_outdated_hash, store, user, new_hash)
@@ -105,14 +107,45 @@ def _login_page(
 
 
 async def logout(request: Request) -> Response:
-    """End this editor's sessions, this one and any copy of its cookie (every device)."""
-    user = current_user(request)
+    """End this editor's sessions, this one and any copy of its cookie (every device).
+
+    Fails open for the editor, closed for the session: when the store cannot record the
+    sign-out (a full disk, an unreadable file) the cookie is still cleared and the session's
+    generation is ended in this process's memory, so a copied cookie stops working too."""
+    claimed = request.session.get("user")
+    claimed_gen = request.session.get("gen", 0)
+    try:
+        user = current_user(request)
+    except CuratorError as e:  # cannot tell whether the session is current: end it anyway
+        request.session.clear()
+        if isinstance(claimed, str) and isinstance(claimed_gen, int):
+            _end_in_memory(request, claimed, claimed_gen, e)
+        flash(request, "You are signed out.")
+        return RedirectResponse("/login", status_code=303)
     request.session.clear()
     if user is not None:
-        await run_in_threadpool(auth.end_sessions, state(request).curator.store, user.name)
-        log.info("signed out name=%s", user.name)
+        generation = live_generation(request, user.name)
+        store = state(request).curator.store
+        try:
+            await run_in_threadpool(auth.end_sessions, store, user.name, after=generation)
+        except CuratorError as e:
+            _end_in_memory(request, user.name, generation, e)
+        else:
+            log.info("signed out name=%s", user.name)
     flash(request, "You are signed out.")
     return RedirectResponse("/login", status_code=303)
+
+
+def _end_in_memory(request: Request, name: str, generation: int, error: CuratorError) -> None:
+    ended = state(request).ended
+    ended[name] = max(ended.get(name, 0), generation + 1)
+    log.error(
+        "signed out name=%s in memory only: the store could not record it (%s); copies of "
+        "the session's cookie work again if `curator serve` restarts before a sign-out is "
+        "recorded",
+        name,
+        error,
+    )
 
 
 async def setup(request: Request) -> Response:
@@ -180,7 +213,8 @@ async def account(request: Request) -> Response:
     address = client_address(request)
     error = None
     current = form_str(form, "current")
-    attempt = st.throttle.attempt(name, address)  # counted now, refunded on success (login)
+    epoch = auth.signin_epoch(store, request.state.user)
+    attempt = st.throttle.attempt(name, address, epoch)  # counted now, refunded on success
     if not attempt.allowed:
         error = (
             f"Too many failed attempts. Wait {_duration(math.ceil(attempt.wait))} and try again."
@@ -191,12 +225,12 @@ async def account(request: Request) -> Response:
                 auth.check_password, store.get_user(name), current, hasher=st.hasher
             )
         except BaseException:
-            st.throttle.refund(name, address, attempt)
+            st.throttle.refund(attempt)
             raise
         if not ok:
             error = "Your current password is not that."
         else:
-            st.throttle.succeeded(name, address, attempt)
+            st.throttle.succeeded(attempt)
             if form_str(form, "password") != form_str(form, "confirm"):
                 error = "The two new passwords differ."
     if error is None:

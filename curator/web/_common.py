@@ -44,6 +44,9 @@ class WebState:
     throttle: SignInThrottle
     hasher: PasswordHasher | None = None
     rules: dict[str, Any] = field(default_factory=dict)  # source id -> CompiledRules
+    # Editor -> a session generation ended here while the store could not record it (a full
+    # disk): sign-out still ends the session, until this process stops.
+    ended: dict[str, int] = field(default_factory=dict)
 
 
 def state(request: Request) -> WebState:
@@ -66,7 +69,7 @@ def current_user(request: Request) -> User | None:
     if (
         user is None
         or session.get("fp") != session_fingerprint(user)
-        or session.get("gen", 0) != session_generation(store, name)
+        or session.get("gen", 0) != live_generation(request, name)
     ):
         for key in ("user", "fp", "gen"):
             session.pop(key, None)
@@ -79,8 +82,15 @@ def sign_in(request: Request, user: User) -> None:
     request.session.clear()
     request.session["user"] = user.name
     request.session["fp"] = session_fingerprint(user)
-    request.session["gen"] = session_generation(state(request).curator.store, user.name)
+    request.session["gen"] = live_generation(request, user.name)
     csrf_token(request.session)
+
+
+def live_generation(request: Request, name: str) -> int:
+    """The editor's session generation: the store's, or a later one that a sign-out could
+    only keep in memory (``WebState.ended``)."""
+    st = state(request)
+    return max(session_generation(st.curator.store, name), st.ended.get(name, 0))
 
 
 def editor_only(endpoint: Endpoint) -> Endpoint:

@@ -8,10 +8,12 @@ with a redirect back to the list (and a flash offering undo); the page's script 
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import math
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -37,6 +39,7 @@ from curator.web._common import (
     user_name,
     wants_json,
 )
+from curator.web._numbers import strict_int
 
 log = logging.getLogger("curator.web")
 
@@ -67,11 +70,7 @@ def _matches(item: Item, source: str, category: str, words: Sequence[str]) -> bo
     return True
 
 
-def _int(value: str | None, default: int) -> int:
-    try:
-        return max(1, int(value or default))
-    except ValueError:
-        return default
+MAX_PAGE = 1_000_000
 
 
 def _list_view(default_status: str) -> Callable[[Request], Any]:
@@ -88,7 +87,8 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
             category = ""
         q = params.get("q", "").strip()[:200]
         words = q.casefold().split()
-        page = _int(params.get("page"), 1)
+        raw_page = params.get("page", "")
+        page = strict_int(raw_page, name="page", low=1, high=MAX_PAGE) if raw_page else 1
         size = st.curator.config.web.page_size
 
         items = st.curator.store.items(None if status == "all" else status)  # type: ignore[arg-type]
@@ -186,7 +186,7 @@ def _action(action: str) -> Callable[[Request], Any]:
                 item = (await run_in_threadpool(review.reject, [item_id], by=by))[0]
             elif action == "undo":
                 seen = form_str(form, f"expect-{item_id}")
-                expect = int(seen) if seen.isdigit() else None
+                expect = strict_int(seen, name="the page's item version") if seen else None
                 item = await run_in_threadpool(review.undo, item_id, by=by, expect=expect)
             else:
                 item = await run_in_threadpool(review.reopen, item_id, by=by)
@@ -301,7 +301,8 @@ async def edit(request: Request) -> Response:
     values = {k: form_str(form, k) for k in ("title", "summary", "category", "note")}
     then = form_str(form, "then")
     seen = form_str(form, "updated_at")
-    expect = int(seen) if seen.isdigit() else -1  # a form without its version is stale
+    # A form without its version is stale (-1 matches no history length).
+    expect = strict_int(seen, name="the form's item version") if seen else -1
     error = _check_fields(values["title"], values["summary"], values["category"], values["note"])
     if error is not None:
         return _render_edit(request, item, values, nxt, error, status_code=400)
@@ -316,7 +317,7 @@ async def edit(request: Request) -> Response:
         """Compare and write in one transaction: the form's fields overwrite only the item
         they were filled in from (an edit from the CLI or another tab meanwhile wins), and
         "save and approve" stands or falls whole."""
-        with store.transaction():
+        with _logged_after_commit(), store.transaction():
             current = store.get_item(item.id)
             if current is None:
                 raise UnknownItem(item.id)
@@ -358,6 +359,37 @@ async def edit(request: Request) -> Response:
     else:
         flash(request, f"Saved “{item.title}”.", "done", undo=item.id)
     return RedirectResponse(nxt, status_code=303)
+
+
+class _HeldRecords(logging.Filter):
+    """Holds back this thread's records; lets other threads' through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.thread == self.thread:
+            self.records.append(record)
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _logged_after_commit(name: str = "curator.review") -> Iterator[None]:
+    """Review's log lines ("edited", "approved") for a transaction that wraps several of its
+    calls, written once that transaction has committed and dropped if it fails: a log must not
+    say "approved" for a write the disk refused."""
+    logger = logging.getLogger(name)
+    held = _HeldRecords()
+    logger.addFilter(held)
+    try:
+        yield
+    finally:
+        logger.removeFilter(held)
+    for record in held.records:
+        logger.handle(record)
 
 
 def _check_fields(title: str, summary: str, category: str, note: str) -> str | None:

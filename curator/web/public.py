@@ -54,6 +54,7 @@ from curator.config import Config
 from curator.exceptions import CuratorError
 from curator.publish import Format, ItemSource, Query, Rendered
 from curator.types import Item
+from curator.web._numbers import BadNumber, strict_int
 
 log = logging.getLogger("curator.web")
 
@@ -124,9 +125,13 @@ def parse_options(request: Request, *, max_limit: int, flags: bool = False) -> _
     limit: int | None = None
     raw = params.get("limit", "").strip()
     if raw:
-        if not raw.isdigit() or int(raw) < 1:
-            raise BadParameter(f"limit must be a whole number from 1 to {max_limit}, not {raw!r}")
-        limit = min(int(raw), max_limit)
+        try:
+            limit = min(strict_int(raw, name="limit", low=1), max_limit)
+        except BadNumber:
+            shown = raw if len(raw) <= 40 else raw[:40] + "…"
+            raise BadParameter(
+                f"limit must be a whole number from 1 to {max_limit}, not {shown!r}"
+            ) from None
     query = Query(categories=categories, limit=limit)
     if not flags:
         return _Options(query)
