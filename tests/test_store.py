@@ -539,9 +539,14 @@ def test_a_bad_item_is_reported_with_its_file(store: Store) -> None:
     data = json.loads(shard.read_text())
     del data["items"][item_id(1)]["first_seen"]
     shard.write_text(json.dumps(data))
+    fresh = Store(store.path)
     with pytest.raises(StoreCorrupt, match="first_seen") as e:
-        Store(store.path).items()
+        fresh.get_item(item_id(1))
     assert e.value.path == shard
+    # Listings leave the damaged shard out; the store names it, with what it held.
+    assert fresh.items() == [] and fresh.counts()["pending"] == 0
+    (damage,) = fresh.damage(deep=True)
+    assert damage.path == shard and damage.items == 1 and "first_seen" in damage.reason
 
 
 def test_store_path_must_be_a_directory(tmp_path: Path) -> None:
