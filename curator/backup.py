@@ -23,7 +23,7 @@ import re
 import secrets
 import shutil
 import tarfile
-from collections.abc import Callable
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,12 +34,13 @@ from curator.exceptions import StoreError
 from curator.store import Store
 
 __all__ = [
+    "Archives",
     "BackupInfo",
+    "archives_for_repair",
     "backup",
     "daily",
     "default_dir",
     "latest",
-    "reader",
     "restore",
     "rotate",
 ]
@@ -249,7 +250,41 @@ def daily(store: Store, keep: int, now: datetime) -> BackupInfo | None:
     return info
 
 
-def reader(path: Path, store: Store) -> Callable[[str], bytes | None]:
-    """A look-up of the files of the archive *path*, for :meth:`Store.repair`."""
-    _, files = read_archive(path, store)
-    return files.get
+class Archives:
+    """The files of several archives, newest first, for :meth:`Store.repair`: a file is taken
+    from the newest archive that holds it (a daily backup leaves out a file that was already
+    damaged, so an older one may still have it).  Archives are read only when needed."""
+
+    def __init__(self, paths: Sequence[Path], store: Store) -> None:
+        self._paths = list(paths)
+        self._store = store
+        self._read: list[tuple[Path, dict[str, bytes]]] = []
+        self.used: dict[str, Path] = {}  # file name -> the archive it came from
+        self.unusable: dict[Path, str] = {}  # archive -> why it could not be read
+
+    def __call__(self, name: str) -> bytes | None:
+        for path, files in self._archives():
+            if name in files:
+                self.used[name] = path
+                return files[name]
+        return None
+
+    def _archives(self) -> Iterator[tuple[Path, dict[str, bytes]]]:
+        yield from self._read
+        while self._paths:
+            path = self._paths.pop(0)
+            try:
+                _, files = read_archive(path, self._store)
+            except StoreError as e:
+                log.warning("cannot use a backup path=%s error=%s", path, e)
+                self.unusable[path] = str(e)
+                continue
+            self._read.append((path, files))
+            yield path, files
+
+
+def archives_for_repair(store: Store, chosen: Path | None) -> Archives:
+    """The archive named by ``--from``, else every archive in ``<store>/backups/``, newest
+    first."""
+    paths = [chosen] if chosen is not None else archives(default_dir(store))[::-1]
+    return Archives(paths, store)

@@ -25,7 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from curator import backup, pipeline
 from curator.core import Curator
-from curator.exceptions import StoreError
+from curator.exceptions import StoreCorrupt, StoreError
 
 log = logging.getLogger("curator.schedule")
 
@@ -94,7 +94,14 @@ def build_scheduler(curator: Curator, *, now: datetime | None = None) -> AsyncIO
     """A scheduler (not started) holding every job; due sources run at once on start."""
     now = now or curator.clock()
     scheduler = AsyncIOScheduler(timezone="UTC")
-    states = curator.store.states()
+    # A store from before shards.json gets its item counts now (cheap: serve has just read
+    # every item), so a shard damaged later can be reported with what it held.
+    curator.store.count_items()
+    try:
+        states = curator.store.states()
+    except StoreCorrupt as e:  # the service still starts; every poll will say so, once a tick
+        log.error("source state unreadable file=%s: polls start from scratch", e.path)
+        states = {}
     settings = curator.config.fetch
     for source in curator.config.sources:
         if not source.enabled:

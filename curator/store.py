@@ -796,7 +796,9 @@ class Store:
         self._skipped: dict[Path, _Sig | None] = {}  # damaged shards already logged
         if (self.path / _JOURNAL).exists():
             # A writer died between the renames of a commit: finish it before anyone reads.
-            with self.transaction():
+            # An unreadable journal stops writes (each transaction names it), not the opening
+            # of the store: reads go on, and `curator store repair` moves it aside.
+            with contextlib.suppress(StoreCorrupt), self.transaction():
                 pass
 
     def __repr__(self) -> str:
