@@ -1141,7 +1141,8 @@ class Store:
                     n = len(shard.committed_view().items)
                 except StoreCorrupt:
                     continue
-                if known.get(shard.path.stem, {}).get("items") != n:
+                recorded = known.get(shard.path.stem, {}).get("items")
+                if recorded != n and (n or recorded is not None):
                     changed[shard.path.stem] = {"items": n}
             if changed:
                 self._counts.put_many(changed)
