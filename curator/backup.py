@@ -210,7 +210,7 @@ def archives(directory: Path) -> list[Path]:
     """The archives this module named in *directory*, oldest first."""
     try:
         names = sorted(p.name for p in directory.iterdir() if _NAME.match(p.name))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     return [directory / n for n in names]
 
