@@ -603,8 +603,10 @@ def test_a_commit_interrupted_between_renames_is_completed(tmp_path: Path) -> No
 def test_an_unreadable_journal_stops_writes(tmp_path: Path) -> None:
     Store(tmp_path)
     (tmp_path / "journal.json").write_text('{"renames": [["../../etc/passwd", "x"]]}')
-    with pytest.raises(StoreCorrupt, match="journal"):
-        Store(tmp_path)
+    store = Store(tmp_path)  # opens (reads go on), but every write names the journal
+    with pytest.raises(StoreCorrupt, match="journal"), store.transaction():
+        store.put_meta("k", 1)
+    assert not (tmp_path / "x").exists()
 
 
 def test_multi_file_commits_leave_no_journal(store: Store) -> None:
