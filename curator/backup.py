@@ -77,6 +77,7 @@ def backup(store: Store, out: Path, *, now: datetime) -> BackupInfo:
     """Write the whole store into the archive *out* (replaced atomically; mode 0600, since it
     holds password hashes and the session key).  Damaged files are left out and named."""
     out = out.absolute()
+    _sweep(store.path)
     snap = store.path / f".backup-{os.getpid()}-{secrets.token_hex(4)}.tmp"
     snap.mkdir()
     try:
@@ -106,6 +107,21 @@ def backup(store: Store, out: Path, *, now: datetime) -> BackupInfo:
         shutil.rmtree(snap, ignore_errors=True)
     log.info("backed up store=%s to=%s files=%d items=%d", store.path, out, len(files), items)
     return BackupInfo(out, now, len(files), items, size, tuple(sorted(left_out)))
+
+
+def _sweep(directory: Path) -> None:
+    """Remove the hard-link folders of backups whose process died before cleaning up."""
+    for path in directory.glob(".backup-*-*.tmp"):
+        found = re.fullmatch(r"\.backup-(\d+)-[0-9a-f]{8}\.tmp", path.name)
+        if found is None or not path.is_dir():
+            continue
+        try:
+            os.kill(int(found.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+            log.info("removed the folder of an interrupted backup path=%s", path)
+        except OSError:
+            continue
 
 
 def _table(path: Path, name: str) -> dict[str, Any]:

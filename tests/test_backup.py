@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -260,3 +261,17 @@ def test_a_failed_backup_is_one_log_line_and_shows_in_health(
     assert failure.job == "backup"
     with pytest.raises(StoreError):
         backup.daily(cur.store, 1, T0)
+
+
+def test_the_links_of_an_interrupted_backup_are_swept(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    fill(store)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = store.path / f".backup-{dead.pid}-deadbeef.tmp"
+    store.freeze(stale)  # what a backup killed before it cleaned up leaves
+    alive = store.path / f".backup-{os.getpid()}-cafef00d.tmp"
+    alive.mkdir()
+    backup.backup(store, tmp_path / "b.tar.gz", now=T0)
+    assert not stale.exists() and alive.exists()
+    assert sorted(p.name for p in store.path.glob(".backup-*")) == [alive.name]
