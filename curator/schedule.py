@@ -96,7 +96,10 @@ def build_scheduler(curator: Curator, *, now: datetime | None = None) -> AsyncIO
     scheduler = AsyncIOScheduler(timezone="UTC")
     # A store from before shards.json gets its item counts now (cheap: serve has just read
     # every item), so a shard damaged later can be reported with what it held.
-    curator.store.count_items()
+    try:
+        curator.store.count_items()
+    except StoreError as e:  # busy or unwritable: counts wait for the next new item
+        log.warning("item counts not updated: %s", e)
     try:
         states = curator.store.states()
     except StoreCorrupt as e:  # the service still starts; every poll will say so, once a tick
