@@ -449,8 +449,8 @@ class _Partition:
             return _Snapshot(None, {}, None)
         except OSError as e:
             # Unreadable (permissions, an I/O error) is damage too; a signature that matches
-            # no file makes the next read try again, since fixing permissions changes no stamp.
-            log.error("store file cannot be read path=%s reason=%s", self.path, e)
+            # no file makes the next read try again, since fixing permissions changes no stamp
+            # (so no log line here: it would repeat on every read; callers report it).
             reason = f"cannot read: {e.strerror or e}"
             return _Snapshot((-1, -1, -1), None, StoreCorrupt(self.path, reason))
         sig = (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -672,9 +672,11 @@ class Damage:
 
     @property
     def held(self) -> str:
-        """What losing it costs, for a person: "412 items", "unknown items", "its records"."""
+        """What losing it costs, for a person: "412 items", "the editor accounts"…"""
         if self.name.startswith("items/"):
-            return "an unknown number of items" if self.items is None else f"{self.items} items"
+            if self.items is None:
+                return "an unknown number of items"
+            return "1 item" if self.items == 1 else f"{self.items} items"
         return {
             "titles.json": "the same-title index (rebuilt from the items)",
             "shards.json": "the item counts (recounted from the items)",
@@ -1072,11 +1074,12 @@ class Store:
         """
         found: list[Damage] = []
         journal = self.path / _JOURNAL
-        if journal.exists():
-            try:
-                json.loads(journal.read_bytes())["renames"]
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                found.append(Damage(_JOURNAL, journal, f"unreadable commit journal: {e}", None))
+        try:
+            json.loads(journal.read_bytes())["renames"]
+        except FileNotFoundError:
+            pass  # the usual case: no commit is between its renames
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            found.append(Damage(_JOURNAL, journal, f"unreadable commit journal: {e}", None))
         for name, part in self._by_name.items():
             try:
                 self._check(name, part, deep=deep)
@@ -1087,8 +1090,8 @@ class Store:
 
     def _check(self, name: str, part: _Partition, *, deep: bool) -> None:
         if isinstance(part, _Shard):
-            snap = part.snapshot()
-            if deep or snap.view is not None:
+            part.snapshot()
+            if deep:
                 part.committed_view()
             return
         docs = part.committed_docs()

@@ -88,7 +88,8 @@ def test_a_damaged_shard_costs_only_its_own_items(tmp_path: Path) -> None:
     assert fresh.counts()["pending"] == 300 - held
     (damage,) = fresh.damage()
     assert damage.path == victim and damage.name == f"items/{item_id(0)[:2]}.json"
-    assert damage.items == held and f"it held {held} items" in str(damage)
+    plural = "" if held == 1 else "s"
+    assert damage.items == held and str(damage).endswith(f"it held {held} item{plural}")
 
     # Everything else stays writable; the damaged shard refuses, naming itself.
     other = next(n for n in range(300) if item_id(n)[:2] != item_id(0)[:2])
@@ -284,10 +285,10 @@ def test_healthz_is_bare_in_public_and_detailed_for_editors(tmp_path: Path) -> N
     body = client.get("/healthz").json()
     assert body["status"] == "degraded" and body["items"]["pending"] == 1
     assert body["damaged"] == [
-        {"file": str(victim), "held": "1 items", "items": 1, "reason": body["damaged"][0]["reason"]}
+        {"file": str(victim), "held": "1 item", "items": 1, "reason": body["damaged"][0]["reason"]}
     ]
     queue = client.get("/")
-    assert queue.status_code == 200 and str(victim) in queue.text and "1 items" in queue.text
+    assert queue.status_code == 200 and str(victim) in queue.text and "1 item" in queue.text
 
     # Scheduled polls that are not stored: failing (503) once none is being stored.
     cur.health.failed("poll:a", T0, StoreCorrupt(victim, "x"))

@@ -1127,7 +1127,7 @@ def test_a_corrupt_store_file_costs_only_its_items(env: Env, editor: TestClient)
     r = editor.get("/")
     assert r.status_code == 200
     assert other.title in r.text and item.title not in r.text
-    assert "store-damage" in r.text and str(shard) in r.text and "1 items" in r.text
+    assert "store-damage" in r.text and str(shard) in r.text and "1 item" in r.text
     # Acting on the damaged item is refused, naming the file.
     r = editor.get(f"/items/{item.id}")
     assert r.status_code == 503
