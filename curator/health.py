@@ -104,6 +104,14 @@ def assess(store: Store, health: Health) -> Report:
         }
         for f in failures
     ]
+    try:  # sources whose own polls fail (network, feed): the editors' concern, not health's
+        states = store.states()
+        details["sources_failing"] = sorted(
+            s.source_id for s in states.values() if s.consecutive_errors
+        )
+    except StoreError as e:
+        details["sources_failing"] = None
+        details["sources_error"] = str(e)
     backup_at = health.last_done("backup")
     details["last_backup"] = None if backup_at is None else backup_at.isoformat()
     failed, stored = health.polls()

@@ -282,8 +282,11 @@ def test_healthz_is_bare_in_public_and_detailed_for_editors(tmp_path: Path) -> N
 
     page = client.get("/login")
     client.post("/login", data={"csrf": csrf_of(page.text), "name": EDITOR, "password": PASSWORD})
+    with cur.store.transaction():
+        cur.store.put_state(SourceState("flaky", consecutive_errors=3))
     body = client.get("/healthz").json()
     assert body["status"] == "degraded" and body["items"]["pending"] == 1
+    assert body["sources_failing"] == ["flaky"]
     assert body["damaged"] == [
         {"file": str(victim), "held": "1 item", "items": 1, "reason": body["damaged"][0]["reason"]}
     ]
