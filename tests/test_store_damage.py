@@ -236,13 +236,19 @@ def test_cli_names_the_damage_verifies_and_repairs(
     assert [i["id"] for i in json.loads(capsys.readouterr().out)] == [item_id(5000)]
     assert main(["approve", item_id(a)]) == 1
     assert str(victim) in capsys.readouterr().err
+    assert main(["approve", item_id(5000)]) == 0  # everything else stays writable
+    assert main(["publish", "--out", "site"]) == 0
+    assert "jsonfeed.org" in json.loads((env / "site" / "links.json").read_text())["version"]
+    assert main(["digest", "preview", "--out", "next.txt"]) == 0
+    assert make_item(5000).title in (env / "next.txt").read_text()
+    capsys.readouterr()
 
     assert main(["store", "repair"]) == 0
     out = capsys.readouterr().out
     assert "moved aside to" in out and "restored 2 of 2 items" in out
     assert "LOST" not in out and str(backup.default_dir(store)) in out
     assert main(["store", "verify"]) == 0
-    assert "3 items" in capsys.readouterr().out
+    assert "3 items (2 pending, 1 approved" in capsys.readouterr().out
     assert main(["store", "repair"]) == 0
     assert "nothing to repair" in capsys.readouterr().out
 
