@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from curator import __version__, config, match
 from curator.core import Curator, make_curator
 from curator.exceptions import ConfigError, CuratorError, UnknownSource
+from curator.store import Repaired
 from curator.types import Item, PollReport, SourceReport, SourceState
 
 log = logging.getLogger("curator.cli")
@@ -687,42 +688,54 @@ def _repair(cur: Curator, chosen: Path | None) -> int:
         return 0
     lost_any = False
     for r in repaired:
-        print(f"{r.name}: does not load ({r.reason})")
-        print(f"    moved aside to {r.moved_to}")
-        source = archives.used.get(r.name)
-        restored = f"restored {r.restored}"
-        if r.name.startswith("items/"):
-            held = "an unknown number of" if r.held is None else str(r.held)
-            restored += f" of {held} items"
-        else:
-            restored += " records"
-        detail = [f"{r.salvaged} read back from the damaged file"]
-        if source is not None:
-            detail.append(f"{r.from_backup} from {source}")
-        print(f"    {restored} ({', '.join(detail)})")
-        if r.name in ("titles.json", "shards.json"):
-            print("    rebuilt from the items")
-        lost = r.lost
-        if lost:
-            lost_any = True
-            print(f"    LOST: {_n(lost, 'item')}")
-            for item_id in r.lost_ids:
-                print(f"      {item_id}")
-            if lost > len(r.lost_ids):
-                print(f"      ({lost - len(r.lost_ids)} more whose ids nothing else records)")
-        elif r.held is None and r.name.startswith("items/"):
-            print("    the number of items it held was not recorded: some may be lost")
+        lost_any |= _print_repaired(r, archives.used.get(r.name))
     for path, why in archives.unusable.items():
         print(f"warning: backup {path} was not usable: {why}", file=sys.stderr)
-    if not archives.used and not any(r.name in ("titles.json", "shards.json") for r in repaired):
+    wanted = [r for r in repaired if r.name not in _DERIVED and r.name != "journal.json"]
+    if wanted and not archives.used:
         print(
             f"no backup held these files (looked in {backup.default_dir(store)}); "
             "they start afresh with what could be read back",
             file=sys.stderr,
         )
     if lost_any:
-        print("Items lost for good come back as pending if their feeds still carry them.")
+        print("Items lost for good may come back as pending while their feeds still carry them.")
     return 0
+
+
+_DERIVED = ("titles.json", "shards.json")  # rebuilt from the items by repair
+
+
+def _print_repaired(r: Repaired, source: Path | None) -> bool:
+    """What repair did with one file; whether items were lost."""
+    print(f"{r.name}: does not load ({r.reason})")
+    print(f"    moved aside to {r.moved_to}")
+    if r.name in _DERIVED:
+        print("    rebuilt from the items")
+        return False
+    if r.name == "journal.json":
+        print("    its commit could not be finished: files not yet renamed keep their old content")
+        return False
+    if r.name.startswith("items/"):
+        held = "an unknown number of" if r.held is None else str(r.held)
+        restored = f"restored {r.restored} of {held} items"
+    else:
+        restored = f"restored {_n(r.restored, 'record')}"
+    detail = [f"{r.salvaged} read back from the damaged file"]
+    if source is not None:
+        detail.append(f"{r.from_backup} from {source}")
+    print(f"    {restored} ({', '.join(detail)})")
+    lost = r.lost
+    if not lost:
+        if r.held is None and r.name.startswith("items/"):
+            print("    the number of items it held was not recorded: some may be lost")
+        return False
+    print(f"    LOST: {_n(lost, 'item')}")
+    for item_id in r.lost_ids:
+        print(f"      {item_id}")
+    if lost > len(r.lost_ids):
+        print(f"      ({lost - len(r.lost_ids)} more whose ids nothing else records)")
+    return True
 
 
 def cmd_backup(cur: Curator, args: argparse.Namespace) -> int:
