@@ -265,6 +265,12 @@ def test_cli_repair_says_what_is_lost_without_a_backup(
     assert "restored 1 of 2 items" in captured.out and "LOST: 1 item" in captured.out
     assert item_id(b) in captured.out
     assert "no backup held these files" in captured.err
+    (store.path / "titles.json").write_bytes(b"{")
+    (store.path / "journal.json").write_bytes(b"[")
+    assert main(["store", "repair"]) == 0
+    out = capsys.readouterr().out
+    assert "titles.json: does not load" in out and "rebuilt from the items" in out
+    assert "journal.json: does not load" in out and "LOST" not in out
     assert main(["store", "repair", "--from", "nowhere.tar.gz"]) == 2
     assert "no such file" in capsys.readouterr().err
 
