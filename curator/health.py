@@ -6,14 +6,21 @@ scheduler therefore notes each scheduled job's outcome here, in memory, and
 :func:`assess` combines that with the store's own list of damaged files:
 
 * ``ok``: the store loads and the scheduled work since start has been stored;
-* ``degraded``: the service works, but a file is damaged (its items are left out), some
-  polls were not stored, or the last backup failed; editors should look (still HTTP 200);
-* ``failing``: nothing new is being stored (the latest scheduled poll of every source that
-  ran failed on the store) or the store cannot be read at all: HTTP 503.
+* ``degraded``: the public pages are served, but something needs an editor: a damaged file
+  (its items are left out), scheduled polls, digests or backups that failed on the store
+  (``details.polls`` says how many of the latest polls were not stored: all of them means no
+  new item is coming in).  HTTP 200;
+* ``failing``: the store cannot be read at all, so the public pages cannot be answered
+  either.  HTTP 503.
+
+Only ``failing`` is a 503 on purpose: a load balancer that takes the only instance out of
+service for a problem that merely stops new items coming in would take the website's list
+off the air, which is what a damaged file must not do.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,6 +93,13 @@ def assess(store: Store, health: Health) -> Report:
     """The service's health now; ``details`` (paths, errors) is for signed-in editors only."""
     details: dict[str, Any] = {"store": str(store.path)}
     try:
+        # An unmounted disk or a removed directory reads as an empty store, not as damage.
+        with os.scandir(store.path / "items"):
+            pass
+    except OSError as e:
+        details["error"] = f"{store.path}: the store directory cannot be read: {e.strerror or e}"
+        return Report("failing", details)
+    try:
         damage = store.damage()
         details["items"] = store.counts()
     except StoreError as e:  # the lock, the journal, the directory itself
@@ -115,8 +129,7 @@ def assess(store: Store, health: Health) -> Report:
     backup_at = health.last_done("backup")
     details["last_backup"] = None if backup_at is None else backup_at.isoformat()
     failed, stored = health.polls()
-    if failed and not stored:
-        return Report("failing", details)
+    details["polls"] = {"not_stored": failed, "stored": stored}
     if damage or failures:
         return Report("degraded", details)
     return Report("ok", details)

@@ -305,13 +305,21 @@ def test_healthz_is_bare_in_public_and_detailed_for_editors(tmp_path: Path) -> N
     queue = client.get("/")
     assert queue.status_code == 200 and str(victim) in queue.text and "1 item" in queue.text
 
-    # Scheduled polls that are not stored: failing (503) once none is being stored.
+    # Scheduled polls that are not stored: degraded, never a 503 (the site stays up).
     cur.health.failed("poll:a", T0, StoreCorrupt(victim, "x"))
-    assert health.assess(cur.store, cur.health).status == "failing"
     r = client.get("/healthz")
-    assert r.status_code == 503 and r.json()["failures"][0]["file"] == str(victim)
-    cur.health.succeeded("poll:b", T0)
-    assert client.get("/healthz").json()["status"] == "degraded"
+    assert r.status_code == 200 and r.json()["status"] == "degraded"
+    assert r.json()["failures"][0]["file"] == str(victim)
+    assert r.json()["polls"] == {"not_stored": 1, "stored": 0}
+    cur.health.succeeded("poll:a", T0)
+    assert client.get("/healthz").json()["polls"] == {"not_stored": 0, "stored": 1}
+
+    # A store that cannot be read at all (its disk gone): failing, 503, nothing but the status.
+    cur.store.path.rename(tmp_path / "elsewhere")
+    r = client.get("/healthz")  # the session no longer matches an account: bare again
+    assert (r.status_code, r.json()) == (503, {"status": "failing"})
+    report = health.assess(cur.store, cur.health)
+    assert str(cur.store.path) in report.details["error"]
 
 
 def test_a_scheduled_poll_on_a_damaged_file_logs_one_line_a_tick(
@@ -339,7 +347,8 @@ def test_a_scheduled_poll_on_a_damaged_file_logs_one_line_a_tick(
     assert len(lines) == 3 and all(r.levelno == logging.ERROR for r in lines)
     assert all(str(sources) in r.getMessage() and r.exc_info is None for r in lines)
     assert not any(r.exc_info for r in caplog.records)
-    assert health.assess(cur.store, cur.health).status == "failing"
+    report = health.assess(cur.store, cur.health)
+    assert report.status == "degraded" and report.details["polls"]["not_stored"] == 1
     assert feed_server.requests_to("/feed") == []  # failed before going out: nothing lost
 
     Store(cur.store.path).repair()  # no backup: the poll state starts afresh
@@ -360,7 +369,7 @@ def test_serve_starts_and_serves_the_rest_with_a_damaged_store(tmp_path: Path) -
         line = wait_for_line(proc, r"scheduled poll not stored")
         assert str(tmp_path / "store" / "sources.json") in line
         r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
-        assert (r.status_code, r.json()) == (503, {"status": "failing"})
+        assert (r.status_code, r.json()) == (200, {"status": "degraded"})
         assert httpx.get(f"http://127.0.0.1:{port}/links.json", timeout=10).status_code == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
