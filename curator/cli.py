@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from curator import __version__, config, match
 from curator.core import Curator, make_curator
 from curator.exceptions import ConfigError, CuratorError, UnknownSource
+from curator.store import Repaired
 from curator.types import Item, PollReport, SourceReport, SourceState
 
 log = logging.getLogger("curator.cli")
@@ -190,7 +191,7 @@ def cmd_check(cur: Curator, args: argparse.Namespace) -> int:
         f"{cfg.path}: OK — {len(cfg.sources)} sources ({enabled} enabled), "
         f"{len(cfg.rules.include)} include terms, {len(cfg.rules.exclude)} exclude terms"
     )
-    return 0
+    return 1 if _report_damage(cur) else 0
 
 
 @contextlib.contextmanager
@@ -244,6 +245,7 @@ def _when(iso: str | None, default: str) -> str:
 
 
 def cmd_sources(cur: Curator, args: argparse.Namespace) -> int:
+    _report_damage(cur)
     states = cur.store.states()
     rows = [state_json(s, states.get(s.id)) for s in cur.config.sources]
     if args.json:
@@ -423,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_undo)
 
     _add_service_commands(sub)
+    _add_store_commands(sub)
     return p
 
 
@@ -651,3 +654,167 @@ def _add_output_commands(sub: Any) -> None:
     s = sub.add_parser("publish", help="write links.json/.rss/.atom/.html for a static site")
     s.add_argument("--out", metavar="DIR", help="directory (default publish.out_dir)")
     s.set_defaults(func=cmd_publish)
+
+
+# --------------------------------------------------------------------------- store commands
+
+
+def _report_damage(cur: Curator) -> bool:
+    """Name every damaged store file on stderr (``check``, ``sources``); whether there was any."""
+    damage = cur.store.damage()
+    for d in damage:
+        print(f"error: store: {d}", file=sys.stderr)
+    if damage:
+        print(
+            f"{_n(len(damage), 'damaged store file')}: the rest of the store works; "
+            "run `curator store repair` to move them aside and restore what a backup holds",
+            file=sys.stderr,
+        )
+    return bool(damage)
+
+
+def cmd_store(cur: Curator, args: argparse.Namespace) -> int:
+    if args.store_command == "verify":
+        return _verify(cur)
+    return _repair(cur, Path(args.from_) if args.from_ else None)
+
+
+def _verify(cur: Curator) -> int:
+    store = cur.store
+    damage = store.damage(deep=True)
+    files = store.data_files()
+    if not damage:
+        counts = store.counts()
+        print(
+            f"{store.path}: OK — {_n(len(files), 'file')}, {_n(sum(counts.values()), 'item')} "
+            f"({counts['pending']} pending, {counts['approved']} approved, "
+            f"{counts['rejected']} rejected)"
+        )
+        return 0
+    for d in damage:
+        print(f"damaged: {d}")
+    print(
+        f"\n{_n(len(damage), 'damaged file')} in {store.path}; the rest of the store works. "
+        "Run `curator store repair` to move them aside and restore what the backups hold."
+    )
+    return 1
+
+
+def _repair(cur: Curator, chosen: Path | None) -> int:
+    from curator import backup
+
+    store = cur.store
+    if chosen is not None and not chosen.is_file():
+        raise _Usage(f"--from {chosen}: no such file")
+    archives = backup.archives_for_repair(store, chosen)
+    repaired = store.repair(archives)
+    if not repaired:
+        print(f"{store.path}: nothing to repair — every file loads")
+        return 0
+    lost_any = False
+    for r in repaired:
+        lost_any |= _print_repaired(r, archives.used.get(r.name))
+    for path, why in archives.unusable.items():
+        print(f"warning: backup {path} was not usable: {why}", file=sys.stderr)
+    wanted = [r for r in repaired if r.name not in _DERIVED and r.name != "journal.json"]
+    if wanted and not archives.used:
+        print(
+            f"no backup held these files (looked in {backup.default_dir(store)}); "
+            "they start afresh with what could be read back",
+            file=sys.stderr,
+        )
+    if lost_any:
+        print("Items lost for good may come back as pending while their feeds still carry them.")
+    return 0
+
+
+_DERIVED = ("titles.json", "shards.json")  # rebuilt from the items by repair
+
+
+def _print_repaired(r: Repaired, source: Path | None) -> bool:
+    """What repair did with one file; whether items were lost."""
+    print(f"{r.name}: does not load ({r.reason})")
+    print(f"    moved aside to {r.moved_to}")
+    if r.name in _DERIVED:
+        print("    rebuilt from the items")
+        return False
+    if r.name == "journal.json":
+        print("    its commit could not be finished: files not yet renamed keep their old content")
+        return False
+    if r.name.startswith("items/"):
+        held = "an unknown number of" if r.held is None else str(r.held)
+        restored = f"restored {r.restored} of {held} items"
+    else:
+        restored = f"restored {_n(r.restored, 'record')}"
+    detail = [f"{r.salvaged} read back from the damaged file"]
+    if source is not None:
+        detail.append(f"{r.from_backup} from {source}")
+    print(f"    {restored} ({', '.join(detail)})")
+    lost = r.lost
+    if not lost:
+        if r.held is None and r.name.startswith("items/"):
+            print("    the number of items it held was not recorded: some may be lost")
+        return False
+    print(f"    LOST: {_n(lost, 'item')}")
+    for item_id in r.lost_ids:
+        print(f"      {item_id}")
+    if lost > len(r.lost_ids):
+        print(f"      ({lost - len(r.lost_ids)} more whose ids nothing else records)")
+    return True
+
+
+def cmd_backup(cur: Curator, args: argparse.Namespace) -> int:
+    from curator import backup
+
+    now = cur.clock()
+    out = Path(args.out) if args.out else backup.default_dir(cur.store) / backup.archive_name(now)
+    if out.is_dir():
+        out = out / backup.archive_name(now)
+    info = backup.backup(cur.store, out, now=now)
+    print(
+        f"wrote {info.path}: {_n(info.files, 'file')}, {_n(info.items, 'item')}, "
+        f"{info.size / 1024:.0f} KB"
+    )
+    for name in info.left_out:
+        print(
+            f"error: left out {cur.store.path / name}: it does not load "
+            "(run `curator store repair`)",
+            file=sys.stderr,
+        )
+    return 1 if info.left_out else 0
+
+
+def cmd_restore(cur: Curator, args: argparse.Namespace) -> int:
+    from curator import backup
+
+    info = backup.restore(cur.store, Path(args.file))
+    print(
+        f"restored {cur.store.path} from {info.archive} (taken {info.created_at}): "
+        f"{_n(info.files, 'file')}, {_n(info.items, 'item')}"
+    )
+    return 0
+
+
+def _add_store_commands(sub: Any) -> None:
+    s = sub.add_parser("store", help="check and repair the store's files")
+    ss = s.add_subparsers(dest="store_command", metavar="ACTION")
+    ss.required = True
+    ss.add_parser("verify", help="read every file; name any that does not load (exit 1)")
+    r = ss.add_parser("repair", help="move damaged files aside and restore what can be restored")
+    r.add_argument(
+        "--from",
+        dest="from_",
+        metavar="FILE",
+        help="the backup to restore from (default: the newest in <store>/backups holding it)",
+    )
+    s.set_defaults(func=cmd_store)
+
+    s = sub.add_parser("backup", help="write the whole store into one .tar.gz archive")
+    s.add_argument(
+        "--out", metavar="FILE", help="the archive (default <store>/backups/curator-backup-*)"
+    )
+    s.set_defaults(func=cmd_backup)
+
+    s = sub.add_parser("restore", help="fill an empty store from a backup archive")
+    s.add_argument("file", metavar="FILE")
+    s.set_defaults(func=cmd_restore)

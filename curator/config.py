@@ -309,6 +309,13 @@ class Web(_Model):
     max_body: Size = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
 
 
+class StoreSettings(_Model):
+    """The ``store:`` section (store engineer's): how many daily backups ``serve`` keeps in
+    ``<store>/backups/`` (0: none)."""
+
+    backups: int = Field(7, ge=0, le=366)
+
+
 class Config(_Model):
     """The whole of feeds.yaml."""
 
@@ -318,6 +325,7 @@ class Config(_Model):
     digest: Digest = Field(default_factory=Digest)
     publish: Publish = Field(default_factory=Publish)
     web: Web = Field(default_factory=Web)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     path: str = Field("feeds.yaml", exclude=True)
 
     def source(self, source_id: str) -> Source | None:

@@ -20,6 +20,7 @@ from curator import pipeline
 from curator.config import Config
 from curator.exceptions import UnknownSource
 from curator.fetch import Fetcher
+from curator.health import Health
 from curator.mailer import Mailer
 from curator.review import Review
 from curator.store import Store
@@ -57,6 +58,7 @@ class Curator:
         self.workers = workers
         self.smtp_password = smtp_password
         self.review = Review(store, clock, on_change=self.changed)
+        self.health = Health()  # scheduled jobs' outcomes, for /healthz
 
     async def poll(
         self,

@@ -1,13 +1,21 @@
-"""The job table of ``curator serve``: one poll job per source, the weekly digest.
+"""The job table of ``curator serve``: one poll job per source, the weekly digest, the daily
+backup.
 
 No logic of its own: a poll job asks the pipeline to poll its source *if it is due* (so the
-back-off that the pipeline records after failures is honoured between ticks), and the digest
-job asks :mod:`curator.digests` to send whatever is due (which is idempotent, so a catch-up
-after downtime sends a missed digest exactly once).
+back-off that the pipeline records after failures is honoured between ticks), the digest job
+asks :mod:`curator.digests` to send whatever is due (which is idempotent, so a catch-up after
+downtime sends a missed digest exactly once), and the backup job asks :mod:`curator.backup`
+for a new archive when the newest is a day old.
+
+A job that fails because of the store (a damaged file, a full disk) logs one line naming the
+file and notes it in ``curator.health`` for ``/healthz``; it does not raise into APScheduler,
+which would log a traceback on every tick of every source.  Anything else is a bug and keeps
+its traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 
@@ -15,8 +23,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from curator import pipeline
+from curator import backup, pipeline
 from curator.core import Curator
+from curator.exceptions import StoreCorrupt, StoreError
 
 log = logging.getLogger("curator.schedule")
 
@@ -32,7 +41,13 @@ async def poll_if_due(curator: Curator, source_id: str) -> None:
     # on a little between the fire time and the check: a source whose next poll falls within
     # that slack is due, or a healthy source would skip every other tick.
     slack = curator.config.fetch.jitter + 5.0
-    report = await curator.poll([source_id], due_only=True, slack=slack)
+    job = poll_job_id(source_id)
+    try:
+        report = await curator.poll([source_id], due_only=True, slack=slack)
+    except StoreError as e:
+        _failed(curator, job, e, f"scheduled poll not stored source={source_id}")
+        return
+    curator.health.succeeded(job, curator.clock())
     for r in report.sources:
         log.debug("scheduled poll source=%s outcome=%s", r.source_id, r.outcome)
 
@@ -40,14 +55,56 @@ async def poll_if_due(curator: Curator, source_id: str) -> None:
 async def send_digest_if_due(curator: Curator) -> None:
     from curator import digests
 
-    await digests.run_scheduled(curator)
+    try:
+        await digests.run_scheduled(curator)
+    except StoreError as e:
+        _failed(curator, "digest", e, "scheduled digest not sent")
+        return
+    curator.health.succeeded("digest", curator.clock())
+
+
+async def back_up_if_due(curator: Curator) -> None:
+    """A new archive in ``<store>/backups/`` when the newest is a day old; keep
+    ``store.backups`` of them."""
+    now = curator.clock()
+    try:
+        info = await asyncio.to_thread(
+            backup.daily, curator.store, curator.config.store.backups, now
+        )
+    except StoreError as e:
+        _failed(curator, "backup", e, "daily backup failed")
+        return
+    curator.health.succeeded("backup", now)
+    if info is not None:
+        log.info("daily backup path=%s items=%d", info.path, info.items)
+        for name in info.left_out:
+            log.error("daily backup left out a damaged file path=%s", curator.store.path / name)
+
+
+def _failed(curator: Curator, job: str, error: StoreError, what: str) -> None:
+    """One log line per failed tick, naming the file; no traceback (module docstring)."""
+    failure = curator.health.failed(job, curator.clock(), error)
+    if failure.file is not None:
+        log.error("%s file=%s: it does not load; run `curator store repair`", what, failure.file)
+    else:
+        log.error("%s: %s", what, error)
 
 
 def build_scheduler(curator: Curator, *, now: datetime | None = None) -> AsyncIOScheduler:
     """A scheduler (not started) holding every job; due sources run at once on start."""
     now = now or curator.clock()
     scheduler = AsyncIOScheduler(timezone="UTC")
-    states = curator.store.states()
+    # A store from before shards.json gets its item counts now (cheap: serve has just read
+    # every item), so a shard damaged later can be reported with what it held.
+    try:
+        curator.store.count_items()
+    except StoreError as e:  # busy or unwritable: counts wait for the next new item
+        log.warning("item counts not updated: %s", e)
+    try:
+        states = curator.store.states()
+    except StoreCorrupt as e:  # the service still starts; every poll will say so, once a tick
+        log.error("source state unreadable file=%s: polls start from scratch", e.path)
+        states = {}
     settings = curator.config.fetch
     for source in curator.config.sources:
         if not source.enabled:
@@ -101,6 +158,23 @@ def build_scheduler(curator: Curator, *, now: datetime | None = None) -> AsyncIO
             args=(curator,),
             id="digest-catch-up",
             name="digest catch-up",
+            misfire_grace_time=DIGEST_GRACE,
+        )
+    keep = curator.config.store.backups
+    if keep:
+        last = backup.latest(backup.default_dir(curator.store))
+        taken = backup.taken_at(last) if last is not None else None
+        # The first one a minute after start (the service is up first), then daily.
+        first_backup = max(taken + timedelta(days=1), now) if taken else now
+        scheduler.add_job(
+            back_up_if_due,
+            IntervalTrigger(hours=24),
+            args=(curator,),
+            id="backup",
+            name="daily backup",
+            next_run_time=first_backup + timedelta(seconds=60),
+            coalesce=True,
+            max_instances=1,
             misfire_grace_time=DIGEST_GRACE,
         )
     return scheduler

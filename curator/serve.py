@@ -20,7 +20,7 @@ import uvicorn
 
 from curator import schedule
 from curator.core import Curator
-from curator.exceptions import PortInUse
+from curator.exceptions import PortInUse, StoreError
 
 log = logging.getLogger("curator.serve")
 
@@ -71,7 +71,11 @@ def announce_setup(curator: Curator, base_url: str) -> None:
     """On a first run with no editor, print (once) the link that creates the first editor."""
     from curator import auth
 
-    token = auth.setup_link_token(curator.store, now=curator.clock())
+    try:
+        token = auth.setup_link_token(curator.store, now=curator.clock())
+    except StoreError as e:  # a damaged users/meta file: serve the rest (store repair fixes it)
+        log.error("cannot check for a first editor: %s", e)
+        return
     if token:
         print(
             "\nNo editor account yet. Open this one-time link to create the first editor:\n"

@@ -13,7 +13,10 @@ Layout of a store directory (every ``*.json`` file is in TinyDB's own JSON forma
       users.json         editor accounts by name
       digests.json       DigestRecord by id
       meta.json          small JSON values by key
+      shards.json        how many items each item shard holds (what a damaged shard cost)
       journal.json       only between the renames of a multi-file commit (see below)
+      damaged/           files `curator store repair` moved aside (never deleted)
+      backups/           `curator backup` archives and the daily ones of `serve`
 
 Why it is built this way (design.md, "The store"):
 
@@ -38,7 +41,11 @@ Why it is built this way (design.md, "The store"):
   outermost transaction applies it through TinyDB's table API and writes each changed file
   once when it exits normally, and drops it when it exits with an exception.
 * A file that does not load raises :class:`StoreCorrupt` naming it, and nothing writes over
-  it until someone repairs it or moves it aside.
+  it until someone repairs it or moves it aside.  It costs only what it holds: listings
+  (:meth:`Store.items`, :meth:`Store.counts`) leave a damaged item shard out, log it once,
+  and go on with the other 255; :meth:`Store.damage` names it with the number of items it
+  held (kept in ``shards.json``, which changes only when an item is added, so in commits that
+  already write several files); :meth:`Store.repair` moves it aside and restores what it can.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import stat
 import sys
 import threading
@@ -71,7 +79,7 @@ from tinydb.table import Document, Table
 from curator.exceptions import StoreCorrupt, StoreError, StoreLocked
 from curator.types import STATUSES, DigestRecord, Event, Item, Match, SourceState, Status, User
 
-__all__ = ["TITLE_INDEX_DAYS", "Store", "from_json", "to_json"]
+__all__ = ["TITLE_INDEX_DAYS", "Damage", "Repaired", "Store", "from_json", "to_json"]
 
 log = logging.getLogger("curator.store")
 
@@ -83,6 +91,8 @@ _ITEM_ID = re.compile(r"[0-9a-f]{16}\Z")
 _TEMP = re.compile(r"\.[\w.-]+\.json\.\d+\.[0-9a-f]{8}\.tmp\Z")  # what _write_temp names
 _STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00\Z")  # what _dt_out writes
 _JOURNAL = "journal.json"
+_DAMAGED = "damaged"
+_SECRET = "secret_key"  # the web app's session key (curator.web._security): data, backed up
 
 _Tables = dict[str, dict[str, Any]]
 _Sig = tuple[int, int, int]
@@ -438,7 +448,11 @@ class _Partition:
         except FileNotFoundError:
             return _Snapshot(None, {}, None)
         except OSError as e:
-            raise StoreError(f"{self.path}: cannot read: {e}") from e
+            # Unreadable (permissions, an I/O error) is damage too; a signature that matches
+            # no file makes the next read try again, since fixing permissions changes no stamp
+            # (so no log line here: it would repeat on every read; callers report it).
+            reason = f"cannot read: {e.strerror or e}"
+            return _Snapshot((-1, -1, -1), None, StoreCorrupt(self.path, reason))
         sig = (st.st_ino, st.st_mtime_ns, st.st_size)
         try:
             if not raw:
@@ -521,7 +535,14 @@ class _Shard(_Partition):
             return snap.view
         assert snap.tables is not None
         raw = snap.tables.get("items", {})
-        view = _item_view({key: self.decode_item(key, doc) for key, doc in raw.items()})
+        try:
+            view = _item_view({key: self.decode_item(key, doc) for key, doc in raw.items()})
+        except StoreCorrupt as e:
+            # An item that does not decode makes the whole shard damaged: remember it, so
+            # listings skip the shard cheaply instead of decoding it again on every read.
+            if self.snap is snap:
+                self.snap = _Snapshot(snap.sig, None, e)
+            raise
         # Unless another thread replaced it meanwhile (then the next read sorts it out).
         if self.snap is snap:
             self.snap = _Snapshot(snap.sig, None, None, view)
@@ -544,6 +565,22 @@ class _Shard(_Partition):
         assert snap.tables is not None
         doc = snap.tables.get("items", {}).get(key)
         return None if doc is None else self.decode_item(key, doc)
+
+    def count_after(self) -> int:
+        """How many items the file will hold once this transaction's overlay is applied."""
+        snap = self.snapshot()
+        if snap.view is not None:
+            keys: Any = snap.view.items
+        else:
+            assert snap.tables is not None
+            keys = snap.tables.get("items", {})
+        n = len(keys)
+        for key, doc in (self.overlay or {}).items():
+            if doc is None:
+                n -= key in keys
+            else:
+                n += key not in keys
+        return n
 
     def put_item(self, item: Item, doc: dict[str, Any]) -> None:
         self.put(item.id, doc)
@@ -619,6 +656,87 @@ def _check_meta_doc(key: str, doc: Any) -> None:
         raise ValueError(f"meta {key!r} has no value")
 
 
+def _check_count_doc(key: str, doc: Any) -> None:
+    if not re.fullmatch(r"[0-9a-f]{2}", key) or type(doc.get("items")) is not int:
+        raise ValueError(f"shard count {key!r} is not a shard name with a whole number of items")
+
+
+@dataclasses.dataclass(frozen=True)
+class Damage:
+    """A store file that does not load: what it is, why, and what it held."""
+
+    name: str  # relative to the store directory, e.g. ``items/3f.json``
+    path: Path
+    reason: str
+    items: int | None  # items it held when last counted (item shards only); None: unknown
+
+    @property
+    def held(self) -> str:
+        """What losing it costs, for a person: "412 items", "the editor accounts"…"""
+        if self.name.startswith("items/"):
+            if self.items is None:
+                return "an unknown number of items"
+            return "1 item" if self.items == 1 else f"{self.items} items"
+        return {
+            "titles.json": "the same-title index (rebuilt from the items)",
+            "shards.json": "the item counts (recounted from the items)",
+            "users.json": "the editor accounts",
+            "sources.json": "the sources' poll state",
+            "digests.json": "the digest records",
+            "meta.json": "small settings (sessions, digest ledger)",
+            _JOURNAL: "an unfinished commit",
+        }.get(self.name, "merged-URL records" if self.name.startswith("aliases/") else "data")
+
+    def __str__(self) -> str:
+        return f"{self.path}: does not load ({self.reason}); it held {self.held}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Repaired:
+    """What :meth:`Store.repair` did with one damaged file."""
+
+    name: str
+    moved_to: Path
+    reason: str
+    held: int | None  # items it held when last counted (item shards); None: unknown
+    salvaged: int  # documents read back out of the damaged file itself
+    from_backup: int  # further documents taken from the backup
+    lost_ids: tuple[str, ...]  # item ids the rest of the store knows of that are gone
+
+    @property
+    def restored(self) -> int:
+        return self.salvaged + self.from_backup
+
+    @property
+    def lost(self) -> int | None:
+        """Items lost for good (item shards whose count was known), else None."""
+        if self.held is None:
+            return len(self.lost_ids) or None
+        return max(self.held - self.restored, len(self.lost_ids))
+
+
+def _reason(error: StoreCorrupt) -> str:
+    """The reason inside StoreCorrupt's message (the exception keeps only its path)."""
+    found = re.search(r"does not load \((.*)\)\. It was left", str(error), re.S)
+    return found.group(1) if found else str(error)
+
+
+def _salvage(raw: bytes) -> dict[str, dict[str, Any]]:
+    """Every ``"<item id>": {...}`` object that still parses in a damaged file (a file cut
+    short, a stray byte in one item).  The caller checks each one's shape."""
+    text = raw.decode("utf-8", errors="replace")
+    decoder = json.JSONDecoder()
+    out: dict[str, dict[str, Any]] = {}
+    for found in re.finditer(r'"([0-9a-f]{16})"\s*:\s*\{', text):
+        try:
+            doc, _ = decoder.raw_decode(text, found.end() - 1)
+        except ValueError:
+            continue
+        if isinstance(doc, dict):
+            out[found.group(1)] = doc
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -660,6 +778,7 @@ class Store:
         self._users = _Partition(self, root / "users.json", "users", _no_check)
         self._meta = _Partition(self, root / "meta.json", "meta", _check_meta_doc)
         self._sources = _Partition(self, root / "sources.json", "sources", _no_check)
+        self._counts = _Partition(self, root / "shards.json", "shards", _check_count_doc)
         self._partitions = [
             *self._shards,
             *self._aliases,
@@ -668,10 +787,20 @@ class Store:
             self._users,
             self._meta,
             self._sources,
+            self._counts,
         ]
+        self._by_name = {p.path.relative_to(root).as_posix(): p for p in self._partitions}
+        self._decoders: dict[str, type[Any]] = {
+            "sources.json": SourceState,
+            "users.json": User,
+            "digests.json": DigestRecord,
+        }
+        self._skipped: dict[Path, _Sig | None] = {}  # damaged shards already logged
         if (self.path / _JOURNAL).exists():
             # A writer died between the renames of a commit: finish it before anyone reads.
-            with self.transaction():
+            # An unreadable journal stops writes (each transaction names it), not the opening
+            # of the store: reads go on, and `curator store repair` moves it aside.
+            with contextlib.suppress(StoreCorrupt), self.transaction():
                 pass
 
     def __repr__(self) -> str:
@@ -737,6 +866,7 @@ class Store:
                 part.settle(None)  # re-read from disk next time
 
     def _commit(self) -> None:
+        self._note_counts()
         dirty = [p for p in self._partitions if p.overlay is not None]
         if not dirty:
             return
@@ -847,7 +977,7 @@ class Store:
                 part.snap = None
         if not self._swept:
             self._swept = True
-            for directory in (self.path, self.path / "items"):
+            for directory in (self.path, self.path / "items", self.path / "aliases"):
                 for entry in os.scandir(directory):
                     if _TEMP.match(entry.name):
                         with contextlib.suppress(OSError):
@@ -858,7 +988,7 @@ class Store:
         if not isinstance(relative, str):
             raise ValueError(f"not a path: {relative!r}")
         path = (self.path / relative).resolve()
-        if path.parent not in (self.path.resolve(), (self.path / "items").resolve()):
+        if path.parent not in {(self.path / d).resolve() for d in ("", "items", "aliases")}:
             raise ValueError(f"path outside the store: {relative!r}")
         return path
 
@@ -888,10 +1018,13 @@ class Store:
             self._index_title(item.title_key, item.id, doc["first_seen"])
 
     def items(self, status: Status | None = None) -> list[Item]:
-        """Every item, or those with *status*, in no particular order."""
+        """Every readable item, or those with *status*, in no particular order.
+
+        A damaged shard is left out (logged once, listed by :meth:`damage`): the queue, the
+        published list and the digest go on with the other 255 shards' items.
+        """
         out: list[Item] = []
-        for shard in self._shards:
-            view = shard.current_view()
+        for view in self._views():
             if status is None:
                 for group in view.by_status.values():
                     out += group
@@ -900,12 +1033,352 @@ class Store:
         return out
 
     def counts(self) -> dict[str, int]:
-        """Number of items by status; every status is present, with 0 when none."""
+        """Number of readable items by status; every status is present, with 0 when none."""
         counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
-        for shard in self._shards:
-            for status, group in shard.current_view().by_status.items():
+        for view in self._views():
+            for status, group in view.by_status.items():
                 counts[status] += len(group)
         return counts
+
+    def _views(self) -> Iterator[_ItemView]:
+        for shard in self._shards:
+            try:
+                view = shard.current_view()
+            except StoreCorrupt as e:
+                self._skip(shard, e)
+                continue
+            yield view
+
+    def _skip(self, shard: _Shard, error: StoreCorrupt) -> None:
+        sig = shard.snap.sig if shard.snap is not None else None
+        if self._skipped.get(shard.path, ()) == sig:
+            return
+        self._skipped[shard.path] = sig
+        held = self._held(shard)
+        log.warning(
+            "left out a damaged item shard path=%s items=%s reason=%s: "
+            "run `curator store repair` to restore it",
+            shard.path,
+            "unknown" if held is None else held,
+            _reason(error),
+        )
+
+    # damage, repair --------------------------------------------------------------------------
+
+    def damage(self, *, deep: bool = False) -> list[Damage]:
+        """Every data file that does not load, with what it held.
+
+        Cheap by default (files this process has read are only stat'ed again).  ``deep``
+        also decodes every document, as ``curator store verify`` does; that reads the
+        whole store.
+        """
+        found: list[Damage] = []
+        journal = self.path / _JOURNAL
+        try:
+            json.loads(journal.read_bytes())["renames"]
+        except FileNotFoundError:
+            pass  # the usual case: no commit is between its renames
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            found.append(Damage(_JOURNAL, journal, f"unreadable commit journal: {e}", None))
+        for name, part in self._by_name.items():
+            try:
+                self._check(name, part, deep=deep)
+            except StoreCorrupt as e:
+                held = self._held(part) if isinstance(part, _Shard) else None
+                found.append(Damage(name, part.path, _reason(e), held))
+        return found
+
+    def _check(self, name: str, part: _Partition, *, deep: bool) -> None:
+        if isinstance(part, _Shard):
+            part.snapshot()
+            if deep:
+                part.committed_view()
+            return
+        docs = part.committed_docs()
+        cls = self._decoders.get(name)
+        if deep and cls is not None:
+            for key, doc in docs.items():
+                self._decode(part, cls, key, doc)
+
+    def _held(self, shard: _Partition) -> int | None:
+        """The item count last recorded for *shard*, or None (not recorded, or unreadable)."""
+        try:
+            doc = self._counts.get(shard.path.stem)
+        except StoreCorrupt:
+            return None
+        return None if doc is None else int(doc["items"])
+
+    def _note_counts(self) -> None:
+        """Record the item count of every shard this commit changes the count of.
+
+        Counts change only when an item is added, in commits that write several files anyway
+        (a poll, a link added by hand), so approving an item still writes one file.  A
+        damaged count file never blocks a write: repair recounts it.
+        """
+        changed: dict[str, dict[str, Any]] = {}
+        for shard in self._shards:
+            if shard.overlay is None:
+                continue
+            n = shard.count_after()
+            try:
+                doc = self._counts.get(shard.path.stem)
+            except StoreCorrupt:
+                return
+            if doc is None or doc.get("items") != n:
+                changed[shard.path.stem] = {"items": n}
+        if changed:
+            self._counts.put_many(changed)
+
+    def count_items(self) -> None:
+        """Bring ``shards.json`` up to date with every readable shard (``serve`` does this at
+        start, when it has read every item anyway, so a store from before the count file
+        gets one)."""
+        with self.transaction():
+            try:
+                known = self._counts.docs()
+            except StoreCorrupt:
+                return
+            changed: dict[str, dict[str, Any]] = {}
+            for shard in self._shards:
+                try:
+                    n = len(shard.committed_view().items)
+                except StoreCorrupt:
+                    continue
+                recorded = known.get(shard.path.stem, {}).get("items")
+                if recorded != n and (n or recorded is not None):
+                    changed[shard.path.stem] = {"items": n}
+            if changed:
+                self._counts.put_many(changed)
+
+    def repair(self, backup: Callable[[str], bytes | None] | None = None) -> list[Repaired]:
+        """Move every damaged file aside (into ``damaged/``, never deleted) and restore
+        what can be restored: documents that still parse in the damaged file itself, then
+        the rest from *backup* (a reader of a backup's files by store-relative name); the
+        same-title index and the item counts are rebuilt from the items.  An unfinished
+        commit is completed first, as every transaction does.
+
+        Returns one :class:`Repaired` per file, saying what was restored and what is lost.
+        """
+        out: list[Repaired] = []
+        journal = self._set_journal_aside()
+        if journal is not None:
+            out.append(journal)
+        with self.transaction():
+            found = self.damage(deep=True)
+            known = self._known_ids()
+            for damage in found:
+                out.append(self._repair(damage, backup, known))
+            names = {d.name for d in found}
+            if any(n.startswith("items/") for n in names) or "titles.json" in names:
+                self._rebuild_titles()
+        if any(r.name.startswith("items/") or r.name == "shards.json" for r in out):
+            self.count_items()
+        return out
+
+    def _set_journal_aside(self) -> Repaired | None:
+        """An unreadable journal would stop every transaction: move it aside first."""
+        journal = self.path / _JOURNAL
+        with self._lock:
+            self._acquire_file_lock()
+            try:
+                try:
+                    json.loads(journal.read_bytes())["renames"]
+                    return None
+                except FileNotFoundError:
+                    return None
+                except (OSError, ValueError, KeyError, TypeError) as e:
+                    reason = f"unreadable commit journal: {e}"
+                moved = self._move_aside(journal)
+            finally:
+                self._file_lock.release()
+        log.warning("moved an unreadable commit journal aside path=%s to=%s", journal, moved)
+        return Repaired(_JOURNAL, moved, reason, None, 0, 0, ())
+
+    def _move_aside(self, path: Path) -> Path:
+        aside = self.path / _DAMAGED
+        aside.mkdir(exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        name = path.relative_to(self.path).as_posix().replace("/", "-")
+        target = aside / f"{name}.{stamp}"
+        n = 1
+        while target.exists():
+            n += 1
+            target = aside / f"{name}.{stamp}.{n}"
+        try:
+            os.replace(path, target)
+            _fsync_dir(aside)
+            _fsync_dir(path.parent)
+        except OSError as e:
+            raise StoreError(f"cannot move {path} aside to {target}: {e}") from e
+        return target
+
+    def _known_ids(self) -> set[str]:
+        """Item ids other files mention (titles, digests, aliases): whose loss can be named."""
+        known: set[str] = set()
+        with contextlib.suppress(StoreCorrupt):
+            known.update(str(d["id"]) for d in self._titles.docs().values())
+        with contextlib.suppress(StoreCorrupt):
+            for doc in self._digests.docs().values():
+                known.update(x for x in doc.get("item_ids", ()) if isinstance(x, str))
+        for part in self._aliases:
+            with contextlib.suppress(StoreCorrupt):
+                known.update(str(d["id"]) for d in part.docs().values())
+        return known
+
+    def _repair(
+        self, damage: Damage, backup: Callable[[str], bytes | None] | None, known: set[str]
+    ) -> Repaired:
+        if damage.name == _JOURNAL:  # found unreadable after _set_journal_aside: a race
+            raise StoreError(f"{damage.path}: changed during the repair; run it again")
+        part = self._by_name[damage.name]
+        moved = self._move_aside(part.path)
+        part.snap, part.checked = None, -1
+        self._skipped.pop(part.path, None)
+        try:
+            raw = moved.read_bytes()
+        except OSError:
+            raw = b""
+        salvaged: dict[str, dict[str, Any]] = {}
+        if isinstance(part, _Shard) or part in self._aliases:
+            salvaged = self._valid_docs(part, _salvage(raw))
+        from_backup: dict[str, dict[str, Any]] = {}
+        if backup is not None and part not in (self._titles, self._counts):
+            from_backup = self._backup_docs(part, backup(damage.name))
+        docs = {**from_backup, **salvaged}
+        if isinstance(part, _Shard):
+            for key, doc in docs.items():
+                part.put_item(part.decode_item(key, doc), doc)
+        elif docs:
+            part.put_many(docs)
+        lost: tuple[str, ...] = ()
+        if isinstance(part, _Shard):
+            prefix = part.path.stem
+            lost = tuple(sorted(i for i in known if i.startswith(prefix) and i not in docs))
+        log.warning(
+            "repaired path=%s moved_to=%s salvaged=%d from_backup=%d lost_known=%d",
+            part.path,
+            moved,
+            len(salvaged),
+            len(docs) - len(salvaged),
+            len(lost),
+        )
+        return Repaired(
+            damage.name,
+            moved,
+            damage.reason,
+            damage.items,
+            len(salvaged),
+            len(docs) - len(salvaged),
+            lost,
+        )
+
+    def _valid_docs(self, part: _Partition, docs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """The documents of *docs* that have the shape *part* keeps; the rest are dropped."""
+        out: dict[str, dict[str, Any]] = {}
+        cls = self._decoders.get(part.path.relative_to(self.path).as_posix())
+        for key, doc in docs.items():
+            if not isinstance(doc, dict):
+                continue
+            try:
+                part.validate(key, doc)
+                if isinstance(part, _Shard):
+                    part.decode_item(key, doc)
+                elif cls is not None:
+                    self._decode(part, cls, key, doc)
+            except (ValueError, StoreCorrupt):
+                continue
+            out[key] = doc
+        return out
+
+    def _backup_docs(self, part: _Partition, raw: bytes | None) -> dict[str, dict[str, Any]]:
+        if raw is None:
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return self._valid_docs(part, _salvage(raw)) if isinstance(part, _Shard) else {}
+        table = data.get(part.name) if isinstance(data, dict) else None
+        return self._valid_docs(part, table) if isinstance(table, dict) else {}
+
+    def _rebuild_titles(self) -> None:
+        """The same-title index again from the items: it is derived data."""
+        with contextlib.suppress(StoreCorrupt):
+            current = self._titles.docs()
+            self._titles.put_many({}, remove=tuple(current))
+        for item in sorted(self.items(), key=lambda i: i.first_seen):
+            if item.title_key:
+                self._index_title(item.title_key, item.id, _dt_out(item.first_seen))
+
+    # backup, restore -------------------------------------------------------------------------
+
+    def is_data_name(self, name: str) -> bool:
+        """Whether *name* (relative, with /) is one of the store's data files."""
+        return name in self._by_name or name == _SECRET
+
+    def data_files(self) -> list[str]:
+        """The data files present now, relative to the store directory."""
+        names = [name for name, part in self._by_name.items() if part.path.exists()]
+        if (self.path / _SECRET).exists():
+            names.append(_SECRET)
+        return names
+
+    def freeze(self, into: Path) -> list[str]:
+        """Hard-link every data file into the directory *into*, under the store lock.
+
+        Writers replace files by rename and never change one in place, so the links are a
+        consistent copy of the whole store, taken in milliseconds while ``serve`` runs;
+        where links are not possible the files are copied (still under the lock).
+        """
+        with self.transaction():
+            names = self.data_files()
+            for name in names:
+                target = into / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(self.path / name, target)
+                except OSError:
+                    shutil.copy2(self.path / name, target)
+        return names
+
+    def load_files(self, files: Mapping[str, bytes]) -> None:
+        """Fill an EMPTY store with *files* (name -> bytes), all or nothing: they are made
+        durable beside their places, listed in the journal, then renamed (a crash in
+        between is completed by the next open, as for any commit)."""
+        for name in files:
+            if not self.is_data_name(name):
+                raise StoreError(f"{name!r} is not a file of a Curator store")
+        with self.transaction():
+            present = [n for n in self.data_files() if n != _SECRET]
+            if present:
+                raise StoreError(
+                    f"{self.path} is not empty (it holds {present[0]}"
+                    + (f" and {len(present) - 1} more files" if len(present) > 1 else "")
+                    + "): restore only into an empty store directory, e.g. a new "
+                    "--store DIR, or move this one aside first"
+                )
+            written: list[tuple[Path, Path]] = []
+            journal = False
+            try:
+                for name, data in files.items():
+                    dest = self.path / name
+                    tmp, _ = self._write_temp(dest, data)
+                    written.append((tmp, dest))
+                self._write_journal(written)
+                journal = True
+                for tmp, dest in written:
+                    os.replace(tmp, dest)
+                for directory in {dest.parent for _, dest in written}:
+                    _fsync_dir(directory)
+                (self.path / _JOURNAL).unlink()
+            except OSError as e:
+                if not journal:
+                    for tmp, _ in written:
+                        with contextlib.suppress(OSError):
+                            tmp.unlink()
+                raise StoreError(f"cannot write the restored files into {self.path}: {e}") from e
+            finally:
+                for part in self._partitions:
+                    part.snap, part.checked = None, -1
 
     def version(self) -> str:
         """A token that changes whenever any item changes, in any process (for ETags).

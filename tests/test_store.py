@@ -539,9 +539,14 @@ def test_a_bad_item_is_reported_with_its_file(store: Store) -> None:
     data = json.loads(shard.read_text())
     del data["items"][item_id(1)]["first_seen"]
     shard.write_text(json.dumps(data))
+    fresh = Store(store.path)
     with pytest.raises(StoreCorrupt, match="first_seen") as e:
-        Store(store.path).items()
+        fresh.get_item(item_id(1))
     assert e.value.path == shard
+    # Listings leave the damaged shard out; the store names it, with what it held.
+    assert fresh.items() == [] and fresh.counts()["pending"] == 0
+    (damage,) = fresh.damage(deep=True)
+    assert damage.path == shard and damage.items == 1 and "first_seen" in damage.reason
 
 
 def test_store_path_must_be_a_directory(tmp_path: Path) -> None:
@@ -598,8 +603,10 @@ def test_a_commit_interrupted_between_renames_is_completed(tmp_path: Path) -> No
 def test_an_unreadable_journal_stops_writes(tmp_path: Path) -> None:
     Store(tmp_path)
     (tmp_path / "journal.json").write_text('{"renames": [["../../etc/passwd", "x"]]}')
-    with pytest.raises(StoreCorrupt, match="journal"):
-        Store(tmp_path)
+    store = Store(tmp_path)  # opens (reads go on), but every write names the journal
+    with pytest.raises(StoreCorrupt, match="journal"), store.transaction():
+        store.put_meta("k", 1)
+    assert not (tmp_path / "x").exists()
 
 
 def test_multi_file_commits_leave_no_journal(store: Store) -> None:

@@ -166,6 +166,7 @@ def render(
         "csrf": csrf_token(request.session),
         "flashes": request.session.pop("flash", []),
         "counts": st.curator.store.counts() if user else {},
+        "damage": st.curator.store.damage() if user else [],  # the banner in base.html
         "version": __version__,
         "categories": CATEGORIES,
         "statuses": STATUSES,

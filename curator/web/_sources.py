@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from curator import __version__
+from curator import __version__, health
 from curator.config import Source
 from curator.exceptions import CuratorError, StoreError
 from curator.types import SourceState
-from curator.web._common import editor_only, error_page, flash, render, state
+from curator.web._common import current_user, editor_only, error_page, flash, render, state
 
 log = logging.getLogger("curator.web")
 
@@ -95,14 +96,20 @@ async def poll_now(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    """For monitors: 200 while the store answers, 503 when it does not."""
+    """For monitors and load balancers: a bare ``{"status": "ok"|"degraded"|"failing"}``
+    (HTTP 200, 200, 503; see curator.health).  A signed-in editor also gets the details:
+    damaged files with their paths, jobs that failed on the store, item counts, the last
+    backup.  Nothing about the installation is shown without a session."""
+    curator = state(request).curator
+    report = health.assess(curator.store, curator.health)
     try:
-        counts = state(request).curator.store.counts()
-    except StoreError as e:
-        return JSONResponse(
-            {"status": "error", "error": str(e), "version": __version__}, status_code=503
-        )
-    return JSONResponse({"status": "ok", "version": __version__, "items": counts})
+        editor = current_user(request) is not None
+    except StoreError:  # the accounts file itself is damaged: no one is signed in
+        editor = False
+    body: dict[str, Any] = {"status": report.status}
+    if editor:
+        body.update(version=__version__, **report.details)
+    return JSONResponse(body, status_code=report.http_status, headers={"Cache-Control": "no-store"})
 
 
 routes = [
