@@ -459,7 +459,13 @@ def test_hostile_titles_links_and_summaries_are_neutralised() -> None:
     assert parsed.entries[0].published == datetime(2021, 9, 6, 14, 45, tzinfo=UTC)
     assert parsed.entries[3].published is None
     got = entries(parsed, url)
-    assert [e.title for e in got] == ["CCTV & police", "Bad date", "Future"]  # two links dropped
+    # An RSS title is plain text: what the feed escaped once is kept literally (and escaped
+    # again wherever it is shown), never run as markup.  Two links are dropped.
+    assert [e.title for e in got] == [
+        "<script>alert(1)</script>CCTV &amp; police",
+        "Bad date",
+        "Future",
+    ]
     first = got[0]
     assert first.summary_html == (
         '<p>Hi\n  <a rel="noopener noreferrer nofollow">js</a> \n  '

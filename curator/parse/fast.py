@@ -95,7 +95,7 @@ _XLINK_NS = "http://www.w3.org/1999/xlink"
 _DTD = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _CP1252_RANGE = re.compile("[\x80-\x9f]")
 _REF_FIX = re.compile("&([A-Za-z0-9_]+);")  # "?a=1&b;=2" (a mangled "&b=2") back to "&b"
-_TYPE_READ = frozenset({"description", "summary", "content"})  # Curator reads their "type"
+_TYPE_READ = frozenset({"description", "summary", "content", "title"})  # Curator reads their "type"
 _NOT_STORED = frozenset({"category", "tags", "itunes_keywords"})
 _EMAIL = re.compile(
     r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"""

@@ -189,6 +189,12 @@ def _detail_base(detail: object) -> str | None:
     return None
 
 
+def _detail_type(detail: object) -> str | None:
+    if isinstance(detail, Mapping):
+        return _str(detail.get("type"))
+    return None
+
+
 def _html_of(detail: object) -> str | None:
     """The value of a feedparser text construct as HTML (plain text escaped)."""
     if not isinstance(detail, Mapping):
@@ -223,6 +229,7 @@ def _entry(e: Any, fallback_base: str) -> RawEntry:
     )
     return RawEntry(
         title=_str(e.get("title")),
+        title_type=_detail_type(e.get("title_detail")),
         link=_link(e),
         summary=summary,
         content=content,

@@ -79,6 +79,7 @@ def _item(item: Mapping[str, Any], base: str, feed_authors: tuple[str, ...]) -> 
     content = _str(item.get("content_html")) or escape_text(_str(item.get("content_text")))
     return RawEntry(
         title=_str(item.get("title")),
+        title_type="text/plain",  # JSON Feed titles are plain text by definition
         link=link,
         summary=escape_text(_str(item.get("summary"))),
         content=content,
