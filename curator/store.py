@@ -618,6 +618,10 @@ def _stat_sig(path: Path) -> _Sig | None:
         st = os.stat(path)
     except FileNotFoundError:
         return None
+    except OSError:
+        # Unreadable (a folder replaced by a file, permissions, I/O): a stamp no file has, so
+        # the next read tries the file and reports it as damage.
+        return (-1, -1, -1)
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 

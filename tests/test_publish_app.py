@@ -25,6 +25,7 @@ from starlette.testclient import TestClient
 
 from curator.config import Publish
 from curator.core import Curator
+from curator.exceptions import StoreError
 from curator.store import Store
 from curator.types import Item
 from curator.web import create_app
@@ -229,10 +230,36 @@ def test_last_modified_survives_a_restart_and_moves_with_the_bytes(tmp_path: Pat
     stop(renamed)
 
 
-def test_a_damaged_store_gets_a_plain_503_without_detail_or_cookie(app: App) -> None:
+def test_a_damaged_shard_is_left_out_of_the_public_list(app: App) -> None:
+    """One damaged items file costs the website only the items it held: the rest is served,
+    and nothing says where or why (the editor's pages and the log do)."""
+    put(app.curator.store, make_item(1, reviewed_at=T0 - timedelta(hours=1)))
+    shards = sorted((app.curator.store.path / "items").glob("*.json"))
+    assert shards
+    for n in range(2, 40):
+        put(app.curator.store, make_item(n, reviewed_at=T0 - timedelta(hours=1)))
+    victim = shards[0]
+    held = {i.id for i in app.curator.store.items() if i.id in victim.read_text()}
+    victim.write_text("{not json", encoding="utf-8")
+    r = app.client.get("/links.json")
+    assert r.status_code == 200
+    ids = {entry["id"] for entry in r.json()["items"]}
+    assert ids and not ids & held
+    assert str(app.curator.store.path) not in r.text and "set-cookie" not in r.headers
+
+
+def test_a_store_that_cannot_answer_gets_a_plain_503_without_detail_or_cookie(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read error (the disk failing under it, which a test cannot cause for real)."""
     put(app.curator.store, make_item(1, reviewed_at=T0 - timedelta(hours=1)))
     sign_in(app.client)
-    (app.curator.store.path / "items" / "00.json").write_text("{not json", encoding="utf-8")
+    store = app.curator.store
+
+    def failing() -> str:
+        raise StoreError(f"{store.path}/items/00.json: cannot read: Input/output error")
+
+    monkeypatch.setattr(store, "version", failing)
     r = app.client.get("/links.json")
     assert r.status_code == 503
     assert r.text == (

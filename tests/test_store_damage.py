@@ -115,6 +115,22 @@ def test_unreadable_is_damage_and_heals_when_readable_again(tmp_path: Path) -> N
     assert store.damage() == [] and len(store.items()) == 2
 
 
+def test_an_items_folder_replaced_by_a_file_is_damage_not_a_crash(tmp_path: Path) -> None:
+    """stat() on items/NN.json then fails with ENOTDIR, which once escaped as a traceback from
+    every page that asked for the store's version."""
+    store = Store(tmp_path / "store")
+    put(store, make_item(1), make_item(2))
+    items = store.path / "items"
+    shutil.move(items, tmp_path / "items.moved")
+    items.write_text("not a folder", encoding="utf-8")
+    assert store.version()  # no exception
+    assert store.items() == []
+    assert store.damage() and all("cannot read" in d.reason for d in store.damage())
+    items.unlink()
+    shutil.move(tmp_path / "items.moved", items)
+    assert len(store.items()) == 2 and store.damage() == []
+
+
 def test_repair_reads_back_what_parses_and_takes_the_rest_from_the_backup(
     tmp_path: Path,
 ) -> None:
