@@ -911,8 +911,10 @@ _NEVER_PUBLIC = (
 def _is_public(address: str) -> bool:
     """Whether an address from the resolver is one anybody on the internet could reach.
 
-    An IPv6 address that carries an IPv4 one (IPv4-mapped, NAT64, 6to4) is public only if
-    that IPv4 address is too: ``64:ff9b::7f00:1`` reaches 127.0.0.1 through a NAT64 gateway.
+    An IPv6 address that carries an IPv4 one (IPv4-mapped, NAT64, 6to4) is judged by that
+    IPv4 address alone: ``64:ff9b::7f00:1`` reaches 127.0.0.1 through a NAT64 gateway.  (Not
+    by its prefix as well: Python before 3.11.4 counts all of 6to4's ``2002::/16`` private,
+    which refused every 6to4 host on Debian's Python and no other.)
     """
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone ("%eth0")
@@ -924,8 +926,8 @@ def _is_public(address: str) -> bool:
         embedded = ip.ipv4_mapped or ip.sixtofour
         if ip in _NAT64:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None and not _is_public(str(embedded)):
-            return False
+        if embedded is not None:
+            return _is_public(str(embedded))
     return ip.is_global and not ip.is_multicast
 
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import jinja2
@@ -53,6 +53,9 @@ from curator import __version__
 from curator.config import Config, Publish
 from curator.exceptions import PublishError
 from curator.types import CATEGORIES, Category, Item, Status
+
+if TYPE_CHECKING:
+    from curator.store import Damage
 
 log = logging.getLogger("curator.publish")
 
@@ -93,6 +96,18 @@ class ItemSource(Protocol):
     def items(self, status: Status | None = None) -> list[Item]: ...
 
     def version(self) -> str: ...
+
+    def damage(self, *, deep: bool = False) -> list[Damage]: ...
+
+
+def damaged_items(store: ItemSource) -> list[Damage]:
+    """The item files that do not load: an output made now would silently lack their items.
+
+    The public outputs are an evidence list others copy and cache: while part of it is
+    unreadable they keep what they last published in full (the last good export on disk, the
+    last good answer in ``serve``) rather than a list with holes in it.
+    """
+    return [d for d in store.damage() if d.name.startswith("items/")]
 
 
 @dataclass(frozen=True)
@@ -584,7 +599,8 @@ def export(
     serialises exports from several processes, so an older state never overwrites a newer one;
     nothing but the four files and, for an instant, their temporary files enters ``out_dir``.
     The feeds' self links point at ``publish.export_url`` when set, else at ``base_url``.
-    Returns the files that changed.  Raises PublishError naming the path when it cannot write.
+    Returns the files that changed.  Raises PublishError naming the path when it cannot write,
+    and when item files are damaged (:func:`damaged_items`: the files on disk stay as they are).
     """
     publish = config.publish
     out = Path(out_dir)
@@ -592,6 +608,14 @@ def export(
         out.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(export_lock(store, out)), timeout=60)
         with lock:
+            damaged = damaged_items(store)
+            if damaged:
+                held = ", ".join(f"{d.path} ({d.held})" for d in damaged)
+                raise PublishError(
+                    f"{out}: not written, the last good export stays: the store has damaged "
+                    f"files ({held}) whose items it would leave out. Run `curator store "
+                    "verify`, then `curator store repair`."
+                )
             selection = items_for(store, publish, now)
             written: list[Path] = []
             for fmt, name in zip(_EXPORT_FORMATS, EXPORT_FILES, strict=True):

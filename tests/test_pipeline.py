@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from curator.store import Store
 from curator.types import PollReport
 from curator.workers import Workers
 from tests.feedserver import FeedServer, need_corpus
+from tests.test_fetch_corpus import UNREADABLE
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -272,24 +274,77 @@ def test_unknown_source_id(make: Callable[..., Curator]) -> None:
         run(cur, ["nope"])
 
 
+#: Corpus files feedparser reads no entries from (JSON Feed, a gzip-compressed body, UTF-16)
+#: and the entries Curator reads from each.
+READ_WHERE_FEEDPARSER_READS_NOTHING = {
+    "FeedKit__feed.json": 2,
+    "NetNewsWire__RSParser__3960.json": 20,
+    "NetNewsWire__RSParser__DaringFireball.json": 48,
+    "NetNewsWire__RSParser__allthis.json": 12,
+    "NetNewsWire__RSParser__authors.json": 4,
+    "NetNewsWire__RSParser__curt.json": 26,
+    "NetNewsWire__RSParser__inessential.json": 20,
+    "NetNewsWire__RSParser__pxlnv.json": 20,
+    "NetNewsWire__RSParser__rose.json": 84,
+    "atoma__json_feed__jsonfeed.org.json": 1,
+    "atoma__json_feed__podcast.json": 1,
+    "feed-rs__jsonfeed__jsonfeed_elastic_1.1.json": 3,
+    "feed-rs__jsonfeed__jsonfeed_example_1.json": 2,
+    "feed-rs__jsonfeed__jsonfeed_spec_1.json": 1,
+    "feedjira__json_feed.json": 20,
+    "feedjira__json_feed_with_escaped_uris.json": 30,
+    "gofeed__version_json_10.json": 1,
+    "gofeed__version_json_11.json": 1,
+    "gofeed__version_json_11_deprecated_author.json": 1,
+    "kurtmckee-feedparser__json__example.json": 2,
+    "lemon24-reader__empty.json": 1,
+    "lemon24-reader__full.json": 2,
+    "lemon24-reader__invalid.json": 8,
+    "node-feedparser__compressed.xml": 10,
+    "simplepie__feed-utf16be.xml": 1,
+    "simplepie__feed-utf16le.xml": 1,
+}
+
+
+def _feedparser_entries(corpus: Path) -> dict[str, int]:
+    """MANIFEST.tsv's count of the entries feedparser reads from each feed file."""
+    counts = {}
+    for row in (corpus / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        name, *_, notes = row.split("\t")
+        found = re.search(r"\bentries=(\d+)", notes)
+        if name.startswith("feeds/") and found:
+            counts[name.removeprefix("feeds/")] = int(found.group(1))
+    return counts
+
+
 def test_every_corpus_feed_goes_through_the_pipeline(
     feed_server: FeedServer, make: Callable[..., Curator]
 ) -> None:
-    """keep_all sources so every entry goes through normalize, match, dedupe and the store."""
-    files = sorted(p.name for p in (need_corpus() / "feeds").iterdir())
+    """keep_all sources so every entry goes through normalize, match, dedupe and the store.
+    Each file's outcome is pinned: the unreadable ones fail with their reason, and every other
+    reads as many entries as feedparser does (up to fetch.max_entries), or, where feedparser
+    reads none, as many as recorded here."""
+    corpus = need_corpus()
+    files = sorted(p.name for p in (corpus / "feeds").iterdir())
+    expected = _feedparser_entries(corpus)
     sources = "".join(
         source(f"c{i}", feed_server.corpus_url(f"feeds/{name}"), rules="{keep_all: true}")
         for i, name in enumerate(files)
     )
     cur = make(make_config(sources, head=POLICING))
     report = run(cur)
-    assert len(report.sources) == len(files)
-    assert report.total("new") > 500
-    # Failures are data, each with a message; the run as a whole completed.
-    for r in report.sources:
-        assert r.outcome in ("ok", "error"), r
-        if r.outcome == "error":
-            assert r.error
+    by_id = {r.source_id: r for r in report.sources}
+    assert len(by_id) == len(files)
+    max_entries = cur.config.fetch.max_entries
+    for i, name in enumerate(files):
+        r = by_id[f"c{i}"]
+        if name in UNREADABLE:
+            assert r.outcome == "error" and UNREADABLE[name] in (r.error or ""), (name, r)
+            continue
+        assert r.outcome == "ok", (name, r)
+        want = READ_WHERE_FEEDPARSER_READS_NOTHING.get(name) or min(expected[name], max_entries)
+        assert r.entries == want, (name, r.entries, want)
+    assert report.total("new") > 2000
     stored = cur.store.items()
     assert all(i.url.startswith(("http://", "https://")) for i in stored)
 

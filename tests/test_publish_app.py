@@ -25,7 +25,8 @@ from starlette.testclient import TestClient
 
 from curator.config import Publish
 from curator.core import Curator
-from curator.exceptions import StoreError
+from curator.exceptions import PublishError, StoreError
+from curator.publish import export
 from curator.store import Store
 from curator.types import Item
 from curator.web import create_app
@@ -230,22 +231,37 @@ def test_last_modified_survives_a_restart_and_moves_with_the_bytes(tmp_path: Pat
     stop(renamed)
 
 
-def test_a_damaged_shard_is_left_out_of_the_public_list(app: App) -> None:
-    """One damaged items file costs the website only the items it held: the rest is served,
-    and nothing says where or why (the editor's pages and the log do)."""
-    put(app.curator.store, make_item(1, reviewed_at=T0 - timedelta(hours=1)))
-    shards = sorted((app.curator.store.path / "items").glob("*.json"))
-    assert shards
-    for n in range(2, 40):
-        put(app.curator.store, make_item(n, reviewed_at=T0 - timedelta(hours=1)))
-    victim = shards[0]
-    held = {i.id for i in app.curator.store.items() if i.id in victim.read_text()}
+def test_a_damaged_shard_keeps_the_last_good_answer(app: App, tmp_path: Path) -> None:
+    """One damaged items file must not punch holes in the website's list: the public answers
+    stay what they last were in full, the static export is not rewritten, and a server that
+    never saw the store whole serves the rest.  Nothing says where or why (the editor's pages
+    and the log do)."""
+    store = app.curator.store
+    for n in range(1, 40):
+        put(store, make_item(n, reviewed_at=T0 - timedelta(hours=1)))
+    out = tmp_path / "site"
+    export(app.curator.config, store, out, app.clock())
+    exported = (out / "links.json").read_bytes()
+    before = app.client.get("/links.json")
+    assert before.status_code == 200 and len(before.json()["items"]) == 39
+
+    victim = sorted((store.path / "items").glob("*.json"))[0]
+    held = {i.id for i in store.items() if i.id in victim.read_text()}
     victim.write_text("{not json", encoding="utf-8")
-    r = app.client.get("/links.json")
-    assert r.status_code == 200
-    ids = {entry["id"] for entry in r.json()["items"]}
-    assert ids and not ids & held
-    assert str(app.curator.store.path) not in r.text and "set-cookie" not in r.headers
+    during = app.client.get("/links.json")
+    assert during.status_code == 200 and during.content == before.content
+    assert str(store.path) not in during.text and "set-cookie" not in during.headers
+    with pytest.raises(PublishError, match="the last good export stays"):
+        export(app.curator.config, store, out, app.clock())
+    assert (out / "links.json").read_bytes() == exported
+
+    fresh = start(store.path, app.clock)
+    try:
+        rest = fresh.client.get("/links.json")
+        ids = {entry["id"] for entry in rest.json()["items"]}
+        assert rest.status_code == 200 and len(ids) == 39 - len(held) and not ids & held
+    finally:
+        stop(fresh)
 
 
 def test_a_store_that_cannot_answer_gets_a_plain_503_without_detail_or_cookie(

@@ -339,6 +339,26 @@ class _Site:
         self._cache: OrderedDict[tuple[object, ...], tuple[Output, datetime | None]] = OrderedDict()
         self._script = EMBED_JS.read_bytes()
         self._script_output: Output | None = None
+        # The last answer made while every item file loaded, per output, for while some do not.
+        self._good: OrderedDict[tuple[object, ...], Output] = OrderedDict()
+        self._damage_logged: frozenset[str] = frozenset()
+
+    def _last_good(self, good_key: tuple[object, ...]) -> Output | None:
+        """While item files are damaged, the last full answer (None: healthy, or none yet)."""
+        damaged = publish.damaged_items(self.curator.store)
+        names = frozenset(str(d.path) for d in damaged)
+        if names != self._damage_logged:
+            self._damage_logged = names
+            if names:
+                log.warning(
+                    "public outputs keep their last good answer while the store has damaged "
+                    "files=%s: run `curator store repair`",
+                    ",".join(sorted(names)),
+                )
+        if not damaged:
+            return None
+        with self._lock:
+            return self._good.get(good_key)
 
     def _render(self, fmt: Format, name: str, options: _Options) -> Output:
         config = self.curator.config
@@ -350,6 +370,11 @@ class _Site:
             if hit is not None and (hit[1] is None or now < hit[1]):
                 self._cache.move_to_end(key)
                 return hit[0]
+        good_key = key[1:]
+        good = self._last_good(good_key)
+        if good is not None:
+            return good
+        healthy = not self._damage_logged
         selection = publish.items_for(store, config.publish, now, options.query)
         rendered = publish.render(
             fmt,
@@ -368,6 +393,11 @@ class _Site:
             self._cache.move_to_end(key)
             while len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
+            if healthy:
+                self._good[good_key] = output
+                self._good.move_to_end(good_key)
+                while len(self._good) > _CACHE_SIZE:
+                    self._good.popitem(last=False)
         return output
 
     def _serve(
