@@ -253,8 +253,11 @@ def test_cli_names_the_damage_verifies_and_repairs(
     assert main(["approve", item_id(a)]) == 1
     assert str(victim) in capsys.readouterr().err
     assert main(["approve", item_id(5000)]) == 0  # everything else stays writable
-    assert main(["publish", "--out", "site"]) == 0
-    assert "jsonfeed.org" in json.loads((env / "site" / "links.json").read_text())["version"]
+    # The website's list is not rewritten with holes in it: the last good export stays.
+    assert main(["publish", "--out", "site"]) == 1
+    err = capsys.readouterr().err
+    assert "the last good export stays" in err and str(victim) in err
+    assert not (env / "site" / "links.json").exists()
     assert main(["digest", "preview", "--out", "next.txt"]) == 0
     assert make_item(5000).title in (env / "next.txt").read_text()
     capsys.readouterr()
@@ -267,6 +270,9 @@ def test_cli_names_the_damage_verifies_and_repairs(
     assert "3 items (2 pending, 1 approved" in capsys.readouterr().out
     assert main(["store", "repair"]) == 0
     assert "nothing to repair" in capsys.readouterr().out
+    assert main(["publish", "--out", "site"]) == 0
+    published = json.loads((env / "site" / "links.json").read_text())
+    assert [i["url"] for i in published["items"]] == [make_item(5000).url]
 
 
 def test_cli_repair_says_what_is_lost_without_a_backup(
