@@ -94,7 +94,8 @@ class StoreCorrupt(StoreError):
         self.path = path
         super().__init__(
             f"{path}: the file does not load ({reason}). It was left untouched; "
-            "restore it from a backup or move it aside to start that part afresh."
+            "`curator store repair` moves it aside and restores what it can from it and "
+            "from the newest backup."
         )
 
 
