@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 
 from curator import auth
 from curator.store import Store
+from tests.feedserver import FeedServer
 from tests.webkit import EDITOR, FAST_HASHER, PASSWORD, csrf_of, make_item, put
 
 pytestmark = pytest.mark.slow
@@ -230,3 +232,56 @@ def test_a_streamed_body_over_the_limit_is_cut_off_by_the_real_server(
         answer = sock.recv(65536)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert sent < 16 << 20
+
+
+def test_a_document_that_takes_minutes_to_read_does_not_hold_up_the_web_app(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """Issue 9, item 4: `serve` read documents on its event loop, so one slow document stalled
+    every page (a 9 MB broken feed held /links.json for 16.7 s).  This feed's 200 KB author
+    sends feedparser's e-mail pattern into minutes of backtracking; while a worker chews on
+    it, the public list and the health check answer at once."""
+    author = "a" * 200_000
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Slow</title>'
+        "<link>https://slow.example/</link><item><title>Police CCTV upgrade</title>"
+        f"<link>https://slow.example/1</link><author>{author}</author></item></channel></rss>"
+    ).encode()
+    sent = threading.Event()
+
+    def chunks() -> Iterator[bytes]:
+        yield body
+        sent.set()  # the whole document is on its way: reading it is all that is left
+
+    url = feed_server.route("/slow", chunks, content_type="application/rss+xml")
+    (tmp_path / "feeds.yaml").write_text(
+        "fetch: {jitter: 0, parse_timeout: 1h}\n"
+        f"sources:\n  - {{id: slow, name: Slow, url: '{url}', interval: 1d}}\n"
+        "digest: {enabled: false}\n"
+    )
+    port = free_port()
+    proc = start(tmp_path, port)
+    lines: list[str] = []
+    listening = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "serving on" in line:
+                listening.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert listening.wait(timeout=120), "".join(lines)
+        assert sent.wait(timeout=120), "the source was never polled"
+        for path in ("/links.json", "/healthz"):
+            # Inline, this waited for the whole read: minutes, far past this timeout.
+            r = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=60)
+            assert r.status_code == 200
+        assert not any("source=slow" in line for line in lines)  # still being read
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        reader.join(timeout=60)
