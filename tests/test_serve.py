@@ -283,5 +283,9 @@ def test_a_document_that_takes_minutes_to_read_does_not_hold_up_the_web_app(
         assert not any("source=slow" in line for line in lines)  # still being read
     finally:
         proc.terminate()
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # a loop stuck in a read cannot hear SIGTERM
+            proc.kill()
+            proc.wait()
         reader.join(timeout=60)
