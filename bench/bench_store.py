@@ -1,4 +1,5 @@
-"""Store benchmark: approve one item and list pending items at 1k, 10k and 100k stored items.
+"""Store benchmark: approve one item and list pending items at 1k, 10k and 100k stored items,
+and back the store up and restore it.
 
     python bench/bench_store.py [--sizes 1000,10000,100000] [--runs 50]
 
@@ -204,6 +205,31 @@ def phase_serve(path: Path, size: int, runs: int) -> dict[str, Any]:
     }
 
 
+def phase_backup(path: Path, size: int, runs: int) -> dict[str, Any]:
+    """`curator backup` of the filled store, then `curator restore` into an empty one."""
+    from curator import backup
+
+    archive = path.parent / f"backup-{size}.tar.gz"
+    start = time.perf_counter()
+    backup.backup(Store(path), archive, now=T0)
+    backup_s = time.perf_counter() - start
+    target = path.parent / f"restored-{size}"
+    start = time.perf_counter()
+    backup.restore(Store(target), archive)
+    restore_s = time.perf_counter() - start
+    restored = sum(Store(target).counts().values())
+    if restored != size:
+        raise SystemExit(f"restored {restored} of {size} items")
+    result = {
+        "backup_s": backup_s,
+        "restore_s": restore_s,
+        "archive_mb": archive.stat().st_size / 2**20,
+    }
+    shutil.rmtree(target)
+    archive.unlink()
+    return result
+
+
 def child(phase: str, path: Path, size: int, runs: int) -> dict[str, Any]:
     proc = subprocess.run(
         [
@@ -232,12 +258,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--phase", choices=("fill", "cli", "serve"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--phase", choices=("fill", "cli", "serve", "backup"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.phase:
-        phases = {"fill": phase_fill, "cli": phase_cli, "serve": phase_serve}
+        phases = {
+            "fill": phase_fill,
+            "cli": phase_cli,
+            "serve": phase_serve,
+            "backup": phase_backup,
+        }
         fn: Any = phases[args.phase]
         out = (
             fn(args.path, sizes[0]) if args.phase == "fill" else fn(args.path, sizes[0], args.runs)
@@ -269,6 +302,12 @@ def main() -> None:
                 f"{serve['list_warm_ms']['median']:>12.2f} "
                 f"{serve['list_after_approve_ms']['median']:>14.2f} | "
                 f"{cli['peak_mb']:>11.0f} {serve['peak_mb']:>6.0f}",
+                flush=True,
+            )
+            saved = child("backup", path, size, args.runs)
+            print(
+                f"{'':>7} backup {saved['backup_s']:.2f} s ({saved['archive_mb']:.1f} MB), "
+                f"restore into an empty store {saved['restore_s']:.2f} s",
                 flush=True,
             )
             shutil.rmtree(path)
