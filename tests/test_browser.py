@@ -409,6 +409,19 @@ def test_compact_view_fits_a_screen_of_items(live: LiveServer, browser: Browser)
         context.close()
 
 
+def test_compact_view_without_javascript(live: LiveServer, page_without_js: Page) -> None:
+    page = page_without_js
+    first, second, _ = three_items(live)
+    sign_in(page, live.url, js=False)
+    page.get_by_role("link", name="Compact").click()
+    expect(page.locator("ol.items.compact article.item")).to_have_count(3)
+    page.locator(f"#item-{second.id}").get_by_role("button", name="Reject").click()
+    expect(page.get_by_role("status")).to_contain_text("Rejected “Camera plan")
+    # Back from the form post, still compact: the cookie remembered it.
+    expect(page.locator("ol.items.compact article.item")).to_have_count(2)
+    assert status(live, second) == "rejected" and status(live, first) == "pending"
+
+
 def test_undo_an_edit_from_the_item_page(live: LiveServer, page_without_js: Page) -> None:
     page = page_without_js
     first, _, _ = three_items(live)
