@@ -439,6 +439,19 @@ def test_undo_an_edit_from_the_item_page(live: LiveServer, page_without_js: Page
     assert stored.status == "pending"
 
 
+def test_undo_an_edit_in_the_queue(live: LiveServer, page: Page) -> None:
+    first, _, _ = three_items(live)
+    live.curator.review.edit(first.id, by=EDITOR, title="A title I regret")
+    sign_in(page, live.url)
+    row = page.locator(f"#item-{first.id}")
+    expect(row.locator("h2")).to_have_text("A title I regret")
+    row.get_by_role("button", name="Undo").click()
+    expect(row.locator("h2")).to_have_text("Police CCTV network expands")
+    expect(page.locator("h1 .total")).to_have_text("3")  # still in the queue
+    stored = live.curator.store.get_item(first.id)
+    assert stored is not None and stored.title == "Police CCTV network expands"
+
+
 ARTICLE = """<!doctype html><html><head><title>Page title</title>
 <meta property="og:title" content="Watchdog report on police use of CCTV">
 <meta name="description" content="The commissioner reviewed how forces use CCTV.">

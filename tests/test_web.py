@@ -717,6 +717,7 @@ def test_actions_answer_json_for_the_script(env: Env, editor: TestClient) -> Non
     assert r.json() == {
         "id": item.id,
         "status": "rejected",
+        "title": "CCTV story number 1",
         "message": "Rejected “CCTV story number 1”.",
         "undo": True,
         "version": 1,

@@ -251,6 +251,7 @@ def _action(action: str) -> Callable[[Request], Any]:
                 {
                     "id": item.id,
                     "status": item.status,
+                    "title": item.title,
                     "message": message,
                     "undo": undo is not None,
                     "version": len(item.history),

@@ -114,6 +114,11 @@
       status.className = "status status-" + data.status;
       status.textContent = data.status;
     }
+    // An undone edit brings its old title back.
+    var title = item.querySelector("h2.title a");
+    if (title && typeof data.title === "string" && title.textContent !== data.title) {
+      title.textContent = data.title;
+    }
     var expect = item.querySelector('input[name="expect-' + item.getAttribute("data-id") + '"]');
     if (expect && typeof data.version === "number") expect.value = String(data.version);
     if (typeof data.pending === "number") {
