@@ -90,7 +90,8 @@ class Review:
         done: list[Item] = []
         written: list[Item] = []
         with self._store.transaction():
-            items = [self._get(i) for i in ids]  # all or nothing: check every id first
+            # All or nothing: check every id first; an id named twice is decided once.
+            items = [self._get(i) for i in dict.fromkeys(ids)]
             for item in items:
                 if item.status == status and note is None:
                     done.append(item)

@@ -52,9 +52,10 @@ def test_a_batch_says_what_it_changed_and_undoes_all_or_nothing(tmp_path: Path) 
     put(store, *items)
     review = Review(store, Clock())
     ids = [i.id for i in items]
-    decided = review.decide(ids, "rejected", by="ed")
+    decided = review.decide([*ids, ids[0]], "rejected", by="ed")  # one named twice
     assert [i.id for i in decided.items] == ids
     assert [i.id for i in decided.changed] == ids[:3]  # the fourth was rejected already
+    assert len(decided.changed[0].history) == 1  # decided once
     expect = {i.id: len(i.history) for i in decided.changed}
     review.approve([ids[0]], by="other")  # one changes again after the batch
     with pytest.raises(ItemChanged):

@@ -3,7 +3,9 @@ editing, and adding a link by hand.
 
 Decisions go through :class:`curator.review.Review`, like the CLI's.  A plain form post answers
 with a redirect back to the list (and a flash offering undo); the page's script asks for JSON
-(``Accept: application/json``) and updates the list in place.
+(``Accept: application/json``) and updates the list in place.  A bulk decision's undo is kept
+in memory under a token (``WebState.keep_undo``) and undoes all it changed or nothing.  The
+lists come as cards or as compact lines, the choice kept in the ``curator_view`` cookie.
 """
 
 from __future__ import annotations
