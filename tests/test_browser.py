@@ -487,7 +487,7 @@ def test_phone_width_has_no_sideways_scroll(live: LiveServer, browser: Browser) 
     try:
         page = context.new_page()
         sign_in(page, live.url)
-        for path in ("/", "/sources", "/add"):
+        for path in ("/", "/?view=compact", "/sources", "/add"):
             page.goto(live.url + path)
             overflow = page.evaluate(
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
