@@ -8,8 +8,8 @@ keep the feed's original value in ``Item.original`` so nothing the source said i
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from curator import normalize
@@ -26,6 +26,20 @@ def _clean_note(note: str) -> str:
     """An editor's note without control, bidi or invisible characters, line breaks kept
     (the digest shows the note to readers; see :func:`curator.normalize.strip_invisible`)."""
     return normalize.strip_invisible(note).strip()
+
+
+def last_undoable(history: Sequence[Event]) -> Event | None:
+    """The decision or edit an undo would revert now, or None when there is none."""
+    at = _last_undoable(history)
+    return None if at is None else history[at]
+
+
+@dataclass(frozen=True)
+class Decided:
+    """What :meth:`Review.decide` did: every item asked for, and those it changed."""
+
+    items: tuple[Item, ...]
+    changed: tuple[Item, ...]
 
 
 def _last_undoable(history: Sequence[Event]) -> int | None:
@@ -66,15 +80,18 @@ class Review:
             raise ItemChanged(item_id, item)
         return item
 
-    def _decide(
-        self, ids: Sequence[str], status: Status, by: str | None, note: str | None
-    ) -> list[Item]:
+    def decide(
+        self, ids: Sequence[str], status: Status, *, by: str | None, note: str | None = None
+    ) -> Decided:
+        """Approve or reject every id, all or nothing, saying which items this changed (an
+        item already in that status is left as it was): what an undo of the batch reverts."""
         now = self._clock()
         note = _clean_note(note) if note is not None else None
         done: list[Item] = []
-        written: list[str] = []
+        written: list[Item] = []
         with self._store.transaction():
-            items = [self._get(i) for i in ids]  # all or nothing: check every id first
+            # All or nothing: check every id first; an id named twice is decided once.
+            items = [self._get(i) for i in dict.fromkeys(ids)]
             for item in items:
                 if item.status == status and note is None:
                     done.append(item)
@@ -94,18 +111,18 @@ class Review:
                     updated_at=now,
                 )
                 self._store.put_item(new)
-                written.append(new.id)
+                written.append(new)
                 done.append(new)
-        for item_id in written:  # after the commit: a failed write logs no decision
-            log.info("%s item=%s by=%s", status, item_id, by or "-")
+        for changed in written:  # after the commit: a failed write logs no decision
+            log.info("%s item=%s by=%s", status, changed.id, by or "-")
         self._on_change()
-        return done
+        return Decided(tuple(done), tuple(written))
 
     def approve(self, ids: Sequence[str], *, by: str | None, note: str | None = None) -> list[Item]:
-        return self._decide(ids, "approved", by, note)
+        return list(self.decide(ids, "approved", by=by, note=note).items)
 
     def reject(self, ids: Sequence[str], *, by: str | None, note: str | None = None) -> list[Item]:
-        return self._decide(ids, "rejected", by, note)
+        return list(self.decide(ids, "rejected", by=by, note=note).items)
 
     def edit(
         self,
@@ -201,45 +218,65 @@ class Review:
 
         With ``expect`` (see :meth:`_get`), a page loaded before a later change (another
         undo, someone else's edit) cannot undo that change unseen."""
+        return self.undo_all([item_id], by=by, expect={item_id: expect})[0]
+
+    def undo_all(
+        self,
+        ids: Sequence[str],
+        *,
+        by: str | None,
+        expect: Mapping[str, int | None] | None = None,
+    ) -> list[Item]:
+        """:meth:`undo` for each id in one transaction, all or nothing: the undo of a bulk
+        decision, where an item changed since (``expect`` per id) or with nothing to undo
+        leaves every item as it was."""
         now = self._clock()
+        expect = expect or {}
+        done: list[tuple[Item, str]] = []
         with self._store.transaction():
-            item = self._get(item_id, expect)
-            at = _last_undoable(item.history)
-            if at is None:
-                raise ItemError(
-                    item_id, "nothing to undo: the item has not been reviewed or edited"
-                )
-            last = item.history[at]
-            fields: dict[str, object] = {}
-            for name, (old, _new) in last.changes.items():
-                if name == "status":
-                    fields["status"] = old or "pending"
-                elif name in ("title", "summary", "note", "category"):
-                    fields[name] = old
-                    if name == "title" and old:
-                        fields["title_key"] = normalize.title_key(old)
-                    if name == "summary":
-                        fields["summary_text"] = normalize.html_to_text(old or "")
-            status = fields.get("status", item.status)
-            if status == "pending":
-                fields["reviewed_by"] = None
-                fields["reviewed_at"] = None
-            elif "status" in fields:
-                # Back to an earlier decision: credit whoever made it.
-                prior = next((e for e in reversed(item.history[:at]) if e.action == status), None)
-                fields["reviewed_by"] = prior.by if prior else None
-                fields["reviewed_at"] = prior.at if prior else now
-            reverted = {k: (v[1], v[0]) for k, v in last.changes.items()}
-            new = replace(
-                item,
-                **fields,  # type: ignore[arg-type]
-                history=(*item.history, Event(now, "undone", by, reverted, f"undid {last.action}")),
-                updated_at=now,
-            )
-            self._store.put_item(new)
-        log.info("undid %s item=%s by=%s", last.action, item_id, by or "-")
+            for item_id in dict.fromkeys(ids):  # once each, in the order given
+                item = self._get(item_id, expect.get(item_id))
+                done.append(self._undo_one(item, by, now))
+            for new, _ in done:
+                self._store.put_item(new)
+        for new, action in done:
+            log.info("undid %s item=%s by=%s", action, new.id, by or "-")
         self._on_change()
-        return new
+        return [new for new, _ in done]
+
+    def _undo_one(self, item: Item, by: str | None, now: datetime) -> tuple[Item, str]:
+        """The item with its last decision or edit reverted, and that decision's name."""
+        at = _last_undoable(item.history)
+        if at is None:
+            raise ItemError(item.id, "nothing to undo: the item has not been reviewed or edited")
+        last = item.history[at]
+        fields: dict[str, object] = {}
+        for name, (old, _new) in last.changes.items():
+            if name == "status":
+                fields["status"] = old or "pending"
+            elif name in ("title", "summary", "note", "category"):
+                fields[name] = old
+                if name == "title" and old:
+                    fields["title_key"] = normalize.title_key(old)
+                if name == "summary":
+                    fields["summary_text"] = normalize.html_to_text(old or "")
+        status = fields.get("status", item.status)
+        if status == "pending":
+            fields["reviewed_by"] = None
+            fields["reviewed_at"] = None
+        elif "status" in fields:
+            # Back to an earlier decision: credit whoever made it.
+            prior = next((e for e in reversed(item.history[:at]) if e.action == status), None)
+            fields["reviewed_by"] = prior.by if prior else None
+            fields["reviewed_at"] = prior.at if prior else now
+        reverted = {k: (v[1], v[0]) for k, v in last.changes.items()}
+        new = replace(
+            item,
+            **fields,  # type: ignore[arg-type]
+            history=(*item.history, Event(now, "undone", by, reverted, f"undid {last.action}")),
+            updated_at=now,
+        )
+        return new, last.action
 
     def add_manual(
         self,

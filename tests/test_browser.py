@@ -314,6 +314,144 @@ def test_bulk_approve(live: LiveServer, page: Page) -> None:
     expect(page.get_by_text("The queue is empty")).to_be_visible()
 
 
+def test_bulk_reject_then_undo_all(live: LiveServer, page: Page) -> None:
+    items = three_items(live)
+    extra = make_item(4, score=6.0, title="Camera vans on the ring road")
+    put(live.curator.store, extra)
+    items.append(extra)
+    sign_in(page, live.url)
+    page.get_by_label("All on this page").check()
+    page.get_by_role("button", name="Reject selected").click()
+    flash = page.get_by_role("status")
+    expect(flash).to_contain_text("Rejected 4 items.")
+    expect(page.get_by_text("The queue is empty")).to_be_visible()
+    assert [status(live, i) for i in items] == ["rejected"] * 4
+    flash.get_by_role("button", name="Undo").click()
+    expect(page.get_by_role("status")).to_contain_text("Undid the last change to 4 items.")
+    expect(page.locator("article.item")).to_have_count(4)
+    expect(page.locator("h1 .total")).to_have_text("4")
+    assert [status(live, i) for i in items] == ["pending"] * 4
+
+
+def test_the_heading_count_follows_in_place_decisions(live: LiveServer, page: Page) -> None:
+    three_items(live)
+    sign_in(page, live.url)
+    heading = page.locator("h1 .total")
+    badge = page.locator("nav .count")
+    expect(heading).to_have_text("3")
+    page.keyboard.press("j")
+    page.keyboard.press("a")
+    expect(heading).to_have_text("2")
+    expect(badge).to_have_text("2")
+    page.keyboard.press("r")
+    expect(heading).to_have_text("1")
+    page.keyboard.press("u")
+    expect(heading).to_have_text("2")
+    # A list of decided items counts the other way: rejecting from Approved leaves it.
+    page.goto(live.url + "/approved")
+    script_ready(page)
+    expect(heading).to_have_text("1")
+    page.locator("article.item").first.get_by_role("button", name="Reject").click()
+    expect(heading).to_have_text("0")
+    page.keyboard.press("a")  # not offered on the Approved list: nothing happens
+    expect(page.locator("article.item .done-msg").first).to_contain_text("Rejected")
+    page.locator("article.item .done-msg").first.get_by_role("button", name="Undo").click()
+    expect(heading).to_have_text("1")
+    expect(badge).to_have_text("2")
+
+
+def test_compact_view_fits_a_screen_of_items(live: LiveServer, browser: Browser) -> None:
+    items = [
+        make_item(n, score=50.0 - n, title=f"Police CCTV story {n} with a longer title " * 2)
+        for n in range(1, 31)
+    ]
+    put(live.curator.store, *items)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        sign_in(page, live.url)
+        rows = page.locator("article.item")
+
+        def on_screen() -> int:
+            bottoms: list[float] = rows.evaluate_all(
+                "els => els.map(e => e.getBoundingClientRect().bottom)"
+            )
+            return sum(1 for b in bottoms if b <= 800)
+
+        assert on_screen() < 12  # cards: a few a screen
+        page.get_by_role("link", name="Compact").click()
+        expect(page.locator("ol.items.compact")).to_be_visible()
+        assert on_screen() >= 12
+        width = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert width <= 0
+        first = rows.first
+        expect(first.locator("h2")).to_have_count(1)
+        box = first.bounding_box()
+        assert box is not None and box["height"] < 48  # one line
+        expect(first).to_contain_text("Source A")
+        expect(first).to_contain_text("cctv")
+        # Remembered: the next visit, and the other lists, keep it.
+        page.goto(live.url + "/")
+        expect(page.locator("ol.items.compact")).to_be_visible()
+        script_ready(page)
+        first.get_by_role("button", name="Approve").click()
+        expect(first.locator(".done-msg")).to_contain_text("Approved")
+        expect(page.locator("h1 .total")).to_have_text("29")
+        page.goto(live.url + "/approved")
+        expect(page.locator("ol.items.compact")).to_be_visible()
+        page.get_by_role("link", name="Cards").click()
+        expect(page.locator("ol.items.compact")).to_have_count(0)
+        page.goto(live.url + "/")
+        expect(page.locator("ol.items")).not_to_have_class(re.compile(r"compact"))
+    finally:
+        context.close()
+
+
+def test_compact_view_without_javascript(live: LiveServer, page_without_js: Page) -> None:
+    page = page_without_js
+    first, second, _ = three_items(live)
+    sign_in(page, live.url, js=False)
+    page.get_by_role("link", name="Compact").click()
+    expect(page.locator("ol.items.compact article.item")).to_have_count(3)
+    page.locator(f"#item-{second.id}").get_by_role("button", name="Reject").click()
+    expect(page.get_by_role("status")).to_contain_text("Rejected “Camera plan")
+    # Back from the form post, still compact: the cookie remembered it.
+    expect(page.locator("ol.items.compact article.item")).to_have_count(2)
+    assert status(live, second) == "rejected" and status(live, first) == "pending"
+
+
+def test_undo_an_edit_from_the_item_page(live: LiveServer, page_without_js: Page) -> None:
+    page = page_without_js
+    first, _, _ = three_items(live)
+    sign_in(page, live.url, js=False)
+    page.locator(f"#item-{first.id}").get_by_role("link", name="Edit").click()
+    page.get_by_label("Title").fill("A title I regret")
+    page.get_by_role("button", name="Save only").click()
+    page.goto(live.url + f"/items/{first.id}")  # later, after leaving the page
+    expect(page.locator(".last-change")).to_contain_text("Last change: edited by editor")
+    page.get_by_role("button", name="Undo").click()
+    expect(page.get_by_role("status")).to_contain_text("Undid the last change to")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Police CCTV network expands")
+    stored = live.curator.store.get_item(first.id)
+    assert stored is not None and stored.title == "Police CCTV network expands"
+    assert stored.status == "pending"
+
+
+def test_undo_an_edit_in_the_queue(live: LiveServer, page: Page) -> None:
+    first, _, _ = three_items(live)
+    live.curator.review.edit(first.id, by=EDITOR, title="A title I regret")
+    sign_in(page, live.url)
+    row = page.locator(f"#item-{first.id}")
+    expect(row.locator("h2")).to_have_text("A title I regret")
+    row.get_by_role("button", name="Undo").click()
+    expect(row.locator("h2")).to_have_text("Police CCTV network expands")
+    expect(page.locator("h1 .total")).to_have_text("3")  # still in the queue
+    stored = live.curator.store.get_item(first.id)
+    assert stored is not None and stored.title == "Police CCTV network expands"
+
+
 ARTICLE = """<!doctype html><html><head><title>Page title</title>
 <meta property="og:title" content="Watchdog report on police use of CCTV">
 <meta name="description" content="The commissioner reviewed how forces use CCTV.">
@@ -349,7 +487,7 @@ def test_phone_width_has_no_sideways_scroll(live: LiveServer, browser: Browser) 
     try:
         page = context.new_page()
         sign_in(page, live.url)
-        for path in ("/", "/sources", "/add"):
+        for path in ("/", "/?view=compact", "/sources", "/add"):
             page.goto(live.url + path)
             overflow = page.evaluate(
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -377,7 +515,8 @@ def test_accessibility(live: LiveServer, audit_page: Page, axe_js: Path) -> None
     if bad:
         problems["/login"] = [f"{v['id']}: {v['help']}" for v in bad]
     sign_in(page, live.url)
-    paths = ["/", f"/items/{items[0].id}/edit", "/sources", "/add", f"/items/{items[0].id}"]
+    paths = ["/", "/?view=compact", f"/items/{items[0].id}/edit", "/sources", "/add"]
+    paths.append(f"/items/{items[0].id}")
     paths.append("/digests")
     for path in paths:
         page.goto(live.url + path)

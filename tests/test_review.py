@@ -45,6 +45,28 @@ def test_a_stale_view_can_neither_edit_nor_undo(tmp_path: Path) -> None:
     assert review.undo(item_id, by="ed", expect=current).title == "Mine"
 
 
+def test_a_batch_says_what_it_changed_and_undoes_all_or_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    items = [make_item(n) for n in range(1, 5)]
+    items[3] = make_item(4, status="rejected")
+    put(store, *items)
+    review = Review(store, Clock())
+    ids = [i.id for i in items]
+    decided = review.decide([*ids, ids[0]], "rejected", by="ed")  # one named twice
+    assert [i.id for i in decided.items] == ids
+    assert [i.id for i in decided.changed] == ids[:3]  # the fourth was rejected already
+    assert len(decided.changed[0].history) == 1  # decided once
+    expect = {i.id: len(i.history) for i in decided.changed}
+    review.approve([ids[0]], by="other")  # one changes again after the batch
+    with pytest.raises(ItemChanged):
+        review.undo_all(ids[:3], by="ed", expect=expect)
+    assert [store.get_item(i).status for i in ids] == ["approved"] + ["rejected"] * 3  # type: ignore[union-attr]
+    expect[ids[0]] += 1
+    undone = review.undo_all(ids[:3], by="ed", expect=expect)
+    assert [i.status for i in undone] == ["rejected", "pending", "pending"]  # each its last
+    assert store.get_item(ids[3]).status == "rejected"  # type: ignore[union-attr]
+
+
 HOSTILE = "\u202e\x1b[31m\ufeff\u2066\ufffe\u200b"  # override, ESC, BOM, isolate, nonchar, ZWSP
 INVISIBLE_ONLY = "\u202e\x1b\ufeff\u2069 \u200b"
 

@@ -717,6 +717,7 @@ def test_actions_answer_json_for_the_script(env: Env, editor: TestClient) -> Non
     assert r.json() == {
         "id": item.id,
         "status": "rejected",
+        "title": "CCTV story number 1",
         "message": "Rejected “CCTV story number 1”.",
         "undo": True,
         "version": 1,
@@ -777,6 +778,133 @@ def test_bulk_approve_and_reject(env: Env, editor: TestClient) -> None:
     assert "Select one or more items first." in editor.get("/").text
     post(editor, "/items/bulk", {"ids": ids[:1], "action": "delete"})
     assert "Choose approve or reject" in editor.get("/").text
+
+
+_BATCH = re.compile(r'<input type="hidden" name="batch" value="([^"]+)">')
+
+
+def test_bulk_reject_offers_undo_of_what_it_changed(env: Env, editor: TestClient) -> None:
+    items = [make_item(i) for i in range(1, 5)]
+    items.append(make_item(5, status="rejected"))
+    put(env.store, *items)
+    ids = [i.id for i in items]
+    post(editor, "/items/bulk", {"ids": ids[1:], "action": "reject", "next": "/"})
+    page = editor.get("/").text
+    assert "Rejected 4 items." in page
+    batch = _BATCH.search(page)
+    assert batch is not None and 'action="/items/undo"' in page
+    r = post(editor, "/items/undo", {"batch": batch.group(1), "next": "/rejected"})
+    assert r.status_code == 303 and r.headers["location"] == "/rejected"
+    assert "Undid the last change to 3 items." in editor.get("/rejected").text
+    # The three it rejected are back; the one rejected before is left as it was.
+    assert [env.item(i).status for i in ids] == ["pending"] * 4 + ["rejected"]
+    post(editor, "/items/undo", {"batch": batch.group(1)})  # only once
+    assert "That undo is no longer available" in editor.get("/").text
+    assert [env.item(i).status for i in ids] == ["pending"] * 4 + ["rejected"]
+
+
+def test_bulk_undo_changes_nothing_when_an_item_moved_on(env: Env, editor: TestClient) -> None:
+    items = [make_item(i) for i in range(1, 4)]
+    put(env.store, *items)
+    ids = [i.id for i in items]
+    post(editor, "/items/bulk", {"ids": ids, "action": "approve"})
+    batch = _BATCH.search(editor.get("/approved").text)
+    assert batch is not None
+    env.curator.review.reject([ids[1]], by="someone else")
+    post(editor, "/items/undo", {"batch": batch.group(1)})
+    page = editor.get("/").text
+    assert "Nothing was undone: “CCTV story number 2” has changed since." in page
+    assert [env.item(i).status for i in ids] == ["approved", "rejected", "approved"]
+    post(editor, "/items/undo", {"batch": "made-up"})
+    assert "That undo is no longer available" in editor.get("/").text
+
+
+def test_lists_offer_only_what_fits_them(env: Env, editor: TestClient) -> None:
+    put(
+        env.store,
+        make_item(1),
+        make_item(2, status="approved"),
+        make_item(3, status="rejected"),
+    )
+    queue = editor.get("/").text
+    assert "Approve selected" in queue and "Reject selected" in queue
+    assert "<kbd>a</kbd> approve" in queue and "<kbd>r</kbd> reject" in queue
+    approved = editor.get("/approved").text
+    assert "Approve selected" not in approved and "<kbd>a</kbd>" not in approved
+    assert "Reject selected" in approved and "<kbd>r</kbd> reject" in approved
+    rejected = editor.get("/rejected").text
+    assert "Reject selected" not in rejected and "<kbd>r</kbd>" not in rejected
+    assert "Approve selected" in rejected
+
+
+def test_the_edit_page_is_headed_for_the_items_status(env: Env, editor: TestClient) -> None:
+    pending, approved, rejected = (
+        make_item(1),
+        make_item(2, status="approved"),
+        make_item(3, status="rejected"),
+    )
+    put(env.store, pending, approved, rejected)
+    page = editor.get(f"/items/{pending.id}/edit").text
+    assert "<h1>Edit before approving</h1>" in page and "Save and approve" in page
+    page = editor.get(f"/items/{approved.id}/edit").text
+    assert "<h1>Edit an approved item</h1>" in page
+    assert "before approving" not in page and "Save and approve" not in page
+    assert '<button type="submit" name="then" value="save" class="approve">Save</button>' in page
+    page = editor.get(f"/items/{rejected.id}/edit").text
+    assert "<h1>Edit a rejected item</h1>" in page and "Save and approve" in page
+
+
+def test_an_edit_of_a_pending_item_can_be_undone_from_its_page(
+    env: Env, editor: TestClient
+) -> None:
+    item = make_item(1)
+    put(env.store, item)
+    before = editor.get(f"/items/{item.id}").text
+    assert f'formaction="/items/{item.id}/undo"' not in before  # nothing to undo yet
+    env.curator.review.edit(item.id, by=EDITOR, title="Retitled by hand")
+    page = editor.get(f"/items/{item.id}").text
+    assert "Last change: edited by editor" in page
+    assert f'formaction="/items/{item.id}/undo"' in page
+    assert f'formaction="/items/{item.id}/undo"' in editor.get("/").text  # and in the queue
+    seen = re.search(rf'name="expect-{item.id}" value="(\d+)"', page)
+    assert seen is not None
+    post(editor, f"/items/{item.id}/undo", {f"expect-{item.id}": seen.group(1)})
+    stored = env.item(item.id)
+    assert stored.title == "CCTV story number 1" and stored.status == "pending"
+
+
+def test_compact_view_is_chosen_by_a_link_and_remembered(env: Env, editor: TestClient) -> None:
+    item = make_item(1, title="<script>alert(1)</script> CCTV")
+    put(env.store, item)
+    cards = editor.get("/?q=cctv").text
+    assert 'class="items"' in cards
+    assert 'href="/?q=cctv&amp;view=compact"' in cards  # keeps the filters
+    r = editor.get("/?view=compact")
+    assert "curator_view=compact" in r.headers["set-cookie"]
+    assert 'class="items compact"' in r.text and 'class="item line status-pending"' in r.text
+    assert "<script>alert" not in r.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
+    assert ">Source A<" in r.text and "10 Mar 2025" in r.text and ">3.0<" in r.text
+    assert "</span> cctv</span>" in r.text  # the deciding terms
+    assert 'class="items compact"' in editor.get("/").text  # remembered
+    put(env.store, make_item(2, status="approved"))
+    assert 'class="items compact"' in editor.get("/approved").text  # by every list
+    editor.get("/?view=cards")
+    assert 'class="items"' in editor.get("/").text
+    assert 'class="items"' in editor.get("/?view=bogus").text
+
+
+def test_an_empty_queue_says_when_sources_are_failing(env: Env, editor: TestClient) -> None:
+    assert "failing" not in editor.get("/").text
+    with env.store.transaction():
+        env.store.put_state(SourceState(source_id="src-b", last_fetch=T0, consecutive_errors=2))
+    page = editor.get("/").text
+    assert "The queue is empty" in page
+    assert '1 of 2 sources is failing — <a href="/sources">see Sources</a>.' in page
+    with env.store.transaction():
+        env.store.put_state(SourceState(source_id="src-a", last_fetch=T0, gone=True))
+    assert "2 of 2 sources are failing" in editor.get("/").text
+    put(env.store, make_item(1))
+    assert "sources are failing" not in editor.get("/").text  # only to explain an empty queue
 
 
 def test_item_history_page(env: Env, editor: TestClient) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
-from collections.abc import Awaitable, Callable
+import secrets
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +24,7 @@ from starlette.templating import Jinja2Templates
 
 from curator import __version__, normalize
 from curator.auth import SignInThrottle, session_fingerprint, session_generation
+from curator.review import last_undoable
 from curator.types import CATEGORIES, STATUSES, Item, User
 from curator.web._security import csrf_token
 
@@ -47,6 +50,21 @@ class WebState:
     # Editor -> a session generation ended here while the store could not record it (a full
     # disk): sign-out still ends the session, until this process stops.
     ended: dict[str, int] = field(default_factory=dict)
+    # Bulk decisions an editor may still undo: token -> the (item id, version) pairs each
+    # left. In memory (a flash in the session cookie could not hold a page of ids), newest
+    # last, at most UNDO_BATCHES; a restart forgets them.
+    undo_batches: OrderedDict[str, tuple[tuple[str, int], ...]] = field(default_factory=OrderedDict)
+
+    def keep_undo(self, pairs: Sequence[tuple[str, int]]) -> str:
+        """Remember a bulk decision for its undo; the token that names it."""
+        token = secrets.token_urlsafe(12)
+        self.undo_batches[token] = tuple(pairs)
+        while len(self.undo_batches) > UNDO_BATCHES:
+            self.undo_batches.popitem(last=False)
+        return token
+
+
+UNDO_BATCHES = 200
 
 
 def state(request: Request) -> WebState:
@@ -145,10 +163,20 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def flash(request: Request, text: str, kind: str = "info", undo: str | None = None) -> None:
-    """A message for the next page, with an optional item id to offer an undo for."""
+def flash(
+    request: Request,
+    text: str,
+    kind: str = "info",
+    undo: str | None = None,
+    undo_batch: str | None = None,
+) -> None:
+    """A message for the next page, with an optional item id to offer an undo for, or a
+    bulk decision's token (:meth:`WebState.keep_undo`) to offer an undo of it all."""
     messages = list(request.session.get("flash", []))[-4:]
-    messages.append({"text": text, "kind": kind, "undo": undo})
+    message: dict[str, Any] = {"text": text, "kind": kind, "undo": undo}
+    if undo_batch:
+        message["undo_batch"] = undo_batch
+    messages.append(message)
     request.session["flash"] = messages
 
 
@@ -228,6 +256,12 @@ def summary_html(item: Item) -> Markup:
     return Markup(normalize.sanitize_html(item.summary))
 
 
+def deciding_terms(item: Item) -> str:
+    """The item's matched terms, each once, in the order the match engine gave them: the
+    compact list's short form of the "why" line."""
+    return ", ".join(dict.fromkeys(m.term for m in item.matched))
+
+
 def host(url: str) -> str:
     netloc = urlsplit(url).hostname or url
     return netloc.removeprefix("www.")
@@ -260,6 +294,8 @@ def make_templates(curator: Curator, highlighter: Callable[[str, Item], Markup])
         safe_url=safe_url,
         clip=clip,
         summary_html=summary_html,
+        undoable=last_undoable,
+        terms=deciding_terms,
     )
     return Jinja2Templates(env=env)
 

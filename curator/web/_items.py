@@ -3,7 +3,9 @@ editing, and adding a link by hand.
 
 Decisions go through :class:`curator.review.Review`, like the CLI's.  A plain form post answers
 with a redirect back to the list (and a flash offering undo); the page's script asks for JSON
-(``Accept: application/json``) and updates the list in place.
+(``Accept: application/json``) and updates the list in place.  A bulk decision's undo is kept
+in memory under a token (``WebState.keep_undo``) and undoes all it changed or nothing.  The
+lists come as cards or as compact lines, the choice kept in the ``curator_view`` cookie.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,7 +29,7 @@ from curator import normalize
 from curator.exceptions import CuratorError, ItemChanged, ItemError, UnknownItem
 from curator.parse.page import page_metadata
 from curator.review import Review
-from curator.types import CATEGORIES, STATUSES, Item
+from curator.types import CATEGORIES, STATUSES, Item, Status
 from curator.web._common import (
     editor_only,
     escape_text_paragraphs,
@@ -47,6 +49,7 @@ MAX_TITLE = 500
 MAX_SUMMARY = 5000
 MAX_NOTE = 2000
 MAX_URL = 2048
+MAX_BULK = 1000
 
 # --------------------------------------------------------------------------- lists
 
@@ -71,6 +74,33 @@ def _matches(item: Item, source: str, category: str, words: Sequence[str]) -> bo
 
 
 MAX_PAGE = 1_000_000
+
+VIEW_COOKIE = "curator_view"
+VIEWS = ("cards", "compact")
+
+
+def _chosen_view(request: Request) -> tuple[str, bool]:
+    """The list layout, and whether it was just chosen: ``?view=`` (a link that works without
+    JavaScript) wins and is remembered in a cookie; else the cookie; else cards."""
+    asked = request.query_params.get("view", "")
+    if asked in VIEWS:
+        return asked, True
+    kept = request.cookies.get(VIEW_COOKIE, "")
+    return (kept if kept in VIEWS else "cards"), False
+
+
+def _failing_sources(request: Request) -> tuple[int, int]:
+    """How many enabled sources are failing (or gone), of how many enabled: an empty queue
+    may only mean that nothing could be read."""
+    curator = state(request).curator
+    states = curator.store.states()
+    enabled = [s for s in curator.config.sources if s.enabled]
+    failing = 0
+    for source in enabled:
+        st = states.get(source.id)
+        if st is not None and (st.gone or st.consecutive_errors):
+            failing += 1
+    return failing, len(enabled)
 
 
 def _list_view(default_status: str) -> Callable[[Request], Any]:
@@ -117,13 +147,17 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
             return request.url.path + ("?" + urlencode(query) if query else "")
 
         here = page_url(page)
+        view, chosen = _chosen_view(request)
+        failing = (0, 0)
+        if status == "pending" and total == 0 and not (source or category or words):
+            failing = _failing_sources(request)
         titles = {
             "pending": "Queue",
             "approved": "Approved",
             "rejected": "Rejected",
             "all": "All items",
         }
-        return render(
+        response = render(
             request,
             "list.html",
             {
@@ -139,10 +173,25 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
                 "filtered": bool(source or category or q),
                 "sources": st.curator.config.sources,
                 "list_status": status,
+                "view": view,
+                "view_urls": {v: _with_query(here, view=v) for v in VIEWS},
+                "failing": failing,
             },
         )
+        if chosen:
+            response.set_cookie(
+                VIEW_COOKIE, view, max_age=365 * 86400, httponly=True, samesite="lax"
+            )
+        return response
 
     return view
+
+
+def _with_query(url: str, **extra: str) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.update(extra)
+    return parts.path + "?" + urlencode(query)
 
 
 # --------------------------------------------------------------------------- one item
@@ -204,6 +253,7 @@ def _action(action: str) -> Callable[[Request], Any]:
                 {
                     "id": item.id,
                     "status": item.status,
+                    "title": item.title,
                     "message": message,
                     "undo": undo is not None,
                     "version": len(item.history),
@@ -221,7 +271,7 @@ def _action(action: str) -> Callable[[Request], Any]:
 async def bulk(request: Request) -> Response:
     form = await request.form()
     nxt = safe_next(form_str(form, "next"))
-    ids = [i for i in form.getlist("ids") if isinstance(i, str)][:1000]
+    ids = [i for i in form.getlist("ids") if isinstance(i, str)][:MAX_BULK]
     action = form_str(form, "action")
     review = state(request).curator.review
     if action not in ("approve", "reject"):
@@ -231,16 +281,69 @@ async def bulk(request: Request) -> Response:
         flash(request, "Select one or more items first.", "error")
         return RedirectResponse(nxt, status_code=303)
     by = user_name(request)
-    decide = review.approve if action == "approve" else review.reject
-    done = await run_in_threadpool(decide, ids, by=by)
-    n = len(done)
+    status: Status = "approved" if action == "approve" else "rejected"
+    decided = await run_in_threadpool(review.decide, ids, status, by=by)
+    n = len(decided.items)
     word = "Approved" if action == "approve" else "Rejected"
     message = f"{word} {n} item{'s' if n != 1 else ''}."
+    # The undo reverts what this decision changed, each item as it was left (its history
+    # length): an item changed again meanwhile makes the whole undo refuse.
+    pairs = [(i.id, len(i.history)) for i in decided.changed]
+    batch = state(request).keep_undo(pairs) if pairs else None
     if wants_json(request):
         return JSONResponse(
-            {"ids": [i.id for i in done], "status": f"{action}d", "message": message}
+            {
+                "ids": [i.id for i in decided.items],
+                "status": status,
+                "message": message,
+                "undo_batch": batch,
+                "pending": state(request).curator.store.counts()["pending"],
+            }
         )
-    flash(request, message, "done")
+    flash(request, message, "done", undo_batch=batch)
+    return RedirectResponse(nxt, status_code=303)
+
+
+@editor_only
+async def undo_batch(request: Request) -> Response:
+    """Undo a bulk decision: every item it changed, each checked against the version the
+    decision left it at, in one transaction (all or nothing)."""
+    form = await request.form()
+    nxt = safe_next(form_str(form, "next"))
+    st = state(request)
+    token = form_str(form, "batch")
+    pairs = st.undo_batches.get(token)
+    if pairs is None:
+        flash(
+            request,
+            "That undo is no longer available (Curator keeps the latest bulk decisions until "
+            "it restarts). Undo the items one by one from the Approved or Rejected list.",
+            "error",
+        )
+        return RedirectResponse(nxt, status_code=303)
+    ids = [i for i, _ in pairs]
+    expect: dict[str, int | None] = dict(pairs)
+    try:
+        done = await run_in_threadpool(
+            st.curator.review.undo_all, ids, by=user_name(request), expect=expect
+        )
+    except UnknownItem as e:
+        flash(request, f"Nothing was undone: no item has the id {e.item_id!r}.", "error")
+        return RedirectResponse(nxt, status_code=303)
+    except ItemChanged as e:
+        flash(
+            request,
+            f"Nothing was undone: “{e.current.title}” has changed since. "
+            "Undo the items one by one from their pages.",
+            "error",
+        )
+        return RedirectResponse(nxt, status_code=303)
+    except ItemError as e:
+        flash(request, f"Nothing was undone: {e}", "error")
+        return RedirectResponse(nxt, status_code=303)
+    st.undo_batches.pop(token, None)
+    n = len(done)
+    flash(request, f"Undid the last change to {n} item{'s' if n != 1 else ''}.", "done")
     return RedirectResponse(nxt, status_code=303)
 
 
@@ -540,6 +643,7 @@ routes = [
     Route("/rejected", _list_view("rejected"), methods=["GET"], name="rejected"),
     Route("/items", _list_view("all"), methods=["GET"], name="items"),
     Route("/items/bulk", bulk, methods=["POST"], name="bulk"),
+    Route("/items/undo", undo_batch, methods=["POST"], name="undo_batch"),
     Route("/items/{item_id}", item_page, methods=["GET"], name="item"),
     Route("/items/{item_id}/edit", edit, methods=["GET", "POST"], name="edit"),
     *(

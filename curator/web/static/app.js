@@ -40,6 +40,13 @@
     select(all[Math.min(Math.max(i + step, 0), all.length - 1)]);
   }
 
+  // The status the list shows ("pending" on the queue, "all" on /items).
+  function listStatus() {
+    var list = document.querySelector("ol.items");
+    var status = list && list.getAttribute("data-list");
+    return status === "all" || !status ? "pending" : status;
+  }
+
   function nextValue() {
     var f = document.getElementById("bulk");
     var n = f && f.querySelector('input[name="next"]');
@@ -68,17 +75,49 @@
     });
   }
 
+  // The heading's count of this list: the queue's from the server when unfiltered (as the
+  // nav badge), else moved by one as an item leaves or rejoins the list's status.
+  function recount(before, data) {
+    var total = document.querySelector("h1 .total");
+    var n = total && total.querySelector(".total-n");
+    if (!n) return;
+    var list = total.getAttribute("data-list");
+    if (list === "pending" && total.hasAttribute("data-all") && typeof data.pending === "number") {
+      n.textContent = String(data.pending);
+      return;
+    }
+    if (list === "all" || before === data.status) return;
+    var delta = (data.status === list ? 1 : 0) - (before === list ? 1 : 0);
+    var value = parseInt(n.textContent, 10);
+    if (!isNaN(value)) n.textContent = String(Math.max(0, value + delta));
+  }
+
+  function statusOf(item) {
+    var known = ["pending", "approved", "rejected"];
+    for (var i = 0; i < known.length; i++) {
+      if (item.classList.contains("status-" + known[i])) return known[i];
+    }
+    return "";
+  }
+
   function show(item, data) {
     var msg = item.querySelector(".done-msg");
+    var before = statusOf(item);
+    recount(before, data);
     item.classList.remove("status-pending", "status-approved", "status-rejected");
     item.classList.add("status-" + data.status);
-    item.classList.toggle("done", data.status !== "pending");
+    item.classList.toggle("done", data.status !== listStatus());
     // What the page says must follow what happened: the status line, the history length the
     // next undo is checked against (a stale one is refused), and the queue's count.
     var status = item.querySelector(".status");
     if (status) {
       status.className = "status status-" + data.status;
       status.textContent = data.status;
+    }
+    // An undone edit brings its old title back.
+    var title = item.querySelector("h2.title a");
+    if (title && typeof data.title === "string" && title.textContent !== data.title) {
+      title.textContent = data.title;
     }
     var expect = item.querySelector('input[name="expect-' + item.getAttribute("data-id") + '"]');
     if (expect && typeof data.version === "number") expect.value = String(data.version);
@@ -87,7 +126,7 @@
     }
     if (!msg) return;
     msg.textContent = "";
-    if (data.status === "pending") return;
+    if (!data.undo) return;
     msg.appendChild(document.createTextNode(data.message + " "));
     var undo = document.createElement("button");
     undo.type = "button";
@@ -152,6 +191,9 @@
     if (key === "j") { move(1); }
     else if (key === "k") { move(-1); }
     else if (key === "a" || key === "r") {
+      // Only what the list offers: no approving on the Approved list, no rejecting on the
+      // Rejected one.
+      if ((key === "a" ? "approved" : "rejected") === listStatus()) return;
       if (!current) { move(1); return; }
       var item = current;
       act(item, key === "a" ? "approve" : "reject").then(function (data) {
