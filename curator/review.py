@@ -66,46 +66,52 @@ class Review:
             raise ItemChanged(item_id, item)
         return item
 
-    def _decide(
-        self, ids: Sequence[str], status: Status, by: str | None, note: str | None
-    ) -> list[Item]:
+    def decide(
+        self, ids: Sequence[str], status: Status, *, by: str | None, note: str | None = None
+    ) -> list[tuple[Item, bool]]:
+        """Set every item's status, all or nothing (an unknown id raises UnknownItem before
+        anything is written); each item comes back with whether it changed.
+
+        An item already in ``status`` is left as it is, with no history added, unless a new
+        note comes with the decision (then the note is recorded)."""
         now = self._clock()
         note = _clean_note(note) if note is not None else None
-        done: list[Item] = []
+        done: list[tuple[Item, bool]] = []
         written: list[str] = []
         with self._store.transaction():
             items = [self._get(i) for i in ids]  # all or nothing: check every id first
             for item in items:
-                if item.status == status and note is None:
-                    done.append(item)
+                same = item.status == status
+                if same and (note is None or note == (item.note or "")):
+                    done.append((item, False))
                     continue
-                changes: dict[str, tuple[str | None, str | None]] = {
-                    "status": (item.status, status)
-                }
+                changes: dict[str, tuple[str | None, str | None]] = {}
+                if not same:
+                    changes["status"] = (item.status, status)
                 if note is not None:
                     changes["note"] = (item.note, note)
                 new = replace(
                     item,
                     status=status,
-                    reviewed_by=by,
-                    reviewed_at=now,
+                    reviewed_by=item.reviewed_by if same else by,
+                    reviewed_at=item.reviewed_at if same else now,
                     note=note if note is not None else item.note,
                     history=(*item.history, Event(now, status, by, changes, note)),
                     updated_at=now,
                 )
                 self._store.put_item(new)
                 written.append(new.id)
-                done.append(new)
+                done.append((new, True))
         for item_id in written:  # after the commit: a failed write logs no decision
             log.info("%s item=%s by=%s", status, item_id, by or "-")
         self._on_change()
         return done
 
     def approve(self, ids: Sequence[str], *, by: str | None, note: str | None = None) -> list[Item]:
-        return self._decide(ids, "approved", by, note)
+        return [item for item, _ in self.decide(ids, "approved", by=by, note=note)]
 
     def reject(self, ids: Sequence[str], *, by: str | None, note: str | None = None) -> list[Item]:
-        return self._decide(ids, "rejected", by, note)
+        return [item for item, _ in self.decide(ids, "rejected", by=by, note=note)]
 
     def edit(
         self,

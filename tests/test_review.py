@@ -100,3 +100,15 @@ def test_hand_added_items_are_cleaned(tmp_path: Path) -> None:
             published=None,
             by="ed",
         )
+
+
+def test_a_decision_repeated_changes_nothing_but_a_new_note(tmp_path: Path) -> None:
+    review, store, item_id = review_of(tmp_path)
+    [(first, changed)] = review.decide([item_id], "approved", by="ed", note="good")
+    assert changed and first.status == "approved"
+    [(again, changed)] = review.decide([item_id], "approved", by="other", note="good")
+    assert not changed and again == first == store.get_item(item_id)
+    [(noted, changed)] = review.decide([item_id], "approved", by="other", note="better")
+    assert changed and noted.note == "better" and noted.reviewed_by == "ed"
+    assert noted.history[-1].changes == {"note": ("good", "better")}  # no status "change"
+    assert review.undo(item_id, by="ed").note == "good"
