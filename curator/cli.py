@@ -498,6 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_serve(cur: Curator, args: argparse.Namespace) -> int:
     from curator import serve
 
+    cur.config = config.served_at(cur.config, args.host, args.port)
     with _workers(cur), contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             serve.run(

@@ -111,6 +111,10 @@ def test_serve_runs_refuses_a_second_and_stops_on_sigterm(
     assert httpx.get(
         f"http://127.0.0.1:{port}/", timeout=10, follow_redirects=False
     ).status_code in (302, 303, 307)
+    # publish.base_url, not in feeds.yaml, follows --port: the feeds point at this server.
+    links = httpx.get(f"http://127.0.0.1:{port}/links.json", timeout=10).json()
+    assert links["home_page_url"] == f"http://127.0.0.1:{port}/embed"
+    assert links["feed_url"] == f"http://127.0.0.1:{port}/links.json"
 
     second = start(tmp_path, free_port())
     _, err = second.communicate(timeout=60)
