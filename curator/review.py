@@ -20,6 +20,7 @@ from curator.types import CATEGORIES, Category, Event, Item, Status
 log = logging.getLogger("curator.review")
 
 _DECISIONS = ("approved", "rejected", "edited", "reopened")
+SITE_MAX = 200  # characters of a hand-added link's site name
 
 
 def _clean_note(note: str) -> str:
@@ -258,8 +259,10 @@ class Review:
         by: str | None,
         note: str | None = None,
         approve: bool = True,
+        site: str | None = None,
     ) -> Item:
-        """An item the editor found: stored like any other, approved at once by default."""
+        """An item the editor found: stored like any other, approved at once by default.
+        ``site`` is the page's name for its site (``og:site_name``), shown as its source."""
         now = self._clock()
         url = normalize.clean_url(url)  # tracking parameters off, redirectors unwrapped
         canonical = normalize.canonical_url(url)
@@ -276,6 +279,7 @@ class Review:
         note = _clean_note(note) if note is not None else None
         cat: Category = category
         clean = normalize.sanitize_html(summary, base_url=url)
+        site = normalize.text_line(site, SITE_MAX) or None
         with self._store.transaction():
             existing = self._store.get_item(item_id)
             if existing is not None:
@@ -308,6 +312,7 @@ class Review:
                 note=note,
                 history=tuple(history),
                 updated_at=now,
+                site=site,
             )
             self._store.put_item(item)
         log.info("added item=%s by=%s url=%s", item_id, by or "-", url)

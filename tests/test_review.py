@@ -86,7 +86,9 @@ def test_hand_added_items_are_cleaned(tmp_path: Path) -> None:
         published=None,
         by="ed",
         note=f"{HOSTILE}added",
+        site=f" {HOSTILE}Local\nPaper ",
     )
+    assert item.site == "[31mLocal Paper"
     assert item.url == "https://police.example.uk/[31mcctv"
     assert item.title == "Report: [31ma < b for 👩\u200d💻 teams"
     assert (item.summary, item.summary_text) == ("<p>[31mSummary</p>", "[31mSummary")
