@@ -119,10 +119,14 @@ _DROPPED_BLOCK = re.compile(
     re.IGNORECASE,
 )
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n\s*")
-# A link whose whole text is a "read the rest" phrase, as nh3 writes it (text holds no "<").
+# A link whose whole text is a "read the rest" phrase, as nh3 writes it (text holds no "<"):
+# "Continue reading" with anything after it (WordPress adds the title), the others with
+# punctuation or an arrow only ("Read more about the trial" is a link worth keeping), a
+# bare "more" only with an ellipsis or an arrow ("Read <a>more</a>" may be the only link).
 _MORE_LINK = re.compile(
-    r"\s*<a\b[^>]*>\s*(?:(?:continue reading|read more|keep reading|read the (?:full|rest "
-    r"of the) (?:article|story|post))\b|more\s*(?:&gt;|»|…|\.\.\.))[^<]{0,300}</a>",
+    r"\s*<a\b[^>]*>\s*[\[(]?\s*(?:continue reading\b[^<]{0,300}|(?:read more(?: here)?|"
+    r"keep reading|read the (?:full|rest of the) (?:article|story|post)|"
+    r"more(?=\s*(?:[…»›→]|\.\.\.|&gt;)))(?:\s|[.…:»›→\])]|&gt;)*)</a>",
     re.IGNORECASE,
 )
 _EMPTY_P = re.compile(r"<p>\s*</p>")

@@ -780,6 +780,8 @@ def test_summary_text_keeps_paragraphs_and_drops_continue_reading() -> None:
         '<a href="https://e.org/a">Read more »</a>',
         '<a href="https://e.org/a">Read the full story</a>',
         '<a href="https://e.org/a">More…</a>',
+        '<a href="https://e.org/a">[read more]</a>',  # donthitsave.xml in the corpus
+        '<a href="https://e.org/a">Read More Here <span class="meta-nav">&#8594;</span></a>',
     ],
 )
 def test_read_more_links_are_dropped(link: str) -> None:
@@ -791,6 +793,8 @@ def test_links_that_only_start_alike_are_kept() -> None:
     html_ = '<p>See <a href="https://e.org/a">more cameras in Leeds</a> and <a href="https://e.org/b">readmore.org</a>.</p>'
     assert "more cameras in Leeds</a>" in sanitize_html(html_)
     assert "readmore.org</a>" in sanitize_html(html_)
+    html_ = '<p><a href="https://e.org/a">Read more about the Leeds trial</a></p>'
+    assert "Read more about the Leeds trial</a>" in sanitize_html(html_)
 
 
 def test_plain_text_paragraphs_become_paragraphs() -> None:
