@@ -24,9 +24,9 @@ from typing import Any, TextIO
 
 from curator import __version__, config, match
 from curator.core import Curator, make_curator
-from curator.exceptions import ConfigError, CuratorError, UnknownSource
+from curator.exceptions import ConfigError, CuratorError, ItemError, UnknownItem, UnknownSource
 from curator.store import Repaired
-from curator.types import Item, PollReport, SourceReport, SourceState
+from curator.types import Item, PollReport, SourceReport, SourceState, Status
 
 log = logging.getLogger("curator.cli")
 
@@ -288,16 +288,32 @@ def cmd_items(cur: Curator, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_approve(cur: Curator, args: argparse.Namespace) -> int:
-    for item in cur.review.approve(args.ids, by=_editor_name(args), note=args.note):
-        print(f"approved {item.id}  {item.title[:90]}")
+def _decide(cur: Curator, args: argparse.Namespace, status: Status) -> int:
+    """approve / reject: one line per item, saying which were already decided so."""
+    try:
+        done = cur.review.decide(args.ids, status, by=_editor_name(args), note=args.note)
+    except UnknownItem as e:
+        if len(args.ids) > 1:  # all or nothing: say that the known ones were not decided
+            n = len(args.ids)
+            raise ItemError(
+                e.item_id, f"{e}; nothing changed: none of the {n} items was {status}"
+            ) from None
+        raise
+    changed_ids = {item.id for item in done.changed}
+    for item in done.items:
+        if item.id in changed_ids:
+            print(f"{status} {item.id}  {item.title[:90]}")
+        else:
+            print(f"already {status} {item.id}  {item.title[:90]} (unchanged)")
     return 0
+
+
+def cmd_approve(cur: Curator, args: argparse.Namespace) -> int:
+    return _decide(cur, args, "approved")
 
 
 def cmd_reject(cur: Curator, args: argparse.Namespace) -> int:
-    for item in cur.review.reject(args.ids, by=_editor_name(args), note=args.note):
-        print(f"rejected {item.id}  {item.title[:90]}")
-    return 0
+    return _decide(cur, args, "rejected")
 
 
 def cmd_edit(cur: Curator, args: argparse.Namespace) -> int:
@@ -483,6 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_serve(cur: Curator, args: argparse.Namespace) -> int:
     from curator import serve
 
+    cur.config = config.served_at(cur.config, args.host, args.port)
     with _workers(cur), contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             serve.run(

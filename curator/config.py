@@ -332,6 +332,19 @@ class Config(_Model):
         return next((s for s in self.sources if s.id == source_id), None)
 
 
+def served_at(config: Config, host: str, port: int) -> Config:
+    """``config`` as ``curator serve --host --port`` runs it: a ``publish.base_url`` left at
+    its default follows the address served (``--port 8000`` → ``http://127.0.0.1:8000``;
+    every interface, ``0.0.0.0``, keeps 127.0.0.1); one the file sets is kept as it is."""
+    if "base_url" in config.publish.model_fields_set:
+        return config
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    shown = f"[{host}]" if ":" in host else host
+    publish = config.publish.model_copy(update={"base_url": f"http://{shown}:{port}"})
+    return config.model_copy(update={"publish": publish})
+
+
 # --------------------------------------------------------------------------- loading
 
 

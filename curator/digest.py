@@ -326,6 +326,8 @@ def _source_name(item: Item, config: Config) -> str:
         source = config.source(source_id)
         if source is not None:
             return _line(source.name)
+    if item.site:  # a link added by hand: the site's own name for itself
+        return _line(item.site)
     host = urlsplit(item.url).hostname or ""
     return host.removeprefix("www.") or (item.sources[0] if item.sources else "")
 

@@ -107,14 +107,29 @@ _BLOCK = re.compile(
     r"article|header|footer|figure|figcaption|hr))\b",
     re.IGNORECASE,
 )
-# "<" of each of those tags, so that re.sub inserts the space without a Python callback
+# "<" of each of those tags, so that re.sub inserts the mark without a Python callback
 _BLOCK_START = re.compile("<(?=" + _BLOCK.pattern[1:] + ")", re.IGNORECASE)
+# Where a paragraph of summary_text ends: a control character strip_invisible removes from
+# every input first, so the only ones left are the marks put at _BLOCK_START.
+_PARA = "\x1e"
 # Block elements the allow-list drops: a space keeps "<td>a</td><td>b</td>" from reading "ab".
 _DROPPED_BLOCK = re.compile(
     r"</?(?:div|h1|h2|tr|td|th|table|section|article|header|footer|figure|figcaption|dl|dt|"
     r"dd|hr|aside|nav|main|address|caption)\b",
     re.IGNORECASE,
 )
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n\s*")
+# A link whose whole text is a "read the rest" phrase, as nh3 writes it (text holds no "<"):
+# "Continue reading" with anything after it (WordPress adds the title), the others with
+# punctuation or an arrow only ("Read more about the trial" is a link worth keeping), a
+# bare "more" only with an ellipsis or an arrow ("Read <a>more</a>" may be the only link).
+_MORE_LINK = re.compile(
+    r"\s*<a\b[^>]*>\s*[\[(]?\s*(?:continue reading\b[^<]{0,300}|(?:read more(?: here)?|"
+    r"keep reading|read the (?:full|rest of the) (?:article|story|post)|"
+    r"more(?=\s*(?:[…»›→]|\.\.\.|&gt;)))(?:\s|[.…:»›→\])]|&gt;)*)</a>",
+    re.IGNORECASE,
+)
+_EMPTY_P = re.compile(r"<p>\s*</p>")
 _SERIALIZED_TAG = re.compile(r'<[^>"]*(?:"[^"]*"[^>"]*)*>')  # a tag as nh3 writes it
 _EMAIL_NAME = re.compile(r"^\S+@\S+\s*\((.+)\)$")
 _GOOGLE = re.compile(r"^(?:www\.)?google(?:\.[a-z]{2,3}){1,2}$")
@@ -177,7 +192,7 @@ def _cap(text: str, limit: int) -> str:
     """Cut to ``limit`` characters on a word boundary, ending in "…"."""
     if len(text) <= limit:
         return text
-    cut = text.rfind(" ", 0, limit)
+    cut = max(text.rfind(" ", 0, limit), text.rfind("\n", 0, limit))
     if cut < limit * 0.6:
         cut = limit - 1
     return text[:cut].rstrip() + "…"
@@ -218,13 +233,23 @@ def clean_title(title: str | None, content_type: str | None = None) -> str:
     return plain_text(title, TITLE_MAX)
 
 
+def _paragraphs(text: str) -> str:
+    """Text with ``_PARA`` marks at block boundaries → paragraphs (each one line, whitespace
+    folded) separated by a blank line."""
+    # strip_invisible again: an entity can decode to what it removes ("&#x202e;").
+    parts = (" ".join(strip_invisible(part).split()) for part in text.split(_PARA))
+    return "\n\n".join(part for part in parts if part)
+
+
 def html_to_text(html_: str) -> str:
-    """Plain text of an HTML fragment, block boundaries kept as spaces, capped at 2,000
-    characters on a word boundary."""
+    """Plain text of an HTML fragment: a paragraph per block (``<p>``, ``<li>``, ``<br>``…),
+    paragraphs separated by a blank line, each one line; capped at 2,000 characters on a word
+    boundary."""
     if not html_:
         return ""
-    spaced = _BLOCK_START.sub(" <", html_[:HTML_INPUT_MAX])
-    return _cap(_fold(_strip_tags(spaced)), SUMMARY_TEXT_MAX)
+    visible = strip_invisible(html_[:HTML_INPUT_MAX])  # takes any _PARA out of the input
+    marked = _BLOCK_START.sub(_PARA + "<", visible)
+    return _cap(_paragraphs(html.unescape(_TAG_STRIPPER.clean(marked))), SUMMARY_TEXT_MAX)
 
 
 def _origin(base_url: str | None) -> str | None:
@@ -264,8 +289,10 @@ def _sanitized_text(html_: str) -> str:
     """
     if not html_:
         return ""
-    spaced = _BLOCK_START.sub(" <", html_[:HTML_INPUT_MAX])
-    return _cap(_fold(html.unescape(_SERIALIZED_TAG.sub("", spaced))), SUMMARY_TEXT_MAX)
+    # nh3's output went through strip_invisible: it holds no _PARA, and no entity decodes
+    # to one (html.unescape drops C0 controls).
+    marked = _BLOCK_START.sub(_PARA + "<", html_[:HTML_INPUT_MAX])
+    return _cap(_paragraphs(html.unescape(_SERIALIZED_TAG.sub("", marked))), SUMMARY_TEXT_MAX)
 
 
 def _href_filter(base_url: str | None) -> Callable[[str, str, str], str | None]:
@@ -324,8 +351,10 @@ def sanitize_html(html_: str, *, base_url: str | None = None) -> str:
     if not html_ or not html_.strip():
         return ""
     visible = strip_invisible(html_[:HTML_INPUT_MAX])  # from text and attributes alike
+    if "\n" in visible and not _TAG.search(visible):
+        visible = _text_paragraphs(visible)
     spaced = _DROPPED_BLOCK.sub(lambda m: " " + m.group(0), visible)
-    out = _clean(spaced, base_url)
+    out = _drop_boilerplate(_clean(spaced, base_url))
     if len(out) <= SUMMARY_HTML_MAX:
         return out
     limit = SUMMARY_HTML_MAX - 200
@@ -337,6 +366,25 @@ def sanitize_html(html_: str, *, base_url: str | None = None) -> str:
         if limit <= 0:
             break
     return html.escape(_cap(html_to_text(out), SUMMARY_TEXT_MAX), quote=False)
+
+
+def _text_paragraphs(text: str) -> str:
+    """A summary without markup (an arXiv abstract, a text/plain description): each
+    blank-line-separated paragraph in a ``<p>``.  Its text is still read as HTML, as before."""
+    parts = [p.strip() for p in _BLANK_LINE.split(text)]
+    if len(parts) < 2:
+        return text
+    return "".join(f"<p>{p}</p>" for p in parts if p)
+
+
+def _drop_boilerplate(clean: str) -> str:
+    """Sanitised HTML without the feed's own "Continue reading…" link and the paragraph it
+    leaves empty: the reader follows the item's link anyway, and in plain text the words run
+    into the summary."""
+    if "</a>" not in clean:
+        return clean
+    out = _EMPTY_P.sub("", _MORE_LINK.sub("", clean))
+    return out.strip() if len(out) != len(clean) else clean
 
 
 def _cut_point(s: str, limit: int) -> int:
@@ -368,6 +416,59 @@ def _names(values: Iterable[str], count: int, length: int) -> tuple[str, ...]:
             if len(out) == count:
                 break
     return tuple(out)
+
+
+# --------------------------------------------------------------------------- TeX
+
+# TeX's accent commands and the combining mark each puts on its letter.
+TEX_ACCENTS = {
+    "'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303",
+    "=": "\u0304", ".": "\u0307", "c": "\u0327", "k": "\u0328", "v": "\u030c",
+    "H": "\u030b", "r": "\u030a", "u": "\u0306", "d": "\u0323", "b": "\u0331",
+}  # fmt: skip
+# Letters TeX spells as commands, read only in braces ({\o}, {\ss}): bare, "\o" may be text.
+TEX_LETTERS = {
+    "o": "ø", "O": "Ø", "ss": "ß", "aa": "å", "AA": "Å", "ae": "æ", "AE": "Æ", "oe": "œ",
+    "OE": "Œ", "l": "ł", "L": "Ł", "i": "ı", "j": "ȷ",
+}  # fmt: skip
+
+
+def _tex_pattern(n: str) -> str:
+    """One accent command with its letter; ``n`` tells the copies' group names apart."""
+    arg = rf"(?:\{{\s*(?P<{n}b>\\[ij]|[A-Za-z])\s*\}}|(?P<{n}l>\\[ij](?![A-Za-z])|[A-Za-z]))"
+    symbol = rf"\\(?P<{n}s>[`'^\"~=.])\s*"
+    word = rf"\\(?P<{n}w>[ckvHrudb])(?:\s+|(?=\{{))"
+    return rf"(?:{symbol}|{word}){arg}"
+
+
+_TEX_ACCENT = re.compile(
+    rf"\{{\s*{_tex_pattern('o')}\s*\}}|{_tex_pattern('p')}"
+    rf"|\{{\\(?P<letter>{'|'.join(sorted(TEX_LETTERS, key=len, reverse=True))})\}}"
+)
+
+
+def _tex_char(m: re.Match[str]) -> str:
+    groups = {k: v for k, v in m.groupdict().items() if v is not None}
+    if "letter" in groups:
+        return TEX_LETTERS[groups["letter"]]
+    command = next(v for k, v in groups.items() if k[1] in "sw")
+    base = next(v for k, v in groups.items() if k[1] in "bl")
+    return unicodedata.normalize("NFC", base.lstrip("\\") + TEX_ACCENTS[command])
+
+
+def tex_accents(text: str) -> str:
+    """TeX's accented letters as Unicode: ``R\\'{e}nyi`` → ``Rényi``, ``\\v{S}koda`` → ``Škoda``,
+    ``{\\o}`` → ``ø``.  Only these spellings of single letters: math (``$\\delta$``) and other
+    commands stay as they are.  For text known to be TeX (arXiv's): elsewhere ``\\"`` and
+    ``\\'`` are more often an escaped quote (``It\\'s``)."""
+    if "\\" not in text:
+        return text
+    return _TEX_ACCENT.sub(_tex_char, text)
+
+
+def _is_arxiv(url: str) -> bool:
+    host = (urlsplit(url).hostname or "") if "arxiv.org" in url else ""
+    return host == "arxiv.org" or host.endswith(".arxiv.org")
 
 
 # --------------------------------------------------------------------------- URLs
@@ -603,10 +704,16 @@ def normalize(raw: RawEntry, *, source_id: str, feed_url: str, now: datetime) ->
     url = clean_url(link)
     canonical = canonical_url(url)
     body = raw.summary if raw.summary and raw.summary.strip() else raw.content
+    raw_title, authors = raw.title, raw.authors
+    if _is_arxiv(feed_url):  # abstracts, titles and names are TeX there
+        body, raw_title = tex_accents(body or ""), tex_accents(raw_title or "")
+        authors = tuple(tex_accents(a) for a in authors)
     summary_html = sanitize_html(body or "", base_url=base)
     summary_text = _sanitized_text(summary_html)
     title = (
-        clean_title(raw.title, raw.title_type) or _cap(summary_text, 120) or _cap(url, TITLE_MAX)
+        clean_title(raw_title, raw.title_type)
+        or _cap(" ".join(summary_text.split()), 120)
+        or _cap(url, TITLE_MAX)
     )
     return Entry(
         source_id=source_id,
@@ -617,6 +724,6 @@ def normalize(raw: RawEntry, *, source_id: str, feed_url: str, now: datetime) ->
         summary_html=summary_html,
         summary_text=summary_text,
         published=published_at(raw, now),
-        authors=_names(raw.authors, AUTHORS_MAX, AUTHOR_LEN),
+        authors=_names(authors, AUTHORS_MAX, AUTHOR_LEN),
         tags=_names(raw.tags, TAGS_MAX, TAG_LEN),
     )

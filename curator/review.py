@@ -20,6 +20,7 @@ from curator.types import CATEGORIES, Category, Event, Item, Status
 log = logging.getLogger("curator.review")
 
 _DECISIONS = ("approved", "rejected", "edited", "reopened")
+SITE_MAX = 200  # characters of a hand-added link's site name
 
 
 def _clean_note(note: str) -> str:
@@ -83,8 +84,10 @@ class Review:
     def decide(
         self, ids: Sequence[str], status: Status, *, by: str | None, note: str | None = None
     ) -> Decided:
-        """Approve or reject every id, all or nothing, saying which items this changed (an
-        item already in that status is left as it was): what an undo of the batch reverts."""
+        """Approve or reject every id, all or nothing (an unknown id raises UnknownItem before
+        anything is written), saying which items this changed: what an undo of the batch
+        reverts.  An item already in ``status`` is left as it is, with no history added,
+        unless a new note comes with the decision (then the note is recorded)."""
         now = self._clock()
         note = _clean_note(note) if note is not None else None
         done: list[Item] = []
@@ -93,19 +96,20 @@ class Review:
             # All or nothing: check every id first; an id named twice is decided once.
             items = [self._get(i) for i in dict.fromkeys(ids)]
             for item in items:
-                if item.status == status and note is None:
+                same = item.status == status
+                if same and (note is None or note == (item.note or "")):
                     done.append(item)
                     continue
-                changes: dict[str, tuple[str | None, str | None]] = {
-                    "status": (item.status, status)
-                }
+                changes: dict[str, tuple[str | None, str | None]] = {}
+                if not same:
+                    changes["status"] = (item.status, status)
                 if note is not None:
                     changes["note"] = (item.note, note)
                 new = replace(
                     item,
                     status=status,
-                    reviewed_by=by,
-                    reviewed_at=now,
+                    reviewed_by=item.reviewed_by if same else by,
+                    reviewed_at=item.reviewed_at if same else now,
                     note=note if note is not None else item.note,
                     history=(*item.history, Event(now, status, by, changes, note)),
                     updated_at=now,
@@ -289,8 +293,10 @@ class Review:
         by: str | None,
         note: str | None = None,
         approve: bool = True,
+        site: str | None = None,
     ) -> Item:
-        """An item the editor found: stored like any other, approved at once by default."""
+        """An item the editor found: stored like any other, approved at once by default.
+        ``site`` is the page's name for its site (``og:site_name``), shown as its source."""
         now = self._clock()
         url = normalize.clean_url(url)  # tracking parameters off, redirectors unwrapped
         canonical = normalize.canonical_url(url)
@@ -307,6 +313,7 @@ class Review:
         note = _clean_note(note) if note is not None else None
         cat: Category = category
         clean = normalize.sanitize_html(summary, base_url=url)
+        site = normalize.text_line(site, SITE_MAX) or None
         with self._store.transaction():
             existing = self._store.get_item(item_id)
             if existing is not None:
@@ -339,6 +346,7 @@ class Review:
                 note=note,
                 history=tuple(history),
                 updated_at=now,
+                site=site,
             )
             self._store.put_item(item)
         log.info("added item=%s by=%s url=%s", item_id, by or "-", url)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import signal
@@ -59,12 +60,29 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         raise PortInUse(
-            f"cannot listen on {host}:{port}: {e.strerror or e}. "
-            "Is another service using it? Choose another with --port."
+            f"cannot listen on {host}:{port}: {e.strerror or e}. {_why(e, host)}"
         ) from None
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
+
+
+def _why(error: OSError, host: str) -> str:
+    """What to change when bind() failed: the host when it is not this machine's, the port
+    when it is taken or privileged."""
+    choose_host = (
+        "Choose one of this machine's addresses with --host (127.0.0.1: this machine only; "
+        "0.0.0.0: every interface)."
+    )
+    if isinstance(error, socket.gaierror):
+        return f"{host} is not a host name or address found here. {choose_host}"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine. {choose_host}"
+    if error.errno == errno.EACCES:
+        return "Ports below 1024 need privileges. Choose another with --port."
+    if error.errno == errno.EADDRINUSE:
+        return "Is another service using it? Choose another with --port."
+    return "Check --host and --port."
 
 
 def announce_setup(curator: Curator, base_url: str) -> None:

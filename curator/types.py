@@ -157,6 +157,7 @@ class Item:
     history: tuple[Event, ...] = ()
     digest_id: str | None = None
     updated_at: datetime | None = None  # last change of any kind (publishing uses it)
+    site: str | None = None  # the page's own site name (og:site_name), for links added by hand
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,40 @@ def test_fetch_items_and_review_cycle(capsys: pytest.CaptureFixture[str], env: P
     assert len(out.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(("command", "status"), [("approve", "approved"), ("reject", "rejected")])
+def test_deciding_again_says_so_and_adds_no_history(
+    capsys: pytest.CaptureFixture[str], env: Path, command: str, status: str
+) -> None:
+    cli(capsys, "fetch")
+    ids = fetched_ids(env)
+    cctv = ids["Council approves upgrade of town centre CCTV network"]
+    lfr = ids["Police expand live facial recognition vans"]
+    assert cli(capsys, command, cctv)[0] == 0
+    before = Store(env / "store").get_item(cctv)
+    code, out, _ = cli(capsys, command, cctv, lfr, "--by", "alice")
+    assert code == 0
+    assert f"already {status} {cctv}" in out and "(unchanged)" in out
+    assert re.search(rf"^{status} {lfr}", out, re.M)
+    after = Store(env / "store").get_item(cctv)
+    assert after == before  # no history, and still credited to whoever decided first
+    assert after is not None and [e.action for e in after.history][-1] == status
+    assert after.reviewed_by == "tester"
+
+
+@pytest.mark.parametrize("command", ["approve", "reject"])
+def test_a_batch_with_an_unknown_id_says_nothing_changed(
+    capsys: pytest.CaptureFixture[str], env: Path, command: str
+) -> None:
+    cli(capsys, "fetch")
+    cctv = fetched_ids(env)["Council approves upgrade of town centre CCTV network"]
+    code, out, err = cli(capsys, command, cctv, "0123456789abcdef")
+    assert code == 1 and out == ""
+    assert "no item with id '0123456789abcdef'" in err
+    assert "nothing changed: none of the 2 items was" in err
+    item = Store(env / "store").get_item(cctv)
+    assert item is not None and item.status == "pending"
+
+
 @pytest.mark.parametrize("command", ["approve", "reject", "edit", "reopen", "undo"])
 def test_unknown_item_is_exit_1(
     capsys: pytest.CaptureFixture[str], env: Path, command: str

@@ -245,3 +245,15 @@ def test_duration_and_size_limits_are_inclusive() -> None:
         config.parse_size(config.MAX_SIZE + 1)
     with pytest.raises(ValueError, match="at most 100 years"):
         config.parse_duration(config.MAX_DURATION + 1)
+
+
+def test_a_default_base_url_follows_the_address_served() -> None:
+    from curator.config import Config, served_at
+
+    default = Config()
+    assert served_at(default, "127.0.0.1", 8000).publish.base_url == "http://127.0.0.1:8000"
+    assert served_at(default, "0.0.0.0", 9000).publish.base_url == "http://127.0.0.1:9000"
+    assert served_at(default, "::1", 9000).publish.base_url == "http://[::1]:9000"
+    assert served_at(default, "127.0.0.1", 8000).publish.title == default.publish.title
+    chosen = Config.model_validate({"publish": {"base_url": "https://links.example.org"}})
+    assert served_at(chosen, "127.0.0.1", 8000) == chosen  # the file's choice is kept

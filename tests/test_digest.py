@@ -144,6 +144,8 @@ def test_edited_title_and_unknown_source() -> None:
     d = render([item])
     assert "Edited title" in d.text and "Feed title" not in d.text
     assert "gov.uk, " in d.text  # no configured source: the site's host
+    named = render([replace(item, site="GOV.UK")])  # added by hand: the page's og:site_name
+    assert "GOV.UK, " in named.text and "gov.uk, " not in named.text
 
 
 def test_html_escapes_feed_text() -> None:

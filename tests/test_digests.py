@@ -798,3 +798,11 @@ def test_the_period_starts_at_the_previous_digest_not_a_baseline(
     preview = digests.preview_digest(config, store, MONDAY_SLOT)
     assert preview.period_start == old.reviewed_at  # older approvals widen the first period
     assert digests.previous_end(store) is None
+
+
+def test_the_first_digest_previewed_on_a_new_store_covers_a_week(tmp_path: Path) -> None:
+    """Not "5 Mar to 5 Mar": with no digest before it, the period is the week before."""
+    store = Store(tmp_path / "store")
+    preview = digests.preview_digest(make_config(None, tmp_path), store, WEDNESDAY)
+    assert preview.period_start == WEDNESDAY - timedelta(days=7)
+    assert preview.subject.endswith("26 Feb to 5 Mar 2025")

@@ -24,6 +24,7 @@ from curator.normalize import (
     item_id,
     normalize,
     sanitize_html,
+    tex_accents,
     title_key,
 )
 from curator.types import Entry, RawEntry
@@ -265,7 +266,7 @@ def test_clean_title_caps_at_500_on_a_word_boundary() -> None:
 
 def test_html_to_text_keeps_block_boundaries_and_decodes() -> None:
     text = html_to_text("<p>One</p><p>Two&amp;three</p><ul><li>a</li><li>b</li></ul>x<br>y")
-    assert text == "One Two&three a b x y"
+    assert text == "One\n\nTwo&three\n\na\n\nb\n\nx\n\ny"
     assert html_to_text("<style>p{}</style><script>bad()</script>ok") == "ok"
     assert html_to_text("") == ""
 
@@ -737,3 +738,134 @@ def test_long_nested_summary_is_cut_inside_and_every_tag_closed() -> None:
     out = sanitize_html("<p>" + "x &amp; y " * 4000 + "</p>")
     assert SUMMARY_HTML_MAX - 300 < len(out) <= SUMMARY_HTML_MAX
     assert re.fullmatch(r"<p>(x &amp; y )+x…</p>", out)  # never half an entity
+
+
+# --------------------------------------------------------------------------- paragraphs, TeX
+
+
+def _corpus_entry(name: str, title: str, feed_url: str) -> Entry:
+    """The entry titled ``title`` of a corpus feed, parsed and normalised as a poll would."""
+    from curator.parse import parse_feed
+    from tests.feedserver import need_corpus
+
+    content = (need_corpus() / "feeds" / name).read_bytes()
+    parsed = parse_feed(content, url=feed_url, headers={}, source_id="src")
+    raw = next(r for r in parsed.entries if r.title and " ".join(r.title.split()) == title)
+    entry = normalize(raw, source_id="src", feed_url=feed_url, now=NOW)
+    assert entry is not None
+    return entry
+
+
+def test_summary_text_keeps_paragraphs_and_drops_continue_reading() -> None:
+    entry = _corpus_entry(
+        "rss-parser__guardian.rss",
+        "Global use of mosquito nets for fishing 'endangering humans and wildlife'",
+        "https://www.theguardian.com/uk/rss",
+    )
+    paragraphs = entry.summary_text.split("\n\n")
+    assert paragraphs[0].endswith("calls for urgent research into potential impacts")
+    assert paragraphs[1].startswith("Anti-malarial mosquito nets are being used")
+    assert len(paragraphs) == 3
+    assert "Continue reading" not in entry.summary_text
+    assert "Continue reading" not in entry.summary_html
+    assert entry.summary_html.endswith("</p>")  # the link after the last paragraph is gone
+    assert html_to_text(entry.summary_html) == entry.summary_text
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        '<a href="https://e.org/a">Continue reading...</a>',
+        '<a href="https://e.org/a" class="more-link">Continue reading<span> "A title"</span></a>',
+        '<a href="https://e.org/a">Read more »</a>',
+        '<a href="https://e.org/a">Read the full story</a>',
+        '<a href="https://e.org/a">More…</a>',
+        '<a href="https://e.org/a">[read more]</a>',  # donthitsave.xml in the corpus
+        '<a href="https://e.org/a">Read More Here <span class="meta-nav">&#8594;</span></a>',
+    ],
+)
+def test_read_more_links_are_dropped(link: str) -> None:
+    out = sanitize_html(f"<p>CCTV in Leeds.</p><p>{link}</p>")
+    assert out == "<p>CCTV in Leeds.</p>"
+
+
+def test_links_that_only_start_alike_are_kept() -> None:
+    html_ = '<p>See <a href="https://e.org/a">more cameras in Leeds</a> and <a href="https://e.org/b">readmore.org</a>.</p>'
+    assert "more cameras in Leeds</a>" in sanitize_html(html_)
+    assert "readmore.org</a>" in sanitize_html(html_)
+    html_ = '<p><a href="https://e.org/a">Read more about the Leeds trial</a></p>'
+    assert "Read more about the Leeds trial</a>" in sanitize_html(html_)
+
+
+def test_plain_text_paragraphs_become_paragraphs() -> None:
+    out = sanitize_html("First line\nstill first.\n\n  Second paragraph.\n \n\nThird.")
+    assert out == "<p>First line\nstill first.</p><p>Second paragraph.</p><p>Third.</p>"
+    assert html_to_text(out) == "First line still first.\n\nSecond paragraph.\n\nThird."
+    assert sanitize_html("One line\nwrapped.") == "One line\nwrapped."  # one paragraph: as it was
+
+
+ARXIV = "http://export.arxiv.org/api/query?search_query=au:del_maestro"
+
+
+def test_arxiv_abstracts_show_tex_accents() -> None:
+    name = "arxiv.py__api-response__search_query_au_del_maestro.xml"
+    title = "Particle partition entanglement of bosonic Luttinger liquids"
+    entry = _corpus_entry(name, title, ARXIV)
+    assert entry.summary_text.startswith("We consider the Rényi entanglement entropy")
+    assert "Rényi" in entry.summary_html
+    assert "$\\delta$-function" in entry.summary_text  # math is not an accent: left as it is
+    # Elsewhere a backslash and a quote are more often an escaped quote: left alone.
+    other = _corpus_entry(name, title, "https://feeds.example.org/physics.xml")
+    assert "R\\'{e}nyi" in other.summary_text
+
+
+def test_arxiv_titles_and_authors_show_tex_accents() -> None:
+    entry = norm(
+        title="Schr\\\"{o}dinger and R\\'enyi",
+        link="http://arxiv.org/abs/1412.6529v2",
+        authors=("P. Erd\\H{o}s", "{\\O}. Str{\\o}m"),
+    )
+    assert entry is not None and entry.title == "Schr\\\"{o}dinger and R\\'enyi"  # not arXiv
+    raw = RawEntry(
+        title="Schr\\\"{o}dinger and R\\'enyi",
+        link="http://arxiv.org/abs/1412.6529v2",
+        authors=("P. Erd\\H{o}s", "{\\O}. Str{\\o}m"),
+    )
+    entry = normalize(raw, source_id="ax", feed_url=ARXIV, now=NOW)
+    assert entry is not None
+    assert entry.title == "Schrödinger and Rényi"
+    assert entry.authors == ("P. Erdős", "Ø. Strøm")
+
+
+@pytest.mark.parametrize(
+    ("tex", "text"),
+    [
+        ("R\\'{e}nyi", "Rényi"),
+        ("R\\'enyi", "Rényi"),
+        ("{\\'e}", "é"),
+        ("{\\'{e}}", "é"),
+        ("\\`a", "à"),
+        ("\\^o", "ô"),
+        ('Schr\\"odinger', "Schrödinger"),
+        ('{\\"u}ber', "über"),
+        ("\\~n", "ñ"),
+        ("\\c{c}a", "ça"),
+        ("\\c ca", "ça"),
+        ("\\v{S}koda", "Škoda"),
+        ("Erd\\H{o}s", "Erdős"),
+        ('\\r{A}ngstr\\"om', "Ångström"),
+        ("\\u{a}", "ă"),
+        ("\\=a", "ā"),
+        ("\\.Z", "Ż"),
+        ("\\k{a}", "ą"),
+        ("\\'{\\i}", "í"),
+        ("{\\o}", "ø"),
+        ("{\\ss}", "ß"),
+        ("$\\delta$", "$\\delta$"),  # math: not an accent
+        ("\\cdot", "\\cdot"),  # a command that starts like \c
+        ("\\^{}", "\\^{}"),  # no letter
+        ("\\o", "\\o"),  # letters only in braces
+    ],
+)
+def test_tex_accents(tex: str, text: str) -> None:
+    assert tex_accents(tex) == text

@@ -102,7 +102,7 @@ def test_normalized_crossref_entry() -> None:
     )
     assert (
         e.summary_text
-        == "Objectives CCTV cameras reduce vehicle crime. Second paragraph with CO2.[1]"
+        == "Objectives\n\nCCTV cameras reduce vehicle crime.\n\nSecond paragraph with CO2.[1]"
     )
     third = normalize(parsed(WORKS).entries[2], source_id="cr", feed_url=URL, now=NOW)
     assert third is not None

@@ -324,10 +324,23 @@ def test_sanitized_html_holds_only_the_allow_list(html_: str, base: str | None) 
     assert normalize.sanitize_html(out, base_url=base) == out  # stable: a re-clean changes nothing
 
 
+def _is_paragraphs(text: str) -> bool:
+    """Clean lines of text, separated by one blank line each (summary_text's shape)."""
+    return not text or all(p and p == " ".join(p.split()) for p in text.split("\n\n"))
+
+
+@given(html_inputs)
+def test_text_from_html_is_clean_paragraphs(html_: str) -> None:
+    text = normalize.html_to_text(html_)
+    assert len(text) <= normalize.SUMMARY_TEXT_MAX
+    assert not FORBIDDEN.search(text)
+    assert _is_paragraphs(text)
+    text.encode("utf-8")
+
+
 @given(html_inputs)
 def test_text_from_html_is_one_clean_line(html_: str) -> None:
     for text, limit in (
-        (normalize.html_to_text(html_), normalize.SUMMARY_TEXT_MAX),
         (normalize.plain_text(html_), normalize.TITLE_MAX),
         (normalize.clean_title(html_), normalize.TITLE_MAX),
         (normalize.clean_title(html_, "text/plain"), normalize.TITLE_MAX),
@@ -366,8 +379,9 @@ def test_any_raw_entry_normalizes_to_a_clean_entry_or_none(raw: RawEntry) -> Non
     assert entry.published.tzinfo is UTC
     assert entry.title and len(entry.title) <= normalize.TITLE_MAX
     _check_sanitized(entry.summary_html)
-    for text in (entry.title, entry.summary_text, *entry.authors, *entry.tags):
+    for text in (entry.title, *entry.authors, *entry.tags):
         assert not FORBIDDEN.search(text) and "\n" not in text
+    assert not FORBIDDEN.search(entry.summary_text) and _is_paragraphs(entry.summary_text)
 
 
 # --------------------------------------------------------------------------- dates

@@ -108,7 +108,9 @@ def test_hand_added_items_are_cleaned(tmp_path: Path) -> None:
         published=None,
         by="ed",
         note=f"{HOSTILE}added",
+        site=f" {HOSTILE}Local\nPaper ",
     )
+    assert item.site == "[31mLocal Paper"
     assert item.url == "https://police.example.uk/[31mcctv"
     assert item.title == "Report: [31ma < b for 👩\u200d💻 teams"
     assert (item.summary, item.summary_text) == ("<p>[31mSummary</p>", "[31mSummary")
@@ -122,3 +124,18 @@ def test_hand_added_items_are_cleaned(tmp_path: Path) -> None:
             published=None,
             by="ed",
         )
+
+
+def test_a_decision_repeated_changes_nothing_but_a_new_note(tmp_path: Path) -> None:
+    review, store, item_id = review_of(tmp_path)
+    decided = review.decide([item_id], "approved", by="ed", note="good")
+    [first] = decided.items
+    assert decided.changed == (first,) and first.status == "approved"
+    decided = review.decide([item_id], "approved", by="other", note="good")
+    [again] = decided.items
+    assert decided.changed == () and again == first == store.get_item(item_id)
+    decided = review.decide([item_id], "approved", by="other", note="better")
+    [noted] = decided.items
+    assert decided.changed == (noted,) and noted.note == "better" and noted.reviewed_by == "ed"
+    assert noted.history[-1].changes == {"note": ("good", "better")}  # no status "change"
+    assert review.undo(item_id, by="ed").note == "good"

@@ -39,7 +39,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(tmp_path: Path, port: int, *, max_file_size: int | None = None) -> subprocess.Popen[str]:
+def start(
+    tmp_path: Path, port: int, *, max_file_size: int | None = None, host: str | None = None
+) -> subprocess.Popen[str]:
     """``curator serve`` on the test's store; ``max_file_size`` (RLIMIT_FSIZE) makes every
     file write past that size fail with EFBIG, as a full disk would, for root too."""
     cfg = tmp_path / "feeds.yaml"
@@ -61,6 +63,7 @@ def start(tmp_path: Path, port: int, *, max_file_size: int | None = None) -> sub
             "serve",
             "--port",
             str(port),
+            *(["--host", host] if host else []),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -108,6 +111,10 @@ def test_serve_runs_refuses_a_second_and_stops_on_sigterm(
     assert httpx.get(
         f"http://127.0.0.1:{port}/", timeout=10, follow_redirects=False
     ).status_code in (302, 303, 307)
+    # publish.base_url, not in feeds.yaml, follows --port: the feeds point at this server.
+    links = httpx.get(f"http://127.0.0.1:{port}/links.json", timeout=10).json()
+    assert links["home_page_url"] == f"http://127.0.0.1:{port}/embed"
+    assert links["feed_url"] == f"http://127.0.0.1:{port}/links.json"
 
     second = start(tmp_path, free_port())
     _, err = second.communicate(timeout=60)
@@ -154,6 +161,17 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
+    assert "another service" in err and "--port" in err and "--host" not in err
+
+
+def test_a_host_that_is_not_this_machines_is_blamed_not_the_port(tmp_path: Path) -> None:
+    port = free_port()
+    proc = start(tmp_path, port, host="10.99.99.99")  # an address no interface here has
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in err
+    assert f"cannot listen on 10.99.99.99:{port}" in err
+    assert "10.99.99.99 is not an address of this machine" in err and "--host" in err
+    assert "--port" not in err and "another service" not in err
 
 
 def test_a_full_disk_at_start_is_one_clear_line(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -1057,7 +1058,8 @@ def test_add_a_link_by_hand(env: Env, editor: TestClient) -> None:
     assert r.status_code == 200, r.text
     assert 'value="Council votes on facial recognition cameras"' in r.text
     assert "The council debated live facial recognition." in r.text
-    assert 'value="2025-03-01"' in r.text and "Local Paper" in r.text
+    assert 'value="2025-03-01T10:00"' in r.text  # the page's time is kept, not only its day
+    assert '<input type="hidden" name="site" value="Local Paper">' in r.text
     r = post(
         editor,
         "/add/save",
@@ -1066,8 +1068,9 @@ def test_add_a_link_by_hand(env: Env, editor: TestClient) -> None:
             "title": "Council votes on facial recognition cameras",
             "summary": "The council debated live facial recognition.",
             "category": "news",
-            "published": "2025-03-01",
+            "published": "2025-03-01T10:00",
             "note": "",
+            "site": "Local Paper",
             "then": "approve",
         },
     )
@@ -1076,12 +1079,39 @@ def test_add_a_link_by_hand(env: Env, editor: TestClient) -> None:
     assert len(approved) == 1
     item = approved[0]
     assert item.title == "Council votes on facial recognition cameras"
-    assert item.reviewed_by == EDITOR and item.published.day == 1
-    assert "Council votes" in editor.get("/approved").text
+    assert item.reviewed_by == EDITOR
+    assert item.published == datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+    assert item.site == "Local Paper"
+    listed = editor.get("/approved").text
+    assert "Council votes" in listed
+    assert '<span class="sources">Local Paper, added by hand</span>' in listed
+    assert "score 0.0" not in listed  # no rules scored it: no score shown
+    page = editor.get(f"/items/{item.id}").text
+    assert "Local Paper, added by hand" in page and "score" not in page.split("Why:")[0]
+    # History: newest first, numbered so (the approval is 2, the adding 1).
+    assert '<ol class="history" reversed>' in page
+    assert page.index("<strong>approved</strong>") < page.index("<strong>added</strong>")
     # The same link again is recognised before anything is fetched.
     r = post(editor, "/add/fetch", {"url": url})
     assert r.status_code == 409 and "already here" in r.text
     assert len(env.server.requests_to("/article")) == 1
+
+
+def test_a_feed_item_shows_its_score(env: Env, editor: TestClient) -> None:
+    put(env.store, make_item(1, score=7.0))
+    assert "score 7.0" in editor.get("/").text
+
+
+def test_favicon(env: Env, editor: TestClient) -> None:
+    page = editor.get("/").text
+    link = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', page)
+    assert link is not None
+    icon = env.client.get(link.group(1))
+    assert icon.status_code == 200 and icon.text.startswith("<svg")
+    env.client.cookies.clear()  # browsers ask for /favicon.ico signed out too
+    r = env.client.get("/favicon.ico")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    assert r.content == icon.content
 
 
 def test_add_by_hand_when_the_page_fails(env: Env, editor: TestClient) -> None:

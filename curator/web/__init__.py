@@ -22,8 +22,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from curator.auth import SignInThrottle
@@ -63,6 +63,16 @@ _TITLES = {
 }
 
 
+async def _favicon(request: Request) -> Response:
+    """What browsers ask for before they read a page's icon link: the same SVG, so that no
+    page (the public feeds, an error) shows a missing icon or logs a 404."""
+    return FileResponse(
+        STATIC / "favicon.svg",
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
 def create_app(
     curator: Curator,
     *,
@@ -98,6 +108,7 @@ def create_app(
         *_sources.routes,
         *digest_routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Route("/favicon.ico", _favicon, methods=["GET"], name="favicon"),
     ]
     middleware = [
         Middleware(SecurityHeadersMiddleware, public_paths=public_paths),

@@ -28,7 +28,7 @@ from starlette.routing import Route
 from curator import normalize
 from curator.exceptions import CuratorError, ItemChanged, ItemError, UnknownItem
 from curator.parse.page import page_metadata
-from curator.review import Review
+from curator.review import SITE_MAX, Review
 from curator.types import CATEGORIES, STATUSES, Item, Status
 from curator.web._common import (
     editor_only,
@@ -555,8 +555,8 @@ async def add_fetch(request: Request) -> Response:
         "category": "news",
         "published": "",
         "note": "",
+        "site": "",
     }
-    site = ""
     warning = None
     try:
         fetched = await st.curator.fetcher.fetch_url(url)
@@ -569,9 +569,9 @@ async def add_fetch(request: Request) -> Response:
             url=meta.url or fetched.url or url,
             title=meta.title or "",
             summary=meta.summary or "",
-            published=meta.published.date().isoformat() if meta.published else "",
+            published=_date_value(meta.published),
+            site=normalize.text_line(meta.site_name, SITE_MAX),
         )
-        site = meta.site_name or ""
         if values["url"] != url and _existing(request, values["url"]) is not None:
             existing = _existing(request, values["url"])
             return render(
@@ -583,22 +583,36 @@ async def add_fetch(request: Request) -> Response:
     return render(
         request,
         "add.html",
-        {"step": "details", "values": values, "site": site, "error": None, "warning": warning},
+        {"step": "details", "values": values, "error": None, "warning": warning},
     )
 
 
+def _date_value(published: datetime | None) -> str:
+    """A page's date for the form's ``datetime-local`` field, in UTC, to the minute."""
+    if published is None:
+        return ""
+    return published.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+
+
 def _parse_date(value: str) -> datetime | None:
+    """``YYYY-MM-DD``, with ``THH:MM`` (and ``:SS``) or not, in UTC; None when empty."""
     value = value.strip()
     if not value:
         return None
-    return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    for pattern in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"):
+        try:
+            return datetime.strptime(value, pattern).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise ValueError(f"not a date: {value!r}")
 
 
 @editor_only
 async def add_save(request: Request) -> Response:
     form = await request.form()
     values = {
-        k: form_str(form, k) for k in ("url", "title", "summary", "category", "published", "note")
+        k: form_str(form, k)
+        for k in ("url", "title", "summary", "category", "published", "note", "site")
     }
     approve = form_str(form, "then") != "queue"
     error = _check_url(values["url"].strip()) or _check_fields(
@@ -609,7 +623,10 @@ async def add_save(request: Request) -> Response:
         try:
             published = _parse_date(values["published"])
         except ValueError:
-            error = "Give the date as YYYY-MM-DD, or leave it empty."
+            error = (
+                "Give the date as YYYY-MM-DD (a time in UTC, THH:MM, may follow), "
+                "or leave it empty."
+            )
     if error is None:
         try:
             item = await run_in_threadpool(
@@ -622,6 +639,7 @@ async def add_save(request: Request) -> Response:
                 by=user_name(request),
                 note=values["note"].strip() or None,
                 approve=approve,
+                site=values["site"],
             )
         except ItemError as e:
             error = str(e)
@@ -629,7 +647,7 @@ async def add_save(request: Request) -> Response:
         return render(
             request,
             "add.html",
-            {"step": "details", "values": values, "site": "", "error": error, "warning": None},
+            {"step": "details", "values": values, "error": error, "warning": None},
             status_code=400,
         )
     word = "Added and approved" if approve else "Added to the queue"
