@@ -1197,6 +1197,28 @@ def test_digest_archive_record_and_preview(env: Env, editor: TestClient) -> None
     assert editor.get("/digests/2025-03-03/html").status_code == 303
 
 
+def test_digests_page_warns_when_nobody_would_receive_the_digest(
+    env: Env, editor: TestClient
+) -> None:
+    """Issue 10: with no recipients the digest goes to nobody; the page says so."""
+    cfg = env.curator.config
+    warning = "The digest has no recipients"
+    assert warning in editor.get("/digests").text
+    with_readers = cfg.digest.model_copy(update={"recipients": ["reader@example.org"]})
+    env.curator.config = cfg.model_copy(update={"digest": with_readers})
+    assert warning not in editor.get("/digests").text
+    (env.tmp / "readers.txt").write_text("reader@example.org\nnot an address\n")
+    from_file = cfg.digest.model_copy(update={"recipients_file": "readers.txt"})
+    env.curator.config = cfg.model_copy(
+        update={"digest": from_file, "path": str(env.tmp / "feeds.yaml")}
+    )
+    page = editor.get("/digests").text
+    assert "The digest cannot be sent" in page and "readers.txt:2" in page
+    off = cfg.digest.model_copy(update={"enabled": False})
+    env.curator.config = cfg.model_copy(update={"digest": off})
+    assert warning not in editor.get("/digests").text
+
+
 def test_head_is_a_get_never_a_form_post(env: Env) -> None:
     """A monitor's HEAD must not count as a failed sign-in, nor sign anyone in without CSRF."""
     item = make_item(1)
