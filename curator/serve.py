@@ -96,6 +96,8 @@ async def run(
 ) -> None:
     from curator.web import create_app
 
+    # A store this process cannot write is refused at once, not found out by the first poll.
+    curator.store.check_writable()
     with curator.store.server_lock():
         sock = bind(host, port)
         app = create_app(curator)

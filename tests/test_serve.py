@@ -3,6 +3,7 @@ clean exit on SIGTERM."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import resource
@@ -39,16 +40,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(tmp_path: Path, port: int, *, max_file_size: int | None = None) -> subprocess.Popen[str]:
+def start(
+    tmp_path: Path,
+    port: int,
+    *,
+    max_file_size: int | None = None,
+    obey_permissions: bool = False,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[str]:
     """``curator serve`` on the test's store; ``max_file_size`` (RLIMIT_FSIZE) makes every
-    file write past that size fail with EFBIG, as a full disk would, for root too."""
+    file write past that size fail with EFBIG, as a full disk would, for root too;
+    ``obey_permissions`` takes away root's power to write where file modes forbid it."""
     cfg = tmp_path / "feeds.yaml"
     if not cfg.exists():
         cfg.write_text(
             "sources:\n  - {id: a, name: A, url: 'http://127.0.0.1:9/feed', interval: 1d}\n"
             "digest: {enabled: false}\n"
         )
-    env = {**os.environ, "CURATOR_SECRET_KEY": "test-secret-key-for-serve-tests-only-0123456789"}
+    env = {
+        **os.environ,
+        "CURATOR_SECRET_KEY": "test-secret-key-for-serve-tests-only-0123456789",
+        **(env or {}),
+    }
+
+    def limits() -> None:
+        if max_file_size is not None:
+            _limit_files(max_file_size)
+        if obey_permissions:
+            _drop_dac_override()
+
     return subprocess.Popen(
         [
             sys.executable,
@@ -66,13 +86,25 @@ def start(tmp_path: Path, port: int, *, max_file_size: int | None = None) -> sub
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-        preexec_fn=None if max_file_size is None else lambda: _limit_files(max_file_size),
+        preexec_fn=limits if max_file_size is not None or obey_permissions else None,
     )
 
 
 def _limit_files(size: int) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+
+
+def _drop_dac_override() -> None:
+    """Take CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH out of the bounding set, so that the
+    program exec'd next, even as root, cannot write where the file modes say no (a user
+    without the capabilities is refused by the modes anyway)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_capbset_drop, cap_dac_override, cap_dac_read_search = 24, 1, 2
+    if os.geteuid() == 0:
+        for cap in (cap_dac_override, cap_dac_read_search):
+            if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0:
+                os._exit(99)  # the test cannot make its case here: fail loudly
 
 
 def wait_for_line(proc: subprocess.Popen[str], pattern: str) -> str:
@@ -164,6 +196,29 @@ def test_a_full_disk_at_start_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert "cannot write" in err and "disk full" in err
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_a_store_that_cannot_be_written_is_refused_at_start(tmp_path: Path) -> None:
+    """Issue 10: a read-only store started, served pages, and failed every poll later."""
+    store = tmp_path / "store"
+    Store(store)
+    for name in (".lock", ".serve.lock"):  # present and writable: only the folders say no
+        (store / name).write_text("")
+    for folder in (store / "items", store):
+        folder.chmod(0o555)
+    try:
+        proc = start(tmp_path, free_port(), obey_permissions=True)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        for folder in (store, store / "items"):
+            folder.chmod(0o755)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "serving on" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    assert "the store is not writable" in errors[0] and str(store) in errors[0]
+    assert "Permission denied" in errors[0] and "write access" in errors[0]
+    assert not list(store.glob(".writable.*")), "the probe is left behind"
 
 
 def test_on_a_full_disk_sign_out_still_ends_the_session_and_nothing_is_logged_as_done(
