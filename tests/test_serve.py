@@ -47,6 +47,7 @@ def start(
     max_file_size: int | None = None,
     obey_permissions: bool = False,
     env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
 ) -> subprocess.Popen[str]:
     """``curator serve`` on the test's store; ``max_file_size`` (RLIMIT_FSIZE) makes every
     file write past that size fail with EFBIG, as a full disk would, for root too;
@@ -81,6 +82,7 @@ def start(
             "serve",
             "--port",
             str(port),
+            *args,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -344,3 +346,102 @@ def test_a_document_that_takes_minutes_to_read_does_not_hold_up_the_web_app(
             proc.kill()
             proc.wait()
         reader.join(timeout=60)
+
+
+# --------------------------------------------------------------------------- reloading
+
+
+def sources_yaml(*sources: tuple[str, str], extra: str = "") -> str:
+    lines = [f"  - {{id: {i}, name: {i.upper()}, url: '{u}', interval: 1d}}" for i, u in sources]
+    return (
+        "fetch: {jitter: 0}\nsources:\n" + "\n".join(lines) + "\ndigest: {enabled: false}\n" + extra
+    )
+
+
+def signed_in(base: str, tmp_path: Path) -> httpx.Client:
+    auth.add_user(Store(tmp_path / "store"), EDITOR, PASSWORD, hasher=FAST_HASHER)
+    browser = httpx.Client(base_url=base, timeout=10)
+    login = browser.get("/login")
+    data = {"csrf": csrf_of(login.text), "name": EDITOR, "password": PASSWORD, "next": "/"}
+    assert browser.post("/login", data=data).status_code == 303
+    return browser
+
+
+def test_sighup_reloads_feeds_yaml_and_a_bad_file_keeps_the_running_one(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """Issue 10: an administrator changes feeds.yaml without a restart.  SIGHUP re-reads it:
+    an added source is polled at once; a file with mistakes is refused, each mistake logged
+    on its own line with file, line and key, shown on the Sources page, and the running
+    configuration goes on."""
+    dead = "http://127.0.0.1:9/feed"
+    feed = feed_server.route(
+        "/b.xml",
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>B</title>'
+        b"<link>https://b.example/</link></channel></rss>",
+        content_type="application/rss+xml",
+    )
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(sources_yaml(("a", dead)))
+    port = free_port()
+    proc = start(tmp_path, port, args=("--watch-interval", "0"))
+    try:
+        wait_for_line(proc, r"serving on")
+        cfg.write_text(sources_yaml(("a", dead), ("b", feed)))
+        proc.send_signal(signal.SIGHUP)
+        line = wait_for_line(proc, r"configuration reloaded")
+        assert "why=SIGHUP" in line and "added=b" in line and "sources=2" in line
+        wait_for_line(proc, r"polled source=b ")  # its job was added, due at once
+
+        cfg.write_text(sources_yaml(("a", dead), ("b", feed), extra="digest: {dai: monday}\n"))
+        proc.send_signal(signal.SIGHUP)
+        first = wait_for_line(proc, r"configuration not reloaded")
+        summary = wait_for_line(proc, r"configuration not reloaded path=")
+        assert f"{cfg}:6: digest: this key appears twice" in first, first
+        assert "problems=" in summary and "the running configuration stays" in summary
+
+        browser = signed_in(f"http://127.0.0.1:{port}", tmp_path)
+        page = browser.get("/sources").text
+        browser.close()
+        assert "feeds.yaml was not reloaded" in page
+        assert f"{cfg}:6" in page and "this key appears twice" in page
+        assert ">B<" in page  # the running configuration, with both sources
+
+        cfg.write_text(sources_yaml(("b", feed)))
+        proc.send_signal(signal.SIGHUP)
+        line = wait_for_line(proc, r"configuration reloaded")
+        assert "removed=a" in line
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert "Traceback" not in err
+
+
+def test_a_changed_feeds_yaml_is_read_again_without_a_signal(tmp_path: Path) -> None:
+    """Issue 10: saving the file is enough; a broken save is reported once, and the fixed one
+    is taken."""
+    dead = "http://127.0.0.1:9/feed"
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(sources_yaml(("a", dead)))
+    proc = start(tmp_path, free_port(), args=("--watch-interval", "0.1"))
+    try:
+        wait_for_line(proc, r"serving on")
+        cfg.write_text(sources_yaml(("a", dead), ("c", "http://127.0.0.1:9/c")))
+        line = wait_for_line(proc, r"configuration (not )?reloaded")
+        assert "why=the file changed" in line and "added=c" in line, line
+
+        cfg.write_text(sources_yaml(("a", dead)).replace("interval: 1d", "interval: soon"))
+        line = wait_for_line(proc, r"configuration (not )?reloaded")
+        assert "not reloaded" in line and f"{cfg}:3: sources[0] (id a).interval" in line, line
+        assert "expected a duration" in line
+        wait_for_line(proc, r"not reloaded path=.* problems=1: the running configuration stays")
+
+        cfg.write_text(sources_yaml(("a", dead)))
+        line = wait_for_line(proc, r"configuration (not )?reloaded")
+        assert "not reloaded" not in line and "removed=c" in line, line
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert "Traceback" not in err
