@@ -152,11 +152,15 @@ def _digest_schedule(config: Config) -> tuple[object, ...]:
 
 
 def _states(curator: Curator) -> dict[str, SourceState]:
+    """The sources' states, for their first run times; none when the store cannot give them
+    (each poll job still asks the store whether its source is due)."""
     try:
         return curator.store.states()
     except StoreCorrupt as e:  # the service still starts; every poll will say so, once a tick
         log.error("source state unreadable file=%s: polls start from scratch", e.path)
-        return {}
+    except StoreError as e:  # busy: the first runs are "now", and each poll checks it is due
+        log.error("source state not read: %s", e)
+    return {}
 
 
 def _add_poll_job(

@@ -138,6 +138,7 @@ async def run(
                 name="configuration file watch",
                 coalesce=True,
                 max_instances=1,
+                misfire_grace_time=None,  # late is fine: no "missed" warning after a busy spell
             )
         loop = asyncio.get_running_loop()
         reloads: set[asyncio.Task[bool]] = set()
