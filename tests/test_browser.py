@@ -378,7 +378,7 @@ def test_accessibility(live: LiveServer, audit_page: Page, axe_js: Path) -> None
         problems["/login"] = [f"{v['id']}: {v['help']}" for v in bad]
     sign_in(page, live.url)
     paths = ["/", f"/items/{items[0].id}/edit", "/sources", "/add", f"/items/{items[0].id}"]
-    paths.append("/digests")
+    paths += ["/digests", "/sources/src-a"]
     for path in paths:
         page.goto(live.url + path)
         bad = _violations(page, axe_js)
