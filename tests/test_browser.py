@@ -433,7 +433,7 @@ def test_a_running_serve_follows_a_saved_feeds_yaml(tmp_path: Path, page: Page) 
 
     from curator import auth
     from curator.store import Store
-    from tests.test_serve import free_port, sources_yaml, start, wait_for_line
+    from tests.test_serve import Log, free_port, sources_yaml, start
 
     dead = "http://127.0.0.1:9/feed"
     cfg = tmp_path / "feeds.yaml"
@@ -441,20 +441,21 @@ def test_a_running_serve_follows_a_saved_feeds_yaml(tmp_path: Path, page: Page) 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = start(tmp_path, port, args=("--watch-interval", "0.1"))
+    log = Log(proc)
     try:
-        wait_for_line(proc, r"serving on")
+        log.wait(r"serving on")
         auth.add_user(Store(tmp_path / "store"), EDITOR, PASSWORD, hasher=FAST_HASHER)
         sign_in(page, base, "/sources")
         expect(page.locator("table.sources tbody tr")).to_have_count(1)
 
         cfg.write_text(sources_yaml(("a", dead), ("b", dead + "/b")))
-        wait_for_line(proc, r"configuration reloaded .*added=b")
+        log.wait(r"configuration reloaded .*added=b")
         page.reload()
         expect(page.locator("table.sources tbody tr")).to_have_count(2)
         expect(page.get_by_role("link", name="B", exact=True)).to_be_visible()
 
         cfg.write_text(sources_yaml(("a", dead), ("b", dead + "/b")) + "sources: []\n")
-        wait_for_line(proc, r"not reloaded path=.*why=the file changed problems=1")
+        log.wait(r"not reloaded path=.*why=the file changed problems=1")
         page.reload()
         problems = page.locator("#config-problems")
         expect(problems).to_contain_text("feeds.yaml was not reloaded")
@@ -462,5 +463,5 @@ def test_a_running_serve_follows_a_saved_feeds_yaml(tmp_path: Path, page: Page) 
         expect(page.locator("table.sources tbody tr")).to_have_count(2)
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        err = log.rest()
     assert proc.returncode == 0 and "Traceback" not in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import queue
 import re
 import resource
 import select
@@ -116,6 +117,52 @@ def wait_for_line(proc: subprocess.Popen[str], pattern: str) -> str:
         if re.search(pattern, line):
             return line
     raise AssertionError(f"process ended (code {proc.wait()}) before printing {pattern!r}")
+
+
+class Log:
+    """A process's stderr, read line by line in a thread, so that a wait for a line that never
+    comes fails after ``timeout`` with what was printed, instead of hanging the run."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.seen: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def wait(self, pattern: str, timeout: float = 60) -> str:
+        while True:
+            try:
+                line = self._lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(
+                    f"no line matching {pattern!r} in {timeout:g} s:\n{''.join(self.seen)}"
+                ) from None
+            if line is None:
+                raise AssertionError(
+                    f"process ended (code {self.proc.wait()}) before printing {pattern!r}:\n"
+                    + "".join(self.seen)
+                )
+            self.seen.append(line)
+            if re.search(pattern, line):
+                return line
+
+    def rest(self) -> str:
+        """Everything printed until the process ended (call after it was told to stop)."""
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        while (line := self._lines.get(timeout=60)) is not None:
+            self.seen.append(line)
+        return "".join(self.seen)
 
 
 @pytest.fixture
@@ -385,18 +432,19 @@ def test_sighup_reloads_feeds_yaml_and_a_bad_file_keeps_the_running_one(
     cfg.write_text(sources_yaml(("a", dead)))
     port = free_port()
     proc = start(tmp_path, port, args=("--watch-interval", "0"))
+    log = Log(proc)
     try:
-        wait_for_line(proc, r"serving on")
+        log.wait(r"serving on")
         cfg.write_text(sources_yaml(("a", dead), ("b", feed)))
         proc.send_signal(signal.SIGHUP)
-        line = wait_for_line(proc, r"configuration reloaded")
+        line = log.wait(r"configuration reloaded")
         assert "why=SIGHUP" in line and "added=b" in line and "sources=2" in line
-        wait_for_line(proc, r"polled source=b ")  # its job was added, due at once
+        log.wait(r"polled source=b ")  # its job was added, due at once
 
         cfg.write_text(sources_yaml(("a", dead), ("b", feed), extra="digest: {dai: monday}\n"))
         proc.send_signal(signal.SIGHUP)
-        first = wait_for_line(proc, r"configuration not reloaded")
-        summary = wait_for_line(proc, r"configuration not reloaded path=")
+        first = log.wait(r"configuration not reloaded")
+        summary = log.wait(r"configuration not reloaded path=")
         assert f"{cfg}:6: digest: this key appears twice" in first, first
         assert "problems=" in summary and "the running configuration stays" in summary
 
@@ -409,11 +457,11 @@ def test_sighup_reloads_feeds_yaml_and_a_bad_file_keeps_the_running_one(
 
         cfg.write_text(sources_yaml(("b", feed)))
         proc.send_signal(signal.SIGHUP)
-        line = wait_for_line(proc, r"configuration reloaded")
+        line = log.wait(r"configuration reloaded")
         assert "removed=a" in line
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        err = log.rest()
     assert proc.returncode == 0
     assert "Traceback" not in err
 
@@ -425,23 +473,24 @@ def test_a_changed_feeds_yaml_is_read_again_without_a_signal(tmp_path: Path) -> 
     cfg = tmp_path / "feeds.yaml"
     cfg.write_text(sources_yaml(("a", dead)))
     proc = start(tmp_path, free_port(), args=("--watch-interval", "0.1"))
+    log = Log(proc)
     try:
-        wait_for_line(proc, r"serving on")
+        log.wait(r"serving on")
         cfg.write_text(sources_yaml(("a", dead), ("c", "http://127.0.0.1:9/c")))
-        line = wait_for_line(proc, r"configuration (not )?reloaded")
+        line = log.wait(r"configuration (not )?reloaded")
         assert "why=the file changed" in line and "added=c" in line, line
 
         cfg.write_text(sources_yaml(("a", dead)).replace("interval: 1d", "interval: soon"))
-        line = wait_for_line(proc, r"configuration (not )?reloaded")
+        line = log.wait(r"configuration (not )?reloaded")
         assert "not reloaded" in line and f"{cfg}:3: sources[0] (id a).interval" in line, line
         assert "expected a duration" in line
-        wait_for_line(proc, r"not reloaded path=.* problems=1: the running configuration stays")
+        log.wait(r"not reloaded path=.* problems=1: the running configuration stays")
 
         cfg.write_text(sources_yaml(("a", dead)))
-        line = wait_for_line(proc, r"configuration (not )?reloaded")
+        line = log.wait(r"configuration (not )?reloaded")
         assert "not reloaded" not in line and "removed=c" in line, line
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        err = log.rest()
     assert proc.returncode == 0
     assert "Traceback" not in err
