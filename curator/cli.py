@@ -14,6 +14,7 @@ import contextlib
 import getpass
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -508,6 +509,7 @@ def cmd_serve(cur: Curator, args: argparse.Namespace) -> int:
                 port=args.port,
                 proxy_headers=args.proxy_headers,
                 forwarded_allow_ips=args.forwarded_allow_ips,
+                watch_interval=args.watch_interval,
             )
         )
     return 0
@@ -558,6 +560,18 @@ def cmd_user_unlock(cur: Curator, args: argparse.Namespace) -> int:
     return 0
 
 
+def _watch_interval(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (seconds == 0 or 0.05 <= seconds <= 86400):
+        raise argparse.ArgumentTypeError(
+            f"expected 0 (off) or a number of seconds from 0.05 to 86400, not {value!r}"
+        )
+    return seconds
+
+
 def _add_service_commands(sub: Any) -> None:
     s = sub.add_parser("serve", help="run the scheduler and the web app")
     s.add_argument("--host", default="127.0.0.1")
@@ -572,6 +586,14 @@ def _add_service_commands(sub: Any) -> None:
         default=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         metavar="IPS",
         help="comma-separated proxy addresses to trust (default 127.0.0.1)",
+    )
+    s.add_argument(
+        "--watch-interval",
+        type=_watch_interval,
+        default=5.0,
+        metavar="SECONDS",
+        help="how often to look for changes to the configuration file (default 5; 0: only "
+        "on SIGHUP)",
     )
     s.set_defaults(func=cmd_serve)
 

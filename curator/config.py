@@ -13,6 +13,8 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -343,6 +345,21 @@ def served_at(config: Config, host: str, port: int) -> Config:
     shown = f"[{host}]" if ":" in host else host
     publish = config.publish.model_copy(update={"base_url": f"http://{shown}:{port}"})
     return config.model_copy(update={"publish": publish})
+
+
+@dataclass(frozen=True)
+class ConfigStatus:
+    """What ``curator serve`` made of the last reading of its configuration file.
+
+    ``problems`` non-empty: the file was refused and the configuration loaded at
+    ``loaded_at`` still runs.  ``restart_needed``: keys that changed in the file but are only
+    read when ``serve`` starts (see README, "Changing feeds.yaml while serve runs")."""
+
+    path: str
+    loaded_at: datetime
+    checked_at: datetime
+    problems: tuple[Problem, ...] = ()
+    restart_needed: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- loading

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from curator import pipeline
-from curator.config import Config
+from curator.config import Config, ConfigStatus
 from curator.exceptions import UnknownSource
 from curator.fetch import Fetcher
 from curator.health import Health
@@ -59,6 +59,7 @@ class Curator:
         self.smtp_password = smtp_password
         self.review = Review(store, clock, on_change=self.changed)
         self.health = Health()  # scheduled jobs' outcomes, for /healthz
+        self.config_status: ConfigStatus | None = None  # serve's last reading of feeds.yaml
 
     async def poll(
         self,

@@ -1,5 +1,5 @@
 """The job table of ``curator serve``: one poll job per source, the weekly digest, the daily
-backup.
+backup; :func:`update_jobs` brings it in line with a reloaded feeds.yaml.
 
 No logic of its own: a poll job asks the pipeline to poll its source *if it is due* (so the
 back-off that the pipeline records after failures is honoured between ticks), the digest job
@@ -24,8 +24,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from curator import backup, pipeline
+from curator.config import Config, Source
 from curator.core import Curator
 from curator.exceptions import StoreCorrupt, StoreError
+from curator.types import SourceState
 
 log = logging.getLogger("curator.schedule")
 
@@ -100,56 +102,120 @@ def build_scheduler(curator: Curator, *, now: datetime | None = None) -> AsyncIO
         curator.store.count_items()
     except StoreError as e:  # busy or unwritable: counts wait for the next new item
         log.warning("item counts not updated: %s", e)
+    states = _states(curator)
+    for source in curator.config.sources:
+        if source.enabled:
+            _add_poll_job(scheduler, curator, source, states, now)
+    if curator.config.digest.enabled:
+        _add_digest_jobs(scheduler, curator, now, catch_up=True)
+    if curator.config.store.backups:
+        _add_backup_job(scheduler, curator, now)
+    return scheduler
+
+
+def update_jobs(
+    scheduler: AsyncIOScheduler, curator: Curator, old: Config, *, now: datetime | None = None
+) -> None:
+    """Bring the job table from ``old`` to ``curator.config`` (a reloaded feeds.yaml): a poll
+    job for every enabled source, replaced where the source changed, removed where it went or
+    was disabled; the digest and backup jobs follow their sections."""
+    now = now or curator.clock()
+    new = curator.config
+    before = {s.id: s for s in old.sources if s.enabled}
+    after = {s.id: s for s in new.sources if s.enabled}
+    states = _states(curator) if after else {}
+    for sid, source in before.items():
+        if after.get(sid) != source:
+            _remove(scheduler, poll_job_id(sid))
+    for sid, source in after.items():
+        if before.get(sid) != source:
+            _add_poll_job(scheduler, curator, source, states, now)
+    if _digest_schedule(old) != _digest_schedule(new):
+        for job in ("digest", "digest-retry"):
+            _remove(scheduler, job)
+        if new.digest.enabled:
+            _add_digest_jobs(scheduler, curator, now, catch_up=False)
+    if bool(old.store.backups) != bool(new.store.backups):
+        _remove(scheduler, "backup")
+        if new.store.backups:
+            _add_backup_job(scheduler, curator, now)
+
+
+def _remove(scheduler: AsyncIOScheduler, job_id: str) -> None:
+    if scheduler.get_job(job_id) is not None:
+        scheduler.remove_job(job_id)
+
+
+def _digest_schedule(config: Config) -> tuple[object, ...]:
+    d = config.digest
+    return (d.enabled, d.day, d.time, d.timezone)
+
+
+def _states(curator: Curator) -> dict[str, SourceState]:
+    """The sources' states, for their first run times; none when the store cannot give them
+    (each poll job still asks the store whether its source is due)."""
     try:
-        states = curator.store.states()
+        return curator.store.states()
     except StoreCorrupt as e:  # the service still starts; every poll will say so, once a tick
         log.error("source state unreadable file=%s: polls start from scratch", e.path)
-        states = {}
+    except StoreError as e:  # busy: the first runs are "now", and each poll checks it is due
+        log.error("source state not read: %s", e)
+    return {}
+
+
+def _add_poll_job(
+    scheduler: AsyncIOScheduler,
+    curator: Curator,
+    source: Source,
+    states: dict[str, SourceState],
+    now: datetime,
+) -> None:
     settings = curator.config.fetch
-    for source in curator.config.sources:
-        if not source.enabled:
-            continue
-        interval = source.interval or settings.default_interval
-        state = pipeline.initial_state(source, states.get(source.id))
-        first = state.next_due if state.next_due and state.next_due > now else now
-        scheduler.add_job(
-            poll_if_due,
-            IntervalTrigger(
-                seconds=interval, jitter=int(min(settings.jitter, interval / 10)) or None
-            ),
-            args=(curator, source.id),
-            id=poll_job_id(source.id),
-            name=f"poll {source.id}",
-            next_run_time=first,
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=int(interval),
-        )
+    interval = source.interval or settings.default_interval
+    state = pipeline.initial_state(source, states.get(source.id))
+    first = state.next_due if state.next_due and state.next_due > now else now
+    scheduler.add_job(
+        poll_if_due,
+        IntervalTrigger(seconds=interval, jitter=int(min(settings.jitter, interval / 10)) or None),
+        args=(curator, source.id),
+        id=poll_job_id(source.id),
+        name=f"poll {source.id}",
+        next_run_time=first,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=int(interval),
+        replace_existing=True,
+    )
+
+
+def _add_digest_jobs(
+    scheduler: AsyncIOScheduler, curator: Curator, now: datetime, *, catch_up: bool
+) -> None:
     digest = curator.config.digest
-    if digest.enabled:
-        hour, minute = (int(x) for x in digest.time.split(":"))
-        scheduler.add_job(
-            send_digest_if_due,
-            CronTrigger(
-                day_of_week=digest.day[:3], hour=hour, minute=minute, timezone=digest.timezone
-            ),
-            args=(curator,),
-            id="digest",
-            name="weekly digest",
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=DIGEST_GRACE,
-        )
-        # Recipients a server refused are retried (only them) until digest.retry_days pass.
-        scheduler.add_job(
-            send_digest_if_due,
-            IntervalTrigger(hours=1),
-            args=(curator,),
-            id="digest-retry",
-            name="digest retry",
-            coalesce=True,
-            max_instances=1,
-        )
+    hour, minute = (int(x) for x in digest.time.split(":"))
+    scheduler.add_job(
+        send_digest_if_due,
+        CronTrigger(day_of_week=digest.day[:3], hour=hour, minute=minute, timezone=digest.timezone),
+        args=(curator,),
+        id="digest",
+        name="weekly digest",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=DIGEST_GRACE,
+        replace_existing=True,
+    )
+    # Recipients a server refused are retried (only them) until digest.retry_days pass.
+    scheduler.add_job(
+        send_digest_if_due,
+        IntervalTrigger(hours=1),
+        args=(curator,),
+        id="digest-retry",
+        name="digest retry",
+        coalesce=True,
+        max_instances=1,
+        replace_existing=True,
+    )
+    if catch_up:
         # Catch up a digest missed while the service was down: once, shortly after start.
         scheduler.add_job(
             send_digest_if_due,
@@ -160,21 +226,22 @@ def build_scheduler(curator: Curator, *, now: datetime | None = None) -> AsyncIO
             name="digest catch-up",
             misfire_grace_time=DIGEST_GRACE,
         )
-    keep = curator.config.store.backups
-    if keep:
-        last = backup.latest(backup.default_dir(curator.store))
-        taken = backup.taken_at(last) if last is not None else None
-        # The first one a minute after start (the service is up first), then daily.
-        first_backup = max(taken + timedelta(days=1), now) if taken else now
-        scheduler.add_job(
-            back_up_if_due,
-            IntervalTrigger(hours=24),
-            args=(curator,),
-            id="backup",
-            name="daily backup",
-            next_run_time=first_backup + timedelta(seconds=60),
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=DIGEST_GRACE,
-        )
-    return scheduler
+
+
+def _add_backup_job(scheduler: AsyncIOScheduler, curator: Curator, now: datetime) -> None:
+    last = backup.latest(backup.default_dir(curator.store))
+    taken = backup.taken_at(last) if last is not None else None
+    # The first one a minute after start (the service is up first), then daily.
+    first_backup = max(taken + timedelta(days=1), now) if taken else now
+    scheduler.add_job(
+        back_up_if_due,
+        IntervalTrigger(hours=24),
+        args=(curator,),
+        id="backup",
+        name="daily backup",
+        next_run_time=first_backup + timedelta(seconds=60),
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=DIGEST_GRACE,
+        replace_existing=True,
+    )

@@ -3,6 +3,8 @@
 One process per store (the store's server lock): several schedulers would poll and send the
 digest several times over.  SIGINT/SIGTERM make uvicorn stop accepting requests; store writes
 are synchronous blocks, so by the time the loop handles the signal no transaction is half done.
+SIGHUP, and a change to the configuration file seen by the ``config-watch`` job, re-read it
+(:mod:`curator.reload`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import sys
 from collections.abc import Iterator
 
 import uvicorn
+from apscheduler.triggers.interval import IntervalTrigger
 
 from curator import schedule
+from curator.config import served_at
 from curator.core import Curator
 from curator.exceptions import PortInUse, StoreError
+from curator.reload import ConfigWatcher
 
 log = logging.getLogger("curator.serve")
 
@@ -111,9 +116,14 @@ async def run(
     port: int,
     proxy_headers: bool = False,
     forwarded_allow_ips: str | None = None,
+    watch_interval: float = 5.0,
 ) -> None:
+    """Serve until SIGINT/SIGTERM.  ``watch_interval``: seconds between checks of the
+    configuration file for changes (0: only SIGHUP re-reads it)."""
     from curator.web import create_app
 
+    # A store this process cannot write is refused at once, not found out by the first poll.
+    curator.store.check_writable()
     with curator.store.server_lock():
         sock = bind(host, port)
         app = create_app(curator)
@@ -136,6 +146,32 @@ async def run(
                 lifespan="on",
             )
         )
+        watcher = ConfigWatcher(
+            curator,
+            on_change=lambda old: schedule.update_jobs(scheduler, curator, old),
+            # A reloaded file is read as the started one was: base_url follows --host/--port.
+            adjust=lambda new: served_at(new, host, port),
+        )
+        if watch_interval:
+            scheduler.add_job(
+                watcher.check,
+                IntervalTrigger(seconds=watch_interval),
+                id="config-watch",
+                name="configuration file watch",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=None,  # late is fine: no "missed" warning after a busy spell
+            )
+        loop = asyncio.get_running_loop()
+        reloads: set[asyncio.Task[bool]] = set()
+
+        def hangup() -> None:
+            log.info("received SIGHUP: reading %s again", curator.config.path)
+            task = loop.create_task(watcher.reload("SIGHUP"))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, hangup)
         scheduler.start()
         log.info(
             "serving on http://%s:%d with %d scheduled jobs",
@@ -146,6 +182,7 @@ async def run(
         try:
             await server.serve(sockets=[sock])
         finally:
+            loop.remove_signal_handler(signal.SIGHUP)
             scheduler.shutdown(wait=False)
             pending = [
                 t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()

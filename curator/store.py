@@ -1522,6 +1522,39 @@ class Store:
 
     # one server per store ----------------------------------------------------------------------
 
+    def check_writable(self) -> None:
+        """Raise StoreError, with one line that says what to fix, unless this process can
+        write in every folder of the store and open its lock files.
+
+        ``curator serve`` calls it before anything else: a store it cannot write would
+        otherwise start, serve pages, and fail every poll and every decision later."""
+        folders = [self.path, self.path / "items", self.path / "aliases"]
+        folders += [d for d in (self.path / "backups",) if d.is_dir()]
+        for folder in folders:
+            probe = folder / f".writable.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+            try:
+                probe.write_bytes(b"")
+                probe.unlink()
+            except OSError as e:
+                raise StoreError(self._unwritable(folder, e)) from None
+        for name in (".lock", ".serve.lock"):
+            path = self.path / name
+            if path.exists():
+                try:
+                    with path.open("a"):
+                        pass
+                except OSError as e:
+                    raise StoreError(self._unwritable(path, e)) from None
+
+    @staticmethod
+    def _unwritable(path: Path, e: OSError) -> str:
+        user = _user_name()
+        return (
+            f"the store is not writable: cannot write in {path} ({e.strerror or e}). "
+            f"Give the user {user} write access to the store directory (or mount it "
+            "read-write, or free space), then start again."
+        )
+
     @contextlib.contextmanager
     def server_lock(self) -> Iterator[None]:
         """Held for the life of `curator serve`: a second one on this store fails at once."""
@@ -1561,3 +1594,13 @@ class Store:
             return cast(T, _dataclass_codec(cls).decode(doc))
         except (ValueError, TypeError) as e:
             raise StoreCorrupt(part.path, f"{part.name} {key!r}: {e}") from None
+
+
+def _user_name() -> str:
+    """The user this process runs as, for messages about permissions."""
+    import pwd
+
+    try:
+        return f"{pwd.getpwuid(os.geteuid()).pw_name!r}"
+    except KeyError:
+        return f"with uid {os.geteuid()}"

@@ -516,8 +516,7 @@ def test_accessibility(live: LiveServer, audit_page: Page, axe_js: Path) -> None
         problems["/login"] = [f"{v['id']}: {v['help']}" for v in bad]
     sign_in(page, live.url)
     paths = ["/", "/?view=compact", f"/items/{items[0].id}/edit", "/sources", "/add"]
-    paths.append(f"/items/{items[0].id}")
-    paths.append("/digests")
+    paths += [f"/items/{items[0].id}", "/digests", "/sources/src-a"]
     for path in paths:
         page.goto(live.url + path)
         bad = _violations(page, axe_js)
@@ -527,3 +526,80 @@ def test_accessibility(live: LiveServer, audit_page: Page, axe_js: Path) -> None
                 for v in bad
             ]
     assert not problems, problems
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def test_thirty_sources_fit_a_table_and_each_opens_its_details(
+    live: LiveServer, page: Page
+) -> None:
+    """Issue 10: 30 sources made a 9,980 px page of cards; now a row each, details a click
+    away."""
+    cfg = live.curator.config
+    first = cfg.sources[0]
+    many = [
+        first.model_copy(update={"id": f"src-{n:02d}", "name": f"Source {n:02d}"})
+        for n in range(30)
+    ]
+    many[29] = many[29].model_copy(update={"enabled": False})
+    live.curator.config = cfg.model_copy(update={"sources": many})
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, live.url, "/sources")
+    expect(page.locator("table.sources tbody tr")).to_have_count(30)
+    expect(page.locator("#sources-summary")).to_have_text(
+        "0 ok · 0 failing · 29 not polled yet · 1 disabled"
+    )
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height < 2500, height
+    row = page.locator("#source-src-29")
+    expect(row).to_contain_text("not polled (disabled)")
+    expect(row.get_by_role("button", name="Poll now")).to_have_count(0)
+    page.get_by_role("link", name="Source 07").click()
+    expect(page).to_have_url(live.url + "/sources/src-07")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Source 07")
+    expect(page.locator("dl")).to_contain_text(first.url)
+    page.get_by_role("link", name="All sources").click()
+    expect(page.locator("table.sources")).to_be_visible()
+
+
+def test_a_running_serve_follows_a_saved_feeds_yaml(tmp_path: Path, page: Page) -> None:
+    """Issue 10: an administrator edits feeds.yaml; the Sources page of a real `curator
+    serve` follows a saved change, and shows the problems of a bad one while the running
+    sources stay.  (SIGHUP: tests/test_serve.py, with the watch turned off.)"""
+    import signal
+
+    from curator import auth
+    from curator.store import Store
+    from tests.test_serve import Log, free_port, sources_yaml, start
+
+    dead = "http://127.0.0.1:9/feed"
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(sources_yaml(("a", dead)))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start(tmp_path, port, args=("--watch-interval", "0.1"))
+    log = Log(proc)
+    try:
+        log.wait(r"serving on")
+        auth.add_user(Store(tmp_path / "store"), EDITOR, PASSWORD, hasher=FAST_HASHER)
+        sign_in(page, base, "/sources")
+        expect(page.locator("table.sources tbody tr")).to_have_count(1)
+
+        cfg.write_text(sources_yaml(("a", dead), ("b", dead + "/b")))
+        log.wait(r"configuration reloaded .*added=b")
+        page.reload()
+        expect(page.locator("table.sources tbody tr")).to_have_count(2)
+        expect(page.get_by_role("link", name="B", exact=True)).to_be_visible()
+
+        cfg.write_text(sources_yaml(("a", dead), ("b", dead + "/b")) + "sources: []\n")
+        log.wait(r"not reloaded path=.*why=the file changed problems=1")
+        page.reload()
+        problems = page.locator("#config-problems")
+        expect(problems).to_contain_text("feeds.yaml was not reloaded")
+        expect(problems).to_contain_text(f"{cfg}:6 sources: this key appears twice")
+        expect(page.locator("table.sources tbody tr")).to_have_count(2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        err = log.rest()
+    assert proc.returncode == 0 and "Traceback" not in err

@@ -84,6 +84,53 @@ def test_job_table(tmp_path: Path, feed_server: FeedServer) -> None:
     assert digest.misfire_grace_time >= 3600
 
 
+def test_a_reloaded_configuration_updates_the_job_table(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """Issue 10: `serve` re-reads feeds.yaml; sources added, removed, changed, enabled and
+    disabled get their jobs updated, and the digest and backup jobs follow their sections."""
+    clock = Clock()
+    cur = make(tmp_path, feed_server, clock)
+    sched = schedule.build_scheduler(cur, now=T0)
+    broken_before = sched.get_job("poll:broken")
+    assert sched.get_job("backup") is not None
+    old = cur.config
+    by_id = {s.id: s for s in old.sources}
+    cur.config = old.model_copy(
+        update={
+            "sources": [
+                by_id["fast"].model_copy(update={"interval": 3600.0}),
+                by_id["broken"],
+                by_id["disabled"].model_copy(update={"enabled": True}),
+                by_id["fast"].model_copy(update={"id": "extra", "name": "Extra"}),
+            ],
+            "digest": old.digest.model_copy(update={"time": "09:15"}),
+            "store": old.store.model_copy(update={"backups": 0}),
+        }
+    )
+    clock.now = T0 + timedelta(minutes=10)
+    schedule.update_jobs(sched, cur, old)
+    jobs = {j.id: j for j in sched.get_jobs()}
+    polls = {j for j in jobs if j.startswith("poll:")}
+    assert polls == {"poll:fast", "poll:broken", "poll:disabled", "poll:extra"}
+    assert jobs["poll:fast"].trigger.interval == timedelta(hours=1)
+    assert jobs["poll:extra"].next_run_time == clock.now  # never polled: at once
+    assert jobs["poll:broken"] is broken_before  # unchanged sources keep their job
+    assert "backup" not in jobs
+    assert "hour='9'" in str(jobs["digest"].trigger) and "minute='15'" in str(
+        jobs["digest"].trigger
+    )
+    assert len([j for j in sched.get_jobs() if j.id == "digest"]) == 1
+
+    # Back again, with the digest off: every change is undone.
+    changed = cur.config
+    cur.config = old.model_copy(update={"digest": old.digest.model_copy(update={"enabled": False})})
+    schedule.update_jobs(sched, cur, changed)
+    ids = {j.id for j in sched.get_jobs()}
+    assert {j for j in ids if j.startswith("poll:")} == {"poll:fast", "poll:slow", "poll:broken"}
+    assert "digest" not in ids and "digest-retry" not in ids and "backup" in ids
+
+
 def test_each_source_at_its_interval_with_back_off(tmp_path: Path, feed_server: FeedServer) -> None:
     clock = Clock()
     cur = make(tmp_path, feed_server, clock)

@@ -3,7 +3,9 @@ clean exit on SIGTERM."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import queue
 import re
 import resource
 import select
@@ -40,17 +42,36 @@ def free_port() -> int:
 
 
 def start(
-    tmp_path: Path, port: int, *, max_file_size: int | None = None, host: str | None = None
+    tmp_path: Path,
+    port: int,
+    *,
+    max_file_size: int | None = None,
+    obey_permissions: bool = False,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    host: str | None = None,
 ) -> subprocess.Popen[str]:
     """``curator serve`` on the test's store; ``max_file_size`` (RLIMIT_FSIZE) makes every
-    file write past that size fail with EFBIG, as a full disk would, for root too."""
+    file write past that size fail with EFBIG, as a full disk would, for root too;
+    ``obey_permissions`` takes away root's power to write where file modes forbid it."""
     cfg = tmp_path / "feeds.yaml"
     if not cfg.exists():
         cfg.write_text(
             "sources:\n  - {id: a, name: A, url: 'http://127.0.0.1:9/feed', interval: 1d}\n"
             "digest: {enabled: false}\n"
         )
-    env = {**os.environ, "CURATOR_SECRET_KEY": "test-secret-key-for-serve-tests-only-0123456789"}
+    env = {
+        **os.environ,
+        "CURATOR_SECRET_KEY": "test-secret-key-for-serve-tests-only-0123456789",
+        **(env or {}),
+    }
+
+    def limits() -> None:
+        if max_file_size is not None:
+            _limit_files(max_file_size)
+        if obey_permissions:
+            _drop_dac_override()
+
     return subprocess.Popen(
         [
             sys.executable,
@@ -64,18 +85,31 @@ def start(
             "--port",
             str(port),
             *(["--host", host] if host else []),
+            *args,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-        preexec_fn=None if max_file_size is None else lambda: _limit_files(max_file_size),
+        preexec_fn=limits if max_file_size is not None or obey_permissions else None,
     )
 
 
 def _limit_files(size: int) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+
+
+def _drop_dac_override() -> None:
+    """Take CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH out of the bounding set, so that the
+    program exec'd next, even as root, cannot write where the file modes say no (a user
+    without the capabilities is refused by the modes anyway)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_capbset_drop, cap_dac_override, cap_dac_read_search = 24, 1, 2
+    if os.geteuid() == 0:
+        for cap in (cap_dac_override, cap_dac_read_search):
+            if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0:
+                os._exit(99)  # the test cannot make its case here: fail loudly
 
 
 def wait_for_line(proc: subprocess.Popen[str], pattern: str) -> str:
@@ -85,6 +119,52 @@ def wait_for_line(proc: subprocess.Popen[str], pattern: str) -> str:
         if re.search(pattern, line):
             return line
     raise AssertionError(f"process ended (code {proc.wait()}) before printing {pattern!r}")
+
+
+class Log:
+    """A process's stderr, read line by line in a thread, so that a wait for a line that never
+    comes fails after ``timeout`` with what was printed, instead of hanging the run."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.seen: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def wait(self, pattern: str, timeout: float = 60) -> str:
+        while True:
+            try:
+                line = self._lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(
+                    f"no line matching {pattern!r} in {timeout:g} s:\n{''.join(self.seen)}"
+                ) from None
+            if line is None:
+                raise AssertionError(
+                    f"process ended (code {self.proc.wait()}) before printing {pattern!r}:\n"
+                    + "".join(self.seen)
+                )
+            self.seen.append(line)
+            if re.search(pattern, line):
+                return line
+
+    def rest(self) -> str:
+        """Everything printed until the process ended (call after it was told to stop)."""
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        while (line := self._lines.get(timeout=60)) is not None:
+            self.seen.append(line)
+        return "".join(self.seen)
 
 
 @pytest.fixture
@@ -182,6 +262,29 @@ def test_a_full_disk_at_start_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert "cannot write" in err and "disk full" in err
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_a_store_that_cannot_be_written_is_refused_at_start(tmp_path: Path) -> None:
+    """Issue 10: a read-only store started, served pages, and failed every poll later."""
+    store = tmp_path / "store"
+    Store(store)
+    for name in (".lock", ".serve.lock"):  # present and writable: only the folders say no
+        (store / name).write_text("")
+    for folder in (store / "items", store):
+        folder.chmod(0o555)
+    try:
+        proc = start(tmp_path, free_port(), obey_permissions=True)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        for folder in (store, store / "items"):
+            folder.chmod(0o755)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "serving on" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    assert "the store is not writable" in errors[0] and str(store) in errors[0]
+    assert "Permission denied" in errors[0] and "write access" in errors[0]
+    assert not list(store.glob(".writable.*")), "the probe is left behind"
 
 
 def test_on_a_full_disk_sign_out_still_ends_the_session_and_nothing_is_logged_as_done(
@@ -307,3 +410,104 @@ def test_a_document_that_takes_minutes_to_read_does_not_hold_up_the_web_app(
             proc.kill()
             proc.wait()
         reader.join(timeout=60)
+
+
+# --------------------------------------------------------------------------- reloading
+
+
+def sources_yaml(*sources: tuple[str, str], extra: str = "") -> str:
+    lines = [f"  - {{id: {i}, name: {i.upper()}, url: '{u}', interval: 1d}}" for i, u in sources]
+    return (
+        "fetch: {jitter: 0}\nsources:\n" + "\n".join(lines) + "\ndigest: {enabled: false}\n" + extra
+    )
+
+
+def signed_in(base: str, tmp_path: Path) -> httpx.Client:
+    auth.add_user(Store(tmp_path / "store"), EDITOR, PASSWORD, hasher=FAST_HASHER)
+    browser = httpx.Client(base_url=base, timeout=10)
+    login = browser.get("/login")
+    data = {"csrf": csrf_of(login.text), "name": EDITOR, "password": PASSWORD, "next": "/"}
+    assert browser.post("/login", data=data).status_code == 303
+    return browser
+
+
+def test_sighup_reloads_feeds_yaml_and_a_bad_file_keeps_the_running_one(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """Issue 10: an administrator changes feeds.yaml without a restart.  SIGHUP re-reads it:
+    an added source is polled at once; a file with mistakes is refused, each mistake logged
+    on its own line with file, line and key, shown on the Sources page, and the running
+    configuration goes on."""
+    dead = "http://127.0.0.1:9/feed"
+    feed = feed_server.route(
+        "/b.xml",
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>B</title>'
+        b"<link>https://b.example/</link></channel></rss>",
+        content_type="application/rss+xml",
+    )
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(sources_yaml(("a", dead)))
+    port = free_port()
+    proc = start(tmp_path, port, args=("--watch-interval", "0"))
+    log = Log(proc)
+    try:
+        log.wait(r"serving on")
+        cfg.write_text(sources_yaml(("a", dead), ("b", feed)))
+        proc.send_signal(signal.SIGHUP)
+        line = log.wait(r"configuration reloaded")
+        assert "why=SIGHUP" in line and "added=b" in line and "sources=2" in line
+        log.wait(r"polled source=b ")  # its job was added, due at once
+
+        cfg.write_text(sources_yaml(("a", dead), ("b", feed), extra="digest: {dai: monday}\n"))
+        proc.send_signal(signal.SIGHUP)
+        first = log.wait(r"configuration not reloaded")
+        summary = log.wait(r"configuration not reloaded path=")
+        assert f"{cfg}:6: digest: this key appears twice" in first, first
+        assert "problems=" in summary and "the running configuration stays" in summary
+
+        browser = signed_in(f"http://127.0.0.1:{port}", tmp_path)
+        page = browser.get("/sources").text
+        browser.close()
+        assert "feeds.yaml was not reloaded" in page
+        assert f"{cfg}:6" in page and "this key appears twice" in page
+        assert ">B<" in page  # the running configuration, with both sources
+
+        cfg.write_text(sources_yaml(("b", feed)))
+        proc.send_signal(signal.SIGHUP)
+        line = log.wait(r"configuration reloaded")
+        assert "removed=a" in line
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        err = log.rest()
+    assert proc.returncode == 0
+    assert "Traceback" not in err
+
+
+def test_a_changed_feeds_yaml_is_read_again_without_a_signal(tmp_path: Path) -> None:
+    """Issue 10: saving the file is enough; a broken save is reported once, and the fixed one
+    is taken."""
+    dead = "http://127.0.0.1:9/feed"
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(sources_yaml(("a", dead)))
+    proc = start(tmp_path, free_port(), args=("--watch-interval", "0.1"))
+    log = Log(proc)
+    try:
+        log.wait(r"serving on")
+        cfg.write_text(sources_yaml(("a", dead), ("c", "http://127.0.0.1:9/c")))
+        line = log.wait(r"configuration (not )?reloaded")
+        assert "why=the file changed" in line and "added=c" in line, line
+
+        cfg.write_text(sources_yaml(("a", dead)).replace("interval: 1d", "interval: soon"))
+        line = log.wait(r"configuration (not )?reloaded")
+        assert "not reloaded" in line and f"{cfg}:3: sources[0] (id a).interval" in line, line
+        assert "expected a duration" in line
+        log.wait(r"not reloaded path=.* problems=1: the running configuration stays")
+
+        cfg.write_text(sources_yaml(("a", dead)))
+        line = log.wait(r"configuration (not )?reloaded")
+        assert "not reloaded" not in line and "removed=c" in line, line
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        err = log.rest()
+    assert proc.returncode == 0
+    assert "Traceback" not in err

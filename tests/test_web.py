@@ -1174,6 +1174,7 @@ def test_add_by_hand_does_not_fetch_private_addresses(
 
 
 def test_sources_page_shows_health(env: Env, editor: TestClient) -> None:
+    """A row per source, trouble first, a summary line, and the details a click away."""
     with env.store.transaction():
         env.store.put_state(
             SourceState(
@@ -1184,15 +1185,48 @@ def test_sources_page_shows_health(env: Env, editor: TestClient) -> None:
                 last_error="HTTP 503 from the server",
                 next_due=T0.replace(hour=12),
                 permanent_redirect="https://moved.example/feed",
+                items_total=7,
             )
         )
+    cfg = env.curator.config
+    off = cfg.sources[0].model_copy(
+        update={"id": "src-off", "name": "Switched off", "enabled": False}
+    )
+    env.curator.config = cfg.model_copy(update={"sources": [*cfg.sources, off]})
     html = editor.get("/sources").text
-    assert "Source A" in html and "Not polled yet" in html
-    assert "Failing: 3 errors in a row" in html
-    assert "HTTP 503 from the server" in html
-    assert "1 Mar 2025 09:00 UTC" in html  # last success
-    assert "https://moved.example/feed" in html
-    assert html.index("Source B") < html.index("Source A")  # trouble first
+    assert "0 ok · 1 failing · 1 not polled yet · 1 disabled" in re.sub(r"<[^>]+>", "", html)
+    rows = re.findall(r'<tr id="source-([a-z-]+)"[^>]*>(.*?)</tr>', html, re.S)
+    assert [sid for sid, _ in rows] == ["src-b", "src-a", "src-off"]  # trouble first
+    cells = {sid: re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S) for sid, row in rows}
+    text = {sid: [re.sub(r"<[^>]+>|\s+", " ", c).strip() for c in cs] for sid, cs in cells.items()}
+    assert text["src-b"][:7] == [
+        "Source B",
+        "feed, news",
+        "Failing: 3 errors in a row",
+        "1 Mar 2025 09:00 UTC",
+        "10 Mar 2025 12:00 UTC",
+        "7",
+        "3",
+    ]
+    assert text["src-a"][2:7] == ["Not polled yet", "never", "due now", "0", "0"]
+    assert text["src-off"][2:5] == ["Disabled in feeds.yaml", "never", "not polled (disabled)"]
+    assert "Poll now" in cells["src-a"][7] and "Poll now" not in cells["src-off"][7]
+    assert "next scheduler run" not in html
+    assert 'href="/sources/src-b"' in html
+    assert "https://moved.example/feed" not in html  # on the source's own page
+
+    page = editor.get("/sources/src-b").text
+    assert "HTTP 503 from the server" in page and "https://moved.example/feed" in page
+    assert "Items so far" in page and "10 Mar 2025 12:00 UTC" in page
+    off_page = editor.get("/sources/src-off").text
+    assert "not polled (disabled)" in off_page and "next scheduler run" not in off_page
+    assert "Poll now" not in off_page
+    assert editor.get("/sources/nope").status_code == 404
+
+
+def test_poll_now_from_a_source_page_comes_back_to_it(env: Env, editor: TestClient) -> None:
+    r = post(editor, "/sources/src-a/poll", {"back": "source"})
+    assert r.status_code == 303 and r.headers["location"] == "/sources/src-a"
 
 
 def test_poll_now(env: Env, editor: TestClient) -> None:
@@ -1353,6 +1387,28 @@ def test_digest_archive_record_and_preview(env: Env, editor: TestClient) -> None
     env.client.cookies.clear()
     assert editor.get("/digests").status_code == 303
     assert editor.get("/digests/2025-03-03/html").status_code == 303
+
+
+def test_digests_page_warns_when_nobody_would_receive_the_digest(
+    env: Env, editor: TestClient
+) -> None:
+    """Issue 10: with no recipients the digest goes to nobody; the page says so."""
+    cfg = env.curator.config
+    warning = "The digest has no recipients"
+    assert warning in editor.get("/digests").text
+    with_readers = cfg.digest.model_copy(update={"recipients": ["reader@example.org"]})
+    env.curator.config = cfg.model_copy(update={"digest": with_readers})
+    assert warning not in editor.get("/digests").text
+    (env.tmp / "readers.txt").write_text("reader@example.org\nnot an address\n")
+    from_file = cfg.digest.model_copy(update={"recipients_file": "readers.txt"})
+    env.curator.config = cfg.model_copy(
+        update={"digest": from_file, "path": str(env.tmp / "feeds.yaml")}
+    )
+    page = editor.get("/digests").text
+    assert "The digest cannot be sent" in page and "readers.txt:2" in page
+    off = cfg.digest.model_copy(update={"enabled": False})
+    env.curator.config = cfg.model_copy(update={"digest": off})
+    assert warning not in editor.get("/digests").text
 
 
 def test_head_is_a_get_never_a_form_post(env: Env) -> None:

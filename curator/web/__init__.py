@@ -158,6 +158,9 @@ def _digest_routes() -> list[BaseRoute]:
     return list(module.routes)
 
 
+_RULES_OF = " config"  # the highlighter cache's key for the configuration it was compiled from
+
+
 def _highlighter(curator: Curator, cache: dict[str, Any]) -> Callable[[str, Item], Markup]:
     """Escaped text with the item's matched terms in ``<mark>``, by the match engine's rules
     for the item's first source (compiled once per source).  Plain escaped text while
@@ -167,6 +170,9 @@ def _highlighter(curator: Curator, cache: dict[str, Any]) -> Callable[[str, Item
     from curator.match import compile_rules, highlight
 
     def highlighter(text: str, item: Item) -> Markup:
+        if cache.get(_RULES_OF) is not curator.config:  # feeds.yaml was reloaded
+            cache.clear()
+            cache[_RULES_OF] = curator.config
         source_id = item.sources[0] if item.sources else ""
         rules = cache.get(source_id)
         if rules is None:

@@ -29,6 +29,7 @@ from curator.types import CATEGORIES, STATUSES, Item, User
 from curator.web._security import csrf_token
 
 if TYPE_CHECKING:
+    from curator.config import Config
     from curator.core import Curator
 
 HERE = Path(__file__).parent
@@ -276,13 +277,18 @@ def make_templates(curator: Curator, highlighter: Callable[[str, Item], Markup])
         lstrip_blocks=True,
     )
     versions = _static_versions()
-    names = {s.id: s.name for s in curator.config.sources}
-    names.setdefault("manual", "added by hand")
+    names: dict[str, str] = {}
+    names_of: list[Config] = []  # the configuration ``names`` was made from (serve reloads it)
 
     def static_url(name: str) -> str:
         return f"/static/{name}?v={versions.get(name, __version__)}"
 
     def source_name(source_id: str) -> str:
+        if not names_of or names_of[0] is not curator.config:
+            names.clear()
+            names.update({s.id: s.name for s in curator.config.sources})
+            names.setdefault("manual", "added by hand")
+            names_of[:] = [curator.config]
         return names.get(source_id, source_id)
 
     env.globals.update(

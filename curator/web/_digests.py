@@ -13,7 +13,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from curator import digests
+from curator.config import Config
 from curator.digest import Digest
+from curator.exceptions import DigestError
 from curator.types import DigestRecord
 from curator.web._common import editor_only, error_page, render, state
 
@@ -44,7 +46,24 @@ async def archive(request: Request) -> Response:
             "records": records,
             "recipient_counts": _recipient_counts,
             "waiting": waiting,
+            "no_recipients": _no_recipients(curator.config),
         },
+    )
+
+
+def _no_recipients(config: Config) -> str | None:
+    """Why the next digest would reach nobody, or None when it has readers (or is off)."""
+    if not config.digest.enabled:
+        return None
+    try:
+        found = digests.recipients(config)
+    except DigestError as e:  # an unreadable recipients_file, an address that is not one
+        return f"The digest cannot be sent: {e}"
+    if found:
+        return None
+    return (
+        "The digest has no recipients: nobody will receive it. Add addresses to "
+        "digest.recipients or digest.recipients_file in feeds.yaml."
     )
 
 

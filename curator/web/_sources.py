@@ -1,9 +1,15 @@
-"""The sources page: each source's health as the store recorded it, and "poll now"."""
+"""The sources page: a table of the sources' health as the store recorded it, a page per
+source with the details, "poll now", and the problems of a feeds.yaml that ``serve`` could not
+reload."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -14,7 +20,15 @@ from curator import __version__, health
 from curator.config import Source
 from curator.exceptions import CuratorError, StoreError
 from curator.types import SourceState
-from curator.web._common import current_user, editor_only, error_page, flash, render, state
+from curator.web._common import (
+    current_user,
+    editor_only,
+    error_page,
+    flash,
+    fmt_datetime,
+    render,
+    state,
+)
 
 log = logging.getLogger("curator.web")
 
@@ -56,15 +70,72 @@ def _every(seconds: float) -> str:
     return f"every {int(seconds)} seconds"
 
 
-@editor_only
-async def sources_page(request: Request) -> Response:
+def _next_poll(row: SourceHealth, now: datetime) -> str:
+    """When the scheduler polls the source next, in words for the table."""
+    st = row.state
+    if row.health == "disabled":
+        return "not polled (disabled)"
+    if row.health == "gone":
+        return "not polled (gone)"
+    if st is None or st.next_due is None or st.next_due <= now:
+        return "due now"
+    return fmt_datetime(st.next_due)
+
+
+def _rows(request: Request) -> list[SourceHealth]:
     curator = state(request).curator
     states = curator.store.states()
     default = curator.config.fetch.default_interval
-    rows = [_health(s, states.get(s.id), default) for s in curator.config.sources]
+    return [_health(s, states.get(s.id), default) for s in curator.config.sources]
+
+
+def _summary(rows: list[SourceHealth]) -> list[tuple[str, int]]:
+    """ "N ok · N failing · N disabled", and the others only when there are some."""
+    counts = Counter("failing" if r.health == "gone" else r.health for r in rows)
+    parts = [("ok", counts["ok"]), ("failing", counts["failing"])]
+    if counts["never"]:
+        parts.append(("not polled yet", counts["never"]))
+    parts.append(("disabled", counts["disabled"]))
+    return parts
+
+
+@editor_only
+async def sources_page(request: Request) -> Response:
+    curator = state(request).curator
+    rows = _rows(request)
     order = {"gone": 0, "failing": 1, "never": 2, "ok": 3, "disabled": 4}
     rows.sort(key=lambda r: (order[r.health], r.source.name.casefold()))
-    return render(request, "sources.html", {"rows": rows, "every": _every, "title": "Sources"})
+    return render(
+        request,
+        "sources.html",
+        {
+            "rows": rows,
+            "summary": _summary(rows),
+            "next_poll": functools.partial(_next_poll, now=curator.clock()),
+            "config_status": curator.config_status,
+            "config_name": Path(curator.config.path).name,
+            "title": "Sources",
+        },
+    )
+
+
+@editor_only
+async def source_page(request: Request) -> Response:
+    curator = state(request).curator
+    source_id = request.path_params["source_id"]
+    row = next((r for r in _rows(request) if r.source.id == source_id), None)
+    if row is None:
+        return error_page(request, 404, "No such source", f"No source has the id {source_id!r}.")
+    return render(
+        request,
+        "source.html",
+        {
+            "r": row,
+            "every": _every,
+            "next_poll": _next_poll(row, curator.clock()),
+            "title": row.source.name,
+        },
+    )
 
 
 @editor_only
@@ -74,11 +145,15 @@ async def poll_now(request: Request) -> Response:
     source = curator.config.source(source_id)
     if source is None:
         return error_page(request, 404, "No such source", f"No source has the id {source_id!r}.")
+    form = await request.form()
+    back = (
+        f"/sources/{source_id}" if form.get("back") == "source" else f"/sources#source-{source_id}"
+    )
     try:
         report = await curator.poll([source_id])
     except CuratorError as e:
         flash(request, f"{source.name}: the poll failed: {e}", "error")
-        return RedirectResponse(f"/sources#source-{source_id}", status_code=303)
+        return RedirectResponse(back, status_code=303)
     if not report.sources:
         flash(request, f"{source.name}: nothing was polled.", "error")
     for r in report.sources:
@@ -92,7 +167,7 @@ async def poll_now(request: Request) -> Response:
                 f"{source.name}: {r.entries} entries, {r.matched} matched, {r.new} new.",
                 "done",
             )
-    return RedirectResponse(f"/sources#source-{source_id}", status_code=303)
+    return RedirectResponse(back, status_code=303)
 
 
 async def healthz(request: Request) -> Response:
@@ -114,6 +189,7 @@ async def healthz(request: Request) -> Response:
 
 routes = [
     Route("/sources", sources_page, methods=["GET"], name="sources"),
+    Route("/sources/{source_id}", source_page, methods=["GET"], name="source"),
     Route("/sources/{source_id}/poll", poll_now, methods=["POST"], name="poll"),
     Route("/healthz", healthz, methods=["GET"], name="healthz"),
 ]
