@@ -90,7 +90,7 @@ def curator_child(config_path: str, store: str) -> None:
         wall = time.perf_counter() - t
         # Pool workers are the fork server's children, not ours: the kernel's figures for
         # our children leave them out, so read their CPU time while they still run.
-        workers_cpu = sum(_proc_cpu(pid) for pid in list(pool._processes))
+        workers_cpu = sum(_proc_cpu(pid) for pid in _descendants(os.getpid()))
     own = resource.getrusage(resource.RUSAGE_SELF)
     print(
         json.dumps(
@@ -108,9 +108,31 @@ def curator_child(config_path: str, store: str) -> None:
     )
 
 
+def _descendants(root: int) -> list[int]:
+    """Every live process below ``root`` (the fork server, its workers, the tracker)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
 def _proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of a running process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User + system CPU seconds of a running process (Linux /proc); 0 if it has ended."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
