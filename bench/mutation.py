@@ -35,8 +35,11 @@ CORPUS = Path(os.environ.get("CURATOR_CORPUS", ROOT.parent / "shared" / "corpus"
 
 #: module → the test files that are about it (the ones whose job it is to notice a mutant).
 MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "security": ("curator/web/_security.py", ("tests/test_web.py",)),
-    "auth": ("curator/auth.py", ("tests/test_web.py",)),
+    "security": (
+        "curator/web/_security.py",
+        ("tests/test_web.py", "tests/test_web_hostile.py", "tests/test_publish_web.py"),
+    ),
+    "auth": ("curator/auth.py", ("tests/test_web.py", "tests/test_web_hostile.py")),
     "normalize": ("curator/normalize.py", ("tests/test_normalize.py", "tests/test_review.py")),
     "dedupe": ("curator/dedupe.py", ("tests/test_dedupe.py",)),
     "store": ("curator/store.py", ("tests/test_store.py",)),
