@@ -40,9 +40,15 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("tests/test_web.py", "tests/test_web_hostile.py", "tests/test_publish_web.py"),
     ),
     "auth": ("curator/auth.py", ("tests/test_web.py", "tests/test_web_hostile.py")),
-    "normalize": ("curator/normalize.py", ("tests/test_normalize.py", "tests/test_review.py")),
+    "normalize": (
+        "curator/normalize.py",
+        ("tests/test_normalize.py", "tests/test_review.py", "tests/test_properties.py"),
+    ),
     "dedupe": ("curator/dedupe.py", ("tests/test_dedupe.py",)),
-    "store": ("curator/store.py", ("tests/test_store.py",)),
+    "store": (
+        "curator/store.py",
+        ("tests/test_store.py", "tests/test_store_damage.py", "tests/test_backup.py"),
+    ),
     "digests": ("curator/digests.py", ("tests/test_digests.py",)),
 }
 COPIED = ("curator", "tests", "pyproject.toml", "feeds.yaml")
