@@ -27,6 +27,7 @@ from curator import auth, digests, subscribers
 from curator.config import Config
 from curator.core import Curator
 from curator.mailer import Mailer
+from curator.store import Store
 from curator.web import create_app
 from tests.smtpserver import SmtpServer, smtp_server
 from tests.webkit import (
@@ -186,15 +187,26 @@ def test_remove_not_yourself(cur: Curator, app: Starlette) -> None:
 
 
 def test_the_last_administrator_cannot_be_removed_by_another(cur: Curator, app: Starlette) -> None:
-    """An old store: nobody flagged, the oldest account counts; a second administrator
-    removing it is refused while it is the only one."""
+    """One administrator may remove another; the one left cannot remove themselves."""
     auth.add_user(cur.store, "carol", PASSWORD, hasher=FAST_HASHER, admin=True)
     carol = signed_in(app, "carol")
     assert post(carol, f"/admin/editors/{EDITOR}/remove").status_code == 303
     admin_flags = {u.name: u.admin for u in cur.store.users()}
     assert admin_flags == {"bob": False, "carol": True}
     r = post(carol, "/admin/editors/carol/remove")
-    assert r.status_code == 400
+    assert r.status_code == 400 and cur.store.get_user("carol") is not None
+
+
+def test_the_account_the_setup_link_makes_is_an_administrator(tmp_path: Path) -> None:
+    store = Store(tmp_path / "fresh")
+    token = auth.setup_link_token(store)
+    assert token is not None
+    first = auth.complete_setup(
+        store, token, "ann", auth.hash_password(PASSWORD, hasher=FAST_HASHER)
+    )
+    second = auth.add_user(store, "ben", PASSWORD, hasher=FAST_HASHER)
+    assert first.admin and not second.admin
+    assert [u.name for u in auth.admins(store)] == ["ann"]
 
 
 def test_unlock_clears_a_locked_out_editor(cur: Curator, app: Starlette, ticker: Ticker) -> None:
