@@ -20,10 +20,10 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from curator.secret_key import SECRET_ENV, session_secret
+# Re-exported: their home is curator.secret_key (the digest sender signs links with it too).
+from curator.secret_key import SECRET_ENV as SECRET_ENV
+from curator.secret_key import session_secret as session_secret
 from curator.web._numbers import BadNumber, strict_int
-
-__all__ = ["SECRET_ENV", "session_secret"]  # re-exported: their home is curator.secret_key
 
 log = logging.getLogger("curator.web")
 
