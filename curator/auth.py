@@ -12,11 +12,19 @@ First run: while no editor exists, :func:`setup_link_token` makes a one-time tok
 only its SHA-256 in the store's meta, so a copy of the store does not hand out the link.  The
 web page ``/setup?token=…`` calls :func:`complete_setup`, which creates the first editor and
 burns the token in the same transaction.
+
+Administrators (issue #10) manage the other accounts and the digest's subscribers in the web
+app.  The first account a store gets is one, and so is every account made with
+``curator user add --admin``.  A store made before the flag existed has no administrator; its
+oldest account (by creation time, then name) counts as one until an account is flagged, so an
+upgrade never leaves nobody able to manage the rest (:func:`is_admin`).  Removing the last
+administrator while other accounts remain is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import re
@@ -46,6 +54,7 @@ __all__ = [
     "Attempt",
     "SignInThrottle",
     "add_user",
+    "admins",
     "change_password",
     "check_password",
     "check_setup_token",
@@ -55,6 +64,7 @@ __all__ = [
     "find_user",
     "has_editors",
     "hash_password",
+    "is_admin",
     "needs_rehash",
     "remove_user",
     "replace_outdated_hash",
@@ -201,15 +211,40 @@ def _refuse_taken(store: Store, name: str) -> None:
 
 
 def create_user(
-    store: Store, name: str, password_hash: str, *, now: datetime | None = None
+    store: Store,
+    name: str,
+    password_hash: str,
+    *,
+    now: datetime | None = None,
+    admin: bool = False,
 ) -> User:
-    """Store a new editor whose password is already hashed (see :func:`hash_password`)."""
+    """Store a new editor whose password is already hashed (see :func:`hash_password`).
+
+    The store's first account is an administrator whatever ``admin`` says."""
     validate_name(name)
-    user = User(name=name, password_hash=password_hash, created_at=now or _now())
     with store.transaction():
         _refuse_taken(store, name)
+        first = not store.users()
+        user = User(
+            name=name, password_hash=password_hash, created_at=now or _now(), admin=admin or first
+        )
         store.put_user(user)
     return user
+
+
+def admins(store: Store) -> list[User]:
+    """The administrators: the flagged accounts, else (a store from before the flag) the
+    oldest account, else nobody."""
+    users = store.users()
+    flagged = [u for u in users if u.admin]
+    if flagged or not users:
+        return flagged
+    return [min(users, key=lambda u: (u.created_at, u.name))]
+
+
+def is_admin(store: Store, user: User) -> bool:
+    """True when ``user`` may manage accounts and subscribers (see :func:`admins`)."""
+    return user.admin or any(u.name == user.name for u in admins(store))
 
 
 def set_password_hash(store: Store, name: str, password_hash: str) -> User:
@@ -219,7 +254,7 @@ def set_password_hash(store: Store, name: str, password_hash: str) -> User:
         current = find_user(store, name)
         if current is None:
             raise UserError(f"no editor named {name!r}")
-        new = User(name=current.name, password_hash=password_hash, created_at=current.created_at)
+        new = dataclasses.replace(current, password_hash=password_hash)
         store.put_user(new)
         end_sessions(store, current.name)
     return new
@@ -232,12 +267,14 @@ def add_user(
     *,
     now: datetime | None = None,
     hasher: PasswordHasher | None = None,
+    admin: bool = False,
 ) -> User:
-    """Create an editor.  UserError when the name is taken or the name/password unusable."""
+    """Create an editor (an administrator with ``admin``, or when it is the first account).
+    UserError when the name is taken or the name/password unusable."""
     validate_name(name)
     validate_password(password)
     _refuse_taken(store, name)  # say so before spending the hashing time
-    return create_user(store, name, hash_password(password, hasher=hasher), now=now)
+    return create_user(store, name, hash_password(password, hasher=hasher), now=now, admin=admin)
 
 
 def verify(
@@ -259,7 +296,7 @@ def replace_outdated_hash(store: Store, user: User, password_hash: str) -> User:
         current = store.get_user(user.name)
         if current is None or current.password_hash != user.password_hash:
             return current or user
-        new = User(name=user.name, password_hash=password_hash, created_at=user.created_at)
+        new = dataclasses.replace(current, password_hash=password_hash)
         store.put_user(new)
     return new
 
@@ -274,10 +311,21 @@ def change_password(
 
 
 def remove_user(store: Store, name: str) -> None:
-    """Delete an editor.  Their past decisions keep their name in each item's history."""
+    """Delete an editor.  Their past decisions keep their name in each item's history.
+
+    UserError when there is no such editor, or when they are the last administrator and
+    other accounts remain (nobody could manage those any more)."""
     with store.transaction():
         user = find_user(store, name)
-        if user is None or not store.delete_user(user.name):
+        if user is None:
+            raise UserError(f"no editor named {name!r}")
+        others = [u for u in store.users() if u.name != user.name]
+        if others and [a.name for a in admins(store)] == [user.name]:
+            raise UserError(
+                f"{user.name!r} is the last administrator: make another one first "
+                "(`curator user add --admin`)"
+            )
+        if not store.delete_user(user.name):
             raise UserError(f"no editor named {name!r}")
 
 
@@ -462,6 +510,13 @@ class SignInThrottle:
             self._locking(self._recent(address, now), self.per_address, now),
             self._pacing(self._recent(account, now), now),
         )
+
+    def failures(self, account: str, epoch: str = "") -> int:
+        """Failed sign-ins against ``account`` (from any address) within the window: what the
+        administrators' page shows beside its Unlock button."""
+        now = self._clock()
+        with self._lock:
+            return len(self._recent(self._keys(account, "", epoch)[2], now))
 
     def retry_after(self, account: str, address: str, epoch: str = "") -> float:
         """Seconds to wait before this attempt may be checked; 0.0 when it may be now."""

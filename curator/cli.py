@@ -535,11 +535,15 @@ def cmd_user(cur: Curator, args: argparse.Namespace) -> int:
         users = cur.store.users()
         if not users:
             print("no editors yet: add one with `curator user add NAME`")
+        admins = {u.name for u in auth.admins(cur.store)}
         for u in sorted(users, key=lambda u: u.name):
-            print(f"{u.name:<24} since {u.created_at:%Y-%m-%d}")
+            role = "  administrator" if u.name in admins else ""
+            print(f"{u.name:<24} since {u.created_at:%Y-%m-%d}{role}")
     elif args.user_command == "add":
-        auth.add_user(cur.store, args.name, _read_password(args, args.name))
-        print(f"added editor {args.name}")
+        user = auth.add_user(
+            cur.store, args.name, _read_password(args, args.name), admin=args.admin
+        )
+        print(f"added {'administrator' if user.admin else 'editor'} {user.name}")
     elif args.user_command == "passwd":
         auth.change_password(cur.store, args.name, _read_password(args, args.name))
         print(f"changed the password of {args.name}")
@@ -606,6 +610,12 @@ def _add_service_commands(sub: Any) -> None:
         u.add_argument(
             "--password-stdin", action="store_true", help="read the password from standard input"
         )
+        if action == "add":
+            u.add_argument(
+                "--admin",
+                action="store_true",
+                help="an administrator: manages editors and subscribers in the web app",
+            )
     us.add_parser("list", help="list editors")
     u = us.add_parser("remove", help="delete an editor")
     u.add_argument("name", metavar="NAME")

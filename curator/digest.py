@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from html import escape as html_escape
 from typing import Literal
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
@@ -37,6 +38,8 @@ from curator.types import CATEGORIES, Category, Item
 HEADINGS: Mapping[Category, str] = {"news": "News", "research": "Research", "guidance": "Guidance"}
 SUMMARY_CHARS = 600  # a digest links out; a long summary belongs on the article's page
 TEXT_WIDTH = 72
+# Where a reader's own unsubscribe link goes in a digest rendered with ``one_click``.
+UNSUBSCRIBE_SLOT = "https://unsubscribe.invalid/curator-reader-link"
 
 Format = Literal["html", "txt", "eml"]
 
@@ -59,24 +62,42 @@ class Digest:
     period_end: datetime
     item_ids: tuple[str, ...] = ()
 
-    def message(self, to: str) -> EmailMessage:
+    def message(self, to: str, *, unsubscribe: str | None = None) -> EmailMessage:
         """The MIME message for one recipient: multipart/alternative, text part first.
+
+        ``unsubscribe``: the recipient's own unsubscribe link (:mod:`curator.subscribers`),
+        put in the body where :func:`render` with ``one_click`` left room, and first in
+        ``List-Unsubscribe``; an https one also gets RFC 8058's ``List-Unsubscribe-Post``,
+        what large mailbox providers require for their one-click button.
 
         ``email.policy.SMTP`` encodes a non-ASCII subject or display name as RFC 2047 words and
         refuses a header value with a line break, so a bad value fails here, not at the server.
         """
+        headers = dict(self.headers)
+        text, html_part = self.text, self.html
+        if unsubscribe is not None:
+            link = _check_header("List-Unsubscribe", unsubscribe)
+            old = headers.get("List-Unsubscribe")
+            headers["List-Unsubscribe"] = f"<{link}>" + (f", {old}" if old else "")
+            if link.startswith("https://"):
+                headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+            text = text.replace(UNSUBSCRIBE_SLOT, link)
+            if html_part is not None:
+                html_part = html_part.replace(UNSUBSCRIBE_SLOT, html_escape(link))
+        elif UNSUBSCRIBE_SLOT in text:
+            raise ValueError("this digest was rendered for one-click links: give unsubscribe")
         msg = EmailMessage(policy=email.policy.SMTP)
         msg["Subject"] = self.subject
         for name in ("From", "Reply-To"):
-            if self.headers.get(name):
-                msg[name] = self.headers[name]
+            if headers.get(name):
+                msg[name] = headers[name]
         msg["To"] = to
-        for name, value in self.headers.items():
+        for name, value in headers.items():
             if name not in ("From", "Reply-To"):
                 msg[name] = value
-        msg.set_content(self.text, subtype="plain", charset="utf-8", cte="quoted-printable")
-        if self.html is not None:
-            msg.add_alternative(self.html, subtype="html", charset="utf-8", cte="quoted-printable")
+        msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+        if html_part is not None:
+            msg.add_alternative(html_part, subtype="html", charset="utf-8", cte="quoted-printable")
         return msg
 
     def as_bytes(self, to: str) -> bytes:
@@ -134,8 +155,13 @@ def render(
     end: datetime,
     created_at: datetime,
     message_id: str,
+    one_click: bool = False,
 ) -> Digest:
     """The readers' digest for ``items`` over the period ``[start, end)``.
+
+    ``one_click`` leaves :data:`UNSUBSCRIBE_SLOT` in the body where each reader's own
+    unsubscribe link goes (:meth:`Digest.message` fills it in); without it (a preview, the
+    web archive) the body offers only the mailto address.
 
     Items are grouped by category (news, research, guidance; empty groups left out), newest
     first within a group.  With no items it is the short "nothing new" note; whether that is
@@ -159,6 +185,7 @@ def render(
         "archive_url": _http_url(config.publish.site_url or ""),
         "unsubscribe_address": unsub_addr,
         "unsubscribe_url": unsub_url,
+        "one_click_url": UNSUBSCRIBE_SLOT if one_click else None,
     }
     text = _env().get_template("digest.txt").render(context)
     html = _env().get_template("digest.html").render(context)

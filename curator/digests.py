@@ -38,17 +38,17 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 import filelock
 
-from curator import digest, match
+from curator import digest, match, subscribers
 from curator.config import Config
 from curator.config import Digest as DigestSettings
 from curator.exceptions import CuratorError, DigestError, MailError
 from curator.mailer import Delivery, Mailer
+from curator.secret_key import session_secret
 from curator.store import Store
 from curator.types import DigestRecord, Event, Item
 
@@ -126,28 +126,9 @@ def is_due(config: Config, store: Store, now: datetime) -> bool:
 
 
 def recipients(config: Config) -> list[str]:
-    """The readers, from ``digest.recipients`` then ``digest.recipients_file``, each once.
-
-    Raises DigestError naming the key (or file and line) of an address that is not one, so a
-    typo stops the digest before it is recorded rather than after.
-    """
-    out: dict[str, str] = {}
-    for i, value in enumerate(config.digest.recipients):
-        addr = digest.check_address(value, f"digest.recipients[{i}]")
-        out.setdefault(addr.casefold(), value.strip())
-    name = config.digest.recipients_file
-    if name:
-        path = Path(config.path).parent / name
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            raise DigestError(f"{path}: cannot read digest.recipients_file: {e}") from e
-        for n, line in enumerate(lines, 1):
-            value = line.split("#", 1)[0].strip()
-            if value:
-                addr = digest.check_address(value, f"{path}:{n}")
-                out.setdefault(addr.casefold(), value)
-    return list(out.values())
+    """The readers feeds.yaml names (the seed; :func:`curator.subscribers.readers` is who
+    the digest goes to)."""
+    return subscribers.seeds(config)
 
 
 def editors(config: Config) -> list[str]:
@@ -332,14 +313,17 @@ def preview_message(
     rendered = preview_digest(config, store, now)
     if fmt != "eml":
         return rendered.render(fmt)
-    readers = recipients(config)
+    readers = subscribers.readers(config, store)
     return rendered.render("eml", to=readers[0] if readers else config.digest.sender)
 
 
-def render_record(config: Config, store: Store, record: DigestRecord) -> digest.Digest:
+def render_record(
+    config: Config, store: Store, record: DigestRecord, *, one_click: bool = False
+) -> digest.Digest:
     """A recorded digest rendered again (what a retry sends; the web archive shows it).
 
     Same Message-ID, Date and subject as first sent; an item edited since shows its edit.
+    ``one_click``: leave room for each reader's unsubscribe link (what is sent).
     """
     if record.kind == "editors":
         readers = store.get_digest(record.id.removesuffix("-editors"))
@@ -363,6 +347,7 @@ def render_record(config: Config, store: Store, record: DigestRecord) -> digest.
             end=record.period_end,
             created_at=record.created_at,
             message_id=record.message_id,
+            one_click=one_click,
         )
     return replace(rendered, subject=record.subject)
 
@@ -418,10 +403,11 @@ def _plan(config: Config, store: Store, now: datetime, *, force: bool) -> _Plan:
     start = _period_start(store, items, now)
     rid = _record_id(store, now)
     skip = not items and settings.empty_week == "skip"
-    readers = [] if skip else recipients(config)
+    readers = [] if skip else subscribers.readers(config, store)
     if not skip and not readers:
         raise DigestError(
-            "the digest has no recipients: set digest.recipients or digest.recipients_file"
+            "the digest has no recipients: add subscribers in the web app (Subscribers), or "
+            "set digest.recipients or digest.recipients_file"
         )
     rendered = digest.render(
         items,
@@ -527,13 +513,18 @@ def _deliver(
 ) -> tuple[DigestRecord, list[Delivery]]:
     """Send ``record`` to each recipient not yet ``sent``, recording each answer at once."""
     owed = [r for r, status in record.recipients.items() if status != "sent"]
-    rendered = render_record(config, store, record)
+    readers = record.kind == "readers"
+    rendered = render_record(config, store, record, one_click=readers)
+    secret = session_secret(store.path) if readers else ""
     sender = digest.check_address(config.digest.sender, "digest.sender")
     deliveries: list[Delivery] = []
     with mailer.session() as session:
         for to in owed:
+            link = subscribers.one_click_url(config, secret, to) if readers else None
             [answer] = session.send(
-                rendered.message(to), sender=sender, recipients=[digest.address_of(to)]
+                rendered.message(to, unsubscribe=link),
+                sender=sender,
+                recipients=[digest.address_of(to)],
             )
             answer = replace(answer, recipient=to)
             deliveries.append(answer)

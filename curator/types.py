@@ -227,11 +227,17 @@ class PollReport:
 
 @dataclass(frozen=True)
 class User:
-    """An editor account. ``password_hash`` is an Argon2id hash, never the password."""
+    """An editor account. ``password_hash`` is an Argon2id hash, never the password.
+
+    ``admin`` editors manage the accounts and the digest's subscribers (issue #10); a store
+    written before that flag existed has none, and then its oldest account counts as one
+    (:func:`curator.auth.is_admin`).
+    """
 
     name: str
     password_hash: str
     created_at: datetime
+    admin: bool = False
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from curator.cli import build_parser, main
+from curator.exceptions import UserError
 from curator.store import Store
 from tests.feedserver import FeedServer
 from tests.smtpserver import smtp_server
@@ -246,6 +247,51 @@ def test_user_commands(
     assert cli(capsys, "user", "remove", "alice")[0] == 0
     code, _, err = cli(capsys, "user", "remove", "alice")
     assert code == 1 and "no editor named 'alice'" in err
+
+
+def test_user_add_admin_and_the_last_admin_stays(
+    capsys: pytest.CaptureFixture[str], env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first account is an administrator; `--admin` makes more; the last one cannot go
+    while other accounts remain, and a new password keeps the flag."""
+    for name, extra in (("alice", ()), ("bob", ()), ("carol", ("--admin",))):
+        monkeypatch.setattr(sys, "stdin", io.StringIO("correct horse battery\n"))
+        code, out, _ = cli(capsys, "user", "add", name, "--password-stdin", *extra)
+        assert code == 0
+    store = Store(env / "store")
+    flags = {u.name: u.admin for u in store.users()}
+    assert flags == {"alice": True, "bob": False, "carol": True}
+    code, out, _ = cli(capsys, "user", "list")
+    assert re.search(r"carol .* administrator", out) and not re.search(r"bob .*admin", out)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("another long passphrase\n"))
+    assert cli(capsys, "user", "passwd", "carol", "--password-stdin")[0] == 0
+    assert cli(capsys, "user", "remove", "alice")[0] == 0
+    code, _, err = cli(capsys, "user", "remove", "carol")
+    assert code == 1 and "last administrator" in err
+    assert Store(env / "store").get_user("carol") is not None
+    assert cli(capsys, "user", "remove", "bob")[0] == 0
+    assert cli(capsys, "user", "remove", "carol")[0] == 0  # the only account may go
+
+
+def test_a_store_from_before_admins_treats_its_oldest_account_as_one(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from curator import auth
+    from curator.types import User
+
+    store = Store(tmp_path / "store")
+    with store.transaction():
+        store.put_user(User("zoe", "h", datetime(2026, 1, 1, tzinfo=UTC)))
+        store.put_user(User("adam", "h", datetime(2026, 2, 1, tzinfo=UTC)))
+    assert [u.name for u in auth.admins(store)] == ["zoe"]
+    zoe, adam = store.get_user("zoe"), store.get_user("adam")
+    assert zoe is not None and adam is not None
+    assert auth.is_admin(store, zoe) and not auth.is_admin(store, adam)
+    with pytest.raises(UserError, match="last administrator"):
+        auth.remove_user(store, "zoe")
+    auth.create_user(store, "mia", "h", admin=True)
+    assert [u.name for u in auth.admins(store)] == ["mia"]
+    assert not auth.is_admin(store, zoe)
 
 
 def test_user_add_without_terminal_needs_password_stdin(

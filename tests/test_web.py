@@ -28,7 +28,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from curator import auth
+from curator import auth, subscribers
 from curator.core import Curator
 from curator.exceptions import CuratorError, DigestError, SecretKeyError, UserError
 from curator.store import Store
@@ -1395,6 +1395,11 @@ def test_digests_page_warns_when_nobody_would_receive_the_digest(
     """Issue 10: with no recipients the digest goes to nobody; the page says so."""
     cfg = env.curator.config
     warning = "The digest has no recipients"
+    assert warning in editor.get("/digests").text
+    # A subscriber added on the Admin page is a reader too.
+    subscribers.add(env.store, "admin-added@example.org", now=T0, by="ed")
+    assert warning not in editor.get("/digests").text
+    subscribers.remove(cfg, env.store, "admin-added@example.org", now=T0)
     assert warning in editor.get("/digests").text
     with_readers = cfg.digest.model_copy(update={"recipients": ["reader@example.org"]})
     env.curator.config = cfg.model_copy(update={"digest": with_readers})

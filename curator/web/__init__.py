@@ -34,8 +34,9 @@ from curator.exceptions import (
     StoreLocked,
     UnknownItem,
 )
+from curator.secret_key import session_secret
 from curator.types import Item
-from curator.web import _account, _items, _sources
+from curator.web import _account, _admin, _items, _sources
 from curator.web._common import STATIC, WebState, error_page, make_templates, wants_json
 from curator.web._numbers import BadNumber
 from curator.web._security import (
@@ -43,7 +44,6 @@ from curator.web._security import (
     CSRFMiddleware,
     SchemeSessionMiddleware,
     SecurityHeadersMiddleware,
-    session_secret,
 )
 from curator.web.public import NotPublished, PublicEndpoints
 
@@ -104,23 +104,25 @@ def create_app(
     routes: list[BaseRoute] = [
         *public,
         *_account.routes,
+        *_admin.routes,
         *_items.routes,
         *_sources.routes,
         *digest_routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Route("/favicon.ico", _favicon, methods=["GET"], name="favicon"),
     ]
+    secret = session_secret(curator.store.path)
     middleware = [
         Middleware(SecurityHeadersMiddleware, public_paths=public_paths),
         Middleware(BodyLimitMiddleware, max_body=web.max_body),
         Middleware(PublicEndpoints, routes=public),  # ahead of the session: no cookie there
         Middleware(
             SchemeSessionMiddleware,
-            secret_key=session_secret(curator.store.path),
+            secret_key=secret,
             max_age=web.session_days * 86400,
             always_secure=web.secure_cookies,
         ),
-        Middleware(CSRFMiddleware),
+        Middleware(CSRFMiddleware, exempt=_admin.UNSUBSCRIBE_PATH),
     ]
     app = Starlette(
         routes=routes,
@@ -138,6 +140,7 @@ def create_app(
         throttle=throttle,
         hasher=password_hasher,
         rules=rules_cache,
+        link_secret=secret,
     )
     return app
 

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from curator import __version__, normalize
-from curator.auth import SignInThrottle, session_fingerprint, session_generation
+from curator.auth import SignInThrottle, is_admin, session_fingerprint, session_generation
 from curator.review import last_undoable
 from curator.types import CATEGORIES, STATUSES, Item, User
 from curator.web._security import csrf_token
@@ -48,6 +48,7 @@ class WebState:
     throttle: SignInThrottle
     hasher: PasswordHasher | None = None
     rules: dict[str, Any] = field(default_factory=dict)  # source id -> CompiledRules
+    link_secret: str = ""  # signs the digest's unsubscribe links (curator.subscribers)
     # Editor -> a session generation ended here while the store could not record it (a full
     # disk): sign-out still ends the session, until this process stops.
     ended: dict[str, int] = field(default_factory=dict)
@@ -200,6 +201,7 @@ def render(
         "categories": CATEGORIES,
         "statuses": STATUSES,
         "path": request.url.path,
+        "is_admin": user is not None and is_admin(st.curator.store, user),
     }
     ctx.update(context or {})
     return st.templates.TemplateResponse(

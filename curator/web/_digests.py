@@ -12,10 +12,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from curator import digests
+from curator import digests, subscribers
 from curator.config import Config
 from curator.digest import Digest
 from curator.exceptions import DigestError
+from curator.store import Store
 from curator.types import DigestRecord
 from curator.web._common import editor_only, error_page, render, state
 
@@ -46,24 +47,24 @@ async def archive(request: Request) -> Response:
             "records": records,
             "recipient_counts": _recipient_counts,
             "waiting": waiting,
-            "no_recipients": _no_recipients(curator.config),
+            "no_recipients": _no_recipients(curator.config, curator.store),
         },
     )
 
 
-def _no_recipients(config: Config) -> str | None:
+def _no_recipients(config: Config, store: Store) -> str | None:
     """Why the next digest would reach nobody, or None when it has readers (or is off)."""
     if not config.digest.enabled:
         return None
     try:
-        found = digests.recipients(config)
+        found = subscribers.readers(config, store)
     except DigestError as e:  # an unreadable recipients_file, an address that is not one
         return f"The digest cannot be sent: {e}"
     if found:
         return None
     return (
-        "The digest has no recipients: nobody will receive it. Add addresses to "
-        "digest.recipients or digest.recipients_file in feeds.yaml."
+        "The digest has no recipients: nobody will receive it. Add subscribers on the Admin "
+        "page, or addresses to digest.recipients or digest.recipients_file in feeds.yaml."
     )
 
 

@@ -9,25 +9,24 @@ Content-Security-Policy.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import logging
-import os
+import re
 import secrets
 from collections.abc import Collection
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from curator.exceptions import SecretKeyError
+# Re-exported: their home is curator.secret_key (the digest sender signs links with it too).
+from curator.secret_key import SECRET_ENV as SECRET_ENV
+from curator.secret_key import session_secret as session_secret
 from curator.web._numbers import BadNumber, strict_int
 
 log = logging.getLogger("curator.web")
 
-SECRET_ENV = "CURATOR_SECRET_KEY"
 SESSION_COOKIE = "curator_session"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
@@ -37,82 +36,6 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-
-
-def session_secret(store_path: Path) -> str:
-    """The key that signs session cookies: ``CURATOR_SECRET_KEY``, else a key generated once
-    and kept in ``<store>/secret_key`` (mode 0600) so sessions survive a restart.
-
-    Raises SecretKeyError, naming the file and the remedy, when that file cannot be read or
-    made, or holds too short a key (``curator serve`` prints it instead of a traceback).
-    """
-    env = os.environ.get(SECRET_ENV, "").strip()
-    if env:
-        if len(env) < 32:
-            log.warning("%s is shorter than 32 characters; use a long random value", SECRET_ENV)
-        return env
-    path = store_path / "secret_key"
-    try:
-        return _read_key(path)
-    except FileNotFoundError:
-        pass
-    key = secrets.token_urlsafe(48)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return _read_key(path)
-    except OSError as e:
-        raise SecretKeyError(
-            path,
-            f"cannot create the session key ({e.strerror or e}): make the store directory "
-            f"writable by the user running curator, or set {SECRET_ENV} (see README)",
-        ) from e
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(key + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            path.unlink()  # a half-written key would only fail the next start
-        raise SecretKeyError(
-            path, f"cannot write the session key ({e.strerror or e}); set {SECRET_ENV} instead"
-        ) from e
-    log.warning(
-        "%s is not set: generated a session key in %s (keep that file private, "
-        "or set %s; see README)",
-        SECRET_ENV,
-        path,
-        SECRET_ENV,
-    )
-    return key
-
-
-def _read_key(path: Path) -> str:
-    """The key kept in ``path``; FileNotFoundError when there is none yet."""
-    try:
-        key = path.read_text(encoding="ascii").strip()
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise SecretKeyError(
-            path,
-            f"cannot read the session key ({reason}): give the user running curator read "
-            f"access to it (chmod 600, owned by that user), delete it to have a new one made "
-            f"(everyone is signed out), or set {SECRET_ENV} (see README)",
-        ) from e
-    if len(key) < 32:
-        raise SecretKeyError(
-            path,
-            f"the session key is too short ({len(key)} characters, at least 32 needed): delete "
-            f"the file to have a new one made at the next start (everyone is signed out), "
-            f"or set {SECRET_ENV} (see README)",
-        )
-    if mode & 0o077:
-        log.warning("%s is readable by other users; chmod 600 it", path)
-    return key
 
 
 class SchemeSessionMiddleware:
@@ -230,13 +153,25 @@ class CSRFMiddleware:
 
     Reads the form body itself (the body limit outside bounds it) and hands it on
     unchanged, so endpoints parse forms as usual.  Runs inside the session middleware.
+
+    ``exempt``: a pattern for the one path whose POST needs neither (the digest's RFC 8058
+    one-click unsubscribe, which a mailbox provider sends without a session; its signed
+    token is its authority).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, exempt: str | None = None) -> None:
         self.app = app
+        self.exempt = re.compile(exempt) if exempt else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        if (
+            self.exempt is not None
+            and scope["method"] == "POST"
+            and self.exempt.fullmatch(scope.get("path", ""))
+        ):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
