@@ -66,6 +66,7 @@ _SPECIAL_RE = {_SEP: _SEP_RE, _OPT_DASH: _OPT_DASH_RE, _STAR: r"\w*"}
 _ORDER = {_SEP: 1, _STAR: 2, _OPT_DASH: 3}
 
 _LIST_LIMIT = 6  # terms shown per field in ``why``
+_MET_LIMIT = 3  # terms shown per required group in ``why``
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,6 +518,8 @@ def _assess(entry: Entry, rules: CompiledRules, *, explain: bool) -> Assessment 
     down: list[_Found] = []
     excluded: list[str] = []
     satisfied: set[str] = set()
+    met: dict[str, list[str]] = {group: [] for group in rules.require}
+    context: list[_Found] = []
     include_keys = rules._include.key_set if rules._include is not None else frozenset()
     # Not explaining and not keep_all, the entry got here because no exclusion occurs in it.
     exclusions = rules._exclude if explain or rules.keep_all else None
@@ -536,6 +539,7 @@ def _assess(entry: Entry, rules: CompiledRules, *, explain: bool) -> Assessment 
             hits = _outermost(terms.find(fld.folded) if found_hits is None else found_hits)
             if hits:
                 satisfied.add(group)
+                met[group] += [_surface(fld.text, s, e) for s, e, _ in hits]
             alone = [h for h in hits if not any(s <= h[0] and h[1] <= e for s, e, _ in fld.spans)]
             for f in _collect(alone, terms, fld.text).values():
                 f.weight = 0.0
@@ -543,7 +547,12 @@ def _assess(entry: Entry, rules: CompiledRules, *, explain: bool) -> Assessment 
                     extra[f.key] = f
         for f in sorted([*fld.found, *extra.values()], key=lambda f: f.first):
             matches.append(Match(f.term, fld.name, f.count, f.weight))
-            (down if f.weight < 0 else listed[fld.name]).append(f)
+            if f.weight < 0:
+                down.append(f)
+            elif f.weight == 0:
+                context.append(f)
+            else:
+                listed[fld.name].append(f)
 
     missing = tuple(g for g in rules.require if g not in satisfied)
     reasons = []
@@ -563,9 +572,22 @@ def _assess(entry: Entry, rules: CompiledRules, *, explain: bool) -> Assessment 
         parts.append("kept because this source keeps every entry (else " + "; ".join(reasons) + ")")
     elif not passes:
         parts.append("dropped (" + "; ".join(reasons) + ")")
+    # The terms that met each required group come first: they decide whether the entry is
+    # here at all, and a long listing below must not hide them behind "and 2 more".
+    if any(met.values()):
+        parts.append(
+            "met "
+            + "; ".join(
+                f"{group}: " + _listing(terms, limit=_MET_LIMIT)
+                for group, terms in met.items()
+                if terms
+            )
+        )
     for name, _ in texts:
         if listed[name]:
             parts.append(f"{name}: " + _listing(f.surface for f in listed[name]))
+    if context:
+        parts.append("context only: " + _listing(f.surface for f in context))
     if down:
         parts.append("scored down: " + _quoted(f.surface for f in down))
     if len(parts) == (0 if passes else 1):
@@ -574,7 +596,7 @@ def _assess(entry: Entry, rules: CompiledRules, *, explain: bool) -> Assessment 
         kept=kept,
         score=score,
         matches=tuple(matches),
-        why=" · ".join(parts) + f" (score {score:g})",
+        why=" · ".join(parts) + f" (score {score:g}, needs {rules.min_score:g})",
         excluded=tuple(_unique(excluded)),
         missing=missing,
         kept_by=("rules" if passes else "keep_all") if kept else None,
@@ -588,11 +610,11 @@ def _unique(values: Iterable[str]) -> list[str]:
     return list(seen.values())
 
 
-def _listing(values: Iterable[str], quote: str = "") -> str:
+def _listing(values: Iterable[str], quote: str = "", limit: int = _LIST_LIMIT) -> str:
     unique = _unique(values)
-    shown = ", ".join(f"{quote}{v}{quote}" for v in unique[:_LIST_LIMIT])
-    if len(unique) > _LIST_LIMIT:
-        shown += f" and {len(unique) - _LIST_LIMIT} more"
+    shown = ", ".join(f"{quote}{v}{quote}" for v in unique[:limit])
+    if len(unique) > limit:
+        shown += f" and {len(unique) - limit} more"
     return shown
 
 
