@@ -38,6 +38,7 @@ __all__ = [
     "compile_rules",
     "highlight",
     "match",
+    "near_miss",
     "terms_found",
 ]
 
@@ -473,6 +474,24 @@ class _Field:
     found: list[_Found]  # included terms, in order of first appearance
 
 
+def _scan(
+    texts: Sequence[tuple[Field, str]], folds: Sequence[str], rules: CompiledRules
+) -> tuple[list[_Field], float]:
+    """The included terms found in each field, and the score they make."""
+    fields: list[_Field] = []
+    score = 0.0
+    for (name, text), folded in zip(texts, folds, strict=True):
+        spans: list[tuple[int, int, int]] = []
+        found: list[_Found] = []
+        if rules._include is not None and text:
+            spans = _outermost(rules._include.find(folded))
+            found = sorted(_collect(spans, rules._include, text).values(), key=lambda f: f.first)
+        boost = rules.title_boost if name == "title" else 1.0
+        score += sum(f.weight * min(f.count, MAX_COUNT) * boost for f in found)
+        fields.append(_Field(name, text, folded, spans, found))
+    return fields, round(score, 6) + 0.0  # no "-0"
+
+
 def _assess(entry: Entry, rules: CompiledRules, *, explain: bool) -> Assessment | None:
     """The assessment; None instead when not *explain* and the entry is surely dropped.
 
@@ -498,18 +517,7 @@ def _assess(entry: Entry, rules: CompiledRules, *, explain: bool) -> Assessment 
                 return None
         if rules._exclude is not None and any(rules._exclude.occurs(f) for f in folds):
             return None
-    fields: list[_Field] = []
-    score = 0.0
-    for (name, text), folded in zip(texts, folds, strict=True):
-        spans: list[tuple[int, int, int]] = []
-        found: list[_Found] = []
-        if rules._include is not None and text:
-            spans = _outermost(rules._include.find(folded))
-            found = sorted(_collect(spans, rules._include, text).values(), key=lambda f: f.first)
-        boost = rules.title_boost if name == "title" else 1.0
-        score += sum(f.weight * min(f.count, MAX_COUNT) * boost for f in found)
-        fields.append(_Field(name, text, folded, spans, found))
-    score = round(score, 6) + 0.0  # no "-0"
+    fields, score = _scan(texts, folds, rules)
     if not explain and not rules.keep_all and score < rules.min_score:
         return None
 
@@ -628,6 +636,30 @@ def match(entry: Entry, rules: CompiledRules) -> Candidate | None:
     if result is None:
         return None
     return Candidate(entry=entry, score=result.score, matches=result.matches, why=result.why)
+
+
+def near_miss(entry: Entry, rules: CompiledRules) -> Assessment | None:
+    """The assessment of an entry the rules left out ONLY for lacking a term from a required
+    group: it scored at least ``min_score`` (and above 0) and holds no exclusion.  None for
+    any other entry, kept or dropped.  For an entry :func:`match` dropped; the editor sees
+    these as near misses.
+
+    The cheap tests come first (an exclusion, then the score alone), so that the many
+    entries of a first poll that are simply off topic cost one scan for included terms.
+    """
+    if rules.keep_all or not rules.require:
+        return None
+    texts: tuple[tuple[Field, str], ...] = (("title", entry.title), ("summary", entry.summary_text))
+    folds = [_fold(text) for _, text in texts]
+    if rules._exclude is not None and any(rules._exclude.occurs(f) for f in folds):
+        return None
+    _, score = _scan(texts, folds, rules)
+    if score < rules.min_score or score <= 0:
+        return None
+    result = assess(entry, rules)
+    if result.kept or not result.missing or result.excluded:
+        return None
+    return result
 
 
 def highlight(text: str, rules: CompiledRules) -> list[tuple[str, bool]]:

@@ -762,3 +762,50 @@ def test_terms_found_looks_for_each_term_on_its_own() -> None:
     }
     assert match.terms_found(terms, []) == set()
     assert match.terms_found([], texts) == set()
+
+
+# ------------------------------------------------------------------------------ near misses
+
+NEAR: list[tuple[str, dict[str, Any], str, str, tuple[str, ...] | None]] = [
+    # (id, source rules, title, summary, the groups it lacked, or None: not a near miss)
+    ("lacks-policing", {"require": ["policing"]}, "New CCTV in shops", "", ("policing",)),
+    ("lacks-one-of-two", {"require": ["cameras", "policing"]}, "x", "CCTV, ANPR", ("policing",)),
+    (
+        "lacks-both",
+        {"require": ["cameras", "policing"], "include": {"privacy": 5}},
+        "Privacy row",
+        "",
+        ("cameras", "policing"),
+    ),
+    ("kept", {"require": ["policing"]}, "Police add CCTV", "", None),
+    ("scored-too-little", {"require": ["policing"], "min_score": 7}, "New CCTV", "", None),
+    ("excluded", {"require": ["policing"], "exclude": ["shops"]}, "CCTV in shops", "", None),
+    ("keep-all", {"require": ["policing"], "keep_all": True}, "CCTV in shops", "", None),
+    ("nothing-required", {"require": []}, "Bake sale", "", None),
+    ("off-topic", {"require": ["policing"]}, "Bake sale", "", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("source", "title", "summary", "lacked"), [pytest.param(*c[1:], id=c[0]) for c in NEAR]
+)
+def test_near_miss_is_an_entry_left_out_only_for_a_missing_group(
+    source: dict[str, Any], title: str, summary: str, lacked: tuple[str, ...] | None
+) -> None:
+    r = policing_rules(**source)
+    found = match.near_miss(entry(title, summary), r)
+    assert (found.missing if found is not None else None) == lacked
+    if found is not None:
+        assert match.match(entry(title, summary), r) is None
+        assert found.score >= r.min_score
+        assert found.why.startswith("dropped (no term from 'policing')") == (len(lacked) == 1)
+
+
+def test_near_miss_needs_a_positive_score_even_when_the_threshold_is_zero() -> None:
+    r = compiled(
+        {"require": ["policing"], "min_score": 0},
+        include={"cctv": 3, "appeal for": -5},
+        groups={"policing": ["police"]},
+    )
+    assert match.near_miss(entry("CCTV appeal for witnesses"), r) is None
+    assert match.near_miss(entry("CCTV in shops"), r) is not None

@@ -385,3 +385,57 @@ def test_worker_processes_give_the_same_items_as_inline(
         )
     assert results[0] == results[1]
     assert results[0][0] == 4 and len(results[0][1]) == 2  # 4 matched entries, 2 stories
+
+
+SHOP = (
+    "Supermarket installs CCTV at its tills",
+    "https://news.example.org/shop-cctv",
+    "Surveillance cameras now watch every checkout.",
+)
+
+
+def test_an_entry_lacking_only_a_required_group_is_kept_as_a_near_miss(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    url = feed_server.route("/f", rss(CCTV, SHOP, OFF_TOPIC), etag=None)
+    clock = Clock()
+    cur = make(make_config(source("a", url, rules="{require: [policing]}"), head=POLICING), clock)
+    (r,) = run(cur).sources
+    assert (r.matched, r.new, r.near_misses) == (1, 1, 1)
+    (near,) = cur.store.near_misses()
+    assert near.candidate.entry.title == SHOP[0]
+    assert near.reason == "scored 9, lacked a term from group 'policing'"
+    assert near.seen_at == T0
+    assert [i.title for i in cur.store.items()] == [CCTV[0]]  # never in the queue
+
+    # Seen again later: still one, dated from the first sighting.
+    clock.advance(days=10)
+    feed_server.route("/f", rss(SHOP, CCTV), etag=None)
+    assert run(cur).sources[0].near_misses == 0
+    assert [n.seen_at for n in cur.store.near_misses()] == [T0]
+
+    # Thirty days on, the next stored poll forgets it.
+    clock.advance(days=21)
+    feed_server.route("/f", rss(CCTV), etag=None)
+    run(cur)
+    assert cur.store.near_misses() == []
+
+
+def test_a_near_miss_another_source_takes_becomes_an_item_and_leaves_the_near_misses(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    strict = feed_server.route("/strict", rss(SHOP), etag=None)
+    loose = feed_server.route("/loose", rss(SHOP), etag=None)
+    cfg = make_config(
+        source("strict", strict, rules="{require: [policing]}") + source("loose", loose),
+        head=POLICING,
+    )
+    cur = make(cfg)
+    run(cur, ["strict"])
+    assert len(cur.store.near_misses()) == 1
+    run(cur, ["loose"])
+    assert [i.title for i in cur.store.items()] == [SHOP[0]]
+    assert cur.store.near_misses() == []
+    feed_server.route("/strict", rss(SHOP, OFF_TOPIC), etag=None)  # read again
+    assert run(cur, ["strict"]).sources[0].near_misses == 0  # an item is no near miss
+    assert cur.store.near_misses() == []
