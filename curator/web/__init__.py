@@ -35,7 +35,7 @@ from curator.exceptions import (
     UnknownItem,
 )
 from curator.types import Item
-from curator.web import _account, _items, _sources
+from curator.web import _account, _items, _near, _sources
 from curator.web._common import STATIC, WebState, error_page, make_templates, wants_json
 from curator.web._numbers import BadNumber
 from curator.web._security import (
@@ -105,6 +105,7 @@ def create_app(
         *public,
         *_account.routes,
         *_items.routes,
+        *_near.routes,
         *_sources.routes,
         *digest_routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
