@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import tarfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -439,3 +440,49 @@ def test_a_near_miss_another_source_takes_becomes_an_item_and_leaves_the_near_mi
     feed_server.route("/strict", rss(SHOP, OFF_TOPIC), etag=None)  # read again
     assert run(cur, ["strict"]).sources[0].near_misses == 0  # an item is no near miss
     assert cur.store.near_misses() == []
+
+
+NEWS2023 = Path(__file__).resolve().parents[2] / "shared" / "news2023" / "feeds.tar.xz"
+
+
+def test_near_misses_from_a_real_news_stream(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    """A 2023 capture of MSN's news feed under the real rules of feeds.yaml, as a general news
+    source (cameras AND policing): camera stories without a policing term (war drones, a
+    plane filmed by CCTV, doorbell reviews) are near misses with their reason, never queued."""
+    if not NEWS2023.exists():
+        pytest.skip(f"the news2023 stream is not at {NEWS2023}")
+    with tarfile.open(NEWS2023) as archive:
+        member = archive.extractfile("news2023/http.www.msn.comrssnews.aspx.xml")
+        assert member is not None
+        body = member.read()
+    url = feed_server.route("/msn.xml", body, etag=None)
+    real = config.load(Path(__file__).resolve().parents[1] / "feeds.yaml")
+    news = config.Source.model_validate(
+        {"id": "msn", "name": "MSN", "url": url, "rules": {"require": ["cameras", "policing"]}}
+    )
+    cfg = real.model_copy(
+        update={
+            "sources": [news],
+            "fetch": real.fetch.model_copy(
+                update={"max_entries": 1000, "allow_private_urls": True, "jitter": 0.0}
+            ),
+        }
+    )
+    cur = make(cfg)
+    (r,) = run(cur).sources
+    near = cur.store.near_misses()
+    assert r.outcome == "ok" and r.entries == 482
+    assert r.near_misses == len(near) > 50 > r.new > 0
+    queued = {i.id for i in cur.store.items()}
+    assert not queued & {n.id for n in near}
+    for n in near:
+        assert n.missing == ("policing",)
+        assert n.reason.endswith("lacked a term from group 'policing'")
+        assert n.candidate.score >= 3
+        assert n.candidate.why.startswith("dropped (no term from 'policing') · met cameras: ")
+    titles = {n.candidate.entry.title for n in near}
+    assert "WATCH: CCTV Footage Captures Plane Landing on Busy Salt Lake City Highway" in titles
+    for item in cur.store.items():
+        assert "; policing: " in item.why and item.why.endswith(", needs 3)")
