@@ -1446,3 +1446,16 @@ def test_a_near_miss_from_a_source_since_removed_keeps_its_category(
     post(editor, f"/near-misses/{near.id}/promote")
     item = env.item(near.id)
     assert (item.sources, item.category) == (("gone-source",), "research")
+
+
+def test_near_misses_come_a_page_at_a_time(env: Env, editor: TestClient) -> None:
+    size = env.curator.config.web.page_size
+    near = [make_near_miss(n, seen_at=T0 - timedelta(minutes=n)) for n in range(size + 1)]
+    put_near_misses(env.store, *near)
+    first = editor.get("/near-misses").text
+    assert first.count('class="item near-miss"') == size
+    assert "Page 1 of 2" in first and '<a href="/near-misses?page=2" rel="next">' in first
+    assert near[0].id in first and near[-1].id not in first  # latest seen first
+    second = editor.get("/near-misses?page=2").text
+    assert second.count('class="item near-miss"') == 1 and near[-1].id in second
+    assert editor.get("/near-misses?page=0").status_code == 400

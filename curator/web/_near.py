@@ -3,6 +3,7 @@ kept 30 days with their reason, and "Promote" to make one a pending item."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from starlette.concurrency import run_in_threadpool
@@ -13,6 +14,9 @@ from starlette.routing import Route
 from curator.exceptions import UnknownItem
 from curator.store import NEAR_MISS_DAYS
 from curator.web._common import editor_only, flash, render, state, user_name
+from curator.web._numbers import strict_int
+
+MAX_PAGE = 1_000_000
 
 
 @editor_only
@@ -22,10 +26,24 @@ async def near_misses_page(request: Request) -> Response:
     # nothing older than the promise.
     since = curator.clock() - timedelta(days=NEAR_MISS_DAYS)
     rows = [n for n in curator.store.near_misses() if n.seen_at >= since]
+    raw_page = request.query_params.get("page", "")
+    page = strict_int(raw_page, name="page", low=1, high=MAX_PAGE) if raw_page else 1
+    size = curator.config.web.page_size
+    pages = max(1, math.ceil(len(rows) / size))
+    page = min(page, pages)
     return render(
         request,
         "near_misses.html",
-        {"rows": rows, "days": NEAR_MISS_DAYS, "title": "Near misses"},
+        {
+            "rows": rows[(page - 1) * size : page * size],
+            "total": len(rows),
+            "page": page,
+            "pages": pages,
+            "prev_url": f"/near-misses?page={page - 1}" if page > 1 else None,
+            "next_url": f"/near-misses?page={page + 1}" if page < pages else None,
+            "days": NEAR_MISS_DAYS,
+            "title": "Near misses",
+        },
     )
 
 
