@@ -12,10 +12,11 @@ reported; the run goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -27,6 +28,7 @@ from curator.exceptions import (
     ParseError,
     SourceBug,
     SourceGone,
+    StoreCorrupt,
     StoreError,
 )
 from curator.fetch import Fetcher
@@ -271,7 +273,8 @@ def store_polled(
                     storing = index
                     reports.append(_store_one(p, config=config, store=store, now=now))
                 storing = None
-                store.prune_near_misses(now - timedelta(days=NEAR_MISS_DAYS))
+                with _unless_near_misses_damaged():
+                    store.prune_near_misses(now - timedelta(days=NEAR_MISS_DAYS))
             break
         except StoreError:
             raise
@@ -317,8 +320,9 @@ def _store_one(p: Polled, *, config: Config, store: Store, now: datetime) -> Sou
                 new += 1
             else:
                 duplicates += 1
-        for near in p.processed.near_misses:
-            near_misses += record_near_miss(near, store)
+        with _unless_near_misses_damaged():
+            for near in p.processed.near_misses:
+                near_misses += record_near_miss(near, store)
     current = store.get_state(source.id)
     store.put_state(
         replace(
@@ -351,9 +355,22 @@ def record(decision: dedupe.Decision, store: Store) -> None:
     if isinstance(decision, dedupe.New | dedupe.SameStory):
         store.put_item(decision.item)
     if isinstance(decision, dedupe.New):
-        store.delete_near_miss(decision.item.id)  # another source's rules took it after all
+        with _unless_near_misses_damaged():  # another source's rules took it after all
+            store.delete_near_miss(decision.item.id)
     if isinstance(decision, dedupe.SameStory) and decision.alias:
         store.put_alias(decision.alias, decision.item.id)
+
+
+@contextlib.contextmanager
+def _unless_near_misses_damaged() -> Iterator[None]:
+    """Near misses are a courtesy: a damaged ``near_misses.json`` (shown on the editors'
+    banner and by ``curator store verify``) must not stop items being stored."""
+    try:
+        yield
+    except StoreCorrupt as e:
+        if e.path.name != "near_misses.json":
+            raise
+        log.warning("near misses not kept: %s", e)
 
 
 def record_near_miss(near: NearMiss, store: Store) -> int:

@@ -486,3 +486,19 @@ def test_near_misses_from_a_real_news_stream(
     assert "WATCH: CCTV Footage Captures Plane Landing on Busy Salt Lake City Highway" in titles
     for item in cur.store.items():
         assert "; policing: " in item.why and item.why.endswith(", needs 3)")
+
+
+def test_a_damaged_near_miss_file_does_not_stop_items_being_stored(
+    feed_server: FeedServer, make: Callable[..., Curator], caplog: pytest.LogCaptureFixture
+) -> None:
+    url = feed_server.route("/f", rss(SHOP), etag=None)
+    cur = make(make_config(source("a", url, rules="{require: [policing]}"), head=POLICING))
+    run(cur)
+    damaged = cur.store.path / "near_misses.json"
+    damaged.write_bytes(damaged.read_bytes()[:-10])
+    feed_server.route("/f", rss(SHOP, CCTV), etag=None)
+    (r,) = run(cur).sources
+    assert (r.outcome, r.new) == ("ok", 1)
+    assert [i.title for i in cur.store.items()] == [CCTV[0]]
+    assert "near misses not kept" in caplog.text
+    assert [d.name for d in cur.store.damage()] == ["near_misses.json"]
