@@ -27,7 +27,7 @@ from curator import __version__, config, match
 from curator.core import Curator, make_curator
 from curator.exceptions import ConfigError, CuratorError, ItemError, UnknownItem, UnknownSource
 from curator.store import Repaired
-from curator.types import Item, PollReport, SourceReport, SourceState, Status
+from curator.types import Item, NearMiss, PollReport, SourceReport, SourceState, Status
 
 log = logging.getLogger("curator.cli")
 
@@ -270,7 +270,41 @@ def cmd_sources(cur: Curator, args: argparse.Namespace) -> int:
     return 0
 
 
+def near_miss_json(near: NearMiss) -> dict[str, Any]:
+    """The JSON shape of a near miss (``curator items --status near-miss --json``)."""
+    entry = near.candidate.entry
+    return {
+        "id": near.id,
+        "url": entry.url,
+        "title": entry.title,
+        "summary": entry.summary_text,
+        "source": entry.source_id,
+        "category": near.category,
+        "published": _iso(entry.published),
+        "seen_at": _iso(near.seen_at),
+        "score": near.candidate.score,
+        "missing": list(near.missing),
+        "reason": near.reason,
+        "why": near.candidate.why,
+    }
+
+
+def _near_misses(cur: Curator, args: argparse.Namespace) -> int:
+    found = cur.store.near_misses()[: args.limit]
+    if args.json:
+        json.dump([near_miss_json(n) for n in found], sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    if not found:
+        print("no near misses")
+    for n in found:
+        print(f"{n.id}  {n.seen_at:%Y-%m-%d}  {n.candidate.entry.title[:70]}  ({n.reason})")
+    return 0
+
+
 def cmd_items(cur: Curator, args: argparse.Namespace) -> int:
+    if args.status == "near-miss":
+        return _near_misses(cur, args)
     status = None if args.status == "all" else args.status
     items = sorted(
         cur.store.items(status), key=lambda i: (i.published, i.first_seen), reverse=True
@@ -407,7 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("items", help="list items, newest first")
     s.add_argument(
-        "--status", choices=["pending", "approved", "rejected", "all"], default="pending"
+        "--status",
+        choices=["pending", "approved", "rejected", "all", "near-miss"],
+        default="pending",
+        help="near-miss: entries left out only for lacking a required group (latest first)",
     )
     s.add_argument("--limit", type=_positive, default=50, metavar="N")
     s.add_argument("--json", action="store_true")

@@ -12,10 +12,11 @@ reported; the run goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -27,14 +28,16 @@ from curator.exceptions import (
     ParseError,
     SourceBug,
     SourceGone,
+    StoreCorrupt,
     StoreError,
 )
 from curator.fetch import Fetcher
 from curator.parse import parse
-from curator.store import Store
+from curator.store import NEAR_MISS_DAYS, Store
 from curator.types import (
     Candidate,
     Fetched,
+    NearMiss,
     PollReport,
     SourceOutcome,
     SourceReport,
@@ -53,6 +56,7 @@ class Processed:
     dropped: int
     candidates: tuple[Candidate, ...]
     warning: str | None
+    near_misses: tuple[NearMiss, ...] = ()  # left out only for lacking a required group
 
 
 def process(
@@ -62,6 +66,7 @@ def process(
     parsed = parse(fetched, source, max_entries=max_entries)
     compiled = match.compile_rules(rules, source.rules)  # cached by value
     candidates: list[Candidate] = []
+    near: list[NearMiss] = []
     dropped = 0
     for raw in parsed.entries:
         entry = normalize.normalize(raw, source_id=source.id, feed_url=fetched.url, now=now)
@@ -71,7 +76,14 @@ def process(
         candidate = match.match(entry, compiled)
         if candidate is not None:
             candidates.append(candidate)
-    return Processed(len(parsed.entries), dropped, tuple(candidates), parsed.warning)
+            continue
+        missed = match.near_miss(entry, compiled)
+        if missed is not None:
+            kept = Candidate(
+                entry=entry, score=missed.score, matches=missed.matches, why=missed.why
+            )
+            near.append(NearMiss(kept, missed.missing, source.category, now))
+    return Processed(len(parsed.entries), dropped, tuple(candidates), parsed.warning, tuple(near))
 
 
 #: How long the committer of a multi-source poll waits for more finished polls (seconds).
@@ -261,6 +273,8 @@ def store_polled(
                     storing = index
                     reports.append(_store_one(p, config=config, store=store, now=now))
                 storing = None
+                with _unless_near_misses_damaged():
+                    store.prune_near_misses(now - timedelta(days=NEAR_MISS_DAYS))
             break
         except StoreError:
             raise
@@ -297,7 +311,7 @@ def _store_one(p: Polled, *, config: Config, store: Store, now: datetime) -> Sou
         )
         return SourceReport(source.id, p.outcome, error=str(p.error), elapsed=p.elapsed)
 
-    new = duplicates = 0
+    new = duplicates = near_misses = 0
     if p.processed is not None:
         for candidate in p.processed.candidates:
             decision = dedupe.decide(candidate, source=source, store=store, now=now)
@@ -306,6 +320,9 @@ def _store_one(p: Polled, *, config: Config, store: Store, now: datetime) -> Sou
                 new += 1
             else:
                 duplicates += 1
+        with _unless_near_misses_damaged():
+            for near in p.processed.near_misses:
+                near_misses += record_near_miss(near, store)
     current = store.get_state(source.id)
     store.put_state(
         replace(
@@ -327,6 +344,7 @@ def _store_one(p: Polled, *, config: Config, store: Store, now: datetime) -> Sou
         new=new,
         duplicates=duplicates,
         dropped=result.dropped if result else 0,
+        near_misses=near_misses,
         warning=result.warning if result else None,
         elapsed=p.elapsed,
     )
@@ -336,8 +354,34 @@ def record(decision: dedupe.Decision, store: Store) -> None:
     """Write what dedupe decided (inside the caller's transaction)."""
     if isinstance(decision, dedupe.New | dedupe.SameStory):
         store.put_item(decision.item)
+    if isinstance(decision, dedupe.New):
+        with _unless_near_misses_damaged():  # another source's rules took it after all
+            store.delete_near_miss(decision.item.id)
     if isinstance(decision, dedupe.SameStory) and decision.alias:
         store.put_alias(decision.alias, decision.item.id)
+
+
+@contextlib.contextmanager
+def _unless_near_misses_damaged() -> Iterator[None]:
+    """Near misses are a courtesy: a damaged ``near_misses.json`` (shown on the editors'
+    banner and by ``curator store verify``) must not stop items being stored."""
+    try:
+        yield
+    except StoreCorrupt as e:
+        if e.path.name != "near_misses.json":
+            raise
+        log.warning("near misses not kept: %s", e)
+
+
+def record_near_miss(near: NearMiss, store: Store) -> int:
+    """Keep *near* for the editor unless its story is already an item or already kept (the
+    first sighting's date counts for the 30 days); 1 when it was kept now, else 0."""
+    if store.get_item(near.id) is not None or store.alias_of(near.id) is not None:
+        return 0
+    if store.get_near_miss(near.id) is not None:
+        return 0
+    store.put_near_miss(near)
+    return 1
 
 
 def _log(p: Polled, r: SourceReport) -> None:

@@ -1,4 +1,4 @@
-"""Editor decisions: approve, reject, edit, reopen, undo, add by hand.
+"""Editor decisions: approve, reject, edit, reopen, undo, add by hand, promote a near miss.
 
 The CLI and the web app both go through here, so every decision is recorded the same way: an
 :class:`~curator.types.Event` in the item's history saying who, when and what changed.  Edits
@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from curator import normalize
+from curator import config, dedupe, normalize
 from curator.exceptions import ItemChanged, ItemError, UnknownItem
 from curator.store import Store
-from curator.types import CATEGORIES, Category, Event, Item, Status
+from curator.types import CATEGORIES, Category, Event, Item, NearMiss, Status
 
 log = logging.getLogger("curator.review")
 
@@ -352,3 +352,53 @@ class Review:
         log.info("added item=%s by=%s url=%s", item_id, by or "-", url)
         self._on_change()
         return item
+
+    def promote(
+        self,
+        item_id: str,
+        *,
+        by: str | None,
+        source_of: Callable[[str], config.Source | None] = lambda _: None,
+    ) -> Item:
+        """Make the near miss *item_id* a pending item through the normal dedupe path (the
+        same story already stored gains its source and link instead) and forget the near
+        miss.  *source_of* finds its source's configuration; a source since removed from
+        feeds.yaml still promotes, with the category it had.  UnknownItem when there is no
+        such near miss (promoted already, or pruned)."""
+        now = self._clock()
+        with self._store.transaction():
+            near = self._store.get_near_miss(item_id)
+            if near is None:
+                raise UnknownItem(item_id)
+            decision = dedupe.decide(
+                near.candidate, source=_source_for(near, source_of), store=self._store, now=now
+            )
+            if isinstance(decision, dedupe.Seen):
+                item = self._get(decision.item_id)
+            else:
+                item = decision.item
+                if isinstance(decision, dedupe.New):
+                    event = Event(now, "promoted", by, {}, f"a near miss: {near.reason}")
+                    item = replace(item, history=(*item.history, event))
+                self._store.put_item(item)
+                if isinstance(decision, dedupe.SameStory) and decision.alias:
+                    self._store.put_alias(decision.alias, item.id)
+            self._store.delete_near_miss(item_id)
+        log.info("promoted near-miss=%s item=%s by=%s", item_id, item.id, by or "-")
+        self._on_change()
+        return item
+
+
+def _source_for(near: NearMiss, source_of: Callable[[str], config.Source | None]) -> config.Source:
+    source_id = near.candidate.entry.source_id
+    found = source_of(source_id)
+    if found is not None:
+        return found
+    return config.Source.model_validate(
+        {
+            "id": source_id,
+            "name": source_id,
+            "url": near.candidate.entry.url,
+            "category": near.category,
+        }
+    )

@@ -12,6 +12,7 @@ Layout of a store directory (every ``*.json`` file is in TinyDB's own JSON forma
       sources.json       SourceState by source id
       users.json         editor accounts by name
       digests.json       DigestRecord by id
+      near_misses.json   NearMiss by item id: entries left out only for a missing group, 30 days
       meta.json          small JSON values by key
       shards.json        how many items each item shard holds (what a damaged shard cost)
       journal.json       only between the renames of a multi-file commit (see below)
@@ -77,15 +78,42 @@ from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
 from curator.exceptions import StoreCorrupt, StoreError, StoreLocked
-from curator.types import STATUSES, DigestRecord, Event, Item, Match, SourceState, Status, User
+from curator.types import (
+    STATUSES,
+    Candidate,
+    DigestRecord,
+    Entry,
+    Event,
+    Item,
+    Match,
+    NearMiss,
+    SourceState,
+    Status,
+    User,
+)
 
-__all__ = ["TITLE_INDEX_DAYS", "Damage", "Repaired", "Store", "from_json", "to_json"]
+__all__ = [
+    "MAX_NEAR_MISSES",
+    "NEAR_MISS_DAYS",
+    "TITLE_INDEX_DAYS",
+    "Damage",
+    "Repaired",
+    "Store",
+    "from_json",
+    "to_json",
+]
 
 log = logging.getLogger("curator.store")
 
 #: How long the same-title index remembers a title.  Dedupe looks back 14 days; one more day
 #: keeps a look-up made with a slightly earlier clock from missing.
 TITLE_INDEX_DAYS = 15
+
+#: How long a near miss (an entry left out only for lacking a required group) is kept.
+NEAR_MISS_DAYS = 30
+#: At most this many near misses are kept, the newest: one file holds them all, and a feed
+#: that suddenly fills it must not make every commit rewrite megabytes.
+MAX_NEAR_MISSES = 2000
 
 _ITEM_ID = re.compile(r"[0-9a-f]{16}\Z")
 _TEMP = re.compile(r"\.[\w.-]+\.json\.\d+\.[0-9a-f]{8}\.tmp\Z")  # what _write_temp names
@@ -282,11 +310,14 @@ def _dataclass_codec(cls: type[Any]) -> _DataclassCodec:
     return codec
 
 
-_Storable = Item | SourceState | User | DigestRecord | Event | Match
+_Storable = Item | SourceState | User | DigestRecord | Event | Match | NearMiss
 _ITEM = _dataclass_codec(Item)
 _STATE = _dataclass_codec(SourceState)
 _USER = _dataclass_codec(User)
 _DIGEST = _dataclass_codec(DigestRecord)
+_NEAR = _dataclass_codec(NearMiss)
+_dataclass_codec(Candidate)
+_dataclass_codec(Entry)
 _dataclass_codec(Event)
 _dataclass_codec(Match)
 
@@ -655,6 +686,11 @@ def _check_alias_doc(key: str, doc: Any) -> None:
         raise ValueError(f"alias {key!r} does not map an item id to an item id")
 
 
+def _check_near_doc(key: str, doc: Any) -> None:
+    if not _ITEM_ID.match(key):
+        raise ValueError(f"near miss {key!r} is not keyed by an item id")
+
+
 def _check_meta_doc(key: str, doc: Any) -> None:
     if "value" not in doc:
         raise ValueError(f"meta {key!r} has no value")
@@ -780,6 +816,7 @@ class Store:
         ]
         self._digests = _Partition(self, root / "digests.json", "digests", _no_check)
         self._users = _Partition(self, root / "users.json", "users", _no_check)
+        self._near = _Partition(self, root / "near_misses.json", "near_misses", _check_near_doc)
         self._meta = _Partition(self, root / "meta.json", "meta", _check_meta_doc)
         self._sources = _Partition(self, root / "sources.json", "sources", _no_check)
         self._counts = _Partition(self, root / "shards.json", "shards", _check_count_doc)
@@ -789,6 +826,7 @@ class Store:
             self._titles,
             self._digests,
             self._users,
+            self._near,
             self._meta,
             self._sources,
             self._counts,
@@ -798,6 +836,7 @@ class Store:
             "sources.json": SourceState,
             "users.json": User,
             "digests.json": DigestRecord,
+            "near_misses.json": NearMiss,
         }
         self._skipped: dict[Path, _Sig | None] = {}  # damaged shards already logged
         if (self.path / _JOURNAL).exists():
@@ -1503,6 +1542,51 @@ class Store:
         records = [self._decode(part, DigestRecord, k, d) for k, d in part.docs().items()]
         records.sort(key=lambda r: (r.created_at, r.id), reverse=True)
         return records
+
+    # near misses -------------------------------------------------------------------------------
+
+    def get_near_miss(self, item_id: str) -> NearMiss | None:
+        doc = self._near.get(item_id)
+        return None if doc is None else self._decode(self._near, NearMiss, item_id, doc)
+
+    def put_near_miss(self, near: NearMiss) -> None:
+        """Keep *near* (replacing one with its id); past :data:`MAX_NEAR_MISSES` the oldest
+        go."""
+        self._require_transaction()
+        if not _ITEM_ID.match(near.id):
+            raise ValueError(f"{near.id!r} is not an item id (16 lower-case hex digits)")
+        self._near.put(near.id, _NEAR.encode(near))
+        docs = self._near.docs()
+        if len(docs) > MAX_NEAR_MISSES:
+            # Stamps are written in one fixed ISO format (``_dt_out``), so they sort as strings.
+            by_age = sorted(docs, key=lambda k: (docs[k]["seen_at"], k))
+            self._near.put_many({}, remove=tuple(by_age[: len(docs) - MAX_NEAR_MISSES]))
+
+    def delete_near_miss(self, item_id: str) -> bool:
+        """Forget a near miss (promoted, or become an item); False when there was none."""
+        self._require_transaction()
+        if self._near.get(item_id) is None:
+            return False
+        self._near.put_many({}, remove=(item_id,))
+        return True
+
+    def near_misses(self) -> list[NearMiss]:
+        """Every near miss kept, the latest seen first."""
+        part = self._near
+        found = [self._decode(part, NearMiss, k, d) for k, d in part.docs().items()]
+        found.sort(key=lambda n: (n.seen_at, n.id), reverse=True)
+        return found
+
+    def prune_near_misses(self, before: datetime) -> int:
+        """Forget the near misses seen before *before*; how many.  Writes only when some
+        are that old."""
+        self._require_transaction()
+        cutoff = _dt_out(before)
+        docs = self._near.docs()
+        stale = tuple(k for k, d in docs.items() if str(d.get("seen_at", "")) < cutoff)
+        if stale:
+            self._near.put_many({}, remove=stale)
+        return len(stale)
 
     # small values ------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ Each value is named for its role in the flow::
 
     Source + SourceState --fetch--> Fetched --parse--> ParsedFeed(RawEntry...)
     RawEntry --normalize--> Entry --match--> Candidate --dedupe--> Item (stored)
+                                     `--> NearMiss (stored 30 days, promoted by hand)
 
 Everything here is immutable so that a stage cannot change what an earlier stage produced;
 use :func:`dataclasses.replace` to derive a changed copy.  Datetimes are always timezone-aware
@@ -114,6 +115,28 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class NearMiss:
+    """An entry that scored enough but lacked a term from a required group: not a candidate,
+    but kept a while (with its reason) for an editor to look over and promote."""
+
+    candidate: Candidate
+    missing: tuple[str, ...]  # the required groups with no term in the entry
+    category: Category  # its source's, for when it is promoted
+    seen_at: datetime
+
+    @property
+    def id(self) -> str:
+        return self.candidate.entry.item_id
+
+    @property
+    def reason(self) -> str:
+        """Why it is not in the queue: "scored 7, lacked a term from group 'policing'"."""
+        groups = ", ".join(f"'{g}'" for g in self.missing)
+        noun = "group" if len(self.missing) == 1 else "groups"
+        return f"scored {self.candidate.score:g}, lacked a term from {noun} {groups}"
+
+
+@dataclass(frozen=True)
 class Event:
     """One line of an item's history: who did what, when, and what changed (old, new)."""
 
@@ -198,6 +221,7 @@ class SourceReport:
     new: int = 0
     duplicates: int = 0
     dropped: int = 0  # entries without a usable link
+    near_misses: int = 0  # entries kept aside: they scored but lacked a required group
     error: str | None = None
     warning: str | None = None
     elapsed: float = 0.0

@@ -37,7 +37,9 @@ from tests.webkit import (
     config,
     curator_on,
     make_item,
+    make_near_miss,
     put,
+    put_near_misses,
 )
 
 pytestmark = pytest.mark.browser
@@ -515,8 +517,9 @@ def test_accessibility(live: LiveServer, audit_page: Page, axe_js: Path) -> None
     if bad:
         problems["/login"] = [f"{v['id']}: {v['help']}" for v in bad]
     sign_in(page, live.url)
+    put_near_misses(live.curator.store, make_near_miss(1))
     paths = ["/", "/?view=compact", f"/items/{items[0].id}/edit", "/sources", "/add"]
-    paths += [f"/items/{items[0].id}", "/digests", "/sources/src-a"]
+    paths += [f"/items/{items[0].id}", "/digests", "/sources/src-a", "/near-misses"]
     for path in paths:
         page.goto(live.url + path)
         bad = _violations(page, axe_js)
@@ -603,3 +606,23 @@ def test_a_running_serve_follows_a_saved_feeds_yaml(tmp_path: Path, page: Page) 
         proc.send_signal(signal.SIGTERM)
         err = log.rest()
     assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_promote_a_near_miss(live: LiveServer, page: Page) -> None:
+    near = make_near_miss(1, title="Supermarket fits CCTV at its tills")
+    put_near_misses(live.curator.store, near)
+    sign_in(page, live.url)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Near misses").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Near misses")
+    row = page.locator(f"#near-{near.id}")
+    expect(row).to_contain_text("scored 7, lacked a term from group 'policing'")
+    page.keyboard.press("a")  # the queue's keys do nothing here
+    row.get_by_role("button", name="Promote").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "Promoted to the queue: “Supermarket fits CCTV at its tills”."
+    )
+    expect(page.locator(f"#near-{near.id}")).to_have_count(0)
+    stored = live.curator.store.get_item(near.id)
+    assert stored is not None and stored.status == "pending"
+    page.get_by_role("link", name=re.compile(r"^Queue")).click()
+    expect(page.locator(f"#item-{near.id}")).to_contain_text("Supermarket fits CCTV at its tills")

@@ -459,3 +459,24 @@ def test_items_limit_must_be_positive(capsys: pytest.CaptureFixture[str], env: P
         main(["items", "--limit", "0"])
     assert e.value.code == 2
     assert "a whole number of 1 or more" in capsys.readouterr().err
+
+
+def test_items_lists_near_misses(capsys: pytest.CaptureFixture[str], env: Path) -> None:
+    cfg = env / "feeds.yaml"
+    cfg.write_text(
+        cfg.read_text().replace(
+            "rules:\n", "rules:\n  require: [metro]\n  groups: {metro: [met]}\n"
+        )
+    )
+    assert cli(capsys, "items", "--status", "near-miss")[1] == "no near misses\n"
+    assert cli(capsys, "fetch")[0] == 0
+    council = "Council approves upgrade of town centre CCTV network"
+    assert list(fetched_ids(env)) == ["Police expand live facial recognition vans"]
+    code, out, _ = cli(capsys, "items", "--status", "near-miss")
+    assert code == 0
+    (line,) = out.splitlines()
+    assert council in line and line.endswith("(scored 9, lacked a term from group 'metro')")
+    code, out, _ = cli(capsys, "items", "--status", "near-miss", "--json")
+    (near,) = json.loads(out)
+    assert (near["title"], near["source"], near["missing"]) == (council, "local", ["metro"])
+    assert near["why"].startswith("dropped (no term from 'metro')")

@@ -377,7 +377,7 @@ def test_term_match_reports_the_text_as_written() -> None:
     c = match.match(entry("Two Surveillance  Cameras installed"), r)
     assert c is not None
     assert c.matches == (Match("surveillance camera*", "title", 1, 3.0),)
-    assert c.why == "title: Surveillance Cameras (score 6)"
+    assert c.why == "title: Surveillance Cameras (score 6, needs 3)"
 
 
 @pytest.mark.parametrize("term", ["*", "-", "*-*", "—", "x" * 300, "a*b*c"])
@@ -449,7 +449,7 @@ def test_negative_phrase_replaces_the_positive_term_inside_it() -> None:
     c = match.match(entry("Police release CCTV"), r)
     assert c is not None
     assert c.score == -3
-    assert c.why == "scored down: 'release CCTV' (score -3)"
+    assert c.why == "scored down: 'release CCTV' (score -3, needs -100)"
 
 
 OVERLAPS: list[tuple[str, str, list[str]]] = [
@@ -525,15 +525,56 @@ def test_required_groups(source: dict[str, Any], title: str, summary: str, kept:
 def test_missing_group_is_named_in_assessment() -> None:
     a = match.assess(entry("New CCTV in shops"), policing_rules(require=["policing"]))
     assert a.missing == ("policing",)
-    assert a.why == "dropped (no term from 'policing') · title: CCTV (score 6)"
+    assert a.why == "dropped (no term from 'policing') · title: CCTV (score 6, needs 3)"
 
 
 def test_group_terms_are_listed_with_no_weight() -> None:
     r = policing_rules(require=["cameras", "policing"])
     c = match.match(entry("CCTV review ordered by police", "The review covers ANPR."), r)
     assert c is not None
-    assert c.why == "title: CCTV, police · summary: ANPR (score 9)"
+    assert c.why == (
+        "met cameras: CCTV, ANPR; policing: police · title: CCTV · summary: ANPR"
+        " · context only: police (score 9, needs 3)"
+    )
     assert Match("police", "title", 1, 0.0) in c.matches
+
+
+def test_why_shows_the_terms_that_met_each_group_before_a_long_listing() -> None:
+    # Seven scoring terms ahead of the one camera term: the listing hides it, the "met"
+    # part does not.
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"]
+    r = compiled(
+        {"require": ["cameras"]},
+        include={**dict.fromkeys(words, 1), "cctv": 3},
+        groups={"cameras": ["cctv"]},
+    )
+    c = match.match(entry("x", " ".join(words) + " and CCTV"), r)
+    assert c is not None
+    assert c.why == (
+        "met cameras: CCTV · summary: alpha, bravo, charlie, delta, echo, foxtrot and 2 more"
+        " (score 10, needs 3)"
+    )
+
+
+def test_why_marks_context_only_terms_apart_from_scoring_ones() -> None:
+    r = policing_rules(require=["policing"])
+    c = match.match(entry("CCTV for officers", "Crime fell, officers said."), r)
+    assert c is not None
+    assert c.why == (
+        "met policing: officers, Crime · title: CCTV · context only: officers, Crime"
+        " (score 6, needs 3)"
+    )
+
+
+def test_why_shows_at_most_three_terms_per_group() -> None:
+    r = compiled(
+        {"require": ["policing"]},
+        include={"cctv": 3},
+        groups={"policing": ["police", "officer*", "crime*", "constable*"]},
+    )
+    c = match.match(entry("CCTV", "Police, officers, constables and crime"), r)
+    assert c is not None
+    assert c.why.startswith("met policing: Police, officers, constables and 1 more · ")
 
 
 def test_group_term_inside_an_included_phrase_is_not_listed_twice() -> None:
@@ -544,7 +585,7 @@ def test_group_term_inside_an_included_phrase_is_not_listed_twice() -> None:
     )
     c = match.match(entry("Police drones take off"), r)
     assert c is not None
-    assert c.why == "title: Police drones (score 6)"
+    assert c.why == "met policing: Police · title: Police drones (score 6, needs 3)"
 
 
 # ------------------------------------------------------------------------------ source rules
@@ -557,13 +598,13 @@ def test_keep_all_keeps_and_still_scores_and_explains() -> None:
     assert c.score == 2
     assert c.why == (
         "kept because this source keeps every entry (else excluded: 'CGTN'; score below 3)"
-        " · title: CCTV · scored down: 'appeal for' (score 2)"
+        " · title: CCTV · scored down: 'appeal for' (score 2, needs 3)"
     )
     nothing = match.match(entry("Editorial"), r)
     assert nothing is not None
     assert nothing.why == (
         "kept because this source keeps every entry (else score below 3) · no terms matched"
-        " (score 0)"
+        " (score 0, needs 3)"
     )
 
 
@@ -571,7 +612,7 @@ def test_keep_all_does_not_mention_itself_when_the_rules_keep_the_entry() -> Non
     r = compiled({"keep_all": True}, include={"cctv": 3})
     c = match.match(entry("CCTV"), r)
     assert c is not None
-    assert c.why == "title: CCTV (score 6)"
+    assert c.why == "title: CCTV (score 6, needs 3)"
 
 
 def test_source_min_score() -> None:
@@ -618,14 +659,14 @@ def test_why_lists_title_then_summary_in_order_of_appearance() -> None:
     r = compiled(include={"cctv": 3, "anpr": 3, "privacy": 1}, min_score=0)
     c = match.match(entry("Privacy and CCTV", "ANPR, then CCTV, then cctv"), r)
     assert c is not None
-    assert c.why == "title: Privacy, CCTV · summary: ANPR, CCTV (score 17)"
+    assert c.why == "title: Privacy, CCTV · summary: ANPR, CCTV (score 17, needs 0)"
 
 
 def test_why_names_negative_terms() -> None:
     r = compiled(include={"cctv": 3, "appeal for witnesses": -1}, min_score=0)
     c = match.match(entry("CCTV upgrade", "Police appeal for witnesses"), r)
     assert c is not None
-    assert c.why == "title: CCTV · scored down: 'appeal for witnesses' (score 5)"
+    assert c.why == "title: CCTV · scored down: 'appeal for witnesses' (score 5, needs 0)"
 
 
 def test_why_shortens_long_lists() -> None:
@@ -633,14 +674,16 @@ def test_why_shortens_long_lists() -> None:
     r = compiled(include=dict.fromkeys(words, 1))
     c = match.match(entry("x", " ".join(words)), r)
     assert c is not None
-    assert c.why == "summary: alpha, bravo, charlie, delta, echo, foxtrot and 2 more (score 8)"
+    assert c.why == (
+        "summary: alpha, bravo, charlie, delta, echo, foxtrot and 2 more (score 8, needs 3)"
+    )
 
 
 def test_dropped_entry_explained() -> None:
     a = match.assess(entry("CCTV"), compiled(include={"cctv": 1}))
     assert not a.kept
     assert a.kept_by is None
-    assert a.why == "dropped (score below 3) · title: CCTV (score 2)"
+    assert a.why == "dropped (score below 3) · title: CCTV (score 2, needs 3)"
 
 
 # ------------------------------------------------------------------------------ highlight
@@ -719,3 +762,50 @@ def test_terms_found_looks_for_each_term_on_its_own() -> None:
     }
     assert match.terms_found(terms, []) == set()
     assert match.terms_found([], texts) == set()
+
+
+# ------------------------------------------------------------------------------ near misses
+
+NEAR: list[tuple[str, dict[str, Any], str, str, tuple[str, ...] | None]] = [
+    # (id, source rules, title, summary, the groups it lacked, or None: not a near miss)
+    ("lacks-policing", {"require": ["policing"]}, "New CCTV in shops", "", ("policing",)),
+    ("lacks-one-of-two", {"require": ["cameras", "policing"]}, "x", "CCTV, ANPR", ("policing",)),
+    (
+        "lacks-both",
+        {"require": ["cameras", "policing"], "include": {"privacy": 5}},
+        "Privacy row",
+        "",
+        ("cameras", "policing"),
+    ),
+    ("kept", {"require": ["policing"]}, "Police add CCTV", "", None),
+    ("scored-too-little", {"require": ["policing"], "min_score": 7}, "New CCTV", "", None),
+    ("excluded", {"require": ["policing"], "exclude": ["shops"]}, "CCTV in shops", "", None),
+    ("keep-all", {"require": ["policing"], "keep_all": True}, "CCTV in shops", "", None),
+    ("nothing-required", {"require": []}, "Bake sale", "", None),
+    ("off-topic", {"require": ["policing"]}, "Bake sale", "", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("source", "title", "summary", "lacked"), [pytest.param(*c[1:], id=c[0]) for c in NEAR]
+)
+def test_near_miss_is_an_entry_left_out_only_for_a_missing_group(
+    source: dict[str, Any], title: str, summary: str, lacked: tuple[str, ...] | None
+) -> None:
+    r = policing_rules(**source)
+    found = match.near_miss(entry(title, summary), r)
+    assert (found.missing if found is not None else None) == lacked
+    if found is not None:
+        assert match.match(entry(title, summary), r) is None
+        assert found.score >= r.min_score
+        assert found.why.startswith("dropped (no term from 'policing')") == (len(lacked) == 1)
+
+
+def test_near_miss_needs_a_positive_score_even_when_the_threshold_is_zero() -> None:
+    r = compiled(
+        {"require": ["policing"], "min_score": 0},
+        include={"cctv": 3, "appeal for": -5},
+        groups={"policing": ["police"]},
+    )
+    assert match.near_miss(entry("CCTV appeal for witnesses"), r) is None
+    assert match.near_miss(entry("CCTV in shops"), r) is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import tarfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -385,3 +386,119 @@ def test_worker_processes_give_the_same_items_as_inline(
         )
     assert results[0] == results[1]
     assert results[0][0] == 4 and len(results[0][1]) == 2  # 4 matched entries, 2 stories
+
+
+SHOP = (
+    "Supermarket installs CCTV at its tills",
+    "https://news.example.org/shop-cctv",
+    "Surveillance cameras now watch every checkout.",
+)
+
+
+def test_an_entry_lacking_only_a_required_group_is_kept_as_a_near_miss(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    url = feed_server.route("/f", rss(CCTV, SHOP, OFF_TOPIC), etag=None)
+    clock = Clock()
+    cur = make(make_config(source("a", url, rules="{require: [policing]}"), head=POLICING), clock)
+    (r,) = run(cur).sources
+    assert (r.matched, r.new, r.near_misses) == (1, 1, 1)
+    (near,) = cur.store.near_misses()
+    assert near.candidate.entry.title == SHOP[0]
+    assert near.reason == "scored 9, lacked a term from group 'policing'"
+    assert near.seen_at == T0
+    assert [i.title for i in cur.store.items()] == [CCTV[0]]  # never in the queue
+
+    # Seen again later: still one, dated from the first sighting.
+    clock.advance(days=10)
+    feed_server.route("/f", rss(SHOP, CCTV), etag=None)
+    assert run(cur).sources[0].near_misses == 0
+    assert [n.seen_at for n in cur.store.near_misses()] == [T0]
+
+    # Thirty days on, the next stored poll forgets it.
+    clock.advance(days=21)
+    feed_server.route("/f", rss(CCTV), etag=None)
+    run(cur)
+    assert cur.store.near_misses() == []
+
+
+def test_a_near_miss_another_source_takes_becomes_an_item_and_leaves_the_near_misses(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    strict = feed_server.route("/strict", rss(SHOP), etag=None)
+    loose = feed_server.route("/loose", rss(SHOP), etag=None)
+    cfg = make_config(
+        source("strict", strict, rules="{require: [policing]}") + source("loose", loose),
+        head=POLICING,
+    )
+    cur = make(cfg)
+    run(cur, ["strict"])
+    assert len(cur.store.near_misses()) == 1
+    run(cur, ["loose"])
+    assert [i.title for i in cur.store.items()] == [SHOP[0]]
+    assert cur.store.near_misses() == []
+    feed_server.route("/strict", rss(SHOP, OFF_TOPIC), etag=None)  # read again
+    assert run(cur, ["strict"]).sources[0].near_misses == 0  # an item is no near miss
+    assert cur.store.near_misses() == []
+
+
+NEWS2023 = Path(__file__).resolve().parents[2] / "shared" / "news2023" / "feeds.tar.xz"
+
+
+def test_near_misses_from_a_real_news_stream(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    """A 2023 capture of MSN's news feed under the real rules of feeds.yaml, as a general news
+    source (cameras AND policing): camera stories without a policing term (war drones, a
+    plane filmed by CCTV, doorbell reviews) are near misses with their reason, never queued."""
+    if not NEWS2023.exists():
+        pytest.skip(f"the news2023 stream is not at {NEWS2023}")
+    with tarfile.open(NEWS2023) as archive:
+        member = archive.extractfile("news2023/http.www.msn.comrssnews.aspx.xml")
+        assert member is not None
+        body = member.read()
+    url = feed_server.route("/msn.xml", body, etag=None)
+    real = config.load(Path(__file__).resolve().parents[1] / "feeds.yaml")
+    news = config.Source.model_validate(
+        {"id": "msn", "name": "MSN", "url": url, "rules": {"require": ["cameras", "policing"]}}
+    )
+    cfg = real.model_copy(
+        update={
+            "sources": [news],
+            "fetch": real.fetch.model_copy(
+                update={"max_entries": 1000, "allow_private_urls": True, "jitter": 0.0}
+            ),
+        }
+    )
+    cur = make(cfg)
+    (r,) = run(cur).sources
+    near = cur.store.near_misses()
+    assert r.outcome == "ok" and r.entries == 482
+    assert r.near_misses == len(near) > 50 > r.new > 0
+    queued = {i.id for i in cur.store.items()}
+    assert not queued & {n.id for n in near}
+    for n in near:
+        assert n.missing == ("policing",)
+        assert n.reason.endswith("lacked a term from group 'policing'")
+        assert n.candidate.score >= 3
+        assert n.candidate.why.startswith("dropped (no term from 'policing') · met cameras: ")
+    titles = {n.candidate.entry.title for n in near}
+    assert "WATCH: CCTV Footage Captures Plane Landing on Busy Salt Lake City Highway" in titles
+    for item in cur.store.items():
+        assert "; policing: " in item.why and item.why.endswith(", needs 3)")
+
+
+def test_a_damaged_near_miss_file_does_not_stop_items_being_stored(
+    feed_server: FeedServer, make: Callable[..., Curator], caplog: pytest.LogCaptureFixture
+) -> None:
+    url = feed_server.route("/f", rss(SHOP), etag=None)
+    cur = make(make_config(source("a", url, rules="{require: [policing]}"), head=POLICING))
+    run(cur)
+    damaged = cur.store.path / "near_misses.json"
+    damaged.write_bytes(damaged.read_bytes()[:-10])
+    feed_server.route("/f", rss(SHOP, CCTV), etag=None)
+    (r,) = run(cur).sources
+    assert (r.outcome, r.new) == ("ok", 1)
+    assert [i.title for i in cur.store.items()] == [CCTV[0]]
+    assert "near misses not kept" in caplog.text
+    assert [d.name for d in cur.store.damage()] == ["near_misses.json"]

@@ -25,8 +25,18 @@ import pytest
 from tinydb import TinyDB
 
 from curator.exceptions import StoreCorrupt, StoreError, StoreLocked
-from curator.store import TITLE_INDEX_DAYS, Store, from_json, to_json
-from curator.types import DigestRecord, Event, Item, Match, SourceState, User
+from curator.store import NEAR_MISS_DAYS, TITLE_INDEX_DAYS, Store, from_json, to_json
+from curator.types import (
+    Candidate,
+    DigestRecord,
+    Entry,
+    Event,
+    Item,
+    Match,
+    NearMiss,
+    SourceState,
+    User,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
@@ -322,6 +332,68 @@ def test_users_states_digests_meta(store: Store) -> None:
     assert store.get_state("b") is None
     assert store.get_meta("setup_token") is None
     assert store.get_meta("missing", 5) == 5
+
+
+def make_near_miss(n: int, seen_at: datetime = T0) -> NearMiss:
+    url = f"https://example.org/news/shop-cctv-{n}"
+    entry = Entry(
+        source_id="google-news",
+        title=f"Shop installs CCTV {n}",
+        url=url,
+        canonical_url=url,
+        item_id=hashlib.sha256(url.encode()).hexdigest()[:16],
+        summary_html="<p>New cameras.</p>",
+        summary_text="New cameras.",
+        published=seen_at - timedelta(hours=1),
+    )
+    candidate = Candidate(
+        entry=entry,
+        score=6.0,
+        matches=(Match("cctv", "title", 1, 3.0),),
+        why="dropped (no term from 'policing') · title: CCTV (score 6, needs 3)",
+    )
+    return NearMiss(candidate, ("policing",), "news", seen_at)
+
+
+def test_near_misses_round_trip_newest_first_and_are_pruned(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    old, new = make_near_miss(1), make_near_miss(2, T0 + timedelta(days=20))
+    with store.transaction():
+        store.put_near_miss(old)
+        store.put_near_miss(new)
+    reopened = Store(tmp_path / "store")  # from disk, not from this process's cache
+    assert reopened.near_misses() == [new, old]
+    assert reopened.get_near_miss(old.id) == old
+    assert old.reason == "scored 6, lacked a term from group 'policing'"
+    assert "near_misses.json" in reopened.data_files()
+    assert reopened.damage(deep=True) == []
+    with reopened.transaction():
+        now = T0 + timedelta(days=NEAR_MISS_DAYS + 1)
+        assert reopened.prune_near_misses(now - timedelta(days=NEAR_MISS_DAYS)) == 1
+    assert [n.id for n in Store(tmp_path / "store").near_misses()] == [new.id]
+    with reopened.transaction():
+        assert reopened.delete_near_miss(new.id) is True
+        assert reopened.delete_near_miss(new.id) is False
+    assert Store(tmp_path / "store").near_misses() == []
+
+
+def test_near_misses_keep_the_newest_past_the_cap(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("curator.store.MAX_NEAR_MISSES", 3)
+    with store.transaction():
+        for n in range(5):
+            store.put_near_miss(make_near_miss(n, T0 + timedelta(hours=n)))
+    assert [n.candidate.entry.title for n in store.near_misses()] == [
+        "Shop installs CCTV 4",
+        "Shop installs CCTV 3",
+        "Shop installs CCTV 2",
+    ]
+
+
+def test_reason_names_every_group_lacked() -> None:
+    near = replace(make_near_miss(1), missing=("cameras", "policing"))
+    assert near.reason == "scored 6, lacked a term from groups 'cameras', 'policing'"
 
 
 def test_meta_values_are_copies_and_json(store: Store) -> None:

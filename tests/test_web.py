@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from curator import auth, subscribers
+from curator import auth, normalize, subscribers
 from curator.core import Curator
 from curator.exceptions import CuratorError, DigestError, SecretKeyError, UserError
 from curator.store import Store
@@ -47,7 +47,9 @@ from tests.webkit import (
     csrf_of,
     curator_on,
     make_item,
+    make_near_miss,
     put,
+    put_near_misses,
 )
 
 
@@ -156,7 +158,16 @@ def post_edit(client: TestClient, item_id: str, data: dict[str, Any]) -> httpx.R
 # --------------------------------------------------------------------------- refusals
 
 
-EDITOR_PAGES = ["/", "/approved", "/rejected", "/items", "/add", "/sources", "/account"]
+EDITOR_PAGES = [
+    "/",
+    "/approved",
+    "/rejected",
+    "/items",
+    "/near-misses",
+    "/add",
+    "/sources",
+    "/account",
+]
 
 
 @pytest.mark.parametrize("path", EDITOR_PAGES)
@@ -1430,3 +1441,82 @@ def test_head_is_a_get_never_a_form_post(env: Env) -> None:
     assert sign_in(env.client).status_code == 303  # not throttled by the HEADs
     assert env.client.head(f"/items/{item.id}/edit").status_code == 200
     assert env.item(item.id).status == "pending"
+
+
+# --------------------------------------------------------------------------- near misses
+
+
+def test_near_misses_are_listed_with_their_reason_and_promoted_to_the_queue(
+    env: Env, editor: TestClient
+) -> None:
+    near = make_near_miss(1, title="Shop <script>alert(1)</script> fits CCTV")
+    old = make_near_miss(2, seen_at=T0 - timedelta(days=31))  # not pruned yet: no poll since
+    put_near_misses(env.store, near, old)
+    page = editor.get("/near-misses")
+    assert page.status_code == 200
+    assert '<a href="/near-misses" aria-current="page">Near misses</a>' in page.text
+    assert "Left out:</strong> scored 7, lacked a term from group &#39;policing&#39;" in page.text
+    assert "Shop &lt;script&gt;alert(1)&lt;/script&gt; fits CCTV" in page.text
+    assert "<script>alert" not in page.text
+    assert old.candidate.entry.title not in page.text  # past the 30 days
+    assert editor.get("/").text.count(near.id) == 0  # not in the queue
+
+    r = post(editor, f"/near-misses/{near.id}/promote")
+    assert r.status_code == 303 and r.headers["location"] == "/near-misses"
+    item = env.item(near.id)
+    assert (item.status, item.sources, item.score) == ("pending", ("src-a",), 7.0)
+    assert item.why == near.candidate.why
+    assert [e.action for e in item.history] == ["created", "promoted"]
+    assert item.history[-1].by == EDITOR
+    assert item.history[-1].note == "a near miss: scored 7, lacked a term from group 'policing'"
+    assert env.store.get_near_miss(near.id) is None
+    listing = editor.get("/near-misses").text
+    assert "Promoted to the queue" in listing
+    assert near.id not in listing
+    assert near.id in editor.get("/").text
+
+    # The same form sent again (a second click, a second editor) changes nothing.
+    again = post(editor, f"/near-misses/{near.id}/promote")
+    assert again.status_code == 303
+    assert "no longer here" in editor.get("/near-misses").text
+    assert env.item(near.id).history == item.history
+
+
+def test_promoting_a_story_already_in_the_store_merges_into_it(
+    env: Env, editor: TestClient
+) -> None:
+    title = "Police fit CCTV at supermarket tills in the town"
+    stored = replace(make_item(1, title=title), title_key=normalize.title_key(title))
+    put(env.store, stored)
+    near = make_near_miss(9, title=stored.title, source_id="src-b")
+    put_near_misses(env.store, near)
+    post(editor, f"/near-misses/{near.id}/promote")
+    merged = env.item(stored.id)
+    assert merged.sources == ("src-a", "src-b")
+    assert merged.urls == (near.candidate.entry.url,)
+    assert env.store.get_item(near.id) is None
+    assert env.store.alias_of(near.id) == stored.id
+    assert env.store.near_misses() == []
+
+
+def test_a_near_miss_from_a_source_since_removed_keeps_its_category(
+    env: Env, editor: TestClient
+) -> None:
+    near = replace(make_near_miss(3, source_id="gone-source"), category="research")
+    put_near_misses(env.store, near)
+    post(editor, f"/near-misses/{near.id}/promote")
+    item = env.item(near.id)
+    assert (item.sources, item.category) == (("gone-source",), "research")
+
+
+def test_near_misses_come_a_page_at_a_time(env: Env, editor: TestClient) -> None:
+    size = env.curator.config.web.page_size
+    near = [make_near_miss(n, seen_at=T0 - timedelta(minutes=n)) for n in range(size + 1)]
+    put_near_misses(env.store, *near)
+    first = editor.get("/near-misses").text
+    assert first.count('class="item near-miss"') == size
+    assert "Page 1 of 2" in first and '<a href="/near-misses?page=2" rel="next">' in first
+    assert near[0].id in first and near[-1].id not in first  # latest seen first
+    second = editor.get("/near-misses?page=2").text
+    assert second.count('class="item near-miss"') == 1 and near[-1].id in second
+    assert editor.get("/near-misses?page=0").status_code == 400

@@ -20,7 +20,7 @@ from curator import auth, normalize
 from curator.config import Config, FetchSettings, Rules, Source
 from curator.core import Curator, make_curator
 from curator.store import Store
-from curator.types import Category, Item, Match, Status
+from curator.types import Candidate, Category, Entry, Item, Match, NearMiss, Status
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 EDITOR = "editor"
@@ -114,6 +114,42 @@ def make_item(
         reviewed_at=None if status == "pending" else when,
         updated_at=when,
     )
+
+
+def make_near_miss(
+    n: int,
+    *,
+    title: str | None = None,
+    seen_at: datetime = T0,
+    source_id: str = "src-a",
+    host: str = "shops.example.org",
+) -> NearMiss:
+    """An entry the rules left out for lacking the 'policing' group, as a poll keeps it."""
+    url = f"https://{host}/story/{n}"
+    canonical = normalize.canonical_url(url)
+    entry = Entry(
+        source_id=source_id,
+        title=title if title is not None else f"Supermarket fits CCTV at tills {n}",
+        url=url,
+        canonical_url=canonical,
+        item_id=normalize.item_id(canonical),
+        summary_html="<p>Cameras watch every checkout.</p>",
+        summary_text="Cameras watch every checkout.",
+        published=seen_at - timedelta(hours=1),
+    )
+    candidate = Candidate(
+        entry=entry,
+        score=7.0,
+        matches=(Match("cctv", "title", 1, 2.0),),
+        why="dropped (no term from 'policing') · title: CCTV (score 7, needs 1)",
+    )
+    return NearMiss(candidate, ("policing",), "news", seen_at)
+
+
+def put_near_misses(store: Store, *near: NearMiss) -> None:
+    with store.transaction():
+        for n in near:
+            store.put_near_miss(n)
 
 
 def put(store: Store, *items: Item) -> None:
