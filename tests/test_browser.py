@@ -608,6 +608,39 @@ def test_a_running_serve_follows_a_saved_feeds_yaml(tmp_path: Path, page: Page) 
     assert proc.returncode == 0 and "Traceback" not in err
 
 
+def test_a_running_serve_rereads_feeds_yaml_on_sighup(tmp_path: Path, page: Page) -> None:
+    """Issue 10: `systemctl reload curator` (SIGHUP) with the file watch off: the Sources page
+    of a real `curator serve` shows the new source only after the signal."""
+    import signal
+
+    from curator import auth
+    from curator.store import Store
+    from tests.test_serve import Log, free_port, sources_yaml, start
+
+    dead = "http://127.0.0.1:9/feed"
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(sources_yaml(("a", dead)))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start(tmp_path, port, args=("--watch-interval", "0"))
+    log = Log(proc)
+    try:
+        log.wait(r"serving on")
+        auth.add_user(Store(tmp_path / "store"), EDITOR, PASSWORD, hasher=FAST_HASHER)
+        sign_in(page, base, "/sources")
+        cfg.write_text(sources_yaml(("a", dead), ("b", dead + "/b")))
+        page.reload()  # saved, but nothing watches the file: still one source
+        expect(page.locator("table.sources tbody tr")).to_have_count(1)
+        proc.send_signal(signal.SIGHUP)
+        log.wait(r"configuration reloaded .*why=SIGHUP.*added=b")
+        page.reload()
+        expect(page.locator("table.sources tbody tr")).to_have_count(2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        err = log.rest()
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
 def test_promote_a_near_miss(live: LiveServer, page: Page) -> None:
     near = make_near_miss(1, title="Supermarket fits CCTV at its tills")
     put_near_misses(live.curator.store, near)
