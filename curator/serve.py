@@ -55,6 +55,18 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
+class _CancelledAtStop(logging.Filter):
+    """A scheduled job cancelled because ``serve`` is stopping is not a failure: APScheduler
+    would log it with a traceback; ``serve`` logs one line for all of them instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, asyncio.CancelledError)
+
+
+logging.getLogger("apscheduler.executors.default").addFilter(_CancelledAtStop())
+
+
 def bind(host: str, port: int) -> socket.socket:
     """Bind first, so that a port in use is one clear message before anything starts."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -190,6 +202,10 @@ async def run(
             if pending:
                 # Let polls in flight finish (their store writes are already atomic), briefly.
                 _done, late = await asyncio.wait(pending, timeout=10)
+                if late:
+                    log.warning(
+                        "stopping: %d task(s) still running after 10 s were cancelled", len(late)
+                    )
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*late, return_exceptions=True)

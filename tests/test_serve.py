@@ -4,6 +4,7 @@ clean exit on SIGTERM."""
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import queue
 import re
@@ -511,3 +512,37 @@ def test_a_changed_feeds_yaml_is_read_again_without_a_signal(tmp_path: Path) -> 
         err = log.rest()
     assert proc.returncode == 0
     assert "Traceback" not in err
+
+
+def test_a_job_cancelled_at_stop_is_not_logged_as_a_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A job still running when `serve` gives up waiting is cancelled; APScheduler logged that
+    with a traceback (seen in CI as a config-watch job cancelled mid-read)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    import curator.serve  # noqa: F401  (installs the filter)
+
+    async def go() -> None:
+        started = asyncio.Event()
+
+        async def forever() -> None:
+            started.set()
+            await asyncio.Event().wait()
+
+        scheduler = AsyncIOScheduler()
+        scheduler.add_job(forever, "date", run_date=datetime.now(UTC), id="forever")
+        scheduler.start()
+        await started.wait()
+        scheduler.shutdown(wait=False)
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(go())
+    assert [r for r in caplog.records if r.exc_info] == []
