@@ -915,6 +915,14 @@ def test_an_empty_queue_says_when_sources_are_failing(env: Env, editor: TestClie
     with env.store.transaction():
         env.store.put_state(SourceState(source_id="src-a", last_fetch=T0, gone=True))
     assert "2 of 2 sources are failing" in editor.get("/").text
+    # A disabled source counts among all sources, never among the failing ones.
+    cfg = env.curator.config
+    off = cfg.sources[0].model_copy(update={"id": "src-off", "enabled": False})
+    env.curator.config = cfg.model_copy(update={"sources": [*cfg.sources, off]})
+    with env.store.transaction():
+        env.store.put_state(SourceState(source_id="src-off", last_fetch=T0, consecutive_errors=9))
+    assert "2 of 3 sources are failing" in editor.get("/").text
+    env.curator.config = cfg
     put(env.store, make_item(1))
     assert "sources are failing" not in editor.get("/").text  # only to explain an empty queue
 

@@ -90,8 +90,9 @@ def _chosen_view(request: Request) -> tuple[str, bool]:
 
 
 def _failing_sources(request: Request) -> tuple[int, int]:
-    """How many enabled sources are failing (or gone), of how many enabled: an empty queue
-    may only mean that nothing could be read."""
+    """How many enabled sources are failing (or gone), of all configured (as the Sources page
+    counts them: "22 of 30 sources are failing"): an empty queue may only mean that nothing
+    could be read."""
     curator = state(request).curator
     states = curator.store.states()
     enabled = [s for s in curator.config.sources if s.enabled]
@@ -100,7 +101,7 @@ def _failing_sources(request: Request) -> tuple[int, int]:
         st = states.get(source.id)
         if st is not None and (st.gone or st.consecutive_errors):
             failing += 1
-    return failing, len(enabled)
+    return failing, len(curator.config.sources)
 
 
 def _list_view(default_status: str) -> Callable[[Request], Any]:
