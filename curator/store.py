@@ -55,6 +55,7 @@ import contextlib
 import copy
 import dataclasses
 import hashlib
+import heapq
 import json
 import logging
 import os
@@ -1559,8 +1560,11 @@ class Store:
         docs = self._near.docs()
         if len(docs) > MAX_NEAR_MISSES:
             # Stamps are written in one fixed ISO format (``_dt_out``), so they sort as strings.
-            by_age = sorted(docs, key=lambda k: (docs[k]["seen_at"], k))
-            self._near.put_many({}, remove=tuple(by_age[: len(docs) - MAX_NEAR_MISSES]))
+            # One put adds one: find the oldest few without sorting all of them each time.
+            oldest = heapq.nsmallest(
+                len(docs) - MAX_NEAR_MISSES, docs, key=lambda k: (docs[k]["seen_at"], k)
+            )
+            self._near.put_many({}, remove=tuple(oldest))
 
     def delete_near_miss(self, item_id: str) -> bool:
         """Forget a near miss (promoted, or become an item); False when there was none."""

@@ -343,8 +343,8 @@ class _Site:
         self._good: OrderedDict[tuple[object, ...], Output] = OrderedDict()
         self._damage_logged: frozenset[str] = frozenset()
 
-    def _last_good(self, good_key: tuple[object, ...]) -> Output | None:
-        """While item files are damaged, the last full answer (None: healthy, or none yet)."""
+    def _damaged(self) -> bool:
+        """Whether item files are damaged now (logged once per change of which ones)."""
         damaged = publish.damaged_items(self.curator.store)
         names = frozenset(str(d.path) for d in damaged)
         if names != self._damage_logged:
@@ -355,10 +355,7 @@ class _Site:
                     "files=%s: run `curator store repair`",
                     ",".join(sorted(names)),
                 )
-        if not damaged:
-            return None
-        with self._lock:
-            return self._good.get(good_key)
+        return bool(names)
 
     def _render(self, fmt: Format, name: str, options: _Options) -> Output:
         config = self.curator.config
@@ -371,10 +368,12 @@ class _Site:
                 self._cache.move_to_end(key)
                 return hit[0]
         good_key = key[1:]
-        good = self._last_good(good_key)
-        if good is not None:
-            return good
-        healthy = not self._damage_logged
+        healthy = not self._damaged()
+        if not healthy:
+            with self._lock:
+                good = self._good.get(good_key)
+            if good is not None:
+                return good
         selection = publish.items_for(store, config.publish, now, options.query)
         rendered = publish.render(
             fmt,
