@@ -1,0 +1,170 @@
+"""Changes the program makes to ``feeds.yaml`` (the rules editor, the sources page, OPML
+import) keep the file a person wrote: its comments, key order, blank lines and quoting.
+
+PyYAML, which :mod:`curator.config` reads with, drops comments, so edits go through
+ruamel.yaml's round-trip mode.  Every edit is validated exactly as ``curator check`` would
+(:func:`curator.config.loads`, then :func:`curator.match.check`) before anything is written,
+and written by rename, so a change that would break the configuration never reaches the disk
+and a crash mid-write leaves the old file.  ``serve`` notices the new file by its hash
+(:mod:`curator.reload`), as it does a hand edit.
+
+Two editors saving at once: each edit names the :func:`version` of the text it was made from,
+and a file changed since is refused (:class:`ConfigChanged`) rather than overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from curator import config, match
+from curator.exceptions import ConfigError, CuratorError, Problem
+
+#: A change to the parsed document, made in place (ruamel's CommentedMap/CommentedSeq keep
+#: comments attached to the keys and items they follow).
+Change = Callable[[Any], None]
+
+
+class ConfigChanged(CuratorError):
+    """The file changed since the version an edit was made from."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"{path} was changed by someone else since you opened it; reload and make your "
+            "change again"
+        )
+
+
+@dataclass(frozen=True)
+class Edited:
+    """The outcome of an edit: the new text, its validated configuration, and its version."""
+
+    text: str
+    config: config.Config
+    version: str
+    changed: bool  # False when the change left the text as it was
+
+
+def version(text: str) -> str:
+    """The SHA-256 of the text: what an edit form carries to detect a concurrent save."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _yaml() -> YAML:
+    y = YAML(typ="rt")
+    y.preserve_quotes = True
+    y.width = 100
+    y.indent(mapping=2, sequence=4, offset=2)
+    # ruamel writes a null as nothing ("contact:"); the file says "null", so keep saying it.
+    y.representer.add_representer(type(None), _represent_null)
+    return y
+
+
+def _represent_null(representer: Any, _data: None) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
+
+
+def load_document(text: str, name: str = "feeds.yaml") -> Any:
+    """The round-trip document of ``text``; a syntax error is a :class:`ConfigError`."""
+    try:
+        return _yaml().load(text)
+    except YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError([Problem(name, line, "", f"not valid YAML: {e}")]) from None
+
+
+def dump_document(doc: Any) -> str:
+    out = io.StringIO()
+    _yaml().dump(doc, out)
+    return out.getvalue()
+
+
+def validate(text: str, name: str = "feeds.yaml") -> config.Config:
+    """The same checks as ``curator check``: raises :class:`ConfigError` listing problems."""
+    cfg = config.loads(text, name)
+    problems = match.check(cfg)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def preview(path: Path, change: Change) -> Edited:
+    """What ``change`` would make of the file, validated, without writing anything."""
+    text = _read(path)
+    return _apply(path, text, change)
+
+
+def edit(path: Path, change: Change, *, expected_version: str | None = None) -> Edited:
+    """Apply ``change`` to the file and write it if the result is a valid configuration.
+
+    Raises :class:`ConfigError` (nothing written) when the result would not load, and
+    :class:`ConfigChanged` when ``expected_version`` no longer matches the file.
+    """
+    with FileLock(str(path) + ".lock", timeout=10):
+        text = _read(path)
+        if expected_version is not None and version(text) != expected_version:
+            raise ConfigChanged(path)
+        edited = _apply(path, text, change)
+        if edited.changed:
+            write_text(path, edited.text)
+        return edited
+
+
+def replace_text(path: Path, new_text: str, *, expected_version: str | None = None) -> Edited:
+    """Replace the whole file (the rules editor's text box), validated first."""
+    with FileLock(str(path) + ".lock", timeout=10):
+        text = _read(path)
+        if expected_version is not None and version(text) != expected_version:
+            raise ConfigChanged(path)
+        cfg = validate(new_text, str(path))
+        if new_text != text:
+            write_text(path, new_text)
+        return Edited(new_text, cfg, version(new_text), new_text != text)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(str(path), None, "", "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([Problem(str(path), None, "", f"cannot read it: {e}")]) from None
+
+
+def _apply(path: Path, text: str, change: Change) -> Edited:
+    doc = load_document(text, str(path))
+    change(doc)
+    new_text = dump_document(doc)
+    cfg = validate(new_text, str(path))
+    return Edited(new_text, cfg, version(new_text), new_text != text)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write by rename in the same folder, keeping the file's permissions."""
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
