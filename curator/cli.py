@@ -214,9 +214,18 @@ def _workers(cur: Curator) -> Iterator[None]:
 def cmd_fetch(cur: Curator, args: argparse.Namespace) -> int:
     ids = args.source or None
     total = len(ids) if ids else sum(1 for s in cur.config.sources if s.enabled)
+    pipeline_log = logging.getLogger("curator.pipeline")
+    level = pipeline_log.level
     if not args.verbose:
         # The report below has a line per source, failures included: don't say it twice.
-        logging.getLogger("curator.pipeline").setLevel(logging.ERROR)
+        pipeline_log.setLevel(logging.ERROR)
+    try:
+        return _fetch(cur, args, ids, total)
+    finally:
+        pipeline_log.setLevel(level)  # main() may run again in this process (tests, embedding)
+
+
+def _fetch(cur: Curator, args: argparse.Namespace, ids: list[str] | None, total: int) -> int:
     progress = _Progress(total, sys.stderr)
 
     async def run() -> PollReport:
