@@ -60,7 +60,7 @@ _SCHOLARLY_TYPES = {
     "chapter", "book", "techarticle", "dataset", "publicationissue", "creativework",
 }  # fmt: skip
 _OPEN_LICENSES = ("creativecommons.org/licenses", "creativecommons.org/publicdomain")
-_YMD = re.compile(r"^\s*(\d{4})(?:[-/.](\d{1,2})(?:[-/.](\d{1,2}))?)?")
+_YMD = re.compile(r"^\s*(\d{4})(?:[-/.](\d{1,2})(?:[-/.](\d{1,2}))?)?(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ def _people(names: Iterator[str] | list[str]) -> tuple[str, ...]:
 
 def pub_date(value: object) -> str | None:
     """``2019/05/03``, ``2019-05-03T10:00:00Z``, ``2019-5``, ``2019`` → ``2019-05-03``,
-    ``2019-05``, ``2019``; None unless it is a real date after 1600."""
+    ``2019-05``, ``2019``; None unless it is a real date from 1600 to 2200."""
     if not isinstance(value, str):
         return None
     m = _YMD.match(value[:64])
@@ -235,7 +235,7 @@ def pub_date(value: object) -> str | None:
         date(year, month or 1, day or 1)
     except ValueError:
         return None
-    if year < 1600:
+    if not 1600 <= year <= 2200:
         return None
     if month is None:
         return f"{year:04d}"
