@@ -189,7 +189,12 @@ class _Run:
 
         async def get() -> ScholarlyMeta:
             source = Source(id=_SOURCE_ID, name="Crossref", url=url, kind="crossref")
-            fetched = await self.fetcher.fetch(source)
+            try:
+                fetched = await self.fetcher.fetch(source)
+            except FetchError as e:
+                if e.status == 404:  # not a Crossref DOI (DataCite, mEDRA …): an answer
+                    return ScholarlyMeta()
+                raise
             try:
                 doc = load_json(fetched.content.decode("utf-8-sig"))
             except (UnicodeDecodeError, BadJSON) as e:
