@@ -62,6 +62,13 @@ def item_json(item: Item) -> dict[str, Any]:
         "note": item.note,
         "original": dict(item.original),
         "digest_id": item.digest_id,
+        # Research metadata (issue 12): null where unknown.
+        "authors": list(item.authors),
+        "doi": item.doi,
+        "arxiv_id": item.arxiv_id,
+        "venue": item.venue,
+        "publication_date": item.publication_date,
+        "open_access": item.open_access,
     }
 
 

@@ -487,5 +487,10 @@ def test_cli_research_enrich(
     assert out == {"items": 1, "enriched": 1, "fetched": 1, "cached": 0, "failed": 0, "deferred": 0}
     assert main([*common, "research", "enrich"]) == 0
     assert "0 research items looked at" in capsys.readouterr().out
+    assert main([*common, "items", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["venue"] == "Journal of Experimental Criminology"
+    assert listed["authors"] == ["Barak Ariel", "Alex Sutherland", "Darren Henstock"]
+    assert (listed["doi"], listed["open_access"]) == (None, False)
     assert main([*common, "research", "enrich", "--item", "ffffffffffffffff"]) == 1
     assert "no item with id" in capsys.readouterr().err
