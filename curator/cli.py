@@ -822,7 +822,7 @@ def _repair(cur: Curator, chosen: Path | None) -> int:
     return 0
 
 
-_DERIVED = ("titles.json", "shards.json")  # rebuilt from the items by repair
+_DERIVED = ("titles.json", "shards.json", "research_ids.json")  # rebuilt from the items
 
 
 def _print_repaired(r: Repaired, source: Path | None) -> bool:

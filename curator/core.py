@@ -64,6 +64,7 @@ class Curator:
         self.review = Review(store, clock, on_change=self.changed)
         self.health = Health()  # scheduled jobs' outcomes, for /healthz
         self.config_status: ConfigStatus | None = None  # serve's last reading of feeds.yaml
+        self._enriching = False  # a research metadata run is under way (one at a time)
 
     async def poll(
         self,
@@ -108,13 +109,19 @@ class Curator:
     ) -> int:
         """Look up research metadata when this poll stored research items (issue 12)."""
         research = {s.id for s in sources if s.category == "research"}
-        if not self.config.research.enrich or not any(
-            r.new or r.duplicates for r in report.sources if r.source_id in research
+        if (
+            self._enriching
+            or not self.config.research.enrich
+            or not any(r.new or r.duplicates for r in report.sources if r.source_id in research)
         ):
-            return 0
+            return 0  # a run already under way (another source's poll) covers these items
         from curator import enrich
 
-        done = await enrich.enrich_quietly(config=self.config, store=self.store, now=now)
+        self._enriching = True
+        try:
+            done = await enrich.enrich_quietly(config=self.config, store=self.store, now=now)
+        finally:
+            self._enriching = False
         return done.enriched if done else 0
 
     async def enrich_research(self, item_ids: Sequence[str] | None = None) -> EnrichReport:

@@ -739,6 +739,8 @@ class Damage:
         return {
             "titles.json": "the same-title index (rebuilt from the items)",
             "shards.json": "the item counts (recounted from the items)",
+            "research_ids.json": "the DOI and arXiv id index (rebuilt from the items)",
+            "research_cache.json": "cached metadata look-ups (fetched again when needed)",
             "users.json": "the editor accounts",
             "sources.json": "the sources' poll state",
             "digests.json": "the digest records",
@@ -1315,7 +1317,8 @@ class Store:
         if isinstance(part, _Shard) or part in self._aliases:
             salvaged = self._valid_docs(part, _salvage(raw))
         from_backup: dict[str, dict[str, Any]] = {}
-        if backup is not None and part not in (self._titles, self._counts, self._research_ids):
+        derived = (self._titles, self._counts, self._research_ids)
+        if backup is not None and part not in derived:
             from_backup = self._backup_docs(part, backup(damage.name))
         docs = {**from_backup, **salvaged}
         if isinstance(part, _Shard):
@@ -1522,7 +1525,10 @@ class Store:
         """The item first stored under any of *keys* (``doi:…``, ``arxiv:…``, as
         :func:`curator.identifiers.identity_keys` makes them), following a merge."""
         for key in keys:
-            doc = self._research_ids.get(key)
+            try:
+                doc = self._research_ids.get(key)
+            except StoreCorrupt:  # shown as damage; until repaired, no merge by identifier
+                return None
             if doc is None:
                 continue
             found = self.get_item(str(doc["id"]))
@@ -1540,9 +1546,14 @@ class Store:
             previous is not None and keys == identity_keys(previous.doi, previous.arxiv_id)
         ):
             return
-        new = {k: {"id": item.id} for k in keys if self._research_ids.get(k) is None}
-        if new:
-            self._research_ids.put_many(new)
+        try:
+            new = {k: {"id": item.id} for k in keys if self._research_ids.get(k) is None}
+            if new:
+                self._research_ids.put_many(new)
+        except StoreCorrupt as e:
+            # Derived data: a damaged index must not stop items being stored (repair rebuilds
+            # it from them); until then this item is found by URL and title only.
+            log.warning("research id index not updated item=%s: %s", item.id, e)
 
     def _rebuild_research_ids(self) -> None:
         """The research identity index again from the items: it is derived data."""

@@ -47,7 +47,14 @@ def arxiv_answer(*entries: str) -> bytes:
     ).encode()
 
 
-def arxiv_entry(arxiv: str, version: int, *, doi: str | None = None, ref: str | None = None) -> str:
+def arxiv_entry(
+    arxiv: str,
+    version: int,
+    *,
+    doi: str | None = None,
+    ref: str | None = None,
+    title: str = "Live facial recognition in public space CCTV: an audit",
+) -> str:
     doi_part = ""
     if doi:
         doi_part = (
@@ -64,7 +71,7 @@ def arxiv_entry(arxiv: str, version: int, *, doi: str | None = None, ref: str | 
         f"    <id>http://arxiv.org/abs/{arxiv}v{version}</id>\n"
         "    <updated>2023-03-01T18:00:00Z</updated>\n"
         "    <published>2023-01-03T18:00:00Z</published>\n"
-        "    <title>Live facial recognition in public space CCTV: an audit</title>\n"
+        f"    <title>{title}</title>\n"
         "    <summary>We audit live facial recognition deployments on CCTV networks used by\n"
         "police forces.</summary>\n"
         "    <author>\n      <name>Ann Example</name>\n    </author>\n"
@@ -494,3 +501,42 @@ def test_cli_research_enrich(
     assert (listed["doi"], listed["open_access"]) == (None, False)
     assert main([*common, "research", "enrich", "--item", "ffffffffffffffff"]) == 1
     assert "no item with id" in capsys.readouterr().err
+
+
+def test_the_identifier_index_is_derived_data(
+    feed_server: FeedServer, make: Callable[..., Curator], tmp_path: Path
+) -> None:
+    """A damaged research_ids.json stops no poll (the index is only consulted), and
+    `curator store repair` rebuilds it from the items."""
+    crossref_url = feed_server.route(
+        "/works", crossref_works(journal_work()), content_type="application/json"
+    )
+    cfg = make_config(
+        source("crossref-cctv", crossref_url, "crossref"), research="  enrich: false\n"
+    )
+    cur = make(cfg)
+    run(cur)
+    (item,) = cur.store.items()
+    index = cur.store.path / "research_ids.json"
+    index.write_bytes(b"\x00garbage")
+    store = Store(cur.store.path)
+    assert {d.name for d in store.damage()} == {"research_ids.json"}
+    assert store.find_by_research_id((f"doi:{JOURNAL_DOI}",)) is None
+    arxiv_url = feed_server.route(
+        "/api/query",
+        arxiv_answer(
+            arxiv_entry("2401.00002", 1, doi="10.1000/other", title="CCTV footage in court")
+        ),
+        content_type="application/atom+xml",
+    )
+    both = source("crossref-cctv", crossref_url, "crossref") + source(
+        "arxiv-cctv", arxiv_url, "arxiv"
+    )
+    cur = make_curator(make_config(both, research="  enrich: false\n"), store=store, clock=Clock())
+    assert run(cur).sources[1].new == 1  # stored, despite the damaged index
+
+    (repaired,) = store.repair()
+    assert repaired.name == "research_ids.json"
+    assert store.damage(deep=True) == []
+    assert store.find_by_research_id((f"doi:{JOURNAL_DOI}",)) == store.get_item(item.id)
+    assert store.find_by_research_id(("arxiv:2401.00002",)) is not None
