@@ -540,3 +540,29 @@ def test_the_identifier_index_is_derived_data(
     assert store.damage(deep=True) == []
     assert store.find_by_research_id((f"doi:{JOURNAL_DOI}",)) == store.get_item(item.id)
     assert store.find_by_research_id(("arxiv:2401.00002",)) is not None
+
+
+def test_entries_state_their_identifiers_in_real_feeds() -> None:
+    """The corpus's real arXiv API answer (arxiv:doi, journal_ref) and bioRxiv RSS 1.0
+    (dc:identifier "doi:…", prism:publicationName on the channel)."""
+    from curator.normalize import normalize
+    from curator.parse import parse_arxiv, parse_feed
+    from tests.feedserver import need_corpus
+
+    feeds = need_corpus() / "feeds"
+    name = "arxiv.py__api-response__search_query_au_del_maestro.xml"
+    url = "http://export.arxiv.org/api/query"
+    parsed = parse_arxiv((feeds / name).read_bytes(), url=url, headers={}, source_id="a")
+    entries = [normalize(r, source_id="a", feed_url=url, now=T0) for r in parsed.entries]
+    first = next(e for e in entries if e and e.url == "http://arxiv.org/abs/1201.4869v1")
+    assert (first.doi, first.arxiv_id) == ("10.1142/S021797921244002X", "1201.4869")
+    assert first.venue == "Int. J. Mod. Phys. B, 26, 1244002 (2012)"
+    old = next(e for e in entries if e and e.arxiv_id == "cond-mat/0412498")
+    assert old.doi == "10.1103/PhysRevB.71.184511"
+    assert all(e is not None and e.arxiv_id for e in entries)
+
+    bio = feeds / "feed-rs__rss1__rss_1.0_biorxiv.xml"
+    (raw,) = parse_feed(
+        bio.read_bytes(), url="http://biorxiv.org/rss", headers={}, source_id="b"
+    ).entries
+    assert raw.doi == "10.1101/2023.12.16.571984"
