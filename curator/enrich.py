@@ -36,7 +36,7 @@ from urllib.parse import quote, urlsplit
 from curator.config import Config, Source
 from curator.exceptions import CuratorError, FetchError, ParseError
 from curator.fetch import HTML_ACCEPT, Fetcher
-from curator.identifiers import normalize_doi
+from curator.identifiers import identity_keys, normalize_doi
 from curator.parse._common import BadJSON, load_json
 from curator.parse.scholarly import ScholarlyMeta, crossref_meta, landing_page_meta
 from curator.store import Store
@@ -312,11 +312,28 @@ def _apply(
         item = store.get_item(item_id) if item_id else None
         if item is not None and found is not None:
             meta, complete = found
-            new = fill(item, meta, now=now, complete=complete)
+            new = _note_same_work(store, item, fill(item, meta, now=now, complete=complete))
             if new is not item:
                 store.put_item(new)
                 changed = int(new.history != item.history)
     return changed
+
+
+def _note_same_work(store: Store, old: Item, new: Item) -> Item:
+    """*new* with its "enriched" event saying which other item is the same work, when the
+    DOI or arXiv id just found already belongs to one (two URLs of one work that reached the
+    store before either named its identifiers).  They are not merged behind the editors'
+    backs: both may have been reviewed; the history and the log point the editor to it."""
+    found = identity_keys(new.doi, new.arxiv_id)
+    if not found or found == identity_keys(old.doi, old.arxiv_id) or not new.history:
+        return new
+    other = store.find_by_research_id(found)
+    if other is None or other.id == new.id:
+        return new
+    log.info("same work item=%s as=%s", new.id, other.id)
+    last = new.history[-1]
+    note = f"{last.note}; the same work as item {other.id} ({other.title[:80]})"
+    return replace(new, history=(*new.history[:-1], replace(last, note=note)))
 
 
 def fill(item: Item, meta: ScholarlyMeta | None, *, now: datetime, complete: bool) -> Item:

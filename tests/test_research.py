@@ -566,3 +566,37 @@ def test_entries_state_their_identifiers_in_real_feeds() -> None:
         bio.read_bytes(), url="http://biorxiv.org/rss", headers={}, source_id="b"
     ).entries
     assert raw.doi == "10.1101/2023.12.16.571984"
+
+
+def test_a_work_found_twice_is_pointed_out_not_merged(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    """An article stored from Crossref, and a page about the same work that reached the store
+    by another URL before it named its DOI: enrichment finds the DOI and says so."""
+    work = journal_work("10.1007/s11292-015-9243-6")
+    work["title"] = ["Body-worn cameras and public trust: a CCTV trial"]
+    work["URL"] = feed_server.route("/publisher/1", b"<html></html>", content_type="text/html")
+    crossref_url = feed_server.route(
+        "/works", crossref_works(work), content_type="application/json"
+    )
+    page = feed_server.route("/article/1", landing(dc=False), content_type="text/html")
+    feed = feed_server.route("/feed.xml", rss(page))
+    feed_server.route(
+        "/crossref/works/10.1007/s11292-015-9243-6",
+        crossref_for_landing(),
+        content_type="application/json",
+    )
+    sources = source("crossref-cctv", crossref_url, "crossref") + source("journal", feed, "feed")
+    cfg = make_config(
+        sources,
+        fetch="  allow_private_urls: true\n",
+        research=f"  crossref_url: {feed_server.base_url}/crossref\n",
+    )
+    cur = make(cfg)
+    run(cur)
+    article = next(i for i in cur.store.items() if i.sources == ("crossref-cctv",))
+    found = next(i for i in cur.store.items() if i.sources == ("journal",))
+    assert found.doi == "10.1007/s11292-015-9243-6"
+    assert f"the same work as item {article.id}" in (found.history[-1].note or "")
+    assert len(cur.store.items()) == 2
+    assert len(feed_server.requests_to("/publisher/1")) == 1  # its own page, looked at once
