@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from curator import identifiers as ids
 
@@ -72,3 +74,30 @@ def test_identity_keys_fold_doi_case_and_read_arxiv_dois_as_arxiv_ids() -> None:
     )
     assert ids.identity_keys("10.48550/arXiv.2301.01234", None) == ("arxiv:2301.01234",)
     assert ids.identity_keys(None, None) == ()
+
+
+_SUFFIX = st.text(
+    alphabet=st.sampled_from(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._;()/:"
+    ),
+    min_size=1,
+    max_size=40,
+)
+_DOIS = st.builds(lambda reg, suffix: f"10.{reg}/{suffix}", st.integers(1000, 999_999_999), _SUFFIX)
+
+
+@given(st.text(max_size=300))
+def test_normalize_doi_is_idempotent_on_anything(text: str) -> None:
+    doi = ids.normalize_doi(text)
+    if doi is not None:
+        assert ids.normalize_doi(doi) == doi
+        assert len(doi) <= ids.MAX_DOI and doi.startswith("10.")
+
+
+@given(_DOIS)
+def test_a_doi_survives_its_own_link_and_case(doi: str) -> None:
+    found = ids.normalize_doi(doi)
+    if found is None:  # a suffix of trailing punctuation only
+        return
+    assert ids.doi_from_url(ids.doi_url(found)) == found
+    assert ids.identity_keys(found.upper(), None) == ids.identity_keys(found.lower(), None)
