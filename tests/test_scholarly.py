@@ -162,3 +162,23 @@ def test_cache_round_trip() -> None:
 )
 def test_pub_date(value: str, out: str | None) -> None:
     assert pub_date(value) == out
+
+
+def test_json_ld_in_the_body_is_read_and_unclosed_scripts_end_the_search() -> None:
+    body_ld = (
+        b"<html><head><title>x</title></head><body><p>text</p>"
+        b'<script type="application/ld+json">{"@type":"ScholarlyArticle",'
+        b'"author":"Ann Example","datePublished":"2020-02-02"}</script></body></html>'
+    )
+    meta = landing_page_meta(body_ld, url="https://x.example/", headers={})
+    assert (meta.authors, meta.publication_date) == (("Ann Example",), "2020-02-02")
+    unclosed = (
+        b"<html><head></head><body>"
+        + b"<p>text</p>" * 10_000
+        + b'<script type="application/ld+json">{"@type":"ScholarlyArticle","name":"x"}'
+    )
+    assert not landing_page_meta(unclosed, url="https://x.example/", headers={})
+    many = b'<script type="application/ld+json">{"@type":"Thing"}</script>' * 30
+    late = b'<script type="application/ld+json">{"@type":"ScholarlyArticle","name":"Late"}</script>'
+    page = b"<html><head>" + many + late + b"</head></html>"
+    assert landing_page_meta(page, url="https://x.example/", headers={}).title is None  # 21st
