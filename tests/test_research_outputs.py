@@ -15,7 +15,7 @@ from curator.types import Item
 from tests.test_digest import render as render_digest
 from tests.test_publish import jsonfeed_validator, make_item, rendered
 from tests.test_web import Env, editor, env  # noqa: F401  (fixtures)
-from tests.webkit import put
+from tests.webkit import csrf_of, put
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -114,3 +114,33 @@ def test_editor_pages_show_the_citation_line(env: Env, editor: TestClient) -> No
     page = editor.get(f"/items/{pending.id}")
     assert 'href="https://doi.org/10.1016/j.jcrimjus.2023.102030"' in page.text
     assert 'href="https://arxiv.org/abs/2301.01234"' in page.text
+
+
+NO_DOI_PAGE = b"""<!DOCTYPE html><html><head><meta charset="utf-8">
+<meta name="citation_title" content="Town centre CCTV and night-time crime">
+<meta name="citation_author" content="Example, Ann">
+<meta name="citation_journal_title" content="Security Journal">
+<meta name="citation_publication_date" content="2024/02/01">
+</head><body></body></html>"""
+
+
+def test_look_up_metadata_from_the_item_page(env: Env, editor: TestClient) -> None:  # noqa: F811
+    page = env.server.route("/paper", NO_DOI_PAGE, content_type="text/html")
+    item = replace(make_item(4, url=page, category="research"), status="pending")
+    put(env.store, item)
+    shown = editor.get(f"/items/{item.id}")
+    assert 'action="/items/' + item.id + '/research"' in shown.text
+    assert editor.post(f"/items/{item.id}/research", data={}).status_code == 403  # no token
+    token = csrf_of(shown.text)
+    r = editor.post(f"/items/{item.id}/research", data={"csrf": token})
+    assert (r.status_code, r.headers["location"]) == (303, f"/items/{item.id}")
+    stored = env.item(item.id)
+    assert (stored.venue, stored.authors) == ("Security Journal", ("Ann Example",))
+    assert stored.publication_date == "2024-02-01" and stored.enriched_at is not None
+    after = editor.get(f"/items/{item.id}")
+    assert "Metadata found" in after.text
+    assert "Ann Example · Security Journal · 2024" in after.text
+    assert len(env.server.requests_to("/paper")) == 1
+    news = make_item(5)
+    put(env.store, replace(news, status="pending"))
+    assert "/research" not in editor.get(f"/items/{news.id}").text.split("<section")[0]
