@@ -4,8 +4,11 @@ something we already have?
 An item is known by its canonical URL (``Entry.item_id``).  The same story reached through a
 different URL — syndicated copies, a search feed's link and the publisher's — is recognised by
 its normalised title (:func:`curator.normalize.title_key`) among items first seen in the last
-14 days; the sources and URLs are merged into the older item.  Merging never touches an item's
-status: an item an editor approved or rejected stays so, however often feeds repeat it.
+14 days; the sources and URLs are merged into the older item.  A research work is also known
+by its DOI and arXiv id (:mod:`curator.identifiers`, indexed by the store), whenever it was
+first seen: a preprint and its journal article become one item with both links.  Merging
+never touches an item's status: an item an editor approved or rejected stays so, however
+often feeds repeat it.
 
 ``decide`` only reads the store; the caller writes ``New.item`` and ``SameStory.item`` inside
 its transaction, so that a second candidate in the same poll sees the first.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from curator import config
 from curator.identifiers import identity_keys
@@ -51,7 +54,8 @@ class New:
 @dataclass(frozen=True)
 class SameStory:
     """A stored story found again through another source or URL; store ``item``, the
-    merged copy.  ``by`` says how it was recognised: the same canonical URL or title."""
+    merged copy.  ``by`` says how it was recognised: the same canonical URL or title, or
+    (research) the same DOI or arXiv id."""
 
     item: Item
     by: Literal["url", "title", "doi", "arxiv"] = "url"
@@ -218,7 +222,7 @@ def _merge_work(item: Item, candidate: Candidate, *, source_id: str, now: dateti
     decision = _merge(item, candidate, source_id=source_id, now=now, by=by)
     base = decision.item if isinstance(decision, SameStory) else item
     filled: dict[str, tuple[str | None, str | None]] = {}
-    updates: dict[str, object] = {}
+    updates: dict[str, Any] = {}
     for name in ("doi", "arxiv_id", "venue"):
         if getattr(base, name) is None and getattr(entry, name):
             updates[name] = getattr(entry, name)
@@ -231,8 +235,8 @@ def _merge_work(item: Item, candidate: Candidate, *, source_id: str, now: dateti
     if isinstance(decision, SameStory) and decision.item.history:
         last = decision.item.history[-1]
         history = (*decision.item.history[:-1], replace(last, changes={**last.changes, **filled}))
-        merged = replace(decision.item, history=history, updated_at=now, **updates)  # type: ignore[arg-type]
+        merged = replace(decision.item, history=history, updated_at=now, **updates)
         return replace(decision, item=merged)
     event = Event(at=now, action="merged", changes=filled, note=f"same {by} from {source_id}")
-    merged = replace(base, history=(*base.history, event), updated_at=now, **updates)  # type: ignore[arg-type]
+    merged = replace(base, history=(*base.history, event), updated_at=now, **updates)
     return SameStory(merged, by=by, alias=entry.item_id if entry.item_id != item.id else None)
