@@ -36,7 +36,7 @@ from urllib.parse import quote, urlsplit
 from curator.config import Config, Source
 from curator.exceptions import CuratorError, FetchError, ParseError
 from curator.fetch import HTML_ACCEPT, Fetcher
-from curator.identifiers import identity_keys, normalize_doi
+from curator.identifiers import arxiv_from_url, arxiv_url, identity_keys, normalize_doi
 from curator.parse._common import BadJSON, load_json
 from curator.parse.scholarly import ScholarlyMeta, crossref_meta, landing_page_meta
 from curator.store import Store
@@ -166,10 +166,13 @@ class _Run:
         return meta
 
     async def page(self, item: Item) -> ScholarlyMeta | None:
-        url = item.url
+        url = landing_url(item)
 
         async def get() -> ScholarlyMeta:
             fetched = await self.fetcher.fetch_url(url, source_id=_SOURCE_ID, accept=HTML_ACCEPT)
+            kind = fetched.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind and "html" not in kind and "xml" not in kind:
+                return ScholarlyMeta()  # a PDF or an image: an answer, with nothing to read
             return await asyncio.to_thread(
                 landing_page_meta,
                 fetched.content,
@@ -209,6 +212,14 @@ class _Run:
 
 class _OutOfBudget(Exception):
     """The run's look-ups are spent: the item waits for the next run."""
+
+
+def landing_url(item: Item) -> str:
+    """The page to read for *item*: its link, except that an arXiv PDF is read through its
+    abstract page (the PDF holds no tags, and is larger)."""
+    if item.arxiv_id and arxiv_from_url(item.url) and "/pdf/" in item.url:
+        return arxiv_url(item.arxiv_id)
+    return item.url
 
 
 def _page_key(url: str) -> str:

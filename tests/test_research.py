@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -600,3 +601,21 @@ def test_a_work_found_twice_is_pointed_out_not_merged(
     assert f"the same work as item {article.id}" in (found.history[-1].note or "")
     assert len(cur.store.items()) == 2
     assert len(feed_server.requests_to("/publisher/1")) == 1  # its own page, looked at once
+
+
+def test_landing_pages_that_are_not_html_are_answers_without_metadata(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    pdf = feed_server.route(
+        "/paper.pdf", b"%PDF-1.7 " + b"x" * 5000, content_type="application/pdf"
+    )
+    feed = feed_server.route("/feed.xml", rss(pdf))
+    cur = make(enrich_config(feed_server, feed))
+    run(cur)
+    (item,) = cur.store.items()
+    assert item.enriched_at == T0 and item.authors == ()  # looked at once, nothing to read
+    assert asyncio.run(cur.enrich_research()).items == 0
+    assert len(feed_server.requests_to("/paper.pdf")) == 1
+    arxiv_pdf = replace(item, url="https://arxiv.org/pdf/2301.01234v2", arxiv_id="2301.01234")
+    assert enrich.landing_url(arxiv_pdf) == "https://arxiv.org/abs/2301.01234"
+    assert enrich.landing_url(item) == pdf
