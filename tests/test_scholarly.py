@@ -182,3 +182,26 @@ def test_json_ld_in_the_body_is_read_and_unclosed_scripts_end_the_search() -> No
     late = b'<script type="application/ld+json">{"@type":"ScholarlyArticle","name":"Late"}</script>'
     page = b"<html><head>" + many + late + b"</head></html>"
     assert landing_page_meta(page, url="https://x.example/", headers={}).title is None  # 21st
+
+
+def test_a_real_journal_page_distill() -> None:
+    """A published article's real tags (tests/data/research/distill-branch-specialization.html,
+    origin noted in the file): Highwire tags with "Family, Given" authors, Open Graph beside
+    them, and citation_reference tags that must not be read as the article's own."""
+    meta = read(
+        "distill-branch-specialization.html",
+        url="https://distill.pub/2020/circuits/branch-specialization",
+    )
+    assert meta.authors == (
+        "Chelsea Voss",
+        "Gabriel Goh",
+        "Nick Cammarata",
+        "Michael Petrov",
+        "Ludwig Schubert",
+        "Chris Olah",
+    )
+    assert (meta.venue, meta.doi) == ("Distill", "10.23915/distill.00024.008")
+    assert meta.publication_date == "2021-04-05"
+    assert meta.arxiv_id is None  # a reference's citation_arxiv_id is not the article's
+    assert meta.open_access is True  # citation_fulltext_world_readable, empty as published
+    assert meta.found == ("citation", "og")

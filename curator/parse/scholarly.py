@@ -60,6 +60,7 @@ _SCHOLARLY_TYPES = {
     "chapter", "book", "techarticle", "dataset", "publicationissue", "creativework",
 }  # fmt: skip
 _OPEN_LICENSES = ("creativecommons.org/licenses", "creativecommons.org/publicdomain")
+_FLAGS = frozenset({"citation_fulltext_world_readable"})
 _HEAD_END = re.compile(r"</head\s*>|<body[\s>]", re.IGNORECASE)
 # A tag cannot hold "<": each attempt stops at the next one, so the scan stays linear.
 _SCRIPT_OPEN = re.compile(r"<script\b[^<>]*>")
@@ -181,6 +182,8 @@ def _metas(soup: BeautifulSoup) -> dict[str, list[str]]:
             continue
         key = _attr(m, "name") or _attr(m, "property")
         value = _attr(m, "content")
+        if key and key.lower() in _FLAGS:
+            value = value or "yes"  # a flag: present (usually empty) means true
         if key and value and len(metas.get(key.lower(), ())) < 2 * MAX_AUTHORS:
             metas.setdefault(key.lower(), []).append(value[: 4 * NAME_MAX + VENUE_MAX])
     return metas
@@ -275,7 +278,10 @@ def _citation(metas: Mapping[str, list[str]]) -> dict[str, Any]:
     arxiv = arxiv or ids.arxiv_from_url(
         _first(metas, "citation_pdf_url", "citation_abstract_html_url")
     )
+    # Google Scholar's flag that the full text is free to read: open access as it says it.
+    free = True if "citation_fulltext_world_readable" in metas else None
     return {
+        "open_access": free,
         "title": _text(_first(metas, "citation_title"), TITLE_MAX),
         "authors": _people(
             metas.get("citation_author", []) or metas.get("bepress_citation_author", [])
