@@ -619,3 +619,29 @@ def test_landing_pages_that_are_not_html_are_answers_without_metadata(
     arxiv_pdf = replace(item, url="https://arxiv.org/pdf/2301.01234v2", arxiv_id="2301.01234")
     assert enrich.landing_url(arxiv_pdf) == "https://arxiv.org/abs/2301.01234"
     assert enrich.landing_url(item) == pdf
+
+
+def test_a_link_added_by_hand_names_its_work_and_the_feed_joins_it(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    arxiv_url = feed_server.route(
+        "/api/query",
+        arxiv_answer(arxiv_entry("2301.01234", 2, doi=JOURNAL_DOI)),
+        content_type="application/atom+xml",
+    )
+    cur = make(make_config(source("arxiv-cctv", arxiv_url, "arxiv"), research="  enrich: false\n"))
+    added = cur.review.add_manual(
+        url="https://arxiv.org/pdf/2301.01234v1",
+        title="An audit of live facial recognition",
+        summary="",
+        category="research",
+        published=None,
+        by="ann",
+    )
+    assert (added.arxiv_id, added.doi) == ("2301.01234", None)
+    report = run(cur)
+    assert (report.sources[0].new, report.sources[0].duplicates) == (0, 1)
+    (item,) = cur.store.items()
+    assert item.id == added.id and item.status == "approved"
+    assert item.urls == ("http://arxiv.org/abs/2301.01234v2",)
+    assert item.doi == JOURNAL_DOI  # the feed's entry named the journal article
