@@ -645,3 +645,23 @@ def test_a_link_added_by_hand_names_its_work_and_the_feed_joins_it(
     assert item.id == added.id and item.status == "approved"
     assert item.urls == ("http://arxiv.org/abs/2301.01234v2",)
     assert item.doi == JOURNAL_DOI  # the feed's entry named the journal article
+
+
+def test_serves_scheduled_poll_looks_up_metadata_too(
+    feed_server: FeedServer, make: Callable[..., Curator]
+) -> None:
+    from curator import schedule
+
+    page = feed_server.route("/article/1", landing(None, dc=False), content_type="text/html")
+    feed = feed_server.route("/feed.xml", rss(page))
+    cur = make(enrich_config(feed_server, feed))
+
+    async def tick() -> None:
+        try:
+            await schedule.poll_if_due(cur, "journal")
+        finally:
+            await cur.aclose()
+
+    asyncio.run(tick())
+    (item,) = cur.store.items()
+    assert item.venue == "Journal of Experimental Criminology" and item.enriched_at == T0
