@@ -665,3 +665,34 @@ def test_serves_scheduled_poll_looks_up_metadata_too(
     asyncio.run(tick())
     (item,) = cur.store.items()
     assert item.venue == "Journal of Experimental Criminology" and item.enriched_at == T0
+
+
+def test_the_look_up_cache_keeps_the_latest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import curator.store as store_module
+
+    monkeypatch.setattr(store_module, "MAX_RESEARCH_CACHE", 3)
+    store = Store(tmp_path / "store")
+    with store.transaction():
+        for n in range(5):
+            store.put_lookup(
+                f"page:{n}", at=T0 + timedelta(minutes=n), ok=n % 2 == 0, meta={"n": n}, error=None
+            )
+    assert [store.get_lookup(f"page:{n}") is not None for n in range(5)] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
+    assert Store(tmp_path / "store").get_lookup("page:4") == {
+        "at": "2026-11-02T09:04:00.000000+00:00",
+        "ok": True,
+        "meta": {"n": 4},
+        "error": None,
+    }
+    with store.transaction(), pytest.raises(TypeError, match="not a JSON value"):
+        store.put_lookup("page:x", at=T0, ok=True, meta={"bad": float("nan")}, error=None)
+    (tmp_path / "store" / "research_cache.json").write_text('{"research_cache": {"k": {"ok": 1}}}')
+    assert [d.name for d in Store(tmp_path / "store").damage()] == ["research_cache.json"]
