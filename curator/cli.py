@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from curator import __version__, config, match
+from curator import __version__, cli_research, config, match
 from curator.core import Curator, make_curator
 from curator.exceptions import ConfigError, CuratorError, ItemError, UnknownItem, UnknownSource
 from curator.store import Repaired
@@ -62,6 +62,13 @@ def item_json(item: Item) -> dict[str, Any]:
         "note": item.note,
         "original": dict(item.original),
         "digest_id": item.digest_id,
+        # Research metadata (issue 12): null where unknown.
+        "authors": list(item.authors),
+        "doi": item.doi,
+        "arxiv_id": item.arxiv_id,
+        "venue": item.venue,
+        "publication_date": item.publication_date,
+        "open_access": item.open_access,
     }
 
 
@@ -489,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_service_commands(sub)
     _add_store_commands(sub)
+    cli_research.register(sub)
     return p
 
 
@@ -823,7 +831,7 @@ def _repair(cur: Curator, chosen: Path | None) -> int:
     return 0
 
 
-_DERIVED = ("titles.json", "shards.json")  # rebuilt from the items by repair
+_DERIVED = ("titles.json", "shards.json", "research_ids.json")  # rebuilt from the items
 
 
 def _print_repaired(r: Repaired, source: Path | None) -> bool:

@@ -318,6 +318,19 @@ class StoreSettings(_Model):
     backups: int = Field(7, ge=0, le=366)
 
 
+class ResearchSettings(_Model):
+    """The ``research:`` section (issue 12): looking up research items' metadata on their
+    landing pages and at Crossref, politely and at most ``per_run`` look-ups a run."""
+
+    enrich: bool = True  # after each poll that stored research items
+    crossref_url: HttpUrl = "https://api.crossref.org"  # tests point it at a local server
+    per_run: int = Field(20, ge=1, le=1000)  # network look-ups per run, pages and Crossref
+    retry_failed: Duration = 7 * 86400.0  # a failed look-up is tried again after this
+    max_page: Size = Field(2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    timeout: Duration = 20.0  # whole request
+    host_delay: Delay = 1.0  # pause between two look-ups on one host
+
+
 class Config(_Model):
     """The whole of feeds.yaml."""
 
@@ -328,6 +341,7 @@ class Config(_Model):
     publish: Publish = Field(default_factory=Publish)
     web: Web = Field(default_factory=Web)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    research: ResearchSettings = Field(default_factory=ResearchSettings)
     path: str = Field("feeds.yaml", exclude=True)
 
     def source(self, source_id: str) -> Source | None:

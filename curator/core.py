@@ -13,11 +13,12 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from curator import pipeline
-from curator.config import Config, ConfigStatus
+from curator.config import Config, ConfigStatus, Source
 from curator.exceptions import UnknownSource
 from curator.fetch import Fetcher
 from curator.health import Health
@@ -26,6 +27,9 @@ from curator.review import Review
 from curator.store import Store
 from curator.types import PollReport, SourceReport
 from curator.workers import Workers
+
+if TYPE_CHECKING:
+    from curator.enrich import EnrichReport
 
 log = logging.getLogger("curator.core")
 
@@ -60,6 +64,7 @@ class Curator:
         self.review = Review(store, clock, on_change=self.changed)
         self.health = Health()  # scheduled jobs' outcomes, for /healthz
         self.config_status: ConfigStatus | None = None  # serve's last reading of feeds.yaml
+        self._enriching = False  # a research metadata run is under way (one at a time)
 
     async def poll(
         self,
@@ -93,10 +98,47 @@ class Curator:
             workers=self.workers,
             progress=progress,
         )
-        if any(r.new or r.duplicates for r in report.sources):
+        enriched = await self._enrich_after(report, sources, now)
+        if enriched or any(r.new or r.duplicates for r in report.sources):
             # The export writes and fsyncs files: off the event loop, which serves editors.
             await asyncio.to_thread(self.changed)
         return report
+
+    async def _enrich_after(
+        self, report: PollReport, sources: Sequence[Source], now: datetime
+    ) -> int:
+        """Look up research metadata when this poll stored research items (issue 12)."""
+        research = {s.id for s in sources if s.category == "research"}
+        if (
+            self._enriching
+            or not self.config.research.enrich
+            or not any(r.new or r.duplicates for r in report.sources if r.source_id in research)
+        ):
+            return 0  # a run already under way (another source's poll) covers these items
+        from curator import enrich
+
+        self._enriching = True
+        try:
+            done = await enrich.enrich_quietly(config=self.config, store=self.store, now=now)
+        finally:
+            self._enriching = False
+        return done.enriched if done else 0
+
+    async def enrich_research(self, item_ids: Sequence[str] | None = None) -> EnrichReport:
+        """``curator research enrich``: look up research items' metadata now."""
+        from curator import enrich
+
+        fetcher = enrich.research_fetcher(self.config)
+        try:
+            return await enrich.enrich(
+                config=self.config,
+                store=self.store,
+                fetcher=fetcher,
+                now=self.clock(),
+                item_ids=item_ids,
+            )
+        finally:
+            await fetcher.aclose()
 
     def changed(self) -> None:
         """Items changed: refresh the static export when ``publish.out_dir`` asks for one."""

@@ -4,8 +4,11 @@ something we already have?
 An item is known by its canonical URL (``Entry.item_id``).  The same story reached through a
 different URL — syndicated copies, a search feed's link and the publisher's — is recognised by
 its normalised title (:func:`curator.normalize.title_key`) among items first seen in the last
-14 days; the sources and URLs are merged into the older item.  Merging never touches an item's
-status: an item an editor approved or rejected stays so, however often feeds repeat it.
+14 days; the sources and URLs are merged into the older item.  A research work is also known
+by its DOI and arXiv id (:mod:`curator.identifiers`, indexed by the store), whenever it was
+first seen: a preprint and its journal article become one item with both links.  Merging
+never touches an item's status: an item an editor approved or rejected stays so, however
+often feeds repeat it.
 
 ``decide`` only reads the store; the caller writes ``New.item`` and ``SameStory.item`` inside
 its transaction, so that a second candidate in the same poll sees the first.
@@ -15,12 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from curator import config
+from curator.identifiers import identity_keys
 from curator.normalize import canonical_url, document_url, item_id, title_key
 from curator.store import Store
-from curator.types import Candidate, Category, Event, Item
+from curator.types import Candidate, Category, Entry, Event, Item
 
 __all__ = [
     "MIN_TITLE_WORDS",
@@ -50,10 +54,11 @@ class New:
 @dataclass(frozen=True)
 class SameStory:
     """A stored story found again through another source or URL; store ``item``, the
-    merged copy.  ``by`` says how it was recognised: the same canonical URL or title."""
+    merged copy.  ``by`` says how it was recognised: the same canonical URL or title, or
+    (research) the same DOI or arXiv id."""
 
     item: Item
-    by: Literal["url", "title"] = "url"
+    by: Literal["url", "title", "doi", "arxiv"] = "url"
     alias: str | None = None  # the candidate's own id, to remember as this item's (by title)
 
 
@@ -74,6 +79,9 @@ def decide(candidate: Candidate, *, source: config.Source, store: Store, now: da
     existing = _by_url(entry.canonical_url, entry.item_id, store)
     if existing is not None:
         return _merge(existing, candidate, source_id=source.id, now=now, by="url")
+    work = _by_research_id(entry, store)
+    if work is not None:
+        return _merge_work(work, candidate, source_id=source.id, now=now)
     key = title_key(entry.title)
     if len(key.split()) >= MIN_TITLE_WORDS:
         same = store.find_by_title(key, since=now - SAME_STORY_WINDOW)
@@ -142,6 +150,10 @@ def new_item(candidate: Candidate, *, category: Category, now: datetime) -> Item
         tags=entry.tags,
         history=(Event(at=now, action="created", note=f"from {entry.source_id}"),),
         updated_at=now,
+        doi=entry.doi,
+        arxiv_id=entry.arxiv_id,
+        venue=entry.venue,
+        open_access=True if entry.arxiv_id else None,  # arXiv is open to all readers
     )
 
 
@@ -151,7 +163,7 @@ def _merge(
     *,
     source_id: str,
     now: datetime,
-    by: Literal["url", "title"],
+    by: Literal["url", "title", "doi", "arxiv"],
 ) -> Decision:
     """*item* with *candidate*'s source and URL added, or Seen when it already has both.
 
@@ -177,7 +189,7 @@ def _merge(
         merged = replace(
             merged, score=candidate.score, matched=candidate.matches, why=candidate.why
         )
-    how = "link" if by == "url" else "title"
+    how = {"url": "link", "title": "title", "doi": "DOI", "arxiv": "arXiv id"}[by]
     event = Event(
         at=now,
         action="merged",
@@ -186,3 +198,45 @@ def _merge(
     )
     alias = entry.item_id if entry.item_id != item.id else None
     return SameStory(replace(merged, history=(*item.history, event)), by=by, alias=alias)
+
+
+# --------------------------------------------------------------------------- research identity
+
+
+def _by_research_id(entry: Entry, store: Store) -> Item | None:
+    """The stored work with this entry's DOI or arXiv id (issue 12): a preprint and its
+    journal article, or two versions of one preprint, are one item whatever their URLs."""
+    keys = identity_keys(entry.doi, entry.arxiv_id)
+    return store.find_by_research_id(keys) if keys else None
+
+
+def _merge_work(item: Item, candidate: Candidate, *, source_id: str, now: datetime) -> Decision:
+    """*item* merged with another version of the same work: its link and source added as
+    :func:`_merge` does, and the identifiers, venue and open access it lacked filled in from
+    the candidate (the preprint gains the journal's DOI and venue, the article the arXiv id).
+    The alias keeps the candidate's URL from starting a new item later."""
+    entry = candidate.entry
+    by: Literal["doi", "arxiv"] = (
+        "doi" if entry.doi and item.doi and entry.doi.lower() == item.doi.lower() else "arxiv"
+    )
+    decision = _merge(item, candidate, source_id=source_id, now=now, by=by)
+    base = decision.item if isinstance(decision, SameStory) else item
+    filled: dict[str, tuple[str | None, str | None]] = {}
+    updates: dict[str, Any] = {}
+    for name in ("doi", "arxiv_id", "venue"):
+        if getattr(base, name) is None and getattr(entry, name):
+            updates[name] = getattr(entry, name)
+            filled[name] = (None, getattr(entry, name))
+    if entry.arxiv_id and base.open_access is None:
+        updates["open_access"] = True
+        filled["open_access"] = (None, "yes")
+    if not updates:
+        return decision
+    if isinstance(decision, SameStory) and decision.item.history:
+        last = decision.item.history[-1]
+        history = (*decision.item.history[:-1], replace(last, changes={**last.changes, **filled}))
+        merged = replace(decision.item, history=history, updated_at=now, **updates)
+        return replace(decision, item=merged)
+    event = Event(at=now, action="merged", changes=filled, note=f"same {by} from {source_id}")
+    merged = replace(base, history=(*base.history, event), updated_at=now, **updates)
+    return SameStory(merged, by=by, alias=entry.item_id if entry.item_id != item.id else None)

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from curator.citation import citation_line
 from curator.config import Config
 from curator.exceptions import DigestError
 from curator.types import CATEGORIES, Category, Item
@@ -269,6 +270,7 @@ class _Entry:
     date: str
     summary: str
     note: str = ""  # the editor's "note for the digest"
+    citation: str = ""  # a research item's authors, venue, year, DOI (curator.citation)
 
 
 @dataclass(frozen=True)
@@ -378,6 +380,7 @@ def _sections(items: Sequence[Item], config: Config, tz: ZoneInfo) -> list[_Sect
                 date=_date(i.published, tz),
                 summary=_clip(i.summary_text, SUMMARY_CHARS),
                 note=_clip(" ".join((i.note or "").split()), SUMMARY_CHARS),
+                citation=_line(citation_line(i)),
             )
             for i in chosen
         )

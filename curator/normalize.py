@@ -24,9 +24,11 @@ from urllib.parse import SplitResult, parse_qs, quote, unquote_plus, urljoin, ur
 
 import nh3
 
+from curator import identifiers as ids
 from curator.types import Entry, RawEntry
 
 TITLE_MAX = 500  # characters
+VENUE_MAX = 300  # a journal, proceedings or repository name, or an arXiv journal reference
 SUMMARY_HTML_MAX = 20_000  # characters of sanitised HTML
 SUMMARY_TEXT_MAX = 2_000  # characters of plain text
 HTML_INPUT_MAX = 200_000  # characters of untrusted HTML looked at, at most
@@ -726,4 +728,14 @@ def normalize(raw: RawEntry, *, source_id: str, feed_url: str, now: datetime) ->
         published=published_at(raw, now),
         authors=_names(authors, AUTHORS_MAX, AUTHOR_LEN),
         tags=_names(raw.tags, TAGS_MAX, TAG_LEN),
+        **_research_ids(raw, url),
     )
+
+
+def _research_ids(raw: RawEntry, url: str) -> dict[str, str | None]:
+    """The entry's DOI, arXiv id (versionless) and venue, from what it states and its links
+    (issue 12); identifiers are checked, the venue is plain text."""
+    doi = ids.normalize_doi(raw.doi) or ids.doi_from_url(url) or ids.doi_from_url(raw.guid)
+    arxiv = ids.arxiv_from_url(url) or ids.arxiv_from_url(raw.guid) or ids.normalize_arxiv(doi)
+    venue = (plain_text(raw.venue, VENUE_MAX) or None) if raw.venue else None
+    return {"doi": doi, "arxiv_id": arxiv, "venue": venue}

@@ -37,7 +37,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -50,6 +50,7 @@ from filelock import FileLock, Timeout
 from markupsafe import Markup
 
 from curator import __version__
+from curator.citation import citation_line, research_fields
 from curator.config import Config, Publish
 from curator.exceptions import PublishError
 from curator.types import CATEGORIES, Category, Item, Status
@@ -331,6 +332,8 @@ class _Entry:
     authors: tuple[str, ...]
     published: datetime
     updated: datetime
+    citation: str = ""  # research metadata in one line (curator.citation)
+    research: Mapping[str, Any] = field(default_factory=dict)  # JSON Feed's _curator fields
 
 
 @dataclass(frozen=True)
@@ -360,6 +363,8 @@ def _entry(item: Item) -> _Entry:
         authors=tuple(a for a in (" ".join(_clean(a).split()) for a in item.authors) if a),
         published=item.published,
         updated=_changed_at(item),
+        citation=citation_line(item),
+        research=research_fields(item),
     )
 
 
@@ -435,6 +440,8 @@ def json_feed(selection: Selection, publish: Publish, *, self_url: str) -> dict[
         }
         if e.authors:
             item["authors"] = [{"name": a} for a in e.authors]
+        if e.research:
+            item.setdefault("_curator", {}).update(e.research)
         items.append(item)
     return {
         "version": JSON_FEED_VERSION,
@@ -486,6 +493,7 @@ body { margin: 0; padding: 0.25rem; background: transparent; color: #1f1f1f;
 .curator-title:hover { text-decoration: none; }
 .curator-title:focus-visible { outline: 2px solid #0645ad; outline-offset: 2px; }
 .curator-meta { color: #555; font-size: 0.875em; }
+.curator-citation { color: #555; font-size: 0.875em; font-style: italic; }
 .curator-summary { margin: 0.25em 0 0; }
 .curator-empty { margin: 0; color: #555; }
 """

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from curator import config, dedupe, normalize
+from curator import config, dedupe, identifiers, normalize
 from curator.exceptions import ItemChanged, ItemError, UnknownItem
 from curator.store import Store
 from curator.types import CATEGORIES, Category, Event, Item, NearMiss, Status
@@ -347,6 +347,10 @@ class Review:
                 history=tuple(history),
                 updated_at=now,
                 site=site,
+                # A pasted doi.org or arXiv link names its work (issue 12): indexed, so the
+                # preprint or the article arriving from a feed joins this item.
+                doi=identifiers.doi_from_url(url),
+                arxiv_id=identifiers.arxiv_from_url(url),
             )
             self._store.put_item(item)
         log.info("added item=%s by=%s url=%s", item_id, by or "-", url)

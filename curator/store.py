@@ -13,6 +13,8 @@ Layout of a store directory (every ``*.json`` file is in TinyDB's own JSON forma
       users.json         editor accounts by name
       digests.json       DigestRecord by id
       near_misses.json   NearMiss by item id: entries left out only for a missing group, 30 days
+      research_ids.json  research identity index: "doi:<doi>" / "arxiv:<id>" -> {id}
+      research_cache.json  landing-page and Crossref look-ups: key -> {at, ok, meta, error}
       meta.json          small JSON values by key
       shards.json        how many items each item shard holds (what a damaged shard cost)
       journal.json       only between the renames of a multi-file commit (see below)
@@ -79,6 +81,7 @@ from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
 from curator.exceptions import StoreCorrupt, StoreError, StoreLocked
+from curator.identifiers import identity_keys
 from curator.types import (
     STATUSES,
     Candidate,
@@ -687,6 +690,21 @@ def _check_alias_doc(key: str, doc: Any) -> None:
         raise ValueError(f"alias {key!r} does not map an item id to an item id")
 
 
+def _check_research_id_doc(key: str, doc: Any) -> None:
+    if not key.startswith(("doi:", "arxiv:")) or not _ITEM_ID.match(str(doc.get("id"))):
+        raise ValueError(f"research id {key!r} does not map a DOI or arXiv id to an item id")
+
+
+def _check_research_cache_doc(key: str, doc: Any) -> None:
+    stamp = doc.get("at")
+    if not isinstance(stamp, str) or not _STAMP.match(stamp) or type(doc.get("ok")) is not bool:
+        raise ValueError(f"research look-up {key!r} has no time or outcome")
+
+
+#: Look-ups the research cache keeps, the latest: one file holds them, so it stays small.
+MAX_RESEARCH_CACHE = 5000
+
+
 def _check_near_doc(key: str, doc: Any) -> None:
     if not _ITEM_ID.match(key):
         raise ValueError(f"near miss {key!r} is not keyed by an item id")
@@ -721,6 +739,8 @@ class Damage:
         return {
             "titles.json": "the same-title index (rebuilt from the items)",
             "shards.json": "the item counts (recounted from the items)",
+            "research_ids.json": "the DOI and arXiv id index (rebuilt from the items)",
+            "research_cache.json": "cached metadata look-ups (fetched again when needed)",
             "users.json": "the editor accounts",
             "sources.json": "the sources' poll state",
             "digests.json": "the digest records",
@@ -818,6 +838,12 @@ class Store:
         self._digests = _Partition(self, root / "digests.json", "digests", _no_check)
         self._users = _Partition(self, root / "users.json", "users", _no_check)
         self._near = _Partition(self, root / "near_misses.json", "near_misses", _check_near_doc)
+        self._research_ids = _Partition(
+            self, root / "research_ids.json", "research_ids", _check_research_id_doc
+        )
+        self._research_cache = _Partition(
+            self, root / "research_cache.json", "research_cache", _check_research_cache_doc
+        )
         self._meta = _Partition(self, root / "meta.json", "meta", _check_meta_doc)
         self._sources = _Partition(self, root / "sources.json", "sources", _no_check)
         self._counts = _Partition(self, root / "shards.json", "shards", _check_count_doc)
@@ -831,6 +857,8 @@ class Store:
             self._meta,
             self._sources,
             self._counts,
+            self._research_ids,
+            self._research_cache,
         ]
         self._by_name = {p.path.relative_to(root).as_posix(): p for p in self._partitions}
         self._decoders: dict[str, type[Any]] = {
@@ -1060,6 +1088,7 @@ class Store:
         # neither rewrite the index nor bring back a title it has forgotten.
         if item.title_key and (previous is None or previous.title_key != item.title_key):
             self._index_title(item.title_key, item.id, doc["first_seen"])
+        self._index_research_ids(item, previous)
 
     def items(self, status: Status | None = None) -> list[Item]:
         """Every readable item, or those with *status*, in no particular order.
@@ -1215,6 +1244,8 @@ class Store:
             names = {d.name for d in found}
             if any(n.startswith("items/") for n in names) or "titles.json" in names:
                 self._rebuild_titles()
+            if any(n.startswith("items/") for n in names) or "research_ids.json" in names:
+                self._rebuild_research_ids()
         if any(r.name.startswith("items/") or r.name == "shards.json" for r in out):
             self.count_items()
         return out
@@ -1286,7 +1317,8 @@ class Store:
         if isinstance(part, _Shard) or part in self._aliases:
             salvaged = self._valid_docs(part, _salvage(raw))
         from_backup: dict[str, dict[str, Any]] = {}
-        if backup is not None and part not in (self._titles, self._counts):
+        derived = (self._titles, self._counts, self._research_ids)
+        if backup is not None and part not in derived:
             from_backup = self._backup_docs(part, backup(damage.name))
         docs = {**from_backup, **salvaged}
         if isinstance(part, _Shard):
@@ -1486,6 +1518,71 @@ class Store:
         stale = tuple(k for k, d in docs.items() if d["first_seen"] < cutoff)
         if stale:
             self._titles.put_many({}, remove=stale)
+
+    # research identity and look-ups (issue 12) --------------------------------------------------
+
+    def find_by_research_id(self, keys: tuple[str, ...]) -> Item | None:
+        """The item first stored under any of *keys* (``doi:…``, ``arxiv:…``, as
+        :func:`curator.identifiers.identity_keys` makes them), following a merge."""
+        for key in keys:
+            try:
+                doc = self._research_ids.get(key)
+            except StoreCorrupt:  # shown as damage; until repaired, no merge by identifier
+                return None
+            if doc is None:
+                continue
+            found = self.get_item(str(doc["id"]))
+            if found is None:
+                joined = self.alias_of(str(doc["id"]))
+                found = self.get_item(joined) if joined else None
+            if found is not None:
+                return found
+        return None
+
+    def _index_research_ids(self, item: Item, previous: Item | None) -> None:
+        """Note *item*'s DOI and arXiv id (a key already taken keeps its first item)."""
+        keys = identity_keys(item.doi, item.arxiv_id)
+        if not keys or (
+            previous is not None and keys == identity_keys(previous.doi, previous.arxiv_id)
+        ):
+            return
+        try:
+            new = {k: {"id": item.id} for k in keys if self._research_ids.get(k) is None}
+            if new:
+                self._research_ids.put_many(new)
+        except StoreCorrupt as e:
+            # Derived data: a damaged index must not stop items being stored (repair rebuilds
+            # it from them); until then this item is found by URL and title only.
+            log.warning("research id index not updated item=%s: %s", item.id, e)
+
+    def _rebuild_research_ids(self) -> None:
+        """The research identity index again from the items: it is derived data."""
+        with contextlib.suppress(StoreCorrupt):
+            current = self._research_ids.docs()
+            self._research_ids.put_many({}, remove=tuple(current))
+        for item in sorted(self.items(), key=lambda i: i.first_seen):
+            self._index_research_ids(item, None)
+
+    def get_lookup(self, key: str) -> dict[str, Any] | None:
+        """A cached metadata look-up (``{"at", "ok", "meta", "error"}``), or None."""
+        doc = self._research_cache.get(key)
+        return None if doc is None else copy.deepcopy(doc)
+
+    def put_lookup(self, key: str, *, at: datetime, ok: bool, meta: Any, error: str | None) -> None:
+        """Cache one look-up's outcome (a failure too, so it is retried only later); past
+        :data:`MAX_RESEARCH_CACHE` the oldest are forgotten."""
+        self._require_transaction()
+        try:
+            meta = json.loads(json.dumps(meta, allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"look-up {key!r}: not a JSON value: {e}") from e
+        self._research_cache.put(key, {"at": _dt_out(at), "ok": ok, "meta": meta, "error": error})
+        docs = self._research_cache.docs()
+        if len(docs) > MAX_RESEARCH_CACHE:
+            oldest = heapq.nsmallest(
+                len(docs) - MAX_RESEARCH_CACHE, docs, key=lambda k: (docs[k]["at"], k)
+            )
+            self._research_cache.put_many({}, remove=tuple(oldest))
 
     # source state ------------------------------------------------------------------------------
 

@@ -66,6 +66,10 @@ class RawEntry:
     # (``title_detail.type``): "text/plain" is kept as text; "text/html", or None when the
     # parser cannot tell, is read as HTML.
     title_type: str | None = None
+    # Research metadata the document states (issue 12): a DOI (arXiv's ``arxiv:doi``,
+    # ``prism:doi``, a ``dc:identifier``, Crossref's ``DOI``) and the journal or venue.
+    doi: str | None = None
+    venue: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,11 @@ class Entry:
     published: datetime
     authors: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    # Research identity (curator.identifiers): the DOI as found (case kept), the arXiv id
+    # without its version, and the journal or venue the document named.
+    doi: str | None = None
+    arxiv_id: str | None = None
+    venue: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,13 @@ class Item:
     digest_id: str | None = None
     updated_at: datetime | None = None  # last change of any kind (publishing uses it)
     site: str | None = None  # the page's own site name (og:site_name), for links added by hand
+    # Research metadata (issue 12): from the entry, its landing page's tags and Crossref.
+    doi: str | None = None  # as found, case kept; identity is case-insensitive
+    arxiv_id: str | None = None  # without version (2101.00001); the versioned link is in url(s)
+    venue: str | None = None  # journal, proceedings or repository
+    open_access: bool | None = None  # None: not known
+    publication_date: str | None = None  # as precise as the metadata: YYYY, YYYY-MM, YYYY-MM-DD
+    enriched_at: datetime | None = None  # when its metadata was last looked up
 
 
 @dataclass(frozen=True)

@@ -65,8 +65,14 @@ HOSTILE_FEED: dict[str, Any] = {
             "summary": "<script>window.__pwned=9</script>",
             "date_published": "2025-06-01T11:00:00Z",
             "tags": ["news"],
+            "_curator": {"citation": '<img src=x onerror="window.__pwned=10">'},
         },
-        {"id": "9", "url": "HTTPS://OK.example.org/b", "title": "Upper-case scheme"},
+        {
+            "id": "9",
+            "url": "HTTPS://OK.example.org/b",
+            "title": "Upper-case scheme",
+            "_curator": "not an object",
+        },
         {"id": "10", "url": "https://ok.example.org/c", "title": 42},
         "not an object",
     ],
@@ -298,6 +304,8 @@ def test_widget_keeps_hostile_feed_data_inert(servers: Servers, page: Any) -> No
     assert page.locator("#x .curator-summary").first.text_content() == (
         "<script>window.__pwned=9</script>"
     )
+    citations = page.locator("#x .curator-citation")  # research metadata (issue 12)
+    assert citations.all_text_contents() == ['<img src=x onerror="window.__pwned=10">']
     assert page.locator("#x img, #x script").count() == 0
     assert_clean(page)
 

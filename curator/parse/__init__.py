@@ -121,6 +121,8 @@ def _bounded_entry(raw: RawEntry, *, keep_text: bool) -> RawEntry:
         authors=tuple(a[:MAX_SHORT_TEXT] for a in raw.authors[:MAX_NAMES]),
         tags=tuple(t[:MAX_SHORT_TEXT] for t in raw.tags[:MAX_NAMES]),
         base_url=_url(raw.base_url),
+        doi=_short(raw.doi),
+        venue=_short(raw.venue),
     )
 
 

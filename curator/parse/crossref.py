@@ -93,6 +93,8 @@ def _work(w: Mapping[str, Any]) -> RawEntry:
         published=_date(w),
         authors=_authors(w.get("author")),
         tags=tuple(tags),
+        doi=doi,
+        venue=_first_str(w.get("container-title")),
     )
 
 

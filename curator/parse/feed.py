@@ -15,6 +15,7 @@ from typing import Any
 import feedparser
 
 from curator.exceptions import ParseError
+from curator.identifiers import doi_from_text, doi_from_url
 from curator.normalize import absolute_http_url, plain_text
 from curator.parse import jsonfeed
 from curator.parse._common import (
@@ -242,7 +243,24 @@ def _entry(e: Any, fallback_base: str) -> RawEntry:
         authors=_authors(e),
         tags=_tags(e),
         base_url=base,
+        doi=_doi(e),
+        venue=_str(e.get("prism_publicationname")) or _str(e.get("arxiv_journal_ref")),
     )
+
+
+def _doi(e: Any) -> str | None:
+    """The DOI an entry states: arXiv's ``arxiv:doi``, ``prism:doi``, a ``dc:identifier``
+    holding one, or a link titled "doi" (arXiv's related link)."""
+    for key in ("arxiv_doi", "prism_doi", "dc_identifier"):
+        doi = doi_from_text(_str(e.get(key)))
+        if doi:
+            return doi
+    for x in e.get("links") or []:
+        if isinstance(x, Mapping) and x.get("title") == "doi":
+            doi = doi_from_url(_str(x.get("href")))
+            if doi:
+                return doi
+    return None
 
 
 def _link(e: Any) -> str | None:

@@ -24,6 +24,7 @@ from starlette.templating import Jinja2Templates
 
 from curator import __version__, normalize
 from curator.auth import SignInThrottle, is_admin, session_fingerprint, session_generation
+from curator.citation import citation_line, research_fields
 from curator.review import last_undoable
 from curator.types import CATEGORIES, STATUSES, Item, User
 from curator.web._security import csrf_token
@@ -304,6 +305,8 @@ def make_templates(curator: Curator, highlighter: Callable[[str, Item], Markup])
         summary_html=summary_html,
         undoable=last_undoable,
         terms=deciding_terms,
+        citation_line=citation_line,
+        research_fields=research_fields,
     )
     return Jinja2Templates(env=env)
 

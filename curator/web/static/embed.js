@@ -91,6 +91,13 @@
       a.href = href;
       a.dir = "auto";
       li.appendChild(a);
+      var research = item._curator && typeof item._curator === "object" ? item._curator : null;
+      var citation = research ? text(research.citation).trim() : "";
+      if (citation) {
+        var cite = el("div", "curator-citation", citation);
+        cite.dir = "auto";
+        li.appendChild(cite);
+      }
       var date = options.dates ? humanDate(item.date_published) : null;
       if (date) {
         var meta = el("div", "curator-meta");
