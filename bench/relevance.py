@@ -74,6 +74,10 @@ STRONG = (
 
 # Sample sizes per stratum, as drawn with --sample (the strata are fixed by the BEFORE rules).
 SAMPLE_SIZES = {"kept": 150, "near": 150, "rest": 100}
+# A second draw, from what the first left of a stratum (with its own seed): the near misses
+# hold the hard cases, so they got 100 more labels once the first 400 were judged.  Together
+# the two draws are one simple random sample of 250 of the stratum.
+EXTRA = {"near": (2024, 100)}
 HELDOUT_SHARE = 0.25
 
 
@@ -141,14 +145,24 @@ def draw_sample(seed: int) -> None:
         by_stratum[stratum(entry, rules)].append((name, entry))
     rng = random.Random(seed)
     sizes = {s: len(v) for s, v in by_stratum.items()}
+    drawn = {s: n + EXTRA.get(s, (0, 0))[1] for s, n in SAMPLE_SIZES.items()}
     STRATA.write_text(
-        json.dumps({"seed": seed, "population": sizes, "sample": SAMPLE_SIZES}, indent=2) + "\n"
+        json.dumps({"seed": seed, "population": sizes, "sample": drawn}, indent=2) + "\n"
     )
     writer = csv.writer(sys.stdout)
     writer.writerow(["file", "url", "title", "relevant", "stratum", "split", "note"])
+    first: dict[str, list[tuple[str, Entry]]] = {}
     for name, members in by_stratum.items():
-        for file, entry in rng.sample(members, SAMPLE_SIZES[name]):
+        first[name] = rng.sample(members, SAMPLE_SIZES[name])
+        for file, entry in first[name]:
             split = "heldout" if rng.random() < HELDOUT_SHARE else "dev"
+            writer.writerow([file, entry.url, entry.title, "", name, split, ""])
+    for name, (extra_seed, n) in EXTRA.items():
+        again = random.Random(extra_seed)
+        taken = {entry.url for _, entry in first[name]}
+        left = [(f, e) for f, e in by_stratum[name] if e.url not in taken]
+        for file, entry in again.sample(left, n):
+            split = "heldout" if again.random() < HELDOUT_SHARE else "dev"
             writer.writerow([file, entry.url, entry.title, "", name, split, ""])
 
 
