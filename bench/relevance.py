@@ -214,7 +214,9 @@ class Figures:
     stream_recall_ci: tuple[float, float]
 
 
-def _weighted(rows: Sequence[tuple[str, bool, bool]], weight: dict[str, float]) -> tuple[float, float]:
+def _weighted(
+    rows: Sequence[tuple[str, bool, bool]], weight: dict[str, float]
+) -> tuple[float, float]:
     tp = fp = fn = 0.0
     for s, relevant, kept in rows:
         w = weight[s]
@@ -271,9 +273,7 @@ class Judged:
     why: str
 
 
-def judge(
-    labels: Sequence[Label], stream: Stream, rules: match.CompiledRules
-) -> Iterator[Judged]:
+def judge(labels: Sequence[Label], stream: Stream, rules: match.CompiledRules) -> Iterator[Judged]:
     """Each labelled entry with what *rules* made of it (labels whose URL the stream lacks
     are an error: the labels belong to this stream)."""
     by_url = {e.url: e for _, e in stream.entries}
@@ -308,13 +308,18 @@ def _ci(c: tuple[float, float]) -> str:
 
 def report(rules_file: Path, source_id: str | None, split: str, show: bool) -> None:
     stream = load_stream()
+    _, rules = general_rules(config.load(rules_file), source_id)
+    kept = sum(match.match(entry, rules) is not None for _, entry in stream.entries)
+    print(f"kept in the whole stream: {kept} of {len(stream.entries)} distinct entries")
     splits = ["all", "dev", "heldout"] if split == "all" else [split]
     for s in splits:
         name, f, judged = evaluate(rules_file, source_id, s, stream)
         if s == splits[0]:
             print(f"rules: {rules_file} as source {name}; labels: {LABELS.relative_to(ROOT)}")
-            print(f"{'labels':8} {'n':>4} {'kept':>5} {'TP':>4} {'FP':>4} {'FN':>4} {'TN':>4}  "
-                  "precision [95 %]   recall [95 %]    | stream-weighted precision, recall")
+            print(
+                f"{'labels':8} {'n':>4} {'kept':>5} {'TP':>4} {'FP':>4} {'FN':>4} {'TN':>4}  "
+                "precision [95 %]   recall [95 %]    | stream-weighted precision, recall"
+            )
         print(
             f"{s:8} {len(judged):>4} {f.tp + f.fp:>5} {f.tp:>4} {f.fp:>4} {f.fn:>4} {f.tn:>4}  "
             f"{_pct(f.precision):>5} {_ci(f.precision_ci):9}  {_pct(f.recall):>5} "
@@ -322,11 +327,11 @@ def report(rules_file: Path, source_id: str | None, split: str, show: bool) -> N
             f"{_pct(f.stream_recall)} {_ci(f.stream_recall_ci)}"
         )
         if show and s == splits[0]:
-            for kind, pick in (
-                ("false positives (kept, not relevant)", lambda j: j.kept and not j.label.relevant),
-                ("false negatives (dropped, relevant)", lambda j: j.label.relevant and not j.kept),
+            for kind, kept in (
+                ("false positives (kept, not relevant)", True),
+                ("false negatives (dropped, relevant)", False),
             ):
-                wrong = [j for j in judged if pick(j)]
+                wrong = [j for j in judged if j.kept == kept and j.label.relevant != kept]
                 print(f"\n{kind}: {len(wrong)}")
                 for j in wrong:
                     print(f"- [{j.label.stratum}] {j.label.title[:110]}\n    {j.why}")
