@@ -30,7 +30,7 @@ import math
 import random
 import sys
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,8 +88,12 @@ class Stream:
     entries: tuple[tuple[str, Entry], ...]
 
 
-def load_stream(path: Path = STREAM) -> Stream:
-    """Parse and normalise every file of the archive as a feed source would."""
+def load_stream(path: Path = STREAM, only: Collection[str] | None = None) -> Stream:
+    """Parse and normalise every file of the archive as a feed source would.
+
+    With *only* (URLs as normalised), entries whose link cannot be one of them are not
+    normalised at all: the tests read just the labelled entries, in a tenth of the time.
+    """
     source = config.Source(id="news2023", name="news2023", url=FEED_URL)
     out: list[tuple[str, Entry]] = []
     seen: set[str] = set()
@@ -103,6 +107,10 @@ def load_stream(path: Path = STREAM) -> Stream:
             )
             name = Path(member.name).name
             for raw in parse(fetched, source, max_entries=100_000).entries:
+                if only is not None:
+                    link = normalize.absolute_http_url(raw.link, FEED_URL)
+                    if link is None or normalize.clean_url(link) not in only:
+                        continue
                 entry = normalize.normalize(raw, source_id="news2023", feed_url=FEED_URL, now=NOW)
                 if entry is not None and entry.url not in seen:
                     seen.add(entry.url)
