@@ -323,7 +323,9 @@ def report(rules_file: Path, source_id: str | None, split: str, show: bool) -> N
     for s in splits:
         name, f, judged = evaluate(rules_file, source_id, s, stream)
         if s == splits[0]:
-            print(f"rules: {rules_file} as source {name}; labels: {LABELS.relative_to(ROOT)}")
+            shown = rules_file.resolve()
+            shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown
+            print(f"rules: {shown} as source {name}; labels: {LABELS.relative_to(ROOT)}")
             print(
                 f"{'labels':8} {'n':>4} {'kept':>5} {'TP':>4} {'FP':>4} {'FN':>4} {'TN':>4}  "
                 "precision [95 %]   recall [95 %]    | stream-weighted precision, recall"
