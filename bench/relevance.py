@@ -315,8 +315,8 @@ def _ci(c: tuple[float, float]) -> str:
 
 
 def report(rules_file: Path, source_id: str | None, split: str, show: bool) -> None:
+    _, rules = general_rules(config.load(rules_file), source_id)  # a bad file fails first
     stream = load_stream()
-    _, rules = general_rules(config.load(rules_file), source_id)
     kept = sum(match.match(entry, rules) is not None for _, entry in stream.entries)
     print(f"kept in the whole stream: {kept} of {len(stream.entries)} distinct entries")
     splits = ["all", "dev", "heldout"] if split == "all" else [split]

@@ -278,3 +278,15 @@ def test_bench_shows_false_positives_with_the_terms_that_kept_them(
     crimea = [j for j in judged if j.label.title == DROPPED["crimea"][0]]
     assert len(crimea) == 1 and crimea[0].kept and not crimea[0].label.relevant
     assert "policing: Crimea" in crimea[0].why
+
+
+def test_bench_reports_a_bad_rules_file_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not relevance.STREAM.exists():
+        pytest.skip(f"the news2023 stream is not at {relevance.STREAM}")
+    bad = tmp_path / "feeds.yaml"
+    bad.write_text("rules:\n  require: [nowhere]\n")
+    assert relevance.main(["--rules", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "nowhere" in err and "Traceback" not in err
