@@ -360,6 +360,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not STREAM.exists():
         print(f"the news2023 stream is not at {STREAM}", file=sys.stderr)
         return 2
+    if not args.sample and not args.rules.is_file():
+        print(f"{args.rules}: no such file; pass --rules FILE (a feeds.yaml)", file=sys.stderr)
+        return 2
     try:
         if args.sample:
             draw_sample(args.seed)
