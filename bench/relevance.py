@@ -75,9 +75,10 @@ STRONG = (
 # Sample sizes per stratum, as drawn with --sample (the strata are fixed by the BEFORE rules).
 SAMPLE_SIZES = {"kept": 150, "near": 150, "rest": 100}
 # A second draw, from what the first left of a stratum (with its own seed): the near misses
-# hold the hard cases, so they got 100 more labels once the first 400 were judged.  Together
-# the two draws are one simple random sample of 250 of the stratum.
-EXTRA = {"near": (2024, 100)}
+# hold the hard cases, so they got 100 more labels once the first 400 were judged, and the
+# rest 100 more because one relevant entry there weighs ~200 of the stream.  Together the
+# two draws of a stratum are one simple random sample of it.
+EXTRA = {"near": (2024, 100), "rest": (2025, 100)}
 HELDOUT_SHARE = 0.25
 
 
