@@ -449,8 +449,9 @@ def test_near_misses_from_a_real_news_stream(
     feed_server: FeedServer, make: Callable[..., Curator]
 ) -> None:
     """A 2023 capture of MSN's news feed under the real rules of feeds.yaml, as a general news
-    source (cameras AND policing): camera stories without a policing term (war drones, a
-    plane filmed by CCTV, doorbell reviews) are near misses with their reason, never queued."""
+    source (cameras AND policing): camera stories without a policing term (a plane filmed by
+    CCTV, doorbell reviews) are near misses with their reason, never queued.  War drones are
+    neither: a drone is no camera term on its own (bench/relevance/README.md)."""
     if not NEWS2023.exists():
         pytest.skip(f"the news2023 stream is not at {NEWS2023}")
     with tarfile.open(NEWS2023) as archive:
@@ -474,16 +475,22 @@ def test_near_misses_from_a_real_news_stream(
     (r,) = run(cur).sources
     near = cur.store.near_misses()
     assert r.outcome == "ok" and r.entries == 482
-    assert r.near_misses == len(near) > 50 > r.new > 0
+    assert r.near_misses == len(near) >= 5 and r.new >= 5
     queued = {i.id for i in cur.store.items()}
     assert not queued & {n.id for n in near}
-    for n in near:
-        assert n.missing == ("policing",)
+    camera_stories = [n for n in near if n.missing == ("policing",)]
+    assert len(camera_stories) >= 5
+    for n in camera_stories:
         assert n.reason.endswith("lacked a term from group 'policing'")
         assert n.candidate.score >= 3
         assert n.candidate.why.startswith("dropped (no term from 'policing') · met cameras: ")
-    titles = {n.candidate.entry.title for n in near}
+    titles = {n.candidate.entry.title for n in camera_stories}
     assert "WATCH: CCTV Footage Captures Plane Landing on Busy Salt Lake City Highway" in titles
+    # A war drone meets neither group: it is no camera story left out for want of a police word.
+    assert not [t for t in titles if "Ukraine" in t or "Russia" in t]
+    queued_titles = {i.title for i in cur.store.items()}
+    assert "DHS announces body-worn camera policy for all its agencies" in queued_titles
+    assert "Facial recognition used nearly 1m times by US police" in queued_titles
     for item in cur.store.items():
         assert "; policing: " in item.why and item.why.endswith(", needs 3)")
 
