@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from curator import __version__, config, match
+from curator import __version__, cli_sources, config, match
 from curator.core import Curator, make_curator
 from curator.exceptions import ConfigError, CuratorError, ItemError, UnknownItem, UnknownSource
 from curator.store import Repaired
@@ -435,9 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     s.set_defaults(func=cmd_fetch)
 
-    s = sub.add_parser("sources", help="each source's health")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_sources)
+    cli_sources.register(sub, cmd_sources)  # `sources`, and its import/export actions
 
     s = sub.add_parser("items", help="list items, newest first")
     s.add_argument(
