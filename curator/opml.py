@@ -49,6 +49,8 @@ MAX_FEEDS = 5000
 #: The namespace of Curator's own attributes in an exported file.
 NS = "urn:curator:opml:1"
 NAME_MAX = 120
+#: The kinds of source a feed reader can read (arXiv's API answers in Atom).
+EXPORTED_KINDS = ("feed", "arxiv")
 
 _ID_MAX = 48
 #: Letters NFKD does not split into a base letter and an accent.
@@ -67,6 +69,7 @@ class OpmlFeed:
     source_id: str | None = None  # curator:id, in files Curator exported
     publisher_class: str | None = None  # curator:class
     jurisdiction: str | None = None  # curator:jurisdiction
+    kind: str | None = None  # curator:kind
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,7 @@ def _walk(
                 source_id=_ns(element, "id"),
                 publisher_class=_ns(element, "class"),
                 jurisdiction=_ns(element, "jurisdiction"),
+                kind=_ns(element, "kind"),
             )
         )
         if len(element):  # a feed with children (rare): its children are read too
@@ -378,7 +382,7 @@ def plan(
             "id": source_id,
             "name": feed.title or source_id,
             "url": feed.xml_url,
-            "kind": "feed",
+            "kind": feed.kind if feed.kind in EXPORTED_KINDS else "feed",
             "category": category or folder_category or "news",
         }
         klass = publisher_class or _known_class(feed.publisher_class) or folder_class
@@ -443,8 +447,6 @@ def add_to_document(doc: Any, entries: Sequence[dict[str, Any]], note: str) -> N
 
 # --------------------------------------------------------------------------- writing
 
-EXPORTED_KINDS = ("feed", "arxiv")  # what a feed reader can read (arXiv's API is Atom)
-
 
 @dataclass(frozen=True)
 class Export:
@@ -496,6 +498,7 @@ def export(config: Config, now: datetime) -> Export:
             if s.publisher_class:
                 o.set(f"{{{NS}}}class", s.publisher_class)
             o.set(f"{{{NS}}}jurisdiction", s.jurisdiction)
+            o.set(f"{{{NS}}}kind", s.kind)
             written.append(s.id)
     data = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     return Export(data, tuple(written), tuple(left_out))
