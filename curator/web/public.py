@@ -10,7 +10,8 @@
 
 Query parameters: ``category`` (``news``, ``research``, ``guidance``, several comma-separated
 or repeated), ``class`` (publisher classes, likewise: ``police``, ``academic``…) and
-``jurisdiction`` (``UK``, ``US``…, likewise; see :mod:`curator.publisher`), ``limit`` (1 or more; above ``publish.limit`` it is capped), and on /embed
+``jurisdiction`` (``UK``, ``US``…, likewise; see :mod:`curator.publisher`), ``limit`` (1 or
+more; above ``publish.limit`` it is capped), and on /embed
 ``summaries`` and ``dates`` (``0`` or ``1``).  Anything else is ignored (cache busters); a bad
 value is a 400 that says what is wrong.  HEAD answers like GET; OPTIONS answers the CORS
 preflight of /links.json (and says ``Allow`` elsewhere); other methods get 405.
