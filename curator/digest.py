@@ -166,7 +166,8 @@ def render(
 
     Items are grouped into News, Research and Guidance (empty groups left out), newest first
     within a group; research is told apart from news by :func:`section_of`.  With no items
-    it is the short "nothing new" note; whether that is sent at all is :mod:`curator.digests`' business (``digest.empty_week``).
+    it is the short "nothing new" note; whether that is sent at all is
+    :mod:`curator.digests`' business (``digest.empty_week``).
     """
     settings = config.digest
     tz = ZoneInfo(settings.timezone)
