@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from curator import __version__, normalize, publisher
+from curator import __version__, normalize
 from curator.auth import SignInThrottle, is_admin, session_fingerprint, session_generation
 from curator.config import Config
 from curator.review import last_undoable
@@ -204,18 +204,11 @@ def render(
         "path": request.url.path,
         "is_admin": user is not None and is_admin(st.curator.store, user),
         "publisher_classes": PUBLISHER_CLASSES,
-        "publisher_of": _publisher_of(st.curator.config),
     }
     ctx.update(context or {})
     return st.templates.TemplateResponse(
         request, name, ctx, status_code=status_code, headers=headers
     )
-
-
-def _publisher_of(config: Config) -> Callable[[Item], publisher.Publisher]:
-    """An item's class and jurisdiction for the templates (see curator.publisher)."""
-    table = publisher.Classes.of_config(config).lookup()
-    return lambda item: publisher.of(item, table)
 
 
 def error_page(request: Request, status_code: int, title: str, message: str) -> Response:
