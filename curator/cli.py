@@ -310,7 +310,8 @@ def cmd_items(cur: Curator, args: argparse.Namespace) -> int:
         cur.store.items(status), key=lambda i: (i.published, i.first_seen), reverse=True
     )[: args.limit]
     if args.json:
-        json.dump([item_json(i) for i in items], sys.stdout, indent=2, ensure_ascii=False)
+        rows = [{**item_json(i), **cli_sources.publisher_json(i, cur.config)} for i in items]
+        json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
     if not items:

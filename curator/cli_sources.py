@@ -22,10 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from curator import config_edit, opml
+from curator import config_edit, opml, publisher
+from curator.config import Config
 from curator.core import Curator
 from curator.exceptions import OpmlError
-from curator.types import CATEGORIES, PUBLISHER_CLASSES
+from curator.types import CATEGORIES, PUBLISHER_CLASSES, Item
 
 Command = Callable[[Curator, argparse.Namespace], int]
 
@@ -156,6 +157,13 @@ def cmd_export(cur: Curator, args: argparse.Namespace) -> int:
     for source_id, why in result.left_out:
         print(f"left out {source_id}: {why}", file=sys.stderr)
     return 0
+
+
+def publisher_json(item: Item, cfg: Config) -> dict[str, str | None]:
+    """``class`` and ``jurisdiction`` of an item for ``curator items --json`` (its first
+    source's as configured now, else the values it was made with: curator.publisher)."""
+    who = publisher.of(item, publisher.Classes.of_config(cfg).lookup())
+    return {"class": who.publisher_class, "jurisdiction": who.jurisdiction}
 
 
 def register(sub: Any, health: Command) -> None:

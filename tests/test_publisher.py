@@ -326,3 +326,27 @@ def test_the_digest_puts_academic_publishers_under_research() -> None:
         == "research"
     )
     assert datetime.now(UTC) > NOW  # the fixture dates are in the past
+
+
+def test_items_json_carries_class_and_jurisdiction(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from curator.cli import main
+
+    (tmp_path / "feeds.yaml").write_text(
+        "sources:\n"
+        "  - {id: met, name: Met, url: 'https://met.example/f', class: police}\n"
+        "  - {id: uni, name: Uni, url: 'https://uni.example/f', class: academic,"
+        " jurisdiction: INT}\n",
+        encoding="utf-8",
+    )
+    fill_store(
+        tmp_path / "store",
+        [item_from(1, "met"), item_from(2, "uni"), item_from(3, "old", jurisdiction="EU")],
+    )
+    where = ["--config", str(tmp_path / "feeds.yaml"), "--store", str(tmp_path / "store")]
+    code = main([*where, "items", "--status", "all", "--json"])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)
+    got = {r["sources"][0]: (r["class"], r["jurisdiction"]) for r in rows}
+    assert got == {"met": ("police", "UK"), "uni": ("academic", "INT"), "old": (None, "EU")}
