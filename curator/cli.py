@@ -73,6 +73,8 @@ def state_json(source: config.Source, state: SourceState | None) -> dict[str, An
         "url": source.url,
         "kind": source.kind,
         "category": source.category,
+        "class": source.publisher_class,
+        "jurisdiction": source.jurisdiction,
         "enabled": source.enabled,
         "health": _health(source, state),
         "last_fetch": _iso(s.last_fetch),

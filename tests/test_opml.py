@@ -303,6 +303,7 @@ def test_sources_without_an_action_still_reports_health(
     assert run(tmp_path, "sources", "--json") == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in rows] == ["daring-fireball", "college-of-policing"]
+    assert [(r["class"], r["jurisdiction"]) for r in rows] == [("press", "UK"), ("police", "UK")]
     assert run(tmp_path, "sources") == 0
     assert "college-of-policing" in capsys.readouterr().out
 
