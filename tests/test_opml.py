@@ -394,3 +394,17 @@ def test_export_then_import_round_trips_every_exported_source(tmp_path: Path) ->
     wanted = [key(s) for s in bundled.sources if s.id in result.written]
     assert sorted(key(s) for s in back.sources) == sorted(wanted)
     assert len(wanted) == len(result.written) > 15
+
+
+def test_absurdly_deep_nesting_is_an_error_not_a_crash() -> None:
+    depth = 5000
+    data = (
+        b"<opml version='2.0'><body>"
+        + b"<outline text='f'>" * depth
+        + b"<outline text='x' xmlUrl='https://e.org/f'/>"
+        + b"</outline>" * depth
+        + b"</body></opml>"
+    )
+    with pytest.raises(OpmlError) as e:
+        opml.parse(data, "deep.opml")
+    assert e.value.line == 1 and "not well-formed XML" in e.value.message
