@@ -46,6 +46,7 @@ ERRORS: dict[str, Callable[[], CuratorError]] = {
     "DigestError": lambda: exceptions.DigestError("no recipients"),
     "MailError": lambda: exceptions.MailError("auth refused"),
     "PublishError": lambda: exceptions.PublishError("cannot write"),
+    "OpmlError": lambda: exceptions.OpmlError("subs.opml", 8, "not well-formed XML"),
 }
 
 
