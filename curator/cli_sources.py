@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from curator import config_edit, opml, publisher
-from curator.config import Config
+from curator.config import JURISDICTION_CODE, Config
 from curator.core import Curator
 from curator.exceptions import OpmlError
 from curator.types import CATEGORIES, PUBLISHER_CLASSES, Item
@@ -43,8 +43,6 @@ def _read(path: str) -> bytes:
 
 
 def _jurisdiction(text: str) -> str:
-    from curator.config import JURISDICTION_CODE
-
     code = text.strip().upper()
     if not JURISDICTION_CODE.match(code):
         raise argparse.ArgumentTypeError(

@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from lxml import etree
 
-from curator.config import Config, Source
+from curator.config import ID_PATTERN, JURISDICTION_CODE, Config, Source
 from curator.exceptions import OpmlError
 from curator.types import CATEGORIES, PUBLISHER_CLASSES, Category
 
@@ -399,8 +399,6 @@ def plan(
 
 
 def _valid_id(value: str) -> bool:
-    from curator.config import ID_PATTERN
-
     return bool(ID_PATTERN.match(value))
 
 
@@ -409,8 +407,6 @@ def _known_class(value: str | None) -> str | None:
 
 
 def _known_jurisdiction(value: str | None) -> str | None:
-    from curator.config import JURISDICTION_CODE
-
     if value and JURISDICTION_CODE.match(value.strip().upper()):
         return value.strip().upper()
     return None

@@ -29,6 +29,7 @@ __all__ = [
     "Classes",
     "Publisher",
     "is_research",
+    "matches",
     "of",
     "parse_classes",
     "parse_jurisdictions",
