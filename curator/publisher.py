@@ -35,17 +35,6 @@ __all__ = [
     "parse_jurisdictions",
 ]
 
-#: How each class reads in the editor's pages and the digest.
-LABELS: Mapping[str, str] = {
-    "government": "Government",
-    "police": "Police",
-    "regulator": "Regulator",
-    "academic": "Academic",
-    "press": "Press",
-    "industry": "Industry",
-    "campaign": "Campaign",
-}
-
 
 @dataclass(frozen=True)
 class Publisher:
