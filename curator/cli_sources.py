@@ -166,8 +166,12 @@ def publisher_json(item: Item, cfg: Config) -> dict[str, str | None]:
 
 def register(sub: Any, health: Command) -> None:
     """``sources`` with its optional actions; ``health`` is the no-action command."""
-    s = sub.add_parser("sources", help="each source's health; import or export OPML")
-    s.add_argument("--json", action="store_true")
+    s = sub.add_parser(
+        "sources",
+        help="each source's health; import or export OPML",
+        description="Without an action: each source's health. With one: OPML in or out.",
+    )
+    s.add_argument("--json", action="store_true", help="the health table as JSON")
     s.set_defaults(func=health)
     actions = s.add_subparsers(dest="sources_command", metavar="ACTION")
     i = actions.add_parser("import", help="add the feeds of an OPML file to feeds.yaml")
