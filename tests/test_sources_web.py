@@ -163,6 +163,24 @@ def test_editing_changes_only_the_form_keys(admin: TestClient, cfg_path: Path) -
     assert "Daring Fireball &lt;b&gt;DF&lt;/b&gt;" in again and "<b>DF</b>" not in again
 
 
+def test_values_left_alone_keep_their_spelling(admin: TestClient, cfg_path: Path) -> None:
+    text = cfg_path.read_text(encoding="utf-8").replace(
+        "    class: press\n", "    class: press\n    interval: 360m   # six hours\n"
+    )
+    cfg_path.write_text(text, encoding="utf-8")
+    page = "/sources/daring-fireball/edit"
+    assert 'value="6h"' in admin.get(page).text
+    r = post_form(admin, page, page, name="Daring Fireball (JSON)")
+    assert r.status_code == 303, r.text
+    after = cfg_path.read_text(encoding="utf-8")
+    assert "interval: 360m   # six hours" in after
+    assert "name: Daring Fireball (JSON)" in after
+    assert "jurisdiction" not in after and "kind:" not in after  # defaults not written out
+    r = post_form(admin, page, page, interval="2h")
+    assert r.status_code == 303
+    assert re.search(r"interval: 2h +# six hours", cfg_path.read_text(encoding="utf-8"))
+
+
 def test_a_file_changed_meanwhile_is_refused(admin: TestClient, cfg_path: Path) -> None:
     values = form_of(admin.get("/sources/daring-fireball/edit").text)
     cfg_path.write_text(cfg_path.read_text(encoding="utf-8") + "# edited by hand\n", "utf-8")

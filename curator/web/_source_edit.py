@@ -161,12 +161,13 @@ def _entry(values: dict[str, str], *, enabled: bool) -> dict[str, Any]:
     return entry
 
 
-def _apply(target: Any, values: dict[str, Any]) -> None:
-    """Set the form's keys on a round-trip mapping; empty optional keys are removed."""
+def _apply(target: Any, values: dict[str, Any], only: set[str] | None = None) -> None:
+    """Set the form's keys on a round-trip mapping; empty optional keys are removed.  With
+    ``only``, the other keys are left exactly as written (``360m`` stays ``360m``)."""
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
     for name in FIELDS:
-        if name == "id":
+        if name == "id" or (only is not None and name not in only):
             continue
         if name not in values:
             if name in OPTIONAL and name in target:
@@ -176,7 +177,8 @@ def _apply(target: Any, values: dict[str, Any]) -> None:
         if name in ("url", "homepage") and isinstance(value, str):
             value = DoubleQuotedScalarString(value)
         target[name] = value
-    target["enabled"] = values["enabled"]
+    if only is None or "enabled" in only:
+        target["enabled"] = values["enabled"]
 
 
 def _index_of(doc: Any, source_id: str) -> int:
@@ -282,12 +284,24 @@ async def edit_source(request: Request) -> Response:
     enabled = form_str(form, "enabled") == "yes"
     state_form = _Form(values, form_str(form, "expected_version"), enabled)
     entry = _entry(values, enabled=enabled)
+    try:
+        _text, current_cfg = await run_in_threadpool(_read_file, path)
+    except (ConfigError, OSError) as e:
+        state_form.general.append(str(e))
+        return _page(request, state_form, new=False, status_code=409)
+    current = current_cfg.source(source_id)
+    if current is None:
+        return _no_such(request, source_id)
+    before = _values_of(current)
+    changed = {name for name in FIELDS if values.get(name, "") != before[name]}
+    if enabled != current.enabled:
+        changed.add("enabled")
     found: dict[str, int] = {}
 
     def change(doc: Any) -> None:
         index = _index_of(doc, source_id)
         found["index"] = index
-        _apply(doc["sources"][index], entry)
+        _apply(doc["sources"][index], entry, changed)
 
     try:
         edited = await run_in_threadpool(
