@@ -190,6 +190,7 @@ def cmd_check(cur: Curator, args: argparse.Namespace) -> int:
             "no way to reach you; set it to an e-mail address or web page",
             file=sys.stderr,
         )
+    cli_sources.warn_unclassified(cfg)
     print(
         f"{cfg.path}: OK — {len(cfg.sources)} sources ({enabled} enabled), "
         f"{len(cfg.rules.include)} include terms, {len(cfg.rules.exclude)} exclude terms"

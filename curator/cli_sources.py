@@ -157,6 +157,21 @@ def cmd_export(cur: Curator, args: argparse.Namespace) -> int:
     return 0
 
 
+def warn_unclassified(cfg: Config) -> None:
+    """``curator check``: name the sources without ``class`` (they are "unclassified": no
+    class filter selects their items)."""
+    missing = [s.id for s in cfg.sources if s.publisher_class is None]
+    if missing:
+        shown = ", ".join(missing[:10]) + (
+            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        )
+        print(
+            f"warning: {cfg.path}: {len(missing)} source(s) have no `class` ({shown}): set it "
+            f"to one of {', '.join(PUBLISHER_CLASSES)} so the publisher filters can select them",
+            file=sys.stderr,
+        )
+
+
 def publisher_json(item: Item, cfg: Config) -> dict[str, str | None]:
     """``class`` and ``jurisdiction`` of an item for ``curator items --json`` (its first
     source's as configured now, else the values it was made with: curator.publisher)."""

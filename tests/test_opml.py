@@ -408,3 +408,16 @@ def test_absurdly_deep_nesting_is_an_error_not_a_crash() -> None:
     with pytest.raises(OpmlError) as e:
         opml.parse(data, "deep.opml")
     assert e.value.line == 1 and "not well-formed XML" in e.value.message
+
+
+def test_check_names_sources_without_a_class(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup(tmp_path)
+    assert run(tmp_path, "check") == 0
+    assert "have no `class`" not in capsys.readouterr().err
+    assert run(tmp_path, "sources", "import", str(DATA / "miniflux-rssowl-nested.opml")) == 0
+    capsys.readouterr()
+    assert run(tmp_path, "check") == 0
+    err = capsys.readouterr().err
+    assert "3 source(s) have no `class` (feed-1, feed-2, feed-3)" in err
