@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from curator import dedupe, exceptions, pipeline
+from curator import config_edit, dedupe, exceptions, pipeline
 from curator.config import Source
 from curator.core import make_curator
 from curator.exceptions import CuratorError, Problem, SourceBug
@@ -47,6 +47,7 @@ ERRORS: dict[str, Callable[[], CuratorError]] = {
     "MailError": lambda: exceptions.MailError("auth refused"),
     "PublishError": lambda: exceptions.PublishError("cannot write"),
     "OpmlError": lambda: exceptions.OpmlError("subs.opml", 8, "not well-formed XML"),
+    "ConfigChanged": lambda: config_edit.ConfigChanged(Path("feeds.yaml")),
 }
 
 
