@@ -22,10 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from filelock import Timeout
+
 from curator import config_edit, opml, publisher
 from curator.config import JURISDICTION_CODE, Config
 from curator.core import Curator
-from curator.exceptions import OpmlError
+from curator.exceptions import CuratorError, OpmlError
 from curator.types import CATEGORIES, PUBLISHER_CLASSES, Item
 
 Command = Callable[[Curator, argparse.Namespace], int]
@@ -74,7 +76,12 @@ def cmd_import(cur: Curator, args: argparse.Namespace) -> int:
         if args.dry_run:
             config_edit.preview(path, change)  # validated as a real import would be
         else:
-            config_edit.edit(path, change)
+            try:
+                config_edit.edit(path, change)
+            except Timeout:
+                raise CuratorError(
+                    f"{path} is being saved by someone else (its lock is held); try again"
+                ) from None
             written = True
     if args.json:
         json.dump(_plan_json(result, written, str(path)), sys.stdout, indent=2, ensure_ascii=False)

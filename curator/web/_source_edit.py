@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import Timeout
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -233,7 +234,7 @@ async def new_source(request: Request) -> Response:
     except ConfigError as e:
         _problems(e, state_form, _count_sources(path))
         return _page(request, state_form, new=True, status_code=400)
-    except CuratorError as e:  # ConfigChanged: someone saved the file meanwhile
+    except (CuratorError, Timeout) as e:  # ConfigChanged, or another save holds the lock
         state_form.general.append(str(e))
         return _page(request, state_form, new=True, status_code=409)
     log.info("source added source=%s by=%s", values["id"], user_name(request))
@@ -312,7 +313,7 @@ async def edit_source(request: Request) -> Response:
     except ConfigError as e:
         _problems(e, state_form, found.get("index"))
         return _page(request, state_form, new=False, status_code=400)
-    except CuratorError as e:
+    except (CuratorError, Timeout) as e:
         state_form.general.append(str(e))
         return _page(request, state_form, new=False, status_code=409)
     log.info("source edited source=%s by=%s", source_id, user_name(request))
@@ -344,7 +345,7 @@ def _toggle(enabled: bool) -> Endpoint:
             )
         except KeyError:
             return _no_such(request, source_id)
-        except CuratorError as e:  # ConfigError, ConfigChanged
+        except (CuratorError, Timeout) as e:  # ConfigError, ConfigChanged, lock held
             flash(request, f"{source_id}: not {word.lower()}: {e}", "error")
             return RedirectResponse(f"/sources/{source_id}", status_code=303)
         log.info("source %s source=%s by=%s", word.lower(), source_id, user_name(request))
