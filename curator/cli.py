@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from curator import __version__, cli_research, config, match
+from curator import __version__, cli_research, cli_sources, config, match
 from curator.core import Curator, make_curator
 from curator.exceptions import ConfigError, CuratorError, ItemError, UnknownItem, UnknownSource
 from curator.store import Repaired
@@ -80,6 +80,8 @@ def state_json(source: config.Source, state: SourceState | None) -> dict[str, An
         "url": source.url,
         "kind": source.kind,
         "category": source.category,
+        "class": source.publisher_class,
+        "jurisdiction": source.jurisdiction,
         "enabled": source.enabled,
         "health": _health(source, state),
         "last_fetch": _iso(s.last_fetch),
@@ -195,6 +197,7 @@ def cmd_check(cur: Curator, args: argparse.Namespace) -> int:
             "no way to reach you; set it to an e-mail address or web page",
             file=sys.stderr,
         )
+    cli_sources.warn_unclassified(cfg)
     print(
         f"{cfg.path}: OK — {len(cfg.sources)} sources ({enabled} enabled), "
         f"{len(cfg.rules.include)} include terms, {len(cfg.rules.exclude)} exclude terms"
@@ -326,7 +329,8 @@ def cmd_items(cur: Curator, args: argparse.Namespace) -> int:
         cur.store.items(status), key=lambda i: (i.published, i.first_seen), reverse=True
     )[: args.limit]
     if args.json:
-        json.dump([item_json(i) for i in items], sys.stdout, indent=2, ensure_ascii=False)
+        rows = [{**item_json(i), **cli_sources.publisher_json(i, cur.config)} for i in items]
+        json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
     if not items:
@@ -451,9 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     s.set_defaults(func=cmd_fetch)
 
-    s = sub.add_parser("sources", help="each source's health")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_sources)
+    cli_sources.register(sub, cmd_sources)  # `sources`, and its import/export actions
 
     s = sub.add_parser("items", help="list items, newest first")
     s.add_argument(

@@ -32,13 +32,16 @@ from pydantic import (
 )
 
 from curator.exceptions import ConfigError, Problem
-from curator.types import Category
+from curator.types import DEFAULT_JURISDICTION, Category, PublisherClass
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+ID_PATTERN = _ID  # what a source id must look like (OPML import derives ids to fit it)
+#: A jurisdiction: a short upper-case code, ISO 3166 style ("UK", "US", "EU", "GB-SCT", "INT").
+JURISDICTION_CODE = re.compile(r"^[A-Z]{2,3}(-[A-Z0-9]{1,3})?$")
 
 
 #: The longest duration accepted (100 years): anything longer is a typo, and a date that far
@@ -189,6 +192,21 @@ class Source(_Model):
     rules: SourceRules = Field(default_factory=SourceRules)
     selector: str | None = None  # for kind: page, a CSS selector for the article links
     homepage: HttpUrl | None = None
+    # Added by sources (issue 12): who publishes it (the YAML key is ``class``, a Python
+    # keyword, hence the alias) and where (a short code; the working group is British).
+    publisher_class: PublisherClass | None = Field(None, alias="class")
+    jurisdiction: str = DEFAULT_JURISDICTION
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _jurisdiction(cls, v: str) -> str:
+        code = v.strip().upper()
+        if not JURISDICTION_CODE.match(code):
+            raise ValueError(
+                f"expected a short code such as UK, US, EU or GB-SCT for the jurisdiction, "
+                f"not {v!r}"
+            )
+        return code
 
     @field_validator("id")
     @classmethod
@@ -214,7 +232,10 @@ class Source(_Model):
 
     def config_hash(self) -> str:
         """Changes whenever the source's configuration does; clears a 410 'gone' mark."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        # Who publishes it says nothing about how it is fetched: left out, so that classifying
+        # sources does not clear their marks.
+        fetched = self.model_dump(mode="json", exclude={"publisher_class", "jurisdiction"})
+        blob = json.dumps(fetched, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

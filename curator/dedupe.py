@@ -87,7 +87,15 @@ def decide(candidate: Candidate, *, source: config.Source, store: Store, now: da
         same = store.find_by_title(key, since=now - SAME_STORY_WINDOW)
         if same is not None and not _other_anchor(same, entry.canonical_url):
             return _merge(same, candidate, source_id=source.id, now=now, by="title")
-    return New(new_item(candidate, category=source.category, now=now))
+    return New(
+        new_item(
+            candidate,
+            category=source.category,
+            now=now,
+            publisher_class=source.publisher_class,
+            jurisdiction=source.jurisdiction,
+        )
+    )
 
 
 def _identities(item: Item) -> set[str]:
@@ -127,9 +135,16 @@ def _other_anchor(item: Item, canonical: str) -> bool:
     return canonical not in known and any(document_url(u) == page for u in known)
 
 
-def new_item(candidate: Candidate, *, category: Category, now: datetime) -> Item:
+def new_item(
+    candidate: Candidate,
+    *,
+    category: Category,
+    now: datetime,
+    publisher_class: str | None = None,
+    jurisdiction: str | None = None,
+) -> Item:
     """A pending item for a candidate seen for the first time (``now``), from the entry's
-    source."""
+    source (whose class and jurisdiction it keeps: :mod:`curator.publisher`)."""
     entry = candidate.entry
     return Item(
         id=entry.item_id,
@@ -154,6 +169,8 @@ def new_item(candidate: Candidate, *, category: Category, now: datetime) -> Item
         arxiv_id=entry.arxiv_id,
         venue=entry.venue,
         open_access=True if entry.arxiv_id else None,  # arXiv is open to all readers
+        publisher_class=publisher_class,
+        jurisdiction=jurisdiction,
     )
 
 

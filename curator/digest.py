@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from curator import publisher
 from curator.citation import citation_line
 from curator.config import Config
 from curator.exceptions import DigestError
@@ -164,9 +165,10 @@ def render(
     unsubscribe link goes (:meth:`Digest.message` fills it in); without it (a preview, the
     web archive) the body offers only the mailto address.
 
-    Items are grouped by category (news, research, guidance; empty groups left out), newest
-    first within a group.  With no items it is the short "nothing new" note; whether that is
-    sent at all is :mod:`curator.digests`' business (``digest.empty_week``).
+    Items are grouped into News, Research and Guidance (empty groups left out), newest first
+    within a group; research is told apart from news by :func:`section_of`.  With no items
+    it is the short "nothing new" note; whether that is sent at all is
+    :mod:`curator.digests`' business (``digest.empty_week``).
     """
     settings = config.digest
     tz = ZoneInfo(settings.timezone)
@@ -361,11 +363,22 @@ def _source_name(item: Item, config: Config) -> str:
     return host.removeprefix("www.") or (item.sources[0] if item.sources else "")
 
 
+def section_of(item: Item, classes: Mapping[str, tuple[str | None, str]]) -> Category:
+    """The digest section an item goes in: Research for research (category ``research``, or
+    an academic publisher: a university's news feed reports studies), else its category's
+    (:func:`curator.publisher.is_research`)."""
+    if publisher.is_research(item, publisher.of(item, classes)):
+        return "research"
+    return item.category
+
+
 def _sections(items: Sequence[Item], config: Config, tz: ZoneInfo) -> list[_Section]:
     out: list[_Section] = []
+    classes = publisher.Classes.of_config(config).lookup()
+    placed = {i.id: section_of(i, classes) for i in items}
     for category in CATEGORIES:
         chosen = sorted(
-            (i for i in items if i.category == category),
+            (i for i in items if placed[i.id] == category),
             key=lambda i: (i.published, i.id),
             reverse=True,
         )

@@ -22,7 +22,8 @@
      ├── PortInUse              `curator serve` cannot listen where it was told to
      ├── DigestError            building or sending a digest failed
      │    └── MailError         the SMTP server refused us (auth, connection, all recipients)
-     └── PublishError           an export could not be written
+     ├── PublishError           an export could not be written
+     └── OpmlError              an OPML subscription list cannot be read (file, line)
 
 The CLI maps these to clean messages and exit codes; anything else is a bug and propagates.
 
@@ -198,3 +199,14 @@ class MailError(DigestError):
 
 class PublishError(CuratorError):
     pass
+
+
+class OpmlError(CuratorError):
+    """An OPML file that cannot be read: its name, the line where known, and why."""
+
+    def __init__(self, name: str, line: int | None, message: str) -> None:
+        self.name = name
+        self.line = line
+        self.message = message
+        where = f"{name}:{line}" if line else name
+        super().__init__(f"{where}: {message}")

@@ -74,6 +74,7 @@ _MET_LIMIT = 3  # terms shown per required group in ``why``
 # Compiling
 
 
+@functools.lru_cache(maxsize=16384)  # check() meets every global term once per source
 def _term_tokens(term: str) -> tuple[str, ...]:
     """The tokens of a term, or ValueError saying why it cannot be one."""
     text = _EDGES.sub("", term.lower().translate(_APOSTROPHES))

@@ -49,7 +49,7 @@ import nh3
 from filelock import FileLock, Timeout
 from markupsafe import Markup
 
-from curator import __version__
+from curator import __version__, publisher
 from curator.citation import citation_line, research_fields
 from curator.config import Config, Publish
 from curator.exceptions import PublishError
@@ -118,6 +118,10 @@ class Query:
 
     categories: tuple[Category, ...] = ()
     limit: int | None = None
+    # Added by sources (issue 12): publisher classes and jurisdictions (none = all), matched
+    # against each item's first source as configured now (curator.publisher.of).
+    classes: tuple[str, ...] = ()
+    jurisdictions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,11 +170,19 @@ def approved_at(item: Item) -> datetime:
 
 
 def select(
-    items: Iterable[Item], publish: Publish, now: datetime, query: Query | None = None
+    items: Iterable[Item],
+    publish: Publish,
+    now: datetime,
+    query: Query | None = None,
+    classes: publisher.Classes | None = None,
 ) -> Selection:
     """Choose what the outputs show; ``items`` is every item (``store.items()``), so that
-    an item leaving the list (undone, rejected after approval) moves ``last_modified``."""
+    an item leaving the list (undone, rejected after approval) moves ``last_modified``.
+    ``classes`` (the configured sources' classes) is needed only by a query that filters by
+    class or jurisdiction."""
     query = query or Query()
+    by_source = (classes or publisher.Classes()).lookup()
+    by_publisher = bool(query.classes or query.jurisdictions)
     max_age = timedelta(seconds=publish.max_age)
     cutoff = now - max_age
     limit = min(query.limit or publish.limit, publish.limit)
@@ -188,6 +200,10 @@ def select(
         if not _is_http(item.url):
             continue
         if query.categories and item.category not in query.categories:
+            continue
+        if by_publisher and not publisher.matches(
+            publisher.of(item, by_source), query.classes, query.jurisdictions
+        ):
             continue
         shown.append(item)
     chosen = tuple(heapq.nlargest(limit, shown, key=_rank))
@@ -267,10 +283,14 @@ def duration(seconds: float) -> str:
 
 
 def items_for(
-    store: ItemSource, publish: Publish, now: datetime, query: Query | None = None
+    store: ItemSource,
+    publish: Publish,
+    now: datetime,
+    query: Query | None = None,
+    classes: publisher.Classes | None = None,
 ) -> Selection:
     """:func:`select` over everything in ``store``."""
-    return select(store.items(), publish, now, query)
+    return select(store.items(), publish, now, query, classes)
 
 
 # --------------------------------------------------------------------------- views
@@ -381,6 +401,10 @@ def feed_url(
     params: list[tuple[str, str]] = []
     if query and query.categories:
         params.append(("category", ",".join(query.categories)))
+    if query and query.classes:
+        params.append(("class", ",".join(query.classes)))
+    if query and query.jurisdictions:
+        params.append(("jurisdiction", ",".join(query.jurisdictions)))
     if query and query.limit is not None:
         params.append(("limit", str(min(query.limit, publish.limit))))
     url = (base or publish.base_url).rstrip("/") + "/" + name

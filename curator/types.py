@@ -23,6 +23,21 @@ CATEGORIES: tuple[Category, ...] = ("news", "research", "guidance")
 Status = Literal["pending", "approved", "rejected"]
 STATUSES: tuple[Status, ...] = ("pending", "approved", "rejected")
 Field = Literal["title", "summary"]
+#: Who publishes a source (``class:`` in feeds.yaml): what the queue, the public outputs and
+#: the digest group and filter by.
+PublisherClass = Literal[
+    "government", "police", "regulator", "academic", "press", "industry", "campaign"
+]
+PUBLISHER_CLASSES: tuple[PublisherClass, ...] = (
+    "government",
+    "police",
+    "regulator",
+    "academic",
+    "press",
+    "industry",
+    "campaign",
+)
+DEFAULT_JURISDICTION = "UK"
 
 
 @dataclass(frozen=True)
@@ -197,6 +212,12 @@ class Item:
     open_access: bool | None = None  # None: not known
     publication_date: str | None = None  # as precise as the metadata: YYYY, YYYY-MM, YYYY-MM-DD
     enriched_at: datetime | None = None  # when its metadata was last looked up
+    # Added by sources (issue 12): the publisher class and jurisdiction of the item's first
+    # source when the item was made (None: added by hand, or stored before they existed).
+    # What the program shows and filters by is curator.publisher.of(item, config), which
+    # prefers the source's current values: see that module for why.
+    publisher_class: str | None = None  # one of PUBLISHER_CLASSES (a str: see store)
+    jurisdiction: str | None = None
 
 
 @dataclass(frozen=True)

@@ -428,7 +428,7 @@ def test_every_config_key_is_documented_in_the_readme() -> None:
         for name, f in model.model_fields.items():
             if name == "path":
                 continue
-            out.add(name)
+            out.add(f.alias or name)  # the YAML key (``class`` for publisher_class)
             ann = f.annotation
             if isinstance(ann, type) and issubclass(ann, BaseModel):
                 out |= keys(ann)

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from curator.config import Config, Publish
+from curator.config import Config, Publish, Source
 from curator.store import Store
 from curator.web.public import EMBED_JS, public_routes
 from tests.system import CHROMIUM, CHROMIUM_ARGS, require
@@ -143,7 +143,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         make_item(7, url="javascript:window.__pwned=7", title="Stored javascript: link"),
     ]
     store = fill_store(tmp_path_factory.mktemp("store"), items)
-    site = Site(Config(publish=Publish(limit=20)), store)
+    # The items' source ("test") is a police force in the UK: ?class= selects by it.
+    police = Source.model_validate(
+        {"id": "test", "name": "Test", "url": "https://test.example/f", "class": "police"}
+    )
+    site = Site(Config(publish=Publish(limit=20), sources=[police]), store)
 
     def hostile_js(request: Request) -> Response:
         return Response(EMBED_JS.read_bytes(), media_type="text/javascript")
@@ -179,6 +183,16 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
                     '<section id="research"></section>'
                     '<script src="{c}/embed.js" data-target="#research" '
                     'data-category="research" data-summaries="0" data-dates="0" async></script>'
+                ),
+            ),
+            Route(
+                "/by-class",
+                page(
+                    '<div id="police"></div><div id="press"></div>'
+                    '<script src="{c}/embed.js" data-target="#police" data-class="police" '
+                    'data-jurisdiction="uk" async></script>'
+                    '<script src="{c}/embed.js" data-target="#press" data-class="press" '
+                    "async></script>"
                 ),
             ),
             Route(
@@ -279,6 +293,15 @@ def test_widget_options_category_summaries_dates(servers: Servers, page: Any) ->
     ]
     assert page.locator("#research .curator-summary").count() == 0
     assert page.locator("#research time").count() == 0
+    assert_clean(page)
+
+
+def test_widget_selects_by_publisher_class_and_jurisdiction(servers: Servers, page: Any) -> None:
+    expect = playwright_sync.expect
+    page.goto(servers.host + "/by-class")
+    expect(page.locator("#police li.curator-item")).to_have_count(len(tricky_items()))
+    expect(page.locator("#press")).not_to_have_attribute("aria-busy", "true")
+    assert page.locator("#press li.curator-item").count() == 0
     assert_clean(page)
 
 

@@ -26,6 +26,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from curator import publisher
 from curator.auth import SignInThrottle
 from curator.exceptions import (
     CuratorError,
@@ -36,7 +37,7 @@ from curator.exceptions import (
 )
 from curator.secret_key import session_secret
 from curator.types import Item
-from curator.web import _account, _admin, _items, _near, _research, _sources
+from curator.web import _account, _admin, _items, _near, _research, _source_edit, _sources
 from curator.web._common import STATIC, WebState, error_page, make_templates, wants_json
 from curator.web._numbers import BadNumber
 from curator.web._security import (
@@ -98,6 +99,7 @@ def create_app(
     templates = make_templates(curator, _highlighter(curator, rules_cache))
     templates.env.globals["digests_enabled"] = bool(digest_routes)
     templates.env.globals["not_published"] = NotPublished(curator)
+    templates.env.globals["publisher_of"] = _publisher_of(curator)
 
     public = _public_routes(curator)
     public_paths = {p for r in public if isinstance(p := getattr(r, "path", None), str)}
@@ -108,6 +110,7 @@ def create_app(
         *_items.routes,
         *_near.routes,
         *_research.routes,
+        *_source_edit.routes,  # ahead of /sources/{source_id}: /sources/new
         *_sources.routes,
         *digest_routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -164,6 +167,21 @@ def _digest_routes() -> list[BaseRoute]:
 
 
 _RULES_OF = " config"  # the highlighter cache's key for the configuration it was compiled from
+
+
+def _publisher_of(curator: Curator) -> Callable[[Item], publisher.Publisher]:
+    """An item's class and jurisdiction for the templates, from the running configuration
+    (see curator.publisher); the table is rebuilt when a reload replaced the configuration."""
+    cache: dict[str, Any] = {}
+
+    def of(item: Item) -> publisher.Publisher:
+        cfg = curator.config
+        if cache.get("config") is not cfg:
+            cache["config"] = cfg
+            cache["table"] = publisher.Classes.of_config(cfg).lookup()
+        return publisher.of(item, cache["table"])
+
+    return of
 
 
 def _highlighter(curator: Curator, cache: dict[str, Any]) -> Callable[[str, Item], Markup]:

@@ -25,8 +25,9 @@ from starlette.templating import Jinja2Templates
 from curator import __version__, normalize
 from curator.auth import SignInThrottle, is_admin, session_fingerprint, session_generation
 from curator.citation import citation_line, research_fields
+from curator.config import Config
 from curator.review import last_undoable
-from curator.types import CATEGORIES, STATUSES, Item, User
+from curator.types import CATEGORIES, PUBLISHER_CLASSES, STATUSES, Item, User
 from curator.web._security import csrf_token
 
 if TYPE_CHECKING:
@@ -203,6 +204,7 @@ def render(
         "statuses": STATUSES,
         "path": request.url.path,
         "is_admin": user is not None and is_admin(st.curator.store, user),
+        "publisher_classes": PUBLISHER_CLASSES,
     }
     ctx.update(context or {})
     return st.templates.TemplateResponse(

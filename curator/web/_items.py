@@ -25,11 +25,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from curator import normalize
+from curator import normalize, publisher
+from curator.config import Config
 from curator.exceptions import CuratorError, ItemChanged, ItemError, UnknownItem
 from curator.parse.page import page_metadata
 from curator.review import SITE_MAX, Review
-from curator.types import CATEGORIES, STATUSES, Item, Status
+from curator.types import CATEGORIES, PUBLISHER_CLASSES, STATUSES, Item, Status
 from curator.web._common import (
     editor_only,
     escape_text_paragraphs,
@@ -62,15 +63,41 @@ def _sort_key(status: str) -> Callable[[Item], Any]:
     return lambda i: (-i.published.timestamp(), i.id)
 
 
-def _matches(item: Item, source: str, category: str, words: Sequence[str]) -> bool:
+def _matches(
+    item: Item,
+    source: str,
+    category: str,
+    words: Sequence[str],
+    by_publisher: Callable[[Item], bool] | None = None,
+) -> bool:
     if source and source not in item.sources:
         return False
     if category and item.category != category:
+        return False
+    if by_publisher is not None and not by_publisher(item):
         return False
     if words:
         hay = f"{item.title}\n{item.summary_text}\n{item.url}\n{item.note or ''}".casefold()
         return all(w in hay for w in words)
     return True
+
+
+def _publisher_filter(config: Config, klass: str, place: str) -> Callable[[Item], bool] | None:
+    """The queue's class / jurisdiction filter (None: no filter).  ``unclassified`` selects
+    items whose publisher has no class (added by hand, or a source without ``class``)."""
+    if not klass and not place:
+        return None
+    table = publisher.Classes.of_config(config).lookup()
+
+    def keep(item: Item) -> bool:
+        who = publisher.of(item, table)
+        if klass == "unclassified" and who.publisher_class is not None:
+            return False
+        if klass and klass != "unclassified" and who.publisher_class != klass:
+            return False
+        return not (place and who.jurisdiction != place)
+
+    return keep
 
 
 MAX_PAGE = 1_000_000
@@ -116,6 +143,13 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
         category = params.get("category", "")
         if category not in CATEGORIES:
             category = ""
+        # Publisher class and jurisdiction (curator.publisher): an unknown value is ignored,
+        # as an unknown category is: the form offers only known ones.
+        klass = params.get("class", "")
+        if klass not in PUBLISHER_CLASSES and klass != "unclassified":
+            klass = ""
+        place = params.get("jurisdiction", "").strip().upper()[:12]
+        by_publisher = _publisher_filter(st.curator.config, klass, place)
         q = params.get("q", "").strip()[:200]
         words = q.casefold().split()
         raw_page = params.get("page", "")
@@ -123,8 +157,8 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
         size = st.curator.config.web.page_size
 
         items = st.curator.store.items(None if status == "all" else status)  # type: ignore[arg-type]
-        if source or category or words:
-            items = [i for i in items if _matches(i, source, category, words)]
+        if source or category or words or by_publisher:
+            items = [i for i in items if _matches(i, source, category, words, by_publisher)]
         total = len(items)
         pages = max(1, math.ceil(total / size))
         page = min(page, pages)
@@ -135,7 +169,14 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
         else:
             shown = sorted(items, key=key)[start : start + size]
 
-        filters = {"status": status, "source": source, "category": category, "q": q}
+        filters = {
+            "status": status,
+            "source": source,
+            "category": category,
+            "class": klass,
+            "jurisdiction": place,
+            "q": q,
+        }
 
         def page_url(n: int) -> str:
             query = {
@@ -150,7 +191,8 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
         here = page_url(page)
         view, chosen = _chosen_view(request)
         failing = (0, 0)
-        if status == "pending" and total == 0 and not (source or category or words):
+        narrowed = bool(source or category or words or klass or place)
+        if status == "pending" and total == 0 and not narrowed:
             failing = _failing_sources(request)
         titles = {
             "pending": "Queue",
@@ -171,7 +213,8 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
                 "next_url": page_url(page + 1) if page < pages else None,
                 "here": here,
                 "filters": filters,
-                "filtered": bool(source or category or q),
+                "filtered": bool(source or category or q or klass or place),
+                "jurisdictions": sorted({s.jurisdiction for s in st.curator.config.sources}),
                 "sources": st.curator.config.sources,
                 "list_status": status,
                 "view": view,

@@ -134,8 +134,19 @@ async def source_page(request: Request) -> Response:
             "every": _every,
             "next_poll": _next_poll(row, curator.clock()),
             "title": row.source.name,
+            "config_version": _file_version(curator.config.path),
         },
     )
+
+
+def _file_version(path: str) -> str:
+    """The version of feeds.yaml the enable/disable buttons are made from (config_edit)."""
+    from curator import config_edit
+
+    try:
+        return config_edit.version(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 @editor_only

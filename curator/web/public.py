@@ -9,7 +9,9 @@
     GET /embed.js     the widget script (curator/web/static/embed.js)
 
 Query parameters: ``category`` (``news``, ``research``, ``guidance``, several comma-separated
-or repeated), ``limit`` (1 or more; above ``publish.limit`` it is capped), and on /embed
+or repeated), ``class`` (publisher classes, likewise: ``police``, ``academic``…) and
+``jurisdiction`` (``UK``, ``US``…, likewise; see :mod:`curator.publisher`), ``limit`` (1 or
+more; above ``publish.limit`` it is capped), and on /embed
 ``summaries`` and ``dates`` (``0`` or ``1``).  Anything else is ignored (cache busters); a bad
 value is a 400 that says what is wrong.  HEAD answers like GET; OPTIONS answers the CORS
 preflight of /links.json (and says ``Allow`` elsewhere); other methods get 405.
@@ -49,7 +51,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, Router, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from curator import publish
+from curator import publish, publisher
 from curator.config import Config
 from curator.exceptions import CuratorError
 from curator.publish import Format, ItemSource, Query, Rendered
@@ -132,7 +134,12 @@ def parse_options(request: Request, *, max_limit: int, flags: bool = False) -> _
             raise BadParameter(
                 f"limit must be a whole number from 1 to {max_limit}, not {shown!r}"
             ) from None
-    query = Query(categories=categories, limit=limit)
+    try:
+        classes = publisher.parse_classes(params.getlist("class"))
+        jurisdictions = publisher.parse_jurisdictions(params.getlist("jurisdiction"))
+    except ValueError as e:
+        raise BadParameter(str(e)) from None
+    query = Query(categories=categories, limit=limit, classes=classes, jurisdictions=jurisdictions)
     if not flags:
         return _Options(query)
     return _Options(query, summaries=_flag(params, "summaries"), dates=_flag(params, "dates"))
@@ -294,6 +301,10 @@ def _output_name(fmt: Format, options: _Options) -> str:
     params: list[tuple[str, str]] = []
     if options.query.categories:
         params.append(("category", ",".join(options.query.categories)))
+    if options.query.classes:
+        params.append(("class", ",".join(options.query.classes)))
+    if options.query.jurisdictions:
+        params.append(("jurisdiction", ",".join(options.query.jurisdictions)))
     if options.query.limit is not None:
         params.append(("limit", str(options.query.limit)))
     if fmt == "embed":
@@ -361,7 +372,10 @@ class _Site:
         config = self.curator.config
         store = self.curator.store
         now = self.curator.clock()
-        key = (store.version(), config.publish, fmt, options)
+        # The sources' classes are part of the key: reclassifying a source in feeds.yaml
+        # changes what ?class= selects without changing the store.
+        classes = publisher.Classes.of_config(config)
+        key = (store.version(), config.publish, fmt, options, classes)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None and (hit[1] is None or now < hit[1]):
@@ -374,7 +388,7 @@ class _Site:
                 good = self._good.get(good_key)
             if good is not None:
                 return good
-        selection = publish.items_for(store, config.publish, now, options.query)
+        selection = publish.items_for(store, config.publish, now, options.query, classes)
         rendered = publish.render(
             fmt,
             selection,

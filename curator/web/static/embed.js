@@ -8,6 +8,9 @@
  * data-target     CSS selector of the element to fill (default: a new element before the script)
  * data-limit      how many links (the server caps it at publish.limit)
  * data-category   news, research or guidance (several comma-separated); default all
+ * data-class      publisher classes: government, police, regulator, academic, press,
+ *                 industry, campaign (several comma-separated); default all
+ * data-jurisdiction  UK, US, EU, INT… (several comma-separated); default all
  * data-summaries  1 (default) or 0
  * data-dates      1 (default) or 0
  *
@@ -152,6 +155,14 @@
     }
     if (category) {
       url.searchParams.set("category", category);
+    }
+    var publisherClass = attr("data-class", "");
+    if (publisherClass) {
+      url.searchParams.set("class", publisherClass);
+    }
+    var jurisdiction = attr("data-jurisdiction", "");
+    if (jurisdiction) {
+      url.searchParams.set("jurisdiction", jurisdiction);
     }
     var options = {
       summaries: attr("data-summaries", "1") !== "0",
