@@ -44,7 +44,12 @@ CORPUS = Path(os.environ.get("CURATOR_CORPUS", ROOT.parent / "shared" / "corpus"
 MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "security": (
         "curator/web/_security.py",
-        ("tests/test_web.py", "tests/test_web_hostile.py", "tests/test_publish_web.py"),
+        (
+            "tests/test_web.py",
+            "tests/test_web_hostile.py",
+            "tests/test_publish_web.py",
+            "tests/test_security_layers.py",
+        ),
     ),
     "auth": ("curator/auth.py", ("tests/test_web.py", "tests/test_web_hostile.py")),
     "normalize": (
