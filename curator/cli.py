@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from curator import __version__, config, match
+from curator import __version__, cli_stories, config, match, stories
 from curator.core import Curator, make_curator
 from curator.exceptions import ConfigError, CuratorError, ItemError, UnknownItem, UnknownSource
 from curator.store import Repaired
@@ -62,6 +62,7 @@ def item_json(item: Item) -> dict[str, Any]:
         "note": item.note,
         "original": dict(item.original),
         "digest_id": item.digest_id,
+        "also_in": stories.also_in(item),
     }
 
 
@@ -480,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_service_commands(sub)
     _add_store_commands(sub)
+    cli_stories.register(sub)
     return p
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "PER_DAY",
     "Near",
     "StoryIndex",
+    "also_in",
     "outlet",
     "required",
     "shingles",
@@ -130,6 +131,22 @@ def _tellings(item: Item) -> list[tuple[str, tuple[Any, ...], str, str, datetime
     for m in item.story:
         out.append((f"{item.id}/{m.id}", sig, m.title, m.summary_text, m.published))
     return out
+
+
+def also_in(item: Item) -> list[dict[str, Any]]:
+    """The other outlets' tellings of *item*'s story, as ``curator items --json`` gives
+    them (``also_in``): what ``curator split`` and the web's "Not the same story" take."""
+    return [
+        {
+            "id": m.id,
+            "url": m.url,
+            "source": m.source,
+            "title": m.title,
+            "published": m.published.isoformat(),
+            "similarity": m.similarity,
+        }
+        for m in item.story
+    ]
 
 
 def _outlets(item: Item) -> frozenset[str]:
