@@ -501,3 +501,12 @@ def test_stories_can_be_turned_off(tmp_path: Path) -> None:
     assert cur.stories.threshold == 0.4
     with pytest.raises(ValueError, match="threshold"):
         config.Config.model_validate({"stories": {"threshold": 0}})
+
+
+def test_a_changed_stories_section_waits_for_a_restart() -> None:
+    from curator.reload import restart_needed
+
+    running = config.Config()
+    new = config.Config.model_validate({"stories": {"threshold": 0.35}})
+    assert restart_needed(running, new) == ("stories.threshold",)
+    assert restart_needed(running, config.Config()) == ()
