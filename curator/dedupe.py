@@ -96,7 +96,11 @@ def decide(
     if stories is not None:
         joined = _same_story(candidate, source=source, store=store, now=now, stories=stories)
         if joined is not None:
+            stories.note(joined.item)
             return joined
+        new = new_item(candidate, category=source.category, now=now)
+        stories.note(new)
+        return New(new)
     return New(new_item(candidate, category=source.category, now=now))
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_WINDOW",
     "LEAD_WORDS",
     "PER_DAY",
+    "RESYNC",
     "Near",
     "StoryIndex",
     "also_in",
@@ -60,6 +61,8 @@ PER_DAY = 0.05
 #: Fewer distinct content words than this (a bare "Video" post) say too little to group on.
 MIN_WORDS = 6
 NUM_PERM = 128
+#: A full pass over the store's items at least this often, even when nothing was committed.
+RESYNC = timedelta(minutes=10)
 #: The LSH looks for candidates at this fraction of the threshold, so that a pair just over
 #: the threshold is not lost to MinHash's estimation error; the exact check then decides.
 _LSH_FACTOR = 0.6
@@ -175,6 +178,8 @@ class StoryIndex:
         self._lsh: Any = None
         self._tellings: dict[str, _Telling] = {}
         self._sigs: dict[str, tuple[Any, ...]] = {}
+        self._version: str | None = None  # the store's, at the last full sync
+        self._synced: datetime | None = None
 
     def __len__(self) -> int:
         return len(self._tellings)
@@ -220,30 +225,53 @@ class StoryIndex:
 
     def sync(self, store: Store, now: datetime) -> None:
         """Follow the store: index the items first seen within the window (and their
-        members) that are new or changed, forget the others.  Cheap when little changed:
-        the items come from the store's cache and only changed ones are hashed again."""
-        since = now - self.window
+        members) that are new or changed, forget the others.
+
+        A full pass lists every item, so it runs only when the store changed since the last
+        one (:meth:`Store.version`: a commit by this process or another) or :data:`RESYNC`
+        has passed (the window's edge moves); in between, what this process is about to
+        store comes in through :meth:`note`.  Only new or changed items are hashed again."""
+        version = store.version()
         with self._lock:
-            wanted: dict[str, tuple[Item, tuple[Any, ...], str, str, datetime]] = {}
+            if (
+                version == self._version
+                and self._synced is not None
+                and timedelta(0) <= now - self._synced < RESYNC
+            ):
+                return
+            since = now - self.window
+            seen: set[str] = set()
             for item in store.items():
-                if item.first_seen < since:
-                    continue
-                for key, sig, title, text, published in _tellings(item):
-                    wanted[key] = (item, sig, title, text, published)
-            for key in [k for k in self._sigs if k not in wanted]:
+                if item.first_seen >= since:
+                    seen.update(self._index_item(item))
+            for key in [k for k in self._sigs if k not in seen]:
                 self.remove(key)
-            for key, (item, sig, title, text, published) in wanted.items():
-                if self._sigs.get(key) == sig:
-                    continue
-                self.add(
-                    key,
-                    item_id=item.id,
-                    title=title,
-                    text=text,
-                    published=published,
-                    outlets=_outlets(item),
-                )
-                self._sigs[key] = sig
+            self._version, self._synced = version, now
+
+    def note(self, item: Item) -> None:
+        """Index *item* as it is about to be stored (a new item, a story that gained a
+        member), so that the next candidate of the same poll finds it before it is
+        committed.  Were the commit to fail, the next full :meth:`sync` forgets it."""
+        with self._lock:
+            self._index_item(item)
+
+    def _index_item(self, item: Item) -> list[str]:
+        """Index the tellings of *item* that are new or changed; their keys."""
+        keys = []
+        for key, sig, title, text, published in _tellings(item):
+            keys.append(key)
+            if self._sigs.get(key) == sig:
+                continue
+            self.add(
+                key,
+                item_id=item.id,
+                title=title,
+                text=text,
+                published=published,
+                outlets=_outlets(item),
+            )
+            self._sigs[key] = sig
+        return keys
 
     def nearest(
         self,

@@ -256,9 +256,11 @@ def test_window_bounds_the_index(store: Store) -> None:
     )
     late = decide(daily(published=NOW - timedelta(days=20)), DAILY, store, index, now=NOW)
     assert isinstance(late, dedupe.New)  # first seen 20 days ago: outside the window
-    assert len(index) == 0  # the old one left the index
-    index.sync(store, NOW)
-    assert len(index) == 1  # the new one, first seen now
+    assert len(index) == 1  # the old one left the index; the new one, first seen now, is in
+    index.sync(store, NOW + stories.RESYNC)
+    assert len(index) == 1
+    index.sync(store, NOW + timedelta(days=15))  # the window has passed it too
+    assert len(index) == 0
 
 
 def test_days_apart_ask_for_more_likeness(store: Store, index: stories.StoryIndex) -> None:
@@ -510,3 +512,12 @@ def test_a_changed_stories_section_waits_for_a_restart() -> None:
     new = config.Config.model_validate({"stories": {"threshold": 0.35}})
     assert restart_needed(running, new) == ("stories.threshold",)
     assert restart_needed(running, config.Config()) == ()
+
+
+def test_rejecting_one_rejects_the_story(store: Store, index: stories.StoryIndex) -> None:
+    story = grouped(store, index)
+    Review(store, lambda: NOW, stories=index).reject([story.id], by="ann")
+    assert store.items("pending") == [] and store.items("approved") == []
+    assert [i.id for i in store.items("rejected")] == [story.id]
+    assert isinstance(decide(daily(), DAILY, store, index), dedupe.Seen)
+    assert store.items("pending") == []
