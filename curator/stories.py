@@ -19,6 +19,13 @@ shingle sets decides.  The index lives in memory, one per process, and follows t
 (:meth:`StoryIndex.sync`): it holds only items first seen within the window, and is rebuilt
 from the store at start-up, which costs well under a second for a window's items.
 
+Why a telling joins the stored item (as a :class:`~curator.types.StoryMember`, kept whole)
+rather than being stored as an item of its own linked by a story id: one item is decided,
+digested and published once by every part of Curator that already exists, with nothing to
+filter out of the queue, the digest or five outputs, and no way for two tellings of one
+story to end up in different states.  What a merge would lose is kept in the member, so that
+:meth:`curator.review.Review.split` restores the telling as the item it would have been.
+
 Nothing here writes: :mod:`curator.dedupe` decides, :mod:`curator.review` splits.
 """
 
