@@ -521,3 +521,10 @@ def test_rejecting_one_rejects_the_story(store: Store, index: stories.StoryIndex
     assert [i.id for i in store.items("rejected")] == [story.id]
     assert isinstance(decide(daily(), DAILY, store, index), dedupe.Seen)
     assert store.items("pending") == []
+
+
+def test_compact_queue_names_the_other_outlets(app_env: tuple[Curator, TestClient]) -> None:
+    _, client = app_env
+    html = client.get("/?view=compact").text
+    assert 'class="items compact"' in html
+    assert 'title="Also in: The Daily"' in html and "Wire Service +1" in html
