@@ -23,6 +23,7 @@ from curator.review import Review
 from curator.store import Store
 from curator.types import Candidate, Entry, Item, Match
 from curator.web import create_app
+from tests.feedserver import FeedServer
 from tests.webkit import EDITOR, FAST_HASHER, PASSWORD, add_editor, csrf_of, curator_on
 from tests.webkit import config as web_config
 
@@ -528,3 +529,42 @@ def test_compact_queue_names_the_other_outlets(app_env: tuple[Curator, TestClien
     html = client.get("/?view=compact").text
     assert 'class="items compact"' in html
     assert 'title="Also in: The Daily"' in html and "Wire Service +1" in html
+
+
+def _rss(title: str, link: str, lead: str, when: datetime) -> bytes:
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        "<link>https://example.org/</link><description>d</description>"
+        f"<item><title>{title}</title><link>{link}</link><description>{lead}</description>"
+        f"<pubDate>{when:%a, %d %b %Y %H:%M:%S} +0000</pubDate></item></channel></rss>"
+    ).encode()
+
+
+def test_a_poll_of_two_outlets_stores_one_story(tmp_path: Path, feed_server: FeedServer) -> None:
+    """The whole flow: two feeds on a real local server carry the same wire story under
+    different links and headlines; one poll stores one item with both."""
+    when = datetime(2025, 3, 10, 6, 0, tzinfo=UTC)
+    a = feed_server.route(
+        "/wire.xml",
+        _rss(AP_TITLE, "https://apnews.example/article/nashville-bodycam", AP_LEAD, when),
+    )
+    b = feed_server.route(
+        "/daily.xml",
+        _rss(OTHER_TITLE, "https://www.dailypaper.example/us/video", OTHER_LEAD, when),
+    )
+    cfg = web_config([("wire", "Wire Service", a), ("daily", "The Daily", b)])
+    cfg = cfg.model_copy(
+        update={"rules": cfg.rules.model_copy(update={"include": {"body camera": 3.0}})}
+    )
+    cur = curator_on(tmp_path / "store", cfg)
+    try:
+        report = asyncio.run(cur.poll())
+    finally:
+        asyncio.run(cur.aclose())
+    assert report.total("new") == 1 and report.total("duplicates") == 1
+    (item,) = cur.store.items()
+    assert set(item.sources) == {"wire", "daily"} and len(item.story) == 1
+    assert {item.url, item.story[0].url} == {
+        "https://apnews.example/article/nashville-bodycam",
+        "https://www.dailypaper.example/us/video",
+    }
