@@ -40,6 +40,7 @@ from curator.types import Candidate, Entry
 
 HERE = Path(__file__).resolve().parent
 PAIRS = HERE / "stories" / "pairs.csv"
+SAMPLE = HERE / "stories" / "stream_sample.csv"
 ARCHIVE = HERE.parent.parent / "shared" / "news2023" / "feeds.tar.xz"
 SWEEP = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)
 
@@ -163,6 +164,15 @@ def report_cost(entries: list[Entry], threshold: float) -> None:
             outlets=frozenset({outlet(e.url)}),
         )
     took = time.perf_counter() - start
+    with SAMPLE.open(newline="") as f:
+        judged = list(csv.DictReader(f))
+    right = sum(1 for r in judged if r["label"] == "same")
+    lo, hi = wilson(right, len(judged))
+    print(
+        f"groupings of such a run at 0.3, a random sample judged by hand ({SAMPLE.name}): "
+        f"{right}/{len(judged)} the same story, precision {right / len(judged):.2f} "
+        f"[{lo:.2f}-{hi:.2f}]"
+    )
     print(
         f"sequential run (look up, then index): {took:.1f} s "
         f"({took / len(entries) * 1000:.2f} ms per entry); "
