@@ -303,9 +303,10 @@ class Review:
             found = _story_member(item, member)
             if found is None:
                 known = ", ".join(m.url for m in item.story) or "none"
+                asked = member if len(member) <= 200 else member[:200] + "…"  # shown, flashed
                 raise ItemError(
                     item_id,
-                    f"{member!r} is not one of this story's other tellings (they are: {known})",
+                    f"{asked!r} is not one of this story's other tellings (they are: {known})",
                 )
             if self._store.get_item(found.id) is not None:
                 raise ItemError(item_id, f"{found.url} is already item {found.id}")

@@ -441,6 +441,16 @@ def test_item_page_splits_with_csrf(app_env: tuple[Curator, TestClient]) -> None
         headers={"accept": "application/json"},
     )
     assert bad.status_code == 409 and "not one of this story" in bad.json()["error"]
+    long = client.post(
+        f"/items/{story_id}/split",
+        data={"csrf": csrf_of(page), "member": "x" * 100_000},
+        headers={"accept": "application/json"},
+    )
+    assert long.status_code == 409 and len(long.json()["error"]) < 1000
+    unknown = client.post(
+        "/items/0123456789abcdef/split", data={"csrf": csrf_of(page), "member": member_id}
+    )
+    assert unknown.status_code == 404
 
 
 def test_digest_and_public_outputs_list_the_story_once(
