@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from curator import __version__, cli_research, cli_sources, config, match
+from curator import __version__, cli_research, cli_sources, cli_stories, config, match, stories
 from curator.core import Curator, make_curator
 from curator.exceptions import ConfigError, CuratorError, ItemError, UnknownItem, UnknownSource
 from curator.store import Repaired
@@ -69,6 +69,7 @@ def item_json(item: Item) -> dict[str, Any]:
         "venue": item.venue,
         "publication_date": item.publication_date,
         "open_access": item.open_access,
+        "also_in": stories.also_in(item),
     }
 
 
@@ -499,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_service_commands(sub)
     _add_store_commands(sub)
     cli_research.register(sub)
+    cli_stories.register(sub)
     return p
 
 

@@ -352,6 +352,17 @@ class ResearchSettings(_Model):
     host_delay: Delay = 1.0  # pause between two look-ups on one host
 
 
+class Stories(_Model):
+    """The ``stories:`` section: when two outlets' entries whose links and titles differ are
+    grouped as one story (README, "Same story, one item").  ``threshold`` is the word
+    similarity (Jaccard, 0-1) of title + lead that two entries published within a day need;
+    each further day apart asks 0.05 more, and nothing older than ``window`` is compared."""
+
+    enabled: bool = True
+    window: Duration = Field(14 * 86400.0, ge=3600.0, le=90 * 86400.0)
+    threshold: float = Field(0.3, gt=0.0, le=1.0)
+
+
 class Config(_Model):
     """The whole of feeds.yaml."""
 
@@ -363,6 +374,7 @@ class Config(_Model):
     web: Web = Field(default_factory=Web)
     store: StoreSettings = Field(default_factory=StoreSettings)
     research: ResearchSettings = Field(default_factory=ResearchSettings)
+    stories: Stories = Field(default_factory=Stories)
     path: str = Field("feeds.yaml", exclude=True)
 
     def source(self, source_id: str) -> Source | None:

@@ -25,6 +25,7 @@ from curator.health import Health
 from curator.mailer import Mailer
 from curator.review import Review
 from curator.store import Store
+from curator.stories import StoryIndex
 from curator.types import PollReport, SourceReport
 from curator.workers import Workers
 
@@ -61,7 +62,16 @@ class Curator:
         self.clock = clock
         self.workers = workers
         self.smtp_password = smtp_password
-        self.review = Review(store, clock, on_change=self.changed)
+        # Same story, one item: None when feeds.yaml turns it off (stories.enabled).
+        self.stories = (
+            StoryIndex(
+                threshold=config.stories.threshold,
+                window=timedelta(seconds=config.stories.window),
+            )
+            if config.stories.enabled
+            else None
+        )
+        self.review = Review(store, clock, on_change=self.changed, stories=self.stories)
         self.health = Health()  # scheduled jobs' outcomes, for /healthz
         self.config_status: ConfigStatus | None = None  # serve's last reading of feeds.yaml
         self._enriching = False  # a research metadata run is under way (one at a time)
@@ -97,6 +107,7 @@ class Curator:
             now=now,
             workers=self.workers,
             progress=progress,
+            stories=self.stories,
         )
         enriched = await self._enrich_after(report, sources, now)
         if enriched or any(r.new or r.duplicates for r in report.sources):

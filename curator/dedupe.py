@@ -12,6 +12,12 @@ often feeds repeat it.
 
 ``decide`` only reads the store; the caller writes ``New.item`` and ``SameStory.item`` inside
 its transaction, so that a second candidate in the same poll sees the first.
+
+Given a :class:`~curator.stories.StoryIndex`, a candidate whose link and title are new is
+also compared by its words with the items of the configured window: another outlet's
+telling of a stored story joins that item as a :class:`~curator.types.StoryMember` (kept
+whole, so that an editor can split it off again), its source and link added as a title
+merge adds them.  The item's score, title and status stay as they were.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from curator import config
 from curator.identifiers import identity_keys
 from curator.normalize import canonical_url, document_url, item_id, title_key
 from curator.store import Store
-from curator.types import Candidate, Category, Entry, Event, Item
+from curator.stories import StoryIndex
+from curator.types import Candidate, Category, Entry, Event, Item, StoryMember
 
 __all__ = [
     "MIN_TITLE_WORDS",
@@ -58,7 +65,7 @@ class SameStory:
     (research) the same DOI or arXiv id."""
 
     item: Item
-    by: Literal["url", "title", "doi", "arxiv"] = "url"
+    by: Literal["url", "title", "doi", "arxiv", "story"] = "url"
     alias: str | None = None  # the candidate's own id, to remember as this item's (by title)
 
 
@@ -72,9 +79,16 @@ class Seen:
 Decision = New | SameStory | Seen
 
 
-def decide(candidate: Candidate, *, source: config.Source, store: Store, now: datetime) -> Decision:
+def decide(
+    candidate: Candidate,
+    *,
+    source: config.Source,
+    store: Store,
+    now: datetime,
+    stories: StoryIndex | None = None,
+) -> Decision:
     """What to do with *candidate*: by its id (canonical URL) first, then by its title among
-    items first seen since ``now - 14 days``."""
+    items first seen since ``now - 14 days``, then (with *stories*) by its words."""
     entry = candidate.entry
     existing = _by_url(entry.canonical_url, entry.item_id, store)
     if existing is not None:
@@ -87,15 +101,20 @@ def decide(candidate: Candidate, *, source: config.Source, store: Store, now: da
         same = store.find_by_title(key, since=now - SAME_STORY_WINDOW)
         if same is not None and not _other_anchor(same, entry.canonical_url):
             return _merge(same, candidate, source_id=source.id, now=now, by="title")
-    return New(
-        new_item(
-            candidate,
-            category=source.category,
-            now=now,
-            publisher_class=source.publisher_class,
-            jurisdiction=source.jurisdiction,
-        )
+    new = new_item(
+        candidate,
+        category=source.category,
+        now=now,
+        publisher_class=source.publisher_class,
+        jurisdiction=source.jurisdiction,
     )
+    if stories is not None:
+        joined = _same_story(candidate, source=source, store=store, now=now, stories=stories)
+        if joined is not None:
+            stories.note(joined.item)
+            return joined
+        stories.note(new)
+    return New(new)
 
 
 def _identities(item: Item) -> set[str]:
@@ -257,3 +276,73 @@ def _merge_work(item: Item, candidate: Candidate, *, source_id: str, now: dateti
     event = Event(at=now, action="merged", changes=filled, note=f"same {by} from {source_id}")
     merged = replace(base, history=(*base.history, event), updated_at=now, **updates)
     return SameStory(merged, by=by, alias=entry.item_id if entry.item_id != item.id else None)
+
+
+def _same_story(
+    candidate: Candidate,
+    *,
+    source: config.Source,
+    store: Store,
+    now: datetime,
+    stories: StoryIndex,
+) -> SameStory | None:
+    """The stored story *candidate* tells again in other words, joined; None when there is
+    none.  Only another source's item counts: a source that says a story twice under two
+    links is giving two items (an update, a live page), not one story from two outlets."""
+    entry = candidate.entry
+    stories.sync(store, now)
+    for near in stories.nearest(
+        title=entry.title, text=entry.summary_text, published=entry.published, url=entry.url
+    ):
+        item = store.get_item(near.item_id)
+        if item is None or source.id in item.sources or _other_anchor(item, entry.canonical_url):
+            continue
+        return _join(item, candidate, source=source, now=now, alike=near.similarity)
+    return None
+
+
+def _join(
+    item: Item, candidate: Candidate, *, source: config.Source, now: datetime, alike: float
+) -> SameStory:
+    """*item* with *candidate* kept whole as a member of its story, its source and link
+    added; the merge recorded in the history, the similarity in its note."""
+    entry = candidate.entry
+    source_id = source.id
+    member = StoryMember(
+        id=entry.item_id,
+        url=entry.url,
+        canonical_url=entry.canonical_url,
+        source=source_id,
+        title=entry.title,
+        summary=entry.summary_html,
+        summary_text=entry.summary_text,
+        published=entry.published,
+        first_seen=now,
+        similarity=round(alike, 3),
+        category=source.category,
+        score=candidate.score,
+        matched=candidate.matches,
+        why=candidate.why,
+        authors=entry.authors,
+        tags=entry.tags,
+    )
+    sources = (*item.sources, source_id)
+    urls = (*item.urls, entry.url)
+    event = Event(
+        at=now,
+        action="merged",
+        changes={
+            "sources": (", ".join(item.sources), ", ".join(sources)),
+            "urls": (" ".join(item.urls) or None, " ".join(urls)),
+        },
+        note=f"same story ({alike:.2f} alike) from {source_id}: {entry.url}",
+    )
+    joined = replace(
+        item,
+        sources=sources,
+        urls=urls,
+        story=(*item.story, member),
+        history=(*item.history, event),
+        updated_at=now,
+    )
+    return SameStory(joined, by="story", alias=entry.item_id)

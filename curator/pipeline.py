@@ -34,6 +34,7 @@ from curator.exceptions import (
 from curator.fetch import Fetcher
 from curator.parse import parse
 from curator.store import NEAR_MISS_DAYS, Store
+from curator.stories import StoryIndex
 from curator.types import (
     Candidate,
     Fetched,
@@ -254,7 +255,12 @@ def _as_bug(source_id: str, stage: str, e: Exception) -> SourceBug:
 
 
 def store_polled(
-    polled: Sequence[Polled], *, config: Config, store: Store, now: datetime
+    polled: Sequence[Polled],
+    *,
+    config: Config,
+    store: Store,
+    now: datetime,
+    stories: StoryIndex | None = None,
 ) -> list[SourceReport]:
     """Store what several polls produced in ONE transaction (each source's effects whole).
 
@@ -271,7 +277,9 @@ def store_polled(
             with store.transaction():
                 for index, p in enumerate(batch):
                     storing = index
-                    reports.append(_store_one(p, config=config, store=store, now=now))
+                    reports.append(
+                        _store_one(p, config=config, store=store, now=now, stories=stories)
+                    )
                 storing = None
                 with _unless_near_misses_damaged():
                     store.prune_near_misses(now - timedelta(days=NEAR_MISS_DAYS))
@@ -289,7 +297,9 @@ def store_polled(
     return reports
 
 
-def _store_one(p: Polled, *, config: Config, store: Store, now: datetime) -> SourceReport:
+def _store_one(
+    p: Polled, *, config: Config, store: Store, now: datetime, stories: StoryIndex | None = None
+) -> SourceReport:
     source, state = p.source, p.state
     if p.outcome == "skipped":
         return SourceReport(source.id, "skipped", error="gone (HTTP 410): fix its url to retry")
@@ -314,7 +324,9 @@ def _store_one(p: Polled, *, config: Config, store: Store, now: datetime) -> Sou
     new = duplicates = near_misses = 0
     if p.processed is not None:
         for candidate in p.processed.candidates:
-            decision = dedupe.decide(candidate, source=source, store=store, now=now)
+            decision = dedupe.decide(
+                candidate, source=source, store=store, now=now, stories=stories
+            )
             record(decision, store)
             if isinstance(decision, dedupe.New):
                 new += 1
@@ -408,6 +420,7 @@ async def poll_source(
     store: Store,
     now: datetime,
     workers: Workers | None = None,
+    stories: StoryIndex | None = None,
 ) -> SourceReport:
     """Poll one source once and store what it gave, in one transaction."""
     polled = await fetch_source(
@@ -418,7 +431,9 @@ async def poll_source(
         now=now,
         workers=workers,
     )
-    stored = await asyncio.to_thread(store_polled, [polled], config=config, store=store, now=now)
+    stored = await asyncio.to_thread(
+        store_polled, [polled], config=config, store=store, now=now, stories=stories
+    )
     return stored[0]
 
 
@@ -446,6 +461,7 @@ async def poll_many(
     now: datetime,
     workers: Workers | None = None,
     progress: Callable[[SourceReport], None] | None = None,
+    stories: StoryIndex | None = None,
 ) -> PollReport:
     """Poll several sources concurrently (the fetcher enforces the global and per-host
     limits); one committer stores whatever polls have finished, a group at a time."""
@@ -489,7 +505,7 @@ async def poll_many(
             # In a thread: waiting for the store lock (another process committing) or for
             # fsync must not stall the event loop, which in `serve` also answers the editors.
             stored = await asyncio.to_thread(
-                store_polled, polled, config=config, store=store, now=now
+                store_polled, polled, config=config, store=store, now=now, stories=stories
             )
             for report in stored:
                 reports.append(report)

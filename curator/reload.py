@@ -91,6 +91,12 @@ def restart_needed(running: Config, new: Config) -> tuple[str, ...]:
         f"fetch.{k}" for k in FETCHER_KEYS if getattr(running.fetch, k) != getattr(new.fetch, k)
     ]
     keys += [f"web.{k}" for k in WEB_KEYS if getattr(running.web, k) != getattr(new.web, k)]
+    # The story index is built with these when the Curator is (curator/core.py).
+    keys += [
+        f"stories.{k}"
+        for k in type(new.stories).model_fields
+        if getattr(running.stories, k) != getattr(new.stories, k)
+    ]
     return tuple(keys)
 
 

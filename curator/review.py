@@ -15,7 +15,8 @@ from datetime import datetime
 from curator import config, dedupe, identifiers, normalize
 from curator.exceptions import ItemChanged, ItemError, UnknownItem
 from curator.store import Store
-from curator.types import CATEGORIES, Category, Event, Item, NearMiss, Status
+from curator.stories import StoryIndex
+from curator.types import CATEGORIES, Category, Event, Item, NearMiss, Status, StoryMember
 
 log = logging.getLogger("curator.review")
 
@@ -65,10 +66,12 @@ class Review:
         store: Store,
         clock: Callable[[], datetime],
         on_change: Callable[[], None] = lambda: None,
+        stories: StoryIndex | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._on_change = on_change
+        self._stories = stories
 
     def _get(self, item_id: str, expect: int | None = None) -> Item:
         """The item, checked against ``expect``: the length of the history the editor saw.
@@ -282,6 +285,57 @@ class Review:
         )
         return new, last.action
 
+    def split(
+        self, item_id: str, member: str, *, by: str | None, expect: int | None = None
+    ) -> tuple[Item, Item]:
+        """ "Not the same story": take *member* (its id or link) out of item *item_id*'s story
+        and make it an item of its own again, pending, as the feed gave it.
+
+        Grouping by similar words is a guess, so it is never final: the story loses the
+        member's link (and its source, unless another member came from it), both items
+        record the split in their history, and the member's link then finds its own item
+        whenever its feed repeats it, so a later poll does not join them again.  With
+        ``expect`` (see :meth:`_get`), a page loaded before a later change cannot split
+        unseen.  Returns (the story, the item split off)."""
+        now = self._clock()
+        with self._store.transaction():
+            item = self._get(item_id, expect)
+            found = _story_member(item, member)
+            if found is None:
+                known = ", ".join(m.url for m in item.story) or "none"
+                asked = member if len(member) <= 200 else member[:200] + "…"  # shown, flashed
+                raise ItemError(
+                    item_id,
+                    f"{asked!r} is not one of this story's other tellings (they are: {known})",
+                )
+            if self._store.get_item(found.id) is not None:
+                raise ItemError(item_id, f"{found.url} is already item {found.id}")
+            rest = tuple(m for m in item.story if m.id != found.id)
+            sources = item.sources
+            if not any(m.source == found.source for m in rest):
+                sources = tuple(s for s in sources if s != found.source) or item.sources
+            urls = tuple(u for u in item.urls if u != found.url)
+            changes: dict[str, tuple[str | None, str | None]] = {
+                "urls": (" ".join(item.urls) or None, " ".join(urls) or None)
+            }
+            if sources != item.sources:
+                changes["sources"] = (", ".join(item.sources), ", ".join(sources))
+            note = f"not the same story: {found.url} is item {found.id} again"
+            story = replace(
+                item,
+                story=rest,
+                sources=sources,
+                urls=urls,
+                history=(*item.history, Event(now, "split", by, changes, note)),
+                updated_at=now,
+            )
+            own = _member_item(found, split_from=item, by=by, now=now)
+            self._store.put_item(story)
+            self._store.put_item(own)
+        log.info("split item=%s member=%s by=%s", item_id, own.id, by or "-")
+        self._on_change()
+        return story, own
+
     def add_manual(
         self,
         *,
@@ -375,7 +429,11 @@ class Review:
             if near is None:
                 raise UnknownItem(item_id)
             decision = dedupe.decide(
-                near.candidate, source=_source_for(near, source_of), store=self._store, now=now
+                near.candidate,
+                source=_source_for(near, source_of),
+                store=self._store,
+                now=now,
+                stories=self._stories,
             )
             if isinstance(decision, dedupe.Seen):
                 item = self._get(decision.item_id)
@@ -391,6 +449,49 @@ class Review:
         log.info("promoted near-miss=%s item=%s by=%s", item_id, item.id, by or "-")
         self._on_change()
         return item
+
+
+def _story_member(item: Item, member: str) -> StoryMember | None:
+    """The member of *item*'s story named by its id, its link or its canonical link."""
+    wanted = member.strip()
+    canonical = normalize.canonical_url(wanted) if "://" in wanted else None
+    for m in item.story:
+        if wanted in (m.id, m.url) or canonical == m.canonical_url:
+            return m
+    return None
+
+
+def _member_item(member: StoryMember, *, split_from: Item, by: str | None, now: datetime) -> Item:
+    """A pending item of *member*'s own, its history saying where it was and who split it."""
+    return Item(
+        id=member.id,
+        url=member.url,
+        canonical_url=member.canonical_url,
+        title=member.title,
+        summary=member.summary,
+        summary_text=member.summary_text,
+        category=member.category,
+        published=member.published,
+        first_seen=member.first_seen,
+        score=member.score,
+        matched=member.matched,
+        why=member.why,
+        sources=(member.source,),
+        title_key=normalize.title_key(member.title),
+        authors=member.authors,
+        tags=member.tags,
+        history=(
+            Event(member.first_seen, "created", note=f"from {member.source}"),
+            Event(
+                now,
+                "split",
+                by,
+                {},
+                f"not the same story as item {split_from.id}: {split_from.title}",
+            ),
+        ),
+        updated_at=now,
+    )
 
 
 def _source_for(near: NearMiss, source_of: Callable[[str], config.Source | None]) -> config.Source:

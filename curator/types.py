@@ -165,10 +165,38 @@ class Event:
     """One line of an item's history: who did what, when, and what changed (old, new)."""
 
     at: datetime
-    action: str  # created | merged | approved | rejected | edited | reopened | digested
+    action: str  # created | merged | approved | rejected | edited | reopened | digested | split
     by: str | None = None
     changes: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict)
     note: str | None = None
+
+
+@dataclass(frozen=True)
+class StoryMember:
+    """Another outlet's telling of an item's story, joined to it because its title and lead
+    read alike (:mod:`curator.stories`), not because it shares a link or title.
+
+    It is kept whole, as the feed gave it, because such a grouping is a heuristic an editor
+    may undo: "not the same story" (:meth:`curator.review.Review.split`) makes it an item of
+    its own again, with nothing lost.
+    """
+
+    id: str  # the item id its own canonical URL gives
+    url: str
+    canonical_url: str
+    source: str  # source id
+    title: str
+    summary: str  # sanitised HTML
+    summary_text: str
+    published: datetime
+    first_seen: datetime
+    similarity: float  # of title + lead with the story's, when it joined (0-1)
+    category: Category = "news"  # its source's
+    score: float = 0.0
+    matched: tuple[Match, ...] = ()
+    why: str = ""
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -218,6 +246,9 @@ class Item:
     # prefers the source's current values: see that module for why.
     publisher_class: str | None = None  # one of PUBLISHER_CLASSES (a str: see store)
     jurisdiction: str | None = None
+    # Other outlets' near-identical tellings joined to this story (see StoryMember); an item
+    # stored before stories existed has none.
+    story: tuple[StoryMember, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,16 @@ from curator.exceptions import (
 )
 from curator.secret_key import session_secret
 from curator.types import Item
-from curator.web import _account, _admin, _items, _near, _research, _source_edit, _sources
+from curator.web import (
+    _account,
+    _admin,
+    _items,
+    _near,
+    _research,
+    _source_edit,
+    _sources,
+    _stories,
+)
 from curator.web._common import STATIC, WebState, error_page, make_templates, wants_json
 from curator.web._numbers import BadNumber
 from curator.web._security import (
@@ -110,6 +119,7 @@ def create_app(
         *_items.routes,
         *_near.routes,
         *_research.routes,
+        *_stories.routes,
         *_source_edit.routes,  # ahead of /sources/{source_id}: /sources/new
         *_sources.routes,
         *digest_routes,
