@@ -51,7 +51,15 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/test_security_layers.py",
         ),
     ),
-    "auth": ("curator/auth.py", ("tests/test_web.py", "tests/test_web_hostile.py")),
+    "auth": (
+        "curator/auth.py",
+        (
+            "tests/test_auth.py",
+            "tests/test_web.py",
+            "tests/test_web_hostile.py",
+            "tests/test_web_admin.py",
+        ),
+    ),
     "normalize": (
         "curator/normalize.py",
         ("tests/test_normalize.py", "tests/test_review.py", "tests/test_properties.py"),
