@@ -22,6 +22,7 @@ from curator.exceptions import UnknownSource
 from curator.fetch import Fetcher
 from curator.health import Health
 from curator.mailer import Mailer
+from curator.ranking import Ranking
 from curator.review import Review
 from curator.store import Store
 from curator.types import PollReport, SourceReport
@@ -59,6 +60,7 @@ class Curator:
         self.smtp_password = smtp_password
         self.review = Review(store, clock, on_change=self.changed)
         self.health = Health()  # scheduled jobs' outcomes, for /healthz
+        self.ranking = Ranking(store)  # the learned model (curator.ranking), reloaded on change
         self.config_status: ConfigStatus | None = None  # serve's last reading of feeds.yaml
 
     async def poll(

@@ -22,7 +22,8 @@
      ├── PortInUse              `curator serve` cannot listen where it was told to
      ├── DigestError            building or sending a digest failed
      │    └── MailError         the SMTP server refused us (auth, connection, all recipients)
-     └── PublishError           an export could not be written
+     ├── PublishError           an export could not be written
+     └── ModelError             the learned ranking cannot train or load (too few decisions)
 
 The CLI maps these to clean messages and exit codes; anything else is a bug and propagates.
 
@@ -198,3 +199,8 @@ class MailError(DigestError):
 
 class PublishError(CuratorError):
     pass
+
+
+class ModelError(CuratorError):
+    """The learned ranking cannot be trained (too few decisions) or its stored model is not
+    usable; the message says what to do."""
