@@ -395,6 +395,13 @@ def train(
     return Trained(doc, quality, time.perf_counter() - started)
 
 
+def evaluate(exs: Sequence[Example]) -> Quality:
+    """The cross-validated quality of a model trained on *exs* (what :func:`train` measures
+    with ``validate=True``), on its own: ``serve`` stores the model first, then measures."""
+    exs = [e for e in exs if e.label is not None]
+    return cross_validate([_doc(e) for e in exs], [int(e.label or 0) for e in exs])
+
+
 def _round(value: float) -> float:
     return float(f"{value:.6g}")
 

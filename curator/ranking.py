@@ -19,10 +19,10 @@ import asyncio
 import functools
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from curator import learn
 from curator.exceptions import ModelError, StoreError
@@ -245,6 +245,33 @@ def due(cur: Curator, exs: Sequence[learn.Example], now: datetime) -> bool:
     return trained is not None and now - datetime.fromisoformat(trained) >= timedelta(seconds=STALE)
 
 
+T = TypeVar("T")
+
+
+async def _off_loop(cur: Curator, job: Callable[[], T]) -> T:
+    """*job* in a worker process (scikit-learn is imported there, not in ``serve``), or in
+    a thread when there are no workers (tests)."""
+    if cur.workers is not None:
+        return await cur.workers.run(TRAIN_TIMEOUT, job)
+    return await asyncio.to_thread(job)
+
+
+def save_quality(store: Store, decisions: str, quality: learn.Quality) -> None:
+    """Record *quality* on the stored model, if it is still the one trained on
+    *decisions*."""
+    with store.transaction():
+        doc = store.get_model()
+        if doc is None or doc.get("decisions") != decisions:
+            return
+        store.put_model({**doc, "quality": learn.quality_json(quality)})
+    log.info(
+        "measured model roc_auc=%.3f average_precision=%.3f folds=%d",
+        quality.roc_auc,
+        quality.average_precision,
+        quality.folds,
+    )
+
+
 async def check(cur: Curator) -> None:
     """The job of ``serve``: train in a worker when due, then store the model and apply
     the automatic rejections.  Store trouble is logged in one line, as other jobs do."""
@@ -253,18 +280,22 @@ async def check(cur: Curator) -> None:
         now = cur.clock()
         if await asyncio.to_thread(due, cur, exs, now):
             settings = cur.config.rank
-            job = functools.partial(
-                learn.train,
-                exs,
-                now=now,
-                min_examples=settings.min_examples,
-                min_each=settings.min_each,
+            # The model first (seconds), then its cross-validation (four or five times as
+            # long), so that the queue uses the new model meanwhile.
+            trained = await _off_loop(
+                cur,
+                functools.partial(
+                    learn.train,
+                    exs,
+                    now=now,
+                    min_examples=settings.min_examples,
+                    min_each=settings.min_each,
+                    validate=False,
+                ),
             )
-            if cur.workers is not None:
-                trained = await cur.workers.run(TRAIN_TIMEOUT, job)
-            else:
-                trained = await asyncio.to_thread(job)
             await asyncio.to_thread(save, cur.store, trained)
+            quality = await _off_loop(cur, functools.partial(learn.evaluate, exs))
+            await asyncio.to_thread(save_quality, cur.store, trained.model["decisions"], quality)
         scorer = await asyncio.to_thread(cur.ranking.scorer)
         if scorer is not None:
             # Score what is pending now, off the loop, so the queue's next page is quick.

@@ -352,6 +352,7 @@ def test_serves_job_trains_after_a_batch_of_decisions_and_only_then(cur: Curator
     asyncio.run(ranking.check(cur))
     first = cur.store.get_model()
     assert first is not None and first["examples"] == 50
+    assert first["quality"]["folds"] == 5 and first["quality"]["roc_auc"] >= 0.9
     version = cur.store.model_version()
     asyncio.run(ranking.check(cur))  # the same decisions: no training
     assert cur.store.model_version() == version
@@ -466,3 +467,39 @@ def test_web_queue_order_without_and_with_a_model(cur: Curator) -> None:
     assert re.search(r'<span class="learned">\d+ %|<span class="learned">&lt;1 %', compact)
     # Approved and rejected lists keep their own order, without the model's numbers.
     assert "Learned:" not in client.get("/approved").text
+
+
+def test_serve_schedules_the_ranking_job(cur: Curator) -> None:
+    from curator import schedule
+
+    job = schedule.build_scheduler(cur).get_job("rank")
+    assert job is not None and job.func is ranking.check and job.args == (cur,)
+
+
+# --------------------------------------------------------------------------- the bench's labels
+
+
+def test_bench_quality_reads_a_labels_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import bench_model
+
+    decided = decided_items(n_each=12)
+    relevant = {i.id: int(i.status == "approved") for i in decided}
+    items = [replace(i, status="pending") for i in decided]
+    labels = tmp_path / "labels.csv"
+    rows = ["url,title,relevant"] + [f'{i.url},"{i.title}",{relevant[i.id]}' for i in items[:-1]]
+    rows.append(f',"{items[-1].title}",{relevant[items[-1].id]}')  # joined by title
+    labels.write_text("\n".join(rows) + "\n")
+    bench_model.quality(items, labels)
+    out = capsys.readouterr().out
+    assert "24 labelled entries found" in out
+    assert re.search(r"all labelled \(24, 12 relevant\): learned ROC AUC 1\.000", out)
+    assert "vs keyword score ROC AUC 0.500" in out  # every item has the same rule score
+    bad = tmp_path / "bad.csv"
+    bad.write_text("url,relevant\nhttps://x.example/,1\n")
+    with pytest.raises(SystemExit, match="no column title"):
+        bench_model.read_labels(bad)
+    bad.write_text("url,title,relevant\nhttps://x.example/,X,yes\n")
+    with pytest.raises(SystemExit, match="line 2: relevant is 'yes'"):
+        bench_model.read_labels(bad)
