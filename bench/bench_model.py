@@ -136,6 +136,9 @@ def main() -> None:
     ap.add_argument("--decisions", type=int, default=5000)
     ap.add_argument("--pending", type=int, default=1000)
     ap.add_argument("--labels", type=Path, help="CSV with url,title,relevant (1 or 0)")
+    ap.add_argument(
+        "--serve", action="store_true", help="also measure a real `curator serve`'s memory"
+    )
     args = ap.parse_args()
 
     t = time.perf_counter()
@@ -205,8 +208,93 @@ def main() -> None:
         f"{found['model_mb']:.1f} MB (target 50 MB); scikit-learn imported to score: "
         f"{'yes' if found['sklearn'] else 'no'}"
     )
+    if args.serve:
+        serve_memory(pending, trained.model)
     if args.labels:
         quality(items, args.labels)
+
+
+def serve_memory(pending: list[Item], model: dict[str, object]) -> None:
+    """RSS of a real ``curator serve`` after an editor opened the queue of *pending*
+    items, with and without the model in its store; and whether it loaded scikit-learn."""
+    import re
+    import socket
+
+    import httpx
+
+    from curator import auth
+    from curator.store import Store
+
+    for with_model in (False, True):
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store(Path(tmp) / "store")
+            with store.transaction():
+                for item in pending:
+                    store.put_item(item)
+                if with_model:
+                    store.put_model(model)
+            auth.add_user(store, "bench", "bench password 1234", admin=True)
+            cfg = Path(tmp) / "feeds.yaml"
+            cfg.write_text("rules:\n  include: {cctv: 3}\nstore:\n  backups: 0\n")
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "curator",
+                    "--config",
+                    str(cfg),
+                    "--store",
+                    str(store.path),
+                    "serve",
+                    "--port",
+                    str(port),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                base = f"http://127.0.0.1:{port}"
+                with httpx.Client(base_url=base, timeout=60) as client:
+                    for _ in range(600):
+                        try:
+                            client.get("/healthz")
+                            break
+                        except httpx.TransportError:
+                            time.sleep(0.1)
+                    page = client.get("/login").text
+                    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page)
+                    assert csrf is not None
+                    client.post(
+                        "/login",
+                        data={
+                            "csrf": csrf.group(1),
+                            "name": "bench",
+                            "password": "bench password 1234",
+                            "next": "/",
+                        },
+                    )
+                    t = time.perf_counter()
+                    queue = client.get("/")
+                    first = time.perf_counter() - t
+                    t = time.perf_counter()
+                    client.get("/")
+                    again = time.perf_counter() - t
+                    assert queue.status_code == 200 and ("Learned:" in queue.text) == with_model
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+                rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+                maps = Path(f"/proc/{proc.pid}/maps").read_text()
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            print(
+                f"serve with {len(pending)} pending, {'with' if with_model else 'without'} a "
+                f"model: RSS {rss:.0f} MB after the queue; first queue page {first * 1000:.0f} "
+                f"ms, next {again * 1000:.0f} ms; scikit-learn loaded: "
+                f"{'yes' if '/sklearn/' in maps else 'no'}"
+            )
 
 
 def read_labels(path: Path) -> dict[str, int]:

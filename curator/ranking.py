@@ -9,8 +9,8 @@ process (``serve``'s job, ``curator model train``) writes a new one.
 In ``serve`` the job :func:`check` runs every :data:`CHECK_EVERY` seconds: when the decisions
 differ from those the stored model learned from, and none came in the last :data:`QUIET`
 seconds (a batch of decisions is over) or the model is :data:`STALE` seconds old, it trains
-in a worker process (scikit-learn is imported there, never in ``serve`` itself), stores the
-model, and applies ``rank.auto_reject_below`` when set.
+in a worker process of its own (scikit-learn is imported there, never in ``serve``), stores
+the model, and applies ``rank.auto_reject_below`` when set.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from curator import learn
 from curator.exceptions import ModelError, StoreError
 from curator.store import Store
 from curator.types import Item
-from curator.workers import WorkerCrashed, WorkerTimeout
+from curator.workers import WorkerCrashed, Workers, WorkerTimeout
 
 if TYPE_CHECKING:
     from curator.core import Curator
@@ -249,11 +249,17 @@ T = TypeVar("T")
 
 
 async def _off_loop(cur: Curator, job: Callable[[], T]) -> T:
-    """*job* in a worker process (scikit-learn is imported there, not in ``serve``), or in
-    a thread when there are no workers (tests)."""
-    if cur.workers is not None:
-        return await cur.workers.run(TRAIN_TIMEOUT, job)
-    return await asyncio.to_thread(job)
+    """*job* in a worker process of its own, which ends with it: scikit-learn (about
+    100 MB) is imported there, never in ``serve`` nor in the workers that read feeds, and a
+    training run never holds up a poll.  In a thread when the Curator has no workers (a
+    test, or a command that reads documents in its own process)."""
+    if cur.workers is None:
+        return await asyncio.to_thread(job)
+    workers = Workers(1, preload=("curator.learn",))
+    try:
+        return await workers.run(TRAIN_TIMEOUT, job)
+    finally:
+        await asyncio.to_thread(workers.close)
 
 
 def save_quality(store: Store, decisions: str, quality: learn.Quality) -> None:

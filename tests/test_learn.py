@@ -469,6 +469,20 @@ def test_web_queue_order_without_and_with_a_model(cur: Curator) -> None:
     assert "Learned:" not in client.get("/approved").text
 
 
+def test_serves_job_trains_in_a_worker_process(cur: Curator) -> None:
+    from curator.workers import Workers
+
+    put(cur.store, *decided_items())
+    workers = cur.workers = Workers(1)  # as serve has: training gets a process of its own
+    try:
+        asyncio.run(ranking.check(cur))
+        assert workers._pool is None  # the feed readers were not used (nor started)
+    finally:
+        workers.close()
+    model = cur.store.get_model()
+    assert model is not None and model["examples"] == 50 and model["quality"]["roc_auc"] >= 0.9
+
+
 def test_serve_schedules_the_ranking_job(cur: Curator) -> None:
     from curator import schedule
 
