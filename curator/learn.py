@@ -21,8 +21,8 @@ ranked, with the learned probability; nothing is hidden: low-ranked items come l
 
 from __future__ import annotations
 
+import bisect
 import hashlib
-import logging
 import math
 import re
 import time
@@ -37,8 +37,6 @@ from curator import normalize
 from curator.exceptions import ModelError
 from curator.types import Event, Item
 
-log = logging.getLogger("curator.learn")
-
 FORMAT = "curator-rank/1"
 #: Who an automatic rejection is recorded as (``rank.auto_reject_below``).
 MODEL_EDITOR = "model"
@@ -49,7 +47,9 @@ WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (3, 5)
 #: Features kept per block (the most frequent): bounds the stored model and its memory.
 MAX_FEATURES = {"word": 30_000, "char": 40_000, "meta": 2_000}
-#: Inverse regularisation of the logistic regression (measured on news2023 decisions).
+#: Inverse regularisation of the logistic regression: on 510 hand-labelled news2023 entries
+#: C from 1 to 30 moved the cross-validated ROC AUC by under 0.01; 4 is within 0.001 of the
+#: best and trains two to three times faster than 10 or 30.
 C = 4.0
 #: Most cross-validation folds; fewer when one kind of decision has fewer examples.
 FOLDS = 5
@@ -603,8 +603,6 @@ def rank_items(items: Sequence[Item], scorer: Scorer | None, *, blend: float) ->
     scores = sorted(i.score for i in items)
     percentile: dict[float, float] = {}
     if n:
-        import bisect
-
         for s in set(scores):
             below = bisect.bisect_left(scores, s)
             ties = bisect.bisect_right(scores, s) - below
@@ -672,8 +670,12 @@ __all__ = [
     "by_model",
     "check_enough",
     "decisions_key",
+    "evaluate",
+    "ever_by_model",
     "example",
     "examples",
+    "quality_json",
     "rank_items",
+    "rank_key",
     "train",
 ]
