@@ -513,6 +513,7 @@ class Scorer:
             if " " not in term:
                 self._counter.char_ids(term)
         self._scores: dict[tuple[Any, ...], float] = {}
+        self._explained: dict[tuple[Any, ...], Explanation] = {}
 
     @staticmethod
     def _key(item: Item) -> tuple[Any, ...]:
@@ -544,7 +545,16 @@ class Scorer:
     def explain(self, item: Item, top: int = 5) -> Explanation:
         """The item's probability and the *top* words (or phrases, source, matched terms)
         that pushed it up and down, each with its share of the log-odds.  A word's share
-        includes its character n-grams'."""
+        includes its character n-grams'.  Cached per item version, as scores are."""
+        key = (*self._key(item), top)
+        found = self._explained.get(key)
+        if found is None:
+            if len(self._explained) > 20_000:
+                self._explained.clear()
+            found = self._explained[key] = self._explain(item, top)
+        return found
+
+    def _explain(self, item: Item, top: int) -> Explanation:
         d = _doc(example(item))
         ids = self._counter.ids(d)
         by: dict[str, float] = {}
