@@ -517,3 +517,25 @@ def test_bench_quality_reads_a_labels_file(
     bad.write_text("url,title,relevant\nhttps://x.example/,X,yes\n")
     with pytest.raises(SystemExit, match="line 2: relevant is 'yes'"):
         bench_model.read_labels(bad)
+
+
+def test_an_automatic_rejection_is_shown_and_undone_in_the_web_app(cur: Curator) -> None:
+    trained(cur)
+    cur.config = config_with(auto_reject_below=0.3)
+    client = signed_in(cur)
+    assert [i.id for i in ranking.auto_reject(cur)] == [BAD_NEW.id]
+    assert BAD_NEW.id not in queue_order(client)
+    rejected = client.get("/rejected").text
+    assert BAD_NEW.id in rejected and "rejected by model" in rejected
+    page = client.get(f"/items/{BAD_NEW.id}").text
+    assert "below rank.auto_reject_below 0.3" in page
+    r = client.post(
+        f"/items/{BAD_NEW.id}/undo",
+        data={"csrf": csrf_of(client.get("/account").text), "next": "/rejected"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert BAD_NEW.id in queue_order(client)
+    item = cur.store.get_item(BAD_NEW.id)
+    assert item is not None and item.status == "pending"
+    assert item.history[-1].action == "undone" and item.history[-1].by == EDITOR
