@@ -383,12 +383,7 @@ def train(
         "rejected": len(labels) - sum(labels),
         "decisions": decisions_key(exs),
         "intercept": _round(float(model.intercept_[0])),
-        "settings": {
-            "word_ngrams": list(WORD_NGRAMS),
-            "char_ngrams": list(CHAR_NGRAMS),
-            "max_text": MAX_TEXT,
-            "C": C,
-        },
+        "settings": {**_settings(), "C": C},
         "quality": None if quality is None else quality_json(quality),
         "blocks": blocks,
     }
@@ -400,6 +395,16 @@ def evaluate(exs: Sequence[Example]) -> Quality:
     with ``validate=True``), on its own: ``serve`` stores the model first, then measures."""
     exs = [e for e in exs if e.label is not None]
     return cross_validate([_doc(e) for e in exs], [int(e.label or 0) for e in exs])
+
+
+def _settings() -> dict[str, Any]:
+    """How features are cut: a model cut otherwise cannot be scored by this code."""
+    return {
+        "word_ngrams": list(WORD_NGRAMS),
+        "char_ngrams": list(CHAR_NGRAMS),
+        "max_text": MAX_TEXT,
+        "token": _TOKEN.pattern,
+    }
 
 
 def _round(value: float) -> float:
@@ -495,6 +500,14 @@ class Scorer:
             raise ModelError(
                 f"the stored model is not in the format {FORMAT!r}: train it again with "
                 "`curator model train`"
+            )
+        settings = doc.get("settings")
+        if not isinstance(settings, Mapping) or any(
+            settings.get(k) != v for k, v in _settings().items()
+        ):
+            raise ModelError(
+                "the stored model cuts its features otherwise than this version of Curator: "
+                "train it again with `curator model train`"
             )
         blocks = doc.get("blocks")
         if not isinstance(blocks, dict):

@@ -233,8 +233,13 @@ def test_a_damaged_or_foreign_model_is_refused_with_a_message() -> None:
     doc = {
         "format": learn.FORMAT,
         "intercept": 0.0,
-        "blocks": {"word": {"terms": ["a"], "idf": [1.0], "coef": ["x"]}},
+        "settings": {**learn._settings(), "max_text": 99},
+        "blocks": {"word": {"terms": ["a"], "idf": [1.0], "coef": [1.0]}},
     }
+    with pytest.raises(ModelError, match="cuts its features otherwise"):
+        learn.Scorer(doc)
+    doc["settings"] = learn._settings()
+    doc["blocks"] = {"word": {"terms": ["a"], "idf": [1.0], "coef": ["x"]}}
     with pytest.raises(ModelError, match="not a number"):
         learn.Scorer(doc)
     doc["blocks"] = {"word": {"terms": ["a", "b"], "idf": [1.0], "coef": [1.0]}}
