@@ -38,7 +38,7 @@ log = logging.getLogger("curator.ranking")
 CHECK_EVERY = 30.0  # seconds between the background job's looks at the decisions
 QUIET = 20.0  # seconds without a new decision before a batch counts as done
 STALE = 600.0  # seconds after which a model is retrained even while decisions keep coming
-TRAIN_TIMEOUT = 300.0  # seconds a training run in a worker may take
+TRAIN_TIMEOUT = 1800.0  # seconds a training run (or its cross-validation) may take in its worker
 
 
 class Ranking:
