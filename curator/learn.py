@@ -519,6 +519,10 @@ class Scorer:
             raise ModelError("the stored model's intercept is not a number: train it again")
         self.intercept = float(intercept)
         self.trained_at = doc.get("trained_at") if isinstance(doc.get("trained_at"), str) else None
+        examples, quality = doc.get("examples"), doc.get("quality")
+        self.examples = examples if isinstance(examples, int) else None
+        auc = quality.get("roc_auc") if isinstance(quality, Mapping) else None
+        self.roc_auc = float(auc) if isinstance(auc, int | float) else None
         self._counter = _Counter({b: v.index for b, v in self.blocks.items()})
         # The character n-grams of every word the model knows, cut now: most words of the
         # items to score are among them, and a queue then costs lookups only.

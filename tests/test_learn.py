@@ -460,12 +460,17 @@ def test_web_queue_order_without_and_with_a_model(cur: Curator) -> None:
     put(cur.store, GOOD_NEW, BAD_NEW, low)
     client = signed_in(cur)
     assert queue_order(client) == [BAD_NEW.id, GOOD_NEW.id, low.id]  # rule score only
-    assert "Learned:" not in client.get("/").text
+    assert "Learned:" not in client.get("/").text and "Ordered by" not in client.get("/").text
     trained(cur)
     page = client.get("/").text
     order = re.findall(r'data-id="([0-9a-f]+)"', page)
     assert order == [GOOD_NEW.id, BAD_NEW.id, low.id]  # nothing hidden: all three listed
     assert "Learned:" in page and "rule score 9.0" in page
+    assert re.search(
+        r"Ordered by 70 % the learned probability \(a model trained \d{4}-\d\d-\d\d on 50 "
+        r"decisions, cross-validated ROC AUC \d\.\d\d\) and 30 % the rule score",
+        page,
+    )
     assert re.search(r'down: (<span class="down">[^<]+</span>(, )?)+', page)
     assert re.search(r'up: (<span class="up">[^<]+</span>(, )?)+', page)
     compact = client.get("/?view=compact").text

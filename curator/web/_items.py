@@ -189,6 +189,8 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
                 "failing": failing,
                 "ranked": ranked,
                 "explained": explained,
+                "scorer": scorer,
+                "blend": st.curator.config.rank.blend,
             },
         )
         if chosen:
