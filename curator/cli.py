@@ -23,7 +23,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from curator import __version__, cli_research, cli_sources, cli_stories, config, match, stories
+from curator import (
+    __version__,
+    cli_model,
+    cli_research,
+    cli_sources,
+    cli_stories,
+    config,
+    match,
+    stories,
+)
 from curator.core import Curator, make_curator
 from curator.exceptions import ConfigError, CuratorError, ItemError, UnknownItem, UnknownSource
 from curator.store import Repaired
@@ -40,8 +49,12 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def item_json(item: Item) -> dict[str, Any]:
-    """The public JSON shape of an item (``curator items --json``)."""
+def item_json(
+    item: Item, *, learned: float | None = None, rank: float | None = None
+) -> dict[str, Any]:
+    """The public JSON shape of an item (``curator items --json``); ``learned`` is the
+    learned probability (None before a model exists), ``rank`` the queue's blended order
+    value (0-1, higher first; see :func:`curator.learn.rank_items`)."""
     return {
         "id": item.id,
         "url": item.url,
@@ -70,6 +83,8 @@ def item_json(item: Item) -> dict[str, Any]:
         "publication_date": item.publication_date,
         "open_access": item.open_access,
         "also_in": stories.also_in(item),
+        "learned": learned,
+        "rank": rank,
     }
 
 
@@ -326,19 +341,28 @@ def cmd_items(cur: Curator, args: argparse.Namespace) -> int:
     if args.status == "near-miss":
         return _near_misses(cur, args)
     status = None if args.status == "all" else args.status
-    items = sorted(
-        cur.store.items(status), key=lambda i: (i.published, i.first_seen), reverse=True
-    )[: args.limit]
+    ranked = cur.ranking.rank(cur.store.items(status), cur.config.rank.blend)
+    if args.sort == "newest":
+        ranked.sort(key=lambda r: (r.item.published, r.item.first_seen), reverse=True)
+    ranked = ranked[: args.limit]
     if args.json:
-        rows = [{**item_json(i), **cli_sources.publisher_json(i, cur.config)} for i in items]
+        rows = [
+            {
+                **item_json(r.item, learned=r.learned, rank=r.rank),
+                **cli_sources.publisher_json(r.item, cur.config),
+            }
+            for r in ranked
+        ]
         json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
-    if not items:
+    if not ranked:
         print(f"no {args.status} items")
-    for i in items:
+    for r in ranked:
+        i = r.item
+        learned = "   -" if r.learned is None else f"{r.learned:4.2f}"
         print(
-            f"{i.id}  {i.status:<8} {i.score:>5.1f}  {i.published:%Y-%m-%d}  "
+            f"{i.id}  {i.status:<8} {i.score:>5.1f} {learned}  {i.published:%Y-%m-%d}  "
             f"{i.category:<8} {i.title[:90]}"
         )
     return 0
@@ -458,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_sources.register(sub, cmd_sources)  # `sources`, and its import/export actions
 
-    s = sub.add_parser("items", help="list items, newest first")
+    s = sub.add_parser("items", help="list items, newest first (or --sort rank)")
     s.add_argument(
         "--status",
         choices=["pending", "approved", "rejected", "all", "near-miss"],
@@ -466,6 +490,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="near-miss: entries left out only for lacking a required group (latest first)",
     )
     s.add_argument("--limit", type=_positive, default=50, metavar="N")
+    s.add_argument(
+        "--sort",
+        choices=["newest", "rank"],
+        default="newest",
+        help="newest first (default), or the queue's order: rule score blended with the "
+        "learned probability",
+    )
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_items)
 
@@ -501,6 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_commands(sub)
     cli_research.register(sub)
     cli_stories.register(sub)
+    cli_model.register(sub)
     return p
 
 

@@ -363,6 +363,30 @@ class Stories(_Model):
     threshold: float = Field(0.3, gt=0.0, le=1.0)
 
 
+class RankSettings(_Model):
+    """The ``rank:`` section: the learned ranking (:mod:`curator.learn`).
+
+    A model is trained once the editors have made ``min_examples`` decisions, at least
+    ``min_each`` of them approvals and as many rejections.  The queue's order is ``blend``
+    times the learned probability plus the rest times the rule score's percentile (0: rules
+    only; 1: the model only).  ``auto_reject_below`` (off unless set) rejects pending items
+    whose probability is below it, recorded as the model's decision and undoable."""
+
+    min_examples: int = Field(40, ge=2, le=1_000_000)
+    min_each: int = Field(10, ge=1, le=1_000_000)
+    blend: float = Field(0.7, ge=0.0, le=1.0)
+    auto_reject_below: float | None = Field(None, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _each_within_all(self) -> RankSettings:
+        if 2 * self.min_each > self.min_examples:
+            raise ValueError(
+                f"min_each ({self.min_each}) of each kind needs min_examples of at least "
+                f"{2 * self.min_each}, not {self.min_examples}"
+            )
+        return self
+
+
 class Config(_Model):
     """The whole of feeds.yaml."""
 
@@ -375,6 +399,7 @@ class Config(_Model):
     store: StoreSettings = Field(default_factory=StoreSettings)
     research: ResearchSettings = Field(default_factory=ResearchSettings)
     stories: Stories = Field(default_factory=Stories)
+    rank: RankSettings = Field(default_factory=RankSettings)
     path: str = Field("feeds.yaml", exclude=True)
 
     def source(self, source_id: str) -> Source | None:

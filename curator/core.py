@@ -23,6 +23,7 @@ from curator.exceptions import UnknownSource
 from curator.fetch import Fetcher
 from curator.health import Health
 from curator.mailer import Mailer
+from curator.ranking import Ranking
 from curator.review import Review
 from curator.store import Store
 from curator.stories import StoryIndex
@@ -73,6 +74,7 @@ class Curator:
         )
         self.review = Review(store, clock, on_change=self.changed, stories=self.stories)
         self.health = Health()  # scheduled jobs' outcomes, for /healthz
+        self.ranking = Ranking(store)  # the learned model (curator.ranking), reloaded on change
         self.config_status: ConfigStatus | None = None  # serve's last reading of feeds.yaml
         self._enriching = False  # a research metadata run is under way (one at a time)
 

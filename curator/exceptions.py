@@ -23,7 +23,8 @@
      ├── DigestError            building or sending a digest failed
      │    └── MailError         the SMTP server refused us (auth, connection, all recipients)
      ├── PublishError           an export could not be written
-     └── OpmlError              an OPML subscription list cannot be read (file, line)
+     ├── OpmlError              an OPML subscription list cannot be read (file, line)
+     └── ModelError             the learned ranking cannot train or load (too few decisions)
 
 The CLI maps these to clean messages and exit codes; anything else is a bug and propagates.
 
@@ -210,3 +211,8 @@ class OpmlError(CuratorError):
         self.message = message
         where = f"{name}:{line}" if line else name
         super().__init__(f"{where}: {message}")
+
+
+class ModelError(CuratorError):
+    """The learned ranking cannot be trained (too few decisions) or its stored model is not
+    usable; the message says what to do."""

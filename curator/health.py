@@ -37,7 +37,7 @@ Status = Literal["ok", "degraded", "failing"]
 class Failure:
     """A scheduled job that failed on the store."""
 
-    job: str  # "poll:<source id>", "digest", "backup"
+    job: str  # "poll:<source id>", "digest", "backup", "rank"
     at: datetime
     error: str
     file: Path | None  # the damaged file, when that was the cause

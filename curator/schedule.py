@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from curator import backup, pipeline
+from curator import backup, pipeline, ranking
 from curator.config import Config, Source
 from curator.core import Curator
 from curator.exceptions import StoreCorrupt, StoreError
@@ -110,6 +110,7 @@ def build_scheduler(curator: Curator, *, now: datetime | None = None) -> AsyncIO
         _add_digest_jobs(scheduler, curator, now, catch_up=True)
     if curator.config.store.backups:
         _add_backup_job(scheduler, curator, now)
+    _add_rank_job(scheduler, curator, now)
     return scheduler
 
 
@@ -243,5 +244,23 @@ def _add_backup_job(scheduler: AsyncIOScheduler, curator: Curator, now: datetime
         coalesce=True,
         max_instances=1,
         misfire_grace_time=DIGEST_GRACE,
+        replace_existing=True,
+    )
+
+
+def _add_rank_job(scheduler: AsyncIOScheduler, curator: Curator, now: datetime) -> None:
+    """The learned ranking: retrain after a batch of decisions, in a worker
+    (:func:`curator.ranking.check`); once at start too, which loads the stored model and
+    scores the queue before the first editor opens it."""
+    scheduler.add_job(
+        ranking.check,
+        IntervalTrigger(seconds=ranking.CHECK_EVERY),
+        args=(curator,),
+        id="rank",
+        name="learned ranking",
+        next_run_time=now,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
         replace_existing=True,
     )

@@ -16,6 +16,7 @@ Layout of a store directory (every ``*.json`` file is in TinyDB's own JSON forma
       research_ids.json  research identity index: "doi:<doi>" / "arxiv:<id>" -> {id}
       research_cache.json  landing-page and Crossref look-ups: key -> {at, ok, meta, error}
       meta.json          small JSON values by key
+      model.json         the learned ranking's model as JSON data (terms, idf, coefficients)
       shards.json        how many items each item shard holds (what a damaged shard cost)
       journal.json       only between the renames of a multi-file commit (see below)
       damaged/           files `curator store repair` moved aside (never deleted)
@@ -715,6 +716,11 @@ def _check_meta_doc(key: str, doc: Any) -> None:
         raise ValueError(f"meta {key!r} has no value")
 
 
+def _check_model_doc(key: str, doc: Any) -> None:
+    if key != "current" or not isinstance(doc.get("blocks"), dict):
+        raise ValueError(f"model {key!r} is not the current model with its blocks")
+
+
 def _check_count_doc(key: str, doc: Any) -> None:
     if not re.fullmatch(r"[0-9a-f]{2}", key) or type(doc.get("items")) is not int:
         raise ValueError(f"shard count {key!r} is not a shard name with a whole number of items")
@@ -745,6 +751,7 @@ class Damage:
             "sources.json": "the sources' poll state",
             "digests.json": "the digest records",
             "meta.json": "small settings (sessions, digest ledger)",
+            "model.json": "the learned ranking's model (retrained from the decisions)",
             _JOURNAL: "an unfinished commit",
         }.get(self.name, "merged-URL records" if self.name.startswith("aliases/") else "data")
 
@@ -847,6 +854,7 @@ class Store:
         self._meta = _Partition(self, root / "meta.json", "meta", _check_meta_doc)
         self._sources = _Partition(self, root / "sources.json", "sources", _no_check)
         self._counts = _Partition(self, root / "shards.json", "shards", _check_count_doc)
+        self._model = _Partition(self, root / "model.json", "model", _check_model_doc)
         self._partitions = [
             *self._shards,
             *self._aliases,
@@ -859,6 +867,7 @@ class Store:
             self._counts,
             self._research_ids,
             self._research_cache,
+            self._model,
         ]
         self._by_name = {p.path.relative_to(root).as_posix(): p for p in self._partitions}
         self._decoders: dict[str, type[Any]] = {
@@ -1704,6 +1713,28 @@ class Store:
         except (TypeError, ValueError) as e:
             raise TypeError(f"meta {key!r}: not a JSON value: {e}") from e
         self._meta.put(key, {"value": value})
+
+    # the learned ranking's model ---------------------------------------------------------------
+
+    def get_model(self) -> dict[str, Any] | None:
+        """The stored model document (JSON data, never code: see :mod:`curator.learn`), or
+        None before one was trained.  Read only: it is the cached copy."""
+        doc = self._model.get("current")
+        return doc
+
+    def put_model(self, doc: Mapping[str, Any]) -> None:
+        """Replace the model (one file, written like every other: atomic, under the lock)."""
+        self._require_transaction()
+        try:
+            value = json.loads(json.dumps(doc, allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"the model is not JSON data: {e}") from e
+        _check_model_doc("current", value)
+        self._model.put("current", value)
+
+    def model_version(self) -> _Sig | None:
+        """A signature of the model file that changes whenever any process writes it."""
+        return _stat_sig(self._model.path)
 
     # one server per store ----------------------------------------------------------------------
 

@@ -309,8 +309,18 @@ def make_templates(curator: Curator, highlighter: Callable[[str, Item], Markup])
         terms=deciding_terms,
         citation_line=citation_line,
         research_fields=research_fields,
+        percent=percent,
     )
     return Jinja2Templates(env=env)
+
+
+def percent(value: float | None) -> str:
+    """A probability for people: "83 %" ("<1 %" rather than a misleading "0 %")."""
+    if value is None:
+        return "–"
+    if 0 < value < 0.005:
+        return "<1 %"
+    return f"{value * 100:.0f} %"
 
 
 def escape_text_paragraphs(text: str) -> str:

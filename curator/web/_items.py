@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from curator import normalize, publisher
+from curator import learn, normalize, publisher
 from curator.config import Config
 from curator.exceptions import CuratorError, ItemChanged, ItemError, UnknownItem
 from curator.parse.page import page_metadata
@@ -56,8 +56,7 @@ MAX_BULK = 1000
 
 
 def _sort_key(status: str) -> Callable[[Item], Any]:
-    if status == "pending":  # best score first, then newest
-        return lambda i: (-i.score, -i.published.timestamp(), i.id)
+    # The queue ("pending") is ordered by learn.rank_key: rule score blended with the model.
     if status in ("approved", "rejected"):  # latest decision first
         return lambda i: (-(i.reviewed_at or i.updated_at or i.first_seen).timestamp(), i.id)
     return lambda i: (-i.published.timestamp(), i.id)
@@ -157,13 +156,20 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
         size = st.curator.config.web.page_size
 
         items = st.curator.store.items(None if status == "all" else status)  # type: ignore[arg-type]
+        ranked: dict[str, learn.Ranked] = {}
+        if status == "pending":
+            # The queue's order blends the rule score and the learned probability (scored
+            # off the event loop: a new model scores every pending item once).
+            curator = st.curator
+            rows = await run_in_threadpool(curator.ranking.rank, items, curator.config.rank.blend)
+            ranked = {r.item.id: r for r in rows}
         if source or category or words or by_publisher:
             items = [i for i in items if _matches(i, source, category, words, by_publisher)]
         total = len(items)
         pages = max(1, math.ceil(total / size))
         page = min(page, pages)
         start = (page - 1) * size
-        key = _sort_key(status)
+        key = learn.rank_key(ranked) if status == "pending" else _sort_key(status)
         if start + size < total / 4:  # a page near the front: no need to sort everything
             shown = heapq.nsmallest(start + size, items, key=key)[start:]
         else:
@@ -177,6 +183,10 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
             "jurisdiction": place,
             "q": q,
         }
+        scorer = st.curator.ranking.scorer() if ranked else None
+        explained: dict[str, learn.Explanation] = {}
+        if scorer is not None:
+            explained = await run_in_threadpool(lambda: {i.id: scorer.explain(i) for i in shown})
 
         def page_url(n: int) -> str:
             query = {
@@ -220,6 +230,10 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
                 "view": view,
                 "view_urls": {v: _with_query(here, view=v) for v in VIEWS},
                 "failing": failing,
+                "ranked": ranked,
+                "explained": explained,
+                "scorer": scorer,
+                "blend": st.curator.config.rank.blend,
             },
         )
         if chosen:
