@@ -36,9 +36,13 @@ from curator.parse import parse
 from curator.store import NEAR_MISS_DAYS, Store
 from curator.types import (
     Candidate,
+    Entry,
     Fetched,
+    Match,
     NearMiss,
     PollReport,
+    SeenEntry,
+    SeenOutcome,
     SourceOutcome,
     SourceReport,
     SourceState,
@@ -57,16 +61,26 @@ class Processed:
     candidates: tuple[Candidate, ...]
     warning: str | None
     near_misses: tuple[NearMiss, ...] = ()  # left out only for lacking a required group
+    seen: tuple[SeenEntry, ...] = ()  # every entry with the rules' verdict (store.keep_seen)
 
 
 def process(
-    fetched: Fetched, source: Source, rules: Rules, now: datetime, max_entries: int = 200
+    fetched: Fetched,
+    source: Source,
+    rules: Rules,
+    now: datetime,
+    max_entries: int = 200,
+    keep_seen: bool = False,
 ) -> Processed:
-    """Parse, normalise and match one fetched document. Pure; raises ParseError."""
+    """Parse, normalise and match one fetched document. Pure; raises ParseError.
+
+    With *keep_seen* every entry also comes back as a :class:`SeenEntry` with the rules'
+    verdict; an entry they drop is then assessed once more to say why."""
     parsed = parse(fetched, source, max_entries=max_entries)
     compiled = match.compile_rules(rules, source.rules)  # cached by value
     candidates: list[Candidate] = []
     near: list[NearMiss] = []
+    seen: list[SeenEntry] = []
     dropped = 0
     for raw in parsed.entries:
         entry = normalize.normalize(raw, source_id=source.id, feed_url=fetched.url, now=now)
@@ -76,6 +90,12 @@ def process(
         candidate = match.match(entry, compiled)
         if candidate is not None:
             candidates.append(candidate)
+            if keep_seen:
+                seen.append(
+                    seen_entry(
+                        entry, now, "kept", candidate.score, candidate.matches, candidate.why
+                    )
+                )
             continue
         missed = match.near_miss(entry, compiled)
         if missed is not None:
@@ -83,7 +103,48 @@ def process(
                 entry=entry, score=missed.score, matches=missed.matches, why=missed.why
             )
             near.append(NearMiss(kept, missed.missing, source.category, now))
-    return Processed(len(parsed.entries), dropped, tuple(candidates), parsed.warning, tuple(near))
+            if keep_seen:
+                seen.append(
+                    seen_entry(entry, now, "near_miss", missed.score, missed.matches, missed.why)
+                )
+        elif keep_seen:
+            verdict = match.assess(entry, compiled)
+            seen.append(
+                seen_entry(entry, now, "dropped", verdict.score, verdict.matches, verdict.why)
+            )
+    return Processed(
+        len(parsed.entries),
+        dropped,
+        tuple(candidates),
+        parsed.warning,
+        tuple(near),
+        tuple(seen),
+    )
+
+
+def seen_entry(
+    entry: Entry,
+    now: datetime,
+    outcome: SeenOutcome,
+    score: float,
+    matches: Sequence[Match],
+    why: str,
+) -> SeenEntry:
+    """The compact form of *entry* kept for trying rules, with the rules' verdict."""
+    return SeenEntry(
+        id=entry.item_id,
+        source_id=entry.source_id,
+        title=entry.title,
+        url=entry.url,
+        canonical_url=entry.canonical_url,
+        summary=entry.summary_text,
+        published=entry.published,
+        seen_at=now,
+        outcome=outcome,
+        score=score,
+        matched=tuple(dict.fromkeys(m.term for m in matches)),
+        why=why,
+    )
 
 
 #: How long the committer of a multi-source poll waits for more finished polls (seconds).
@@ -218,7 +279,7 @@ async def _fetch_and_process(
     if body_hash == state.body_hash:
         return Polled(source, validated, "unchanged", elapsed=fetched.elapsed)
 
-    args = (fetched, source, config.rules, now, config.fetch.max_entries)
+    args = (fetched, source, config.rules, now, config.fetch.max_entries, keeps_seen(config))
     limit = config.fetch.parse_timeout
     try:
         if workers is None:
@@ -275,6 +336,7 @@ def store_polled(
                 storing = None
                 with _unless_near_misses_damaged():
                     store.prune_near_misses(now - timedelta(days=NEAR_MISS_DAYS))
+                store.prune_seen(now - timedelta(seconds=config.store.keep_seen))
             break
         except StoreError:
             raise
@@ -323,6 +385,9 @@ def _store_one(p: Polled, *, config: Config, store: Store, now: datetime) -> Sou
         with _unless_near_misses_damaged():
             for near in p.processed.near_misses:
                 near_misses += record_near_miss(near, store)
+        if p.processed.seen:
+            with _unless_near_misses_damaged():
+                store.keep_seen(p.processed.seen)
     current = store.get_state(source.id)
     store.put_state(
         replace(
@@ -363,14 +428,21 @@ def record(decision: dedupe.Decision, store: Store) -> None:
 
 @contextlib.contextmanager
 def _unless_near_misses_damaged() -> Iterator[None]:
-    """Near misses are a courtesy: a damaged ``near_misses.json`` (shown on the editors'
-    banner and by ``curator store verify``) must not stop items being stored."""
+    """Near misses and kept entries are a courtesy: a damaged ``near_misses.json`` or
+    ``seen/*.json`` (shown on the editors' banner and by ``curator store verify``) must not
+    stop items being stored."""
     try:
         yield
     except StoreCorrupt as e:
-        if e.path.name != "near_misses.json":
+        if e.path.name != "near_misses.json" and e.path.parent.name != "seen":
             raise
-        log.warning("near misses not kept: %s", e)
+        what = "near misses" if e.path.name == "near_misses.json" else "entries for trying rules"
+        log.warning("%s not kept: %s", what, e)
+
+
+def keeps_seen(config: Config) -> bool:
+    """Whether polls keep every entry for trying rules (``store.keep_seen`` above 0)."""
+    return config.store.keep_seen > 0
 
 
 def record_near_miss(near: NearMiss, store: Store) -> int:
