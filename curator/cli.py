@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from curator import __version__, config, match
+from curator import __version__, cli_rules, config, match
 from curator.core import Curator, make_curator
 from curator.exceptions import ConfigError, CuratorError, ItemError, UnknownItem, UnknownSource
 from curator.store import Repaired
@@ -480,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_service_commands(sub)
     _add_store_commands(sub)
+    cli_rules.register(sub)
     return p
 
 
