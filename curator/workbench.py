@@ -66,11 +66,11 @@ class Change:
         return tuple(dict.fromkeys(m.term for m in self.matches))
 
     def deciding(self) -> tuple[str, ...]:
-        """The terms that decide the verdict, for a person: what kept it (terms that
-        scored), or what dropped it (exclusions found, required groups lacking, a low
-        score)."""
+        """The terms that decide the verdict, for a person: what kept it (the terms that
+        scored and those that met a required group), or what dropped it (exclusions found,
+        required groups lacking, a low score)."""
         if self.kept:
-            return tuple(dict.fromkeys(m.term for m in self.matches if m.weight > 0))
+            return tuple(dict.fromkeys(m.term for m in self.matches if m.weight >= 0))
         reasons = [f"excluded: {term}" for term in self.excluded]
         reasons += [f"no term from group {group!r}" for group in self.missing]
         if not reasons:

@@ -36,7 +36,7 @@ from curator.exceptions import (
 )
 from curator.secret_key import session_secret
 from curator.types import Item
-from curator.web import _account, _admin, _items, _near, _sources
+from curator.web import _account, _admin, _items, _near, _rules, _sources
 from curator.web._common import STATIC, WebState, error_page, make_templates, wants_json
 from curator.web._numbers import BadNumber
 from curator.web._security import (
@@ -107,6 +107,7 @@ def create_app(
         *_admin.routes,
         *_items.routes,
         *_near.routes,
+        *_rules.routes,
         *_sources.routes,
         *digest_routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
