@@ -13,8 +13,8 @@ Layout of a store directory (every ``*.json`` file is in TinyDB's own JSON forma
       users.json         editor accounts by name
       digests.json       DigestRecord by id
       near_misses.json   NearMiss by item id: entries left out only for a missing group, 30 days
-      seen/00.json..3f.json   SeenEntry by item id: every entry polled, store.keep_seen (30 days),
-                         filed by the day first seen (day number modulo 64)
+      seen/00.json..7f.json   SeenEntry by item id: every entry polled, store.keep_seen (30 days),
+                         filed by the six hours in which it was first seen (modulo 128)
       meta.json          small JSON values by key
       shards.json        how many items each item shard holds (what a damaged shard cost)
       journal.json       only between the renames of a multi-file commit (see below)
@@ -119,10 +119,12 @@ NEAR_MISS_DAYS = 30
 #: At most this many near misses are kept, the newest: one file holds them all, and a feed
 #: that suddenly fills it must not make every commit rewrite megabytes.
 MAX_NEAR_MISSES = 2000
-#: Entries kept for trying rules (``store.keep_seen``) are filed by the day they were first
-#: seen, one file per day modulo this: a poll rewrites only today's file, and pruning a day
-#: empties one file.  More days than this share files (still correct, a little larger).
-SEEN_BUCKETS = 64
+#: Entries kept for trying rules (``store.keep_seen``) are filed by the six hours in which
+#: they were first seen, one file per period modulo this (128 periods: 32 days): a poll
+#: rewrites only the current period's file, and pruning a period empties one file.  With a
+#: longer keep_seen periods share files (still correct, a little larger to write).
+SEEN_BUCKETS = 128
+SEEN_PERIOD = 6 * 3600
 
 _ITEM_ID = re.compile(r"[0-9a-f]{16}\Z")
 _TEMP = re.compile(r"\.[\w.-]+\.json\.\d+\.[0-9a-f]{8}\.tmp\Z")  # what _write_temp names
@@ -872,6 +874,7 @@ class Store:
             **{p.path.relative_to(root).as_posix(): SeenEntry for p in self._seen},
         }
         self._skipped: dict[Path, _Sig | None] = {}  # damaged shards already logged
+        self._seen_oldest: dict[Path, tuple[_Snapshot, str]] = {}  # see prune_seen
         if (self.path / _JOURNAL).exists():
             # A writer died between the renames of a commit: finish it before anyone reads.
             # An unreadable journal stops writes (each transaction names it), not the opening
@@ -1627,30 +1630,37 @@ class Store:
     # entries kept for trying rules -------------------------------------------------------------
 
     def _seen_bucket(self, seen_at: datetime) -> _Partition:
-        return self._seen[seen_at.astimezone(UTC).date().toordinal() % SEEN_BUCKETS]
+        return self._seen[int(seen_at.timestamp()) // SEEN_PERIOD % SEEN_BUCKETS]
 
     def _seen_where(self, item_id: str) -> _Partition | None:
         """The bucket holding the kept entry *item_id*, if any (damaged buckets are passed
         over: what they held is lost until repaired, and polls add it again)."""
         for part in self._seen:
             with contextlib.suppress(StoreCorrupt):
-                if part.get(item_id) is not None:
+                if item_id in part.docs():
                     return part
         return None
 
     def keep_seen(self, entries: Iterable[SeenEntry]) -> int:
         """Keep each of *entries* unless an entry with its id is kept already (the first
         sighting counts, as for near misses, so a feed repeating an entry writes nothing);
-        how many were added.  Raises StoreCorrupt when the day's file does not load."""
+        how many were added.  Raises StoreCorrupt when the period's file does not load."""
         self._require_transaction()
-        added = 0
+        pending: dict[str, SeenEntry] = {}
         for entry in entries:
             if not _ITEM_ID.match(entry.id):
                 raise ValueError(f"{entry.id!r} is not an item id (16 lower-case hex digits)")
-            if self._seen_where(entry.id) is None:
-                self._seen_bucket(entry.seen_at).put(entry.id, _SEEN.encode(entry))
-                added += 1
-        return added
+            pending.setdefault(entry.id, entry)
+        for part in self._seen:  # one pass per file, not one look-up per file and entry
+            try:
+                docs = part.docs()
+            except StoreCorrupt:
+                continue
+            for key in [k for k in pending if k in docs]:
+                del pending[key]
+        for entry in pending.values():
+            self._seen_bucket(entry.seen_at).put(entry.id, _SEEN.encode(entry))
+        return len(pending)
 
     def update_seen(self, entries: Iterable[SeenEntry]) -> None:
         """Replace kept entries (the same ids, a new outcome: ``curator rules apply``)."""
@@ -1685,7 +1695,9 @@ class Store:
 
     def prune_seen(self, before: datetime) -> int:
         """Forget the kept entries first seen before *before*; how many.  Writes only the
-        files that hold such entries; a damaged file is passed over."""
+        files that hold such entries; a damaged file is passed over.  Each file's oldest
+        stamp is remembered while the file is unchanged, so a poll's commit does not read
+        every kept entry to find none to prune."""
         self._require_transaction()
         cutoff = _dt_out(before)
         pruned = 0
@@ -1694,7 +1706,17 @@ class Store:
                 continue  # never written: nothing to prune
             try:
                 docs = part.docs()
+                snap = part.snapshot()
             except StoreCorrupt:
+                continue
+            known = self._seen_oldest.get(part.path)
+            if part.overlay is None and known is not None and known[0] is snap:
+                oldest = known[1]
+            else:
+                oldest = min((str(d.get("seen_at", "")) for d in docs.values()), default="~")
+                if part.overlay is None:
+                    self._seen_oldest[part.path] = (snap, oldest)
+            if oldest >= cutoff:
                 continue
             stale = tuple(k for k, d in docs.items() if str(d.get("seen_at", "")) < cutoff)
             if stale:
