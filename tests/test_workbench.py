@@ -319,3 +319,38 @@ def test_rules_apply_leaves_a_same_story_an_editor_rejected(
     assert [why for _, why in done.left] == ["the same story is already rejected"]
     assert cur.store.get_item(cctv.id).status == "rejected"  # type: ignore[union-attr]
     assert cur.store.get_item(copy.id) is None
+
+
+def test_keeping_entries_changes_no_candidate_and_no_near_miss_on_a_real_stream() -> None:
+    """With keep_seen each entry is assessed once and its candidate or near miss read from
+    that (pipeline.judge): on the real news2023 stream, under the shipped rules and a news
+    source's requirement, exactly what the poll makes without it."""
+    import tarfile
+
+    from curator.pipeline import process
+    from curator.types import Fetched
+    from tests.test_pipeline import NEWS2023
+
+    if not NEWS2023.exists():
+        pytest.skip(f"the news2023 stream is not at {NEWS2023}")
+    real = config.load(Path(__file__).resolve().parents[1] / "feeds.yaml")
+    with tarfile.open(NEWS2023) as archive:
+        names = [m for m in archive.getnames() if m.endswith(".xml")][:12]
+        bodies = [archive.extractfile(n).read() for n in names]  # type: ignore[union-attr]
+    rules = {"require": ["cameras", "policing"]}
+    totals = [0, 0]
+    for i, body in enumerate(bodies):
+        source = config.Source.model_validate(
+            {"id": f"s{i}", "name": "S", "url": "https://example.org/f.xml", "rules": rules}
+        )
+        fetched = Fetched(source.id, source.url, 200, {}, body)
+        plain = process(fetched, source, real.rules, NOW, 10_000)
+        kept = process(fetched, source, real.rules, NOW, 10_000, keep_seen=True)
+        assert kept.candidates == plain.candidates and kept.near_misses == plain.near_misses
+        assert plain.seen == () and len(kept.seen) == plain.entries - plain.dropped
+        outcomes = [s.outcome for s in kept.seen]
+        assert outcomes.count("kept") == len(plain.candidates)
+        assert outcomes.count("near_miss") == len(plain.near_misses)
+        totals[0] += len(plain.candidates)
+        totals[1] += len(plain.near_misses)
+    assert totals[0] > 10 and totals[1] > 10, totals  # both kinds were compared
