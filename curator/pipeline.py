@@ -127,9 +127,21 @@ def judge(
         kept = Candidate(entry=entry, score=missed.score, matches=missed.matches, why=missed.why)
         return None, NearMiss(kept, missed.missing, category, now), None
     verdict = match.assess(entry, rules)
+    outcome = outcome_of(verdict, rules)
+    if outcome == "dropped":
+        return None, None, seen_entry(entry, now, outcome, verdict)
+    candidate = Candidate(entry, verdict.score, verdict.matches, verdict.why)
+    if outcome == "kept":
+        return candidate, None, seen_entry(entry, now, outcome, verdict)
+    near = NearMiss(candidate, verdict.missing, category, now)
+    return None, near, seen_entry(entry, now, outcome, verdict)
+
+
+def outcome_of(verdict: Assessment, rules: match.CompiledRules) -> SeenOutcome:
+    """``kept``, ``near_miss`` (exactly when :func:`match.near_miss` would return this
+    assessment) or ``dropped``."""
     if verdict.kept:
-        candidate = Candidate(entry, verdict.score, verdict.matches, verdict.why)
-        return candidate, None, seen_entry(entry, now, "kept", verdict)
+        return "kept"
     near = (
         not rules.keep_all
         and bool(rules.require)
@@ -137,12 +149,8 @@ def judge(
         and verdict.score > 0
         and not verdict.excluded
         and bool(verdict.missing)
-    )  # exactly when match.near_miss returns this assessment
-    if near:
-        kept = Candidate(entry, verdict.score, verdict.matches, verdict.why)
-        missed_ = NearMiss(kept, verdict.missing, category, now)
-        return None, missed_, seen_entry(entry, now, "near_miss", verdict)
-    return None, None, seen_entry(entry, now, "dropped", verdict)
+    )
+    return "near_miss" if near else "dropped"
 
 
 def seen_entry(entry: Entry, now: datetime, outcome: SeenOutcome, verdict: Assessment) -> SeenEntry:

@@ -1663,11 +1663,13 @@ class Store:
         return len(pending)
 
     def update_seen(self, entries: Iterable[SeenEntry]) -> None:
-        """Replace kept entries (the same ids, a new outcome: ``curator rules apply``)."""
+        """Replace kept entries (the same ids, a new outcome: ``curator rules apply``); an
+        entry no longer kept (pruned meanwhile) stays gone."""
         self._require_transaction()
         for entry in entries:
-            part = self._seen_where(entry.id) or self._seen_bucket(entry.seen_at)
-            part.put(entry.id, _SEEN.encode(entry))
+            part = self._seen_where(entry.id)
+            if part is not None:
+                part.put(entry.id, _SEEN.encode(entry))
 
     def seen(self, since: datetime | None = None) -> list[SeenEntry]:
         """The kept entries first seen at or after *since* (all by default), the latest

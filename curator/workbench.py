@@ -138,14 +138,10 @@ def _rules_for(
 
 def verdict(seen: SeenEntry, rules: match.CompiledRules) -> Change:
     """What *rules* conclude about *seen*."""
-    entry = entry_of(seen)
-    assessed = match.assess(entry, rules)
-    outcome: SeenOutcome = "kept" if assessed.kept else "dropped"
-    if not assessed.kept and match.near_miss(entry, rules) is not None:
-        outcome = "near_miss"
+    assessed = match.assess(entry_of(seen), rules)
     return Change(
         entry=seen,
-        outcome=outcome,
+        outcome=pipeline.outcome_of(assessed, rules),
         score=assessed.score,
         matches=assessed.matches,
         why=assessed.why,
@@ -190,8 +186,10 @@ def apply(cfg: config.Config, store: Store, *, now: datetime, since: datetime) -
     added: list[Item] = []
     merged: list[Item] = []
     left: list[tuple[SeenEntry, str]] = []
+    # The rules run outside the transaction: a month of entries takes a while to match, and
+    # polls wait for the store's lock.  Dedupe decides inside it, on the store as it is then.
+    tried = trial(cfg, store.seen(since))
     with store.transaction():
-        tried = trial(cfg, store.seen(since))
         for change in tried.newly_kept:
             seen = change.entry
             existing = store.get_item(seen.id)
