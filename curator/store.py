@@ -750,7 +750,7 @@ class Damage:
             self.name,
             "merged-URL records"
             if self.name.startswith("aliases/")
-            else "entries kept for trying rules (polls add them again)"
+            else "entries kept for trying rules (`curator rules test`)"
             if self.name.startswith("seen/")
             else "data",
         )
