@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from curator import dedupe, exceptions, pipeline
+from curator import config_edit, dedupe, exceptions, pipeline
 from curator.config import Source
 from curator.core import make_curator
 from curator.exceptions import CuratorError, Problem, SourceBug
@@ -46,6 +46,7 @@ ERRORS: dict[str, Callable[[], CuratorError]] = {
     "DigestError": lambda: exceptions.DigestError("no recipients"),
     "MailError": lambda: exceptions.MailError("auth refused"),
     "PublishError": lambda: exceptions.PublishError("cannot write"),
+    "ConfigChanged": lambda: config_edit.ConfigChanged(Path("/c/feeds.yaml")),
 }
 
 

@@ -96,6 +96,8 @@ def test_the_rules_page_needs_a_sign_in_and_shows_the_rules(cur: Curator) -> Non
     assert re.search(r"News</a>: requires policing", text)  # the source's own rules
     assert "3 entries the polls kept" in text
     assert body_of(text).startswith("min_score: 3\n")
+    # The content security policy allows no inline script or style.
+    assert not re.search(r"<script(?![^>]*\bsrc=)", text) and " style=" not in text
 
 
 def test_a_dry_run_lists_what_the_changed_rules_would_newly_keep_and_drop(
