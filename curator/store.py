@@ -1695,6 +1695,15 @@ class Store:
                     out[entry.id] = entry
         return sorted(out.values(), key=lambda e: (e.seen_at, e.id), reverse=True)
 
+    def seen_count(self, since: datetime) -> int:
+        """How many entries :meth:`seen` would give, without decoding them (the Rules page)."""
+        cutoff = _dt_out(since)
+        ids: set[str] = set()
+        for part in self._seen:
+            with contextlib.suppress(StoreCorrupt):
+                ids.update(k for k, d in part.docs().items() if str(d.get("seen_at", "")) >= cutoff)
+        return len(ids)
+
     def prune_seen(self, before: datetime) -> int:
         """Forget the kept entries first seen before *before*; how many.  Writes only the
         files that hold such entries; a damaged file is passed over.  Each file's oldest

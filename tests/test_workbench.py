@@ -92,7 +92,8 @@ def test_kept_entries_count_from_their_first_sighting_and_are_pruned_by_age(
     seen = by_title(cur.store.seen())
     assert seen[CCTV[0]].seen_at == NOW  # not written again
     assert seen[LFR[0]].seen_at == clock.now
-    assert len(cur.store.seen(since=clock.now)) == 1
+    assert len(cur.store.seen(since=clock.now)) == 1 == cur.store.seen_count(clock.now)
+    assert cur.store.seen_count(NOW) == 4
 
     clock.advance(days=21)  # 31 days after the first poll
     feed_server.route("/f", rss(LFR), etag=None)

@@ -90,7 +90,7 @@ def _page(
             "scoring_down": [(t, w) for t, w in include if w <= 0],
             "overrides": _overrides(cfg),
             "config_name": _path(request).name,
-            "kept_count": len(curator.store.seen(since)) if keep else 0,
+            "kept_count": curator.store.seen_count(since) if keep else 0,
             "keep_days": keep / 86400,
             "body": body if body is not None else (current.body if current else ""),
             "version": version if version is not None else (current.version if current else ""),
