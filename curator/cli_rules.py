@@ -22,15 +22,18 @@ def _since(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _n(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
+def _n(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count:,} {word if count == 1 else plural or word + 's'}"
 
 
 def _print_change(change: workbench.Change, sign: str) -> None:
     seen = change.entry
+    before = f"was {seen.score:g}, {seen.outcome.replace('_', ' ')}"
     print(f"  {sign} {seen.title}")
-    print(f"      {seen.source_id} · {seen.published:%Y-%m-%d} · score {change.score:g}")
-    print(f"      {'; '.join(change.deciding()) or 'no terms'}")
+    when = f"published {seen.published:%Y-%m-%d}"
+    print(f"      {seen.source_id} · {when} · score {change.score:g} ({before})")
+    label = "kept by" if change.kept else "dropped by"
+    print(f"      {label}: {'; '.join(change.deciding()) or 'no terms'}")
     print(f"      {seen.url}")
 
 
@@ -56,7 +59,8 @@ def cmd_rules_test(cur: Curator, args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     rules = args.rules or cfg.path
-    print(f"The rules of {rules} on {_n(len(entries), 'entry')} seen since {since:%Y-%m-%d}:")
+    tried = _n(len(entries), "entry", "entries")
+    print(f"The rules of {rules} on {tried} seen since {since:%Y-%m-%d}:")
     if not entries:
         print(
             "  no entries are kept yet: polls keep them (store.keep_seen) from now on",
@@ -67,7 +71,7 @@ def cmd_rules_test(cur: Curator, args: argparse.Namespace) -> int:
     print(f"\nNewly dropped ({len(result.newly_dropped)}): the polls kept these")
     for change in result.newly_dropped:
         _print_change(change, "-")
-    print(f"\nUnchanged: {_n(result.unchanged, 'entry')}")
+    print(f"\nUnchanged: {_n(result.unchanged, 'entry', 'entries')}")
     return 0
 
 

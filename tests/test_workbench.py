@@ -200,7 +200,8 @@ def test_rules_test_lists_what_other_rules_would_newly_keep_and_drop(
     assert cli(tmp_path, "rules", "test", "--rules", str(tmp_path / "tried.yaml")) == 0
     text = capsys.readouterr().out
     assert "Newly kept (1)" in text and f"+ {SHOP[0]}" in text
-    assert "Newly dropped (1)" in text and "excluded: Council" in text
+    assert "Newly dropped (1)" in text and "dropped by: excluded: Council" in text
+    assert "on 3 entries seen since" in text and "(was 9, near miss)" in text
     assert "Unchanged: 1 entry" in text
 
 
