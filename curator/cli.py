@@ -27,6 +27,7 @@ from curator import (
     __version__,
     cli_model,
     cli_research,
+    cli_rules,
     cli_sources,
     cli_stories,
     config,
@@ -533,6 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_research.register(sub)
     cli_stories.register(sub)
     cli_model.register(sub)
+    cli_rules.register(sub)
     return p
 
 

@@ -334,9 +334,11 @@ class Web(_Model):
 
 class StoreSettings(_Model):
     """The ``store:`` section (store engineer's): how many daily backups ``serve`` keeps in
-    ``<store>/backups/`` (0: none)."""
+    ``<store>/backups/`` (0: none), and how long every polled entry is kept, matched or not,
+    for trying rule changes on (``keep_seen``; 0: none)."""
 
     backups: int = Field(7, ge=0, le=366)
+    keep_seen: Delay = 30 * 86400.0
 
 
 class ResearchSettings(_Model):

@@ -15,6 +15,8 @@ Layout of a store directory (every ``*.json`` file is in TinyDB's own JSON forma
       near_misses.json   NearMiss by item id: entries left out only for a missing group, 30 days
       research_ids.json  research identity index: "doi:<doi>" / "arxiv:<id>" -> {id}
       research_cache.json  landing-page and Crossref look-ups: key -> {at, ok, meta, error}
+      seen/00.json..7f.json   SeenEntry by item id: every entry polled, store.keep_seen (30 days),
+                         filed by the six hours in which it was first seen (modulo 128)
       meta.json          small JSON values by key
       model.json         the learned ranking's model as JSON data (terms, idf, coefficients)
       shards.json        how many items each item shard holds (what a damaged shard cost)
@@ -71,7 +73,7 @@ import threading
 import time
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeVar, cast
@@ -92,6 +94,7 @@ from curator.types import (
     Item,
     Match,
     NearMiss,
+    SeenEntry,
     SourceState,
     Status,
     User,
@@ -100,6 +103,7 @@ from curator.types import (
 __all__ = [
     "MAX_NEAR_MISSES",
     "NEAR_MISS_DAYS",
+    "SEEN_BUCKETS",
     "TITLE_INDEX_DAYS",
     "Damage",
     "Repaired",
@@ -119,6 +123,12 @@ NEAR_MISS_DAYS = 30
 #: At most this many near misses are kept, the newest: one file holds them all, and a feed
 #: that suddenly fills it must not make every commit rewrite megabytes.
 MAX_NEAR_MISSES = 2000
+#: Entries kept for trying rules (``store.keep_seen``) are filed by the six hours in which
+#: they were first seen, one file per period modulo this (128 periods: 32 days): a poll
+#: rewrites only the current period's file, and pruning a period empties one file.  With a
+#: longer keep_seen periods share files (still correct, a little larger to write).
+SEEN_BUCKETS = 128
+SEEN_PERIOD = 6 * 3600
 
 _ITEM_ID = re.compile(r"[0-9a-f]{16}\Z")
 _TEMP = re.compile(r"\.[\w.-]+\.json\.\d+\.[0-9a-f]{8}\.tmp\Z")  # what _write_temp names
@@ -321,6 +331,7 @@ _STATE = _dataclass_codec(SourceState)
 _USER = _dataclass_codec(User)
 _DIGEST = _dataclass_codec(DigestRecord)
 _NEAR = _dataclass_codec(NearMiss)
+_SEEN = _dataclass_codec(SeenEntry)
 _dataclass_codec(Candidate)
 _dataclass_codec(Entry)
 _dataclass_codec(Event)
@@ -711,6 +722,14 @@ def _check_near_doc(key: str, doc: Any) -> None:
         raise ValueError(f"near miss {key!r} is not keyed by an item id")
 
 
+def _check_seen_doc(key: str, doc: Any) -> None:
+    if not _ITEM_ID.match(key):
+        raise ValueError(f"kept entry {key!r} is not keyed by an item id")
+    stamp = doc.get("seen_at")
+    if not isinstance(stamp, str) or not _STAMP.match(stamp):
+        raise ValueError(f"kept entry {key!r}: seen_at is not an ISO datetime as _dt_out writes")
+
+
 def _check_meta_doc(key: str, doc: Any) -> None:
     if "value" not in doc:
         raise ValueError(f"meta {key!r} has no value")
@@ -750,10 +769,18 @@ class Damage:
             "users.json": "the editor accounts",
             "sources.json": "the sources' poll state",
             "digests.json": "the digest records",
+            "near_misses.json": "the near misses",
             "meta.json": "small settings (sessions, digest ledger)",
             "model.json": "the learned ranking's model (retrained from the decisions)",
             _JOURNAL: "an unfinished commit",
-        }.get(self.name, "merged-URL records" if self.name.startswith("aliases/") else "data")
+        }.get(
+            self.name,
+            "merged-URL records"
+            if self.name.startswith("aliases/")
+            else "entries kept for trying rules (`curator rules test`)"
+            if self.name.startswith("seen/")
+            else "data",
+        )
 
     def __str__(self) -> str:
         return f"{self.path}: does not load ({self.reason}); it held {self.held}"
@@ -826,6 +853,7 @@ class Store:
         try:
             (self.path / "items").mkdir(parents=True, exist_ok=True)
             (self.path / "aliases").mkdir(exist_ok=True)
+            (self.path / "seen").mkdir(exist_ok=True)
         except OSError as e:
             raise StoreError(f"cannot use {self.path} as a store: {e}") from e
         self._lock_timeout = lock_timeout
@@ -852,12 +880,17 @@ class Store:
             self, root / "research_cache.json", "research_cache", _check_research_cache_doc
         )
         self._meta = _Partition(self, root / "meta.json", "meta", _check_meta_doc)
+        self._seen = [
+            _Partition(self, root / "seen" / f"{i:02x}.json", "seen", _check_seen_doc)
+            for i in range(SEEN_BUCKETS)
+        ]
         self._sources = _Partition(self, root / "sources.json", "sources", _no_check)
         self._counts = _Partition(self, root / "shards.json", "shards", _check_count_doc)
         self._model = _Partition(self, root / "model.json", "model", _check_model_doc)
         self._partitions = [
             *self._shards,
             *self._aliases,
+            *self._seen,
             self._titles,
             self._digests,
             self._users,
@@ -875,8 +908,10 @@ class Store:
             "users.json": User,
             "digests.json": DigestRecord,
             "near_misses.json": NearMiss,
+            **{p.path.relative_to(root).as_posix(): SeenEntry for p in self._seen},
         }
         self._skipped: dict[Path, _Sig | None] = {}  # damaged shards already logged
+        self._seen_oldest: dict[Path, tuple[_Snapshot, str]] = {}  # see prune_seen
         if (self.path / _JOURNAL).exists():
             # A writer died between the renames of a commit: finish it before anyone reads.
             # An unreadable journal stops writes (each transaction names it), not the opening
@@ -1698,6 +1733,114 @@ class Store:
             self._near.put_many({}, remove=stale)
         return len(stale)
 
+    # entries kept for trying rules -------------------------------------------------------------
+
+    def _seen_bucket(self, seen_at: datetime) -> _Partition:
+        return self._seen[int(seen_at.timestamp()) // SEEN_PERIOD % SEEN_BUCKETS]
+
+    def _seen_where(self, item_id: str) -> _Partition | None:
+        """The bucket holding the kept entry *item_id*, if any (damaged buckets are passed
+        over: what they held is lost until repaired, and polls add it again)."""
+        for part in self._seen:
+            with contextlib.suppress(StoreCorrupt):
+                if item_id in part.docs():
+                    return part
+        return None
+
+    def keep_seen(self, entries: Iterable[SeenEntry]) -> int:
+        """Keep each of *entries* unless an entry with its id is kept already (the first
+        sighting counts, as for near misses, so a feed repeating an entry writes nothing);
+        how many were added.  Raises StoreCorrupt when the period's file does not load."""
+        self._require_transaction()
+        pending: dict[str, SeenEntry] = {}
+        for entry in entries:
+            if not _ITEM_ID.match(entry.id):
+                raise ValueError(f"{entry.id!r} is not an item id (16 lower-case hex digits)")
+            pending.setdefault(entry.id, entry)
+        for part in self._seen:  # one pass per file, not one look-up per file and entry
+            try:
+                docs = part.docs()
+            except StoreCorrupt:
+                continue
+            for key in [k for k in pending if k in docs]:
+                del pending[key]
+        for entry in pending.values():
+            self._seen_bucket(entry.seen_at).put(entry.id, _SEEN.encode(entry))
+        return len(pending)
+
+    def update_seen(self, entries: Iterable[SeenEntry]) -> None:
+        """Replace kept entries (the same ids, a new outcome: ``curator rules apply``); an
+        entry no longer kept (pruned meanwhile) stays gone."""
+        self._require_transaction()
+        for entry in entries:
+            part = self._seen_where(entry.id)
+            if part is not None:
+                part.put(entry.id, _SEEN.encode(entry))
+
+    def seen(self, since: datetime | None = None) -> list[SeenEntry]:
+        """The kept entries first seen at or after *since* (all by default), the latest
+        first.  A damaged file is left out with one log line (``curator store verify``
+        names it)."""
+        cutoff = _dt_out(since) if since is not None else ""
+        out: dict[str, SeenEntry] = {}
+        for part in self._seen:
+            try:
+                docs = part.docs()
+                found = [
+                    self._decode(part, SeenEntry, k, d)
+                    for k, d in docs.items()
+                    if str(d.get("seen_at", "")) >= cutoff
+                ]
+            except StoreCorrupt as e:
+                log.warning(
+                    "left out damaged kept entries path=%s reason=%s", part.path, _reason(e)
+                )
+                continue
+            for entry in found:
+                if entry.id not in out or out[entry.id].seen_at > entry.seen_at:
+                    out[entry.id] = entry
+        return sorted(out.values(), key=lambda e: (e.seen_at, e.id), reverse=True)
+
+    def seen_count(self, since: datetime) -> int:
+        """How many entries :meth:`seen` would give, without decoding them (the Rules page)."""
+        cutoff = _dt_out(since)
+        ids: set[str] = set()
+        for part in self._seen:
+            with contextlib.suppress(StoreCorrupt):
+                ids.update(k for k, d in part.docs().items() if str(d.get("seen_at", "")) >= cutoff)
+        return len(ids)
+
+    def prune_seen(self, before: datetime) -> int:
+        """Forget the kept entries first seen before *before*; how many.  Writes only the
+        files that hold such entries; a damaged file is passed over.  Each file's oldest
+        stamp is remembered while the file is unchanged, so a poll's commit does not read
+        every kept entry to find none to prune."""
+        self._require_transaction()
+        cutoff = _dt_out(before)
+        pruned = 0
+        for part in self._seen:
+            if part.overlay is None and _stat_sig(part.path) is None:
+                continue  # never written: nothing to prune
+            try:
+                docs = part.docs()
+                snap = part.snapshot()
+            except StoreCorrupt:
+                continue
+            known = self._seen_oldest.get(part.path)
+            if part.overlay is None and known is not None and known[0] is snap:
+                oldest = known[1]
+            else:
+                oldest = min((str(d.get("seen_at", "")) for d in docs.values()), default="~")
+                if part.overlay is None:
+                    self._seen_oldest[part.path] = (snap, oldest)
+            if oldest >= cutoff:
+                continue
+            stale = tuple(k for k, d in docs.items() if str(d.get("seen_at", "")) < cutoff)
+            if stale:
+                part.put_many({}, remove=stale)
+                pruned += len(stale)
+        return pruned
+
     # small values ------------------------------------------------------------------------------
 
     def get_meta(self, key: str, default: Any = None) -> Any:
@@ -1744,7 +1887,7 @@ class Store:
 
         ``curator serve`` calls it before anything else: a store it cannot write would
         otherwise start, serve pages, and fail every poll and every decision later."""
-        folders = [self.path, self.path / "items", self.path / "aliases"]
+        folders = [self.path, self.path / "items", self.path / "aliases", self.path / "seen"]
         folders += [d for d in (self.path / "backups",) if d.is_dir()]
         for folder in folders:
             probe = folder / f".writable.{os.getpid()}.{secrets.token_hex(4)}.tmp"

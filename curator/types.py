@@ -350,3 +350,28 @@ class DigestRecord:
     status: str = "pending"  # pending | partial | sent | skipped
     sent_at: datetime | None = None
     kind: str = "readers"  # readers | editors
+
+
+SeenOutcome = Literal["kept", "near_miss", "dropped"]
+
+
+@dataclass(frozen=True)
+class SeenEntry:
+    """An entry as a poll saw it, kept a while (``store.keep_seen``) whether the rules kept it
+    or not, so that a change to the rules can be tried on the last month's entries before it
+    is made (``curator rules test``).  Compact: the title and summary text the rules read, the
+    link, and what the rules in force concluded (``outcome``, ``score``, ``matched``, ``why``).
+    """
+
+    id: str  # the entry's item id (from its canonical URL)
+    source_id: str
+    title: str
+    url: str
+    canonical_url: str
+    summary: str  # the entry's summary_text: all the rules read besides the title
+    published: datetime
+    seen_at: datetime  # the first poll that saw it: it is kept keep_seen from then
+    outcome: SeenOutcome
+    score: float
+    matched: tuple[str, ...]  # the terms found, as the rules write them
+    why: str

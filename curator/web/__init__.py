@@ -43,6 +43,7 @@ from curator.web import (
     _items,
     _near,
     _research,
+    _rules,
     _source_edit,
     _sources,
     _stories,
@@ -120,6 +121,7 @@ def create_app(
         *_near.routes,
         *_research.routes,
         *_stories.routes,
+        *_rules.routes,
         *_source_edit.routes,  # ahead of /sources/{source_id}: /sources/new
         *_sources.routes,
         *digest_routes,
