@@ -48,6 +48,7 @@ ERRORS: dict[str, Callable[[], CuratorError]] = {
     "PublishError": lambda: exceptions.PublishError("cannot write"),
     "OpmlError": lambda: exceptions.OpmlError("subs.opml", 8, "not well-formed XML"),
     "ConfigChanged": lambda: config_edit.ConfigChanged(Path("feeds.yaml")),
+    "ModelError": lambda: exceptions.ModelError("too few decisions: 12 more needed"),
 }
 
 
