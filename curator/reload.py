@@ -123,6 +123,7 @@ class ConfigWatcher:
         self._lock = asyncio.Lock()
         now = curator.clock()
         self._seen_digest = self._digest_of_file()
+        self._settling: object = _UNSET  # a new hash (None: no file) seen once, to see again
         # What the running configuration came from: the restart-only settings are compared
         # with it, not with the last reload (which already logged them).
         self._started = curator.config
@@ -135,17 +136,32 @@ class ConfigWatcher:
             return None
 
     async def check(self) -> None:
-        """Reload when the file's bytes changed since they were last read (the scheduler's
-        job).  A hash, not the mtime: a save within the file system's timestamp resolution
-        that keeps the size is still seen."""
+        """Reload when the file's bytes changed since they were last read and then stayed
+        the same for one more check (the scheduler's job).
+
+        A hash, not the mtime: a save within the file system's timestamp resolution that
+        keeps the size is still seen.  The wait for a second look is because an editor that
+        writes the file in place (truncate, then write) can be read half-way, and the first
+        half of a feeds.yaml is often a valid configuration with fewer sources: taken at
+        once, it would stop polling the rest until the next save.
+        """
         digest = await asyncio.to_thread(self._digest_of_file)
         if digest == self._seen_digest:
+            self._settling = _UNSET
             return
-        self._seen_digest = digest
-        await self.reload("the file changed" if digest is not None else "the file is gone")
+        if digest != self._settling:
+            self._settling = digest  # changed since the last look: let the save finish
+            return
+        self._settling = _UNSET
+        await self.reload(
+            "the file changed" if digest is not None else "the file is gone", settled=digest
+        )
 
-    async def reload(self, why: str) -> bool:
-        """Read the file now; True when it replaced the running configuration."""
+    async def reload(self, why: str, *, settled: str | None = None) -> bool:
+        """Read the file now; True when it replaced the running configuration.
+
+        ``settled``: the hash :meth:`check` saw twice; bytes that differ from it are still
+        being written, and are left for the next check."""
         async with self._lock:
             name = str(self.path)
             try:
@@ -158,6 +174,9 @@ class ConfigWatcher:
                 problem = Problem(name, None, "", f"cannot read it: {e.strerror or e}")
                 return self._refuse(why, [problem])
             digest = _hash(data)
+            if settled is not None and digest != settled:
+                self._settling = digest
+                return False
             self._seen_digest = digest
             try:
                 new = await asyncio.to_thread(_validate, data, name)
@@ -212,6 +231,9 @@ class ConfigWatcher:
                 "configuration reloaded, but these take effect when serve restarts: %s",
                 ", ".join(waiting),
             )
+
+
+_UNSET = object()
 
 
 def _hash(data: bytes) -> str:

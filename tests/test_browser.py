@@ -566,6 +566,15 @@ def test_thirty_sources_fit_a_table_and_each_opens_its_details(
     expect(page.locator("table.sources")).to_be_visible()
 
 
+def _expect_rows(page: Page, n: int) -> None:
+    """The Sources table has ``n`` rows; when not, the failure shows the page it got."""
+    rows = page.locator("table.sources tbody tr")
+    try:
+        expect(rows).to_have_count(n)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n--- {page.url}\n{page.inner_text('body')[:1500]}") from None
+
+
 def test_a_running_serve_follows_a_saved_feeds_yaml(tmp_path: Path, page: Page) -> None:
     """Issue 10: an administrator edits feeds.yaml; the Sources page of a real `curator
     serve` follows a saved change, and shows the problems of a bad one while the running
@@ -587,12 +596,12 @@ def test_a_running_serve_follows_a_saved_feeds_yaml(tmp_path: Path, page: Page) 
         log.wait(r"serving on")
         auth.add_user(Store(tmp_path / "store"), EDITOR, PASSWORD, hasher=FAST_HASHER)
         sign_in(page, base, "/sources")
-        expect(page.locator("table.sources tbody tr")).to_have_count(1)
+        _expect_rows(page, 1)
 
         cfg.write_text(sources_yaml(("a", dead), ("b", dead + "/b")))
         log.wait(r"configuration reloaded .*added=b")
         page.reload()
-        expect(page.locator("table.sources tbody tr")).to_have_count(2)
+        _expect_rows(page, 2)
         expect(page.get_by_role("link", name="B", exact=True)).to_be_visible()
 
         cfg.write_text(sources_yaml(("a", dead), ("b", dead + "/b")) + "sources: []\n")
@@ -601,7 +610,7 @@ def test_a_running_serve_follows_a_saved_feeds_yaml(tmp_path: Path, page: Page) 
         problems = page.locator("#config-problems")
         expect(problems).to_contain_text("feeds.yaml was not reloaded")
         expect(problems).to_contain_text(f"{cfg}:6 sources: this key appears twice")
-        expect(page.locator("table.sources tbody tr")).to_have_count(2)
+        _expect_rows(page, 2)
     finally:
         proc.send_signal(signal.SIGTERM)
         err = log.rest()

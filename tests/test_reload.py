@@ -69,6 +69,8 @@ def test_a_changed_file_replaces_the_configuration(
     )
     with caplog.at_level(logging.INFO, logger="curator.reload"):
         asyncio.run(watcher.check())
+        assert changes.replaced == []  # seen once: the save may not be finished
+        asyncio.run(watcher.check())
     assert changes.replaced == [before]
     assert [s.id for s in cur.config.sources] == ["c", "b"]
     assert cur.config_status is not None and cur.config_status.problems == ()
@@ -107,8 +109,33 @@ def test_a_bad_file_keeps_the_running_configuration_and_names_each_problem(
     assert caplog.records == []
     path.write_text(GOOD.replace("name: B,", "name: Bee,"))
     asyncio.run(watcher.check())
+    asyncio.run(watcher.check())
     assert cur.config.sources[1].name == "Bee"
     assert cur.config_status is not None and cur.config_status.problems == ()
+
+
+def test_a_file_caught_half_written_is_never_applied(
+    running: tuple[Curator, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An editor that writes in place can be read mid-save; the first half of a feeds.yaml
+    is often valid (fewer sources), and applying it would stop polling the rest."""
+    cur, path = running
+    changes = Recorder()
+    watcher = ConfigWatcher(cur, on_change=changes)
+    before = cur.config
+    full = GOOD.replace("name: B,", "name: Bee,")
+    half = full[: full.index("  - {id: b")]
+    assert [s.id for s in config.loads(half).sources] == ["a"]  # valid on its own
+    with caplog.at_level(logging.INFO, logger="curator.reload"):
+        path.write_text(half)
+        asyncio.run(watcher.check())  # seen once, mid-save
+        path.write_text(full)
+        asyncio.run(watcher.check())  # changed again: still being written
+        assert changes.replaced == [] and cur.config is before
+        asyncio.run(watcher.check())  # the same twice: settled
+    assert changes.replaced == [before]
+    assert [s.name for s in cur.config.sources] == ["A", "Bee"]
+    assert len(caplog.records) == 1
 
 
 @pytest.mark.parametrize(
@@ -141,9 +168,11 @@ def test_a_deleted_file_keeps_the_configuration_until_it_is_back(
     before = cur.config
     path.unlink()
     asyncio.run(watcher.check())
+    asyncio.run(watcher.check())
     assert cur.config is before and cur.config_status is not None
     assert [p.message for p in cur.config_status.problems] == ["no such file"]
     path.write_text(GOOD)
+    asyncio.run(watcher.check())
     asyncio.run(watcher.check())
     assert cur.config_status is not None and cur.config_status.problems == ()
     assert changes.replaced == []  # the same configuration as before: nothing to change
