@@ -18,12 +18,14 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+import yaml
+from filelock import FileLock, Timeout
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -33,6 +35,8 @@ from curator.exceptions import ConfigError, CuratorError, Problem
 #: A change to the parsed document, made in place (ruamel's CommentedMap/CommentedSeq keep
 #: comments attached to the keys and items they follow).
 Change = Callable[[Any], None]
+
+LOCK_TIMEOUT = 10.0  # seconds to wait for another save of the file to finish
 
 
 class ConfigChanged(CuratorError):
@@ -64,15 +68,29 @@ def version(text: str) -> str:
 def _yaml() -> YAML:
     y = YAML(typ="rt")
     y.preserve_quotes = True
-    y.width = 100
+    y.width = 1_000_000  # never re-wrap: a change to one source must not move other lines
     y.indent(mapping=2, sequence=4, offset=2)
     # ruamel writes a null as nothing ("contact:"); the file says "null", so keep saying it.
     y.representer.add_representer(type(None), _represent_null)
+    y.representer.add_representer(str, _represent_str)
     return y
 
 
 def _represent_null(representer: Any, _data: None) -> Any:
     return representer.represent_scalar("tag:yaml.org,2002:null", "null")
+
+
+_STR = "tag:yaml.org,2002:str"
+_YAML11 = yaml.resolver.Resolver()
+
+
+def _represent_str(representer: Any, data: str) -> Any:
+    """A new string value quoted whenever :mod:`curator.config`'s reader would take it for
+    something else.  ruamel follows YAML 1.2 and writes ``NO`` (Norway), ``On`` or ``12:30``
+    plain; PyYAML reads YAML 1.1, where those are false, true and the number 750."""
+    if _YAML11.resolve(yaml.ScalarNode, data, (True, False)) != _STR:  # type: ignore[no-untyped-call]
+        return representer.represent_scalar(_STR, data, style="'")
+    return representer.represent_str(data)
 
 
 def load_document(text: str, name: str = "feeds.yaml") -> Any:
@@ -109,29 +127,68 @@ def preview(path: Path, change: Change) -> Edited:
 def edit(path: Path, change: Change, *, expected_version: str | None = None) -> Edited:
     """Apply ``change`` to the file and write it if the result is a valid configuration.
 
-    Raises :class:`ConfigError` (nothing written) when the result would not load, and
-    :class:`ConfigChanged` when ``expected_version`` no longer matches the file.
+    Raises :class:`ConfigError` (nothing written) when the result would not load or the file
+    cannot be written, and :class:`ConfigChanged` when ``expected_version`` no longer
+    matches the file.
     """
-    with FileLock(str(path) + ".lock", timeout=10):
+    path = path.resolve()  # a symlinked feeds.yaml: write its target, keep the link
+    with _locked(path):
         text = _read(path)
         if expected_version is not None and version(text) != expected_version:
             raise ConfigChanged(path)
         edited = _apply(path, text, change)
         if edited.changed:
-            write_text(path, edited.text)
+            _write(path, edited.text)
         return edited
 
 
 def replace_text(path: Path, new_text: str, *, expected_version: str | None = None) -> Edited:
     """Replace the whole file (the rules editor's text box), validated first."""
-    with FileLock(str(path) + ".lock", timeout=10):
+    path = path.resolve()
+    with _locked(path):
         text = _read(path)
         if expected_version is not None and version(text) != expected_version:
             raise ConfigChanged(path)
         cfg = validate(new_text, str(path))
         if new_text != text:
-            write_text(path, new_text)
+            _write(path, new_text)
         return Edited(new_text, cfg, version(new_text), new_text != text)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One writer at a time (two editors, an import); what stops it is a ConfigError."""
+    try:
+        with FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT):
+            yield
+    except Timeout:
+        raise ConfigError(
+            [Problem(str(path), None, "", "another change to it is being saved: try again")]
+        ) from None
+    except OSError as e:  # the lock file cannot be made: the folder is not writable
+        raise _unwritable(path, e) from None
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        write_text(path, text)
+    except OSError as e:
+        raise _unwritable(path, e) from None
+
+
+def _unwritable(path: Path, e: OSError) -> ConfigError:
+    why = e.strerror or str(e)
+    return ConfigError(
+        [
+            Problem(
+                str(path),
+                None,
+                "",
+                f"cannot be written ({why}): the service needs write access to the file and "
+                "its folder to save changes; edit it by hand meanwhile",
+            )
+        ]
+    )
 
 
 def _read(path: Path) -> str:

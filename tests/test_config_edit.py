@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,84 @@ def test_preview_writes_nothing(feeds: Path) -> None:
     edited = config_edit.preview(feeds, bump)
     assert edited.changed and edited.config.rules.min_score == 5
     assert feeds.read_bytes() == before
+
+
+@pytest.mark.parametrize("value", ["NO", "On", "yes", "off", "12:30", "1e3", "null", "~", "0x1F"])
+def test_a_new_value_yaml_1_1_would_read_as_no_string_is_quoted(feeds: Path, value: str) -> None:
+    """ruamel writes YAML 1.2, where these are plain strings; PyYAML, which loads the file,
+    reads YAML 1.1, where they are booleans, numbers or null."""
+
+    def add(doc: object) -> None:
+        doc["sources"].append(  # type: ignore[index]
+            {"id": "odd", "name": value, "url": "https://example.org/feed.xml"}
+        )
+
+    edited = config_edit.edit(feeds, add)
+    source = config.load(feeds).source("odd")
+    assert source is not None and source.name == value
+    assert f"name: '{value}'" in edited.text
+
+
+def test_an_edit_keeps_long_lines_elsewhere_as_they_were(feeds: Path) -> None:
+    before = feeds.read_text(encoding="utf-8")
+    long_lines = [line for line in before.splitlines() if len(line) > 100]
+    assert long_lines  # the bundled file has some: the check below means something
+
+    def rename(doc: object) -> None:
+        doc["sources"][0]["name"] = "Renamed"  # type: ignore[index]
+
+    after = config_edit.edit(feeds, rename).text.splitlines()
+    assert all(line in after for line in long_lines)
+    assert sum(a != b for a, b in zip(before.splitlines(), after, strict=True)) == 1
+
+
+def test_a_symlinked_file_is_written_through_its_link(feeds: Path, tmp_path: Path) -> None:
+    link = tmp_path / "link.yaml"
+    link.symlink_to(feeds)
+
+    def bump(doc: object) -> None:
+        doc["rules"]["min_score"] = 5  # type: ignore[index]
+
+    config_edit.edit(link, bump)
+    assert link.is_symlink()
+    assert config.load(feeds).rules.min_score == 5
+
+
+def _immutable(folder: Path) -> bool:
+    """Make ``folder`` unwritable even for root (``chattr +i``); False where that is not
+    possible here (no chattr, a file system without the flag, not root)."""
+    if shutil.which("chattr") is None:
+        return False
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def test_a_file_that_cannot_be_written_is_a_config_error_not_a_traceback(
+    feeds: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    target = folder / "feeds.yaml"
+    target.write_bytes(feeds.read_bytes())
+    folder.chmod(0o555)
+    immutable = not os.access(folder, os.W_OK) or _immutable(folder)
+    try:
+        if not immutable:
+            pytest.skip("no way here to make a folder unwritable for this user")
+        with pytest.raises(ConfigError, match="cannot be written"):
+            config_edit.edit(target, lambda doc: doc["rules"].update(min_score=5))
+        assert config.load(target).rules.min_score == 3
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], capture_output=True, check=False)
+        folder.chmod(0o755)
+
+
+def test_a_save_held_up_by_another_is_a_config_error(
+    feeds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from filelock import FileLock
+
+    monkeypatch.setattr(config_edit, "LOCK_TIMEOUT", 0.0)  # the other save holds on: no wait
+    with FileLock(str(feeds) + ".lock"), pytest.raises(ConfigError, match="being saved"):
+        config_edit.edit(feeds, lambda doc: doc["rules"].update(min_score=5))
+    assert config.load(feeds).rules.min_score == 3

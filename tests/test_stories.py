@@ -206,6 +206,46 @@ def test_another_outlets_telling_joins_the_story(store: Store, index: stories.St
     assert len(store.items("pending")) == 1
 
 
+def test_rules_apply_joins_a_telling_to_its_story_and_leaves_a_rejected_one(
+    store: Store, index: stories.StoryIndex
+) -> None:
+    """`curator rules apply` decides as a poll does: another outlet's telling of a story the
+    editors rejected does not come back as a pending item of its own."""
+    from curator import workbench
+    from curator.types import SeenEntry
+
+    first = decide(wire(), WIRE, store, index)
+    Review(store, lambda: NOW, stories=index).reject([first.item.id], by="ed")
+    telling = daily().entry
+    seen = SeenEntry(
+        id=telling.item_id,
+        source_id="daily",
+        title=telling.title,
+        url=telling.url,
+        canonical_url=telling.canonical_url,
+        summary=telling.summary_text,
+        published=telling.published,
+        seen_at=NOW - timedelta(hours=2),
+        outcome="dropped",
+        score=0.0,
+        matched=(),
+        why="dropped",
+    )
+    with store.transaction():
+        store.keep_seen([seen])
+    cfg = config.loads(
+        "sources:\n"
+        "  - {id: wire, name: Wire Service, url: 'https://example.org/wire.rss'}\n"
+        "  - {id: daily, name: The Daily, url: 'https://example.org/daily.rss',"
+        " rules: {keep_all: true}}\n"
+    )
+    done = workbench.apply(cfg, store, now=NOW, since=NOW - timedelta(days=1), stories=index)
+    assert done.added == () and done.merged == ()
+    assert [why for _, why in done.left] == ["the same story is already rejected"]
+    assert store.get_item(telling.item_id) is None
+    assert [i.status for i in store.items()] == ["rejected"]
+
+
 def test_the_members_feed_repeating_it_is_seen(store: Store, index: stories.StoryIndex) -> None:
     decide(wire(), WIRE, store, index)
     decide(daily(), DAILY, store, index)
