@@ -184,6 +184,24 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+async def private_address(url: str, resolver: Resolver = system_resolver) -> str | None:
+    """The non-public address ``url``'s host resolves to, if any (None when every address is
+    public, or when the host cannot be looked up now: a poll will say so).
+
+    For sources added in the web app: an administrator's account must not be a way to make
+    the service fetch the cloud metadata address or the loopback interface.  Sources written
+    into feeds.yaml by hand are the operator's choice, as before."""
+    target = httpx.URL(url)
+    host = target.raw_host.decode("ascii", "replace")
+    port = target.port or (443 if target.scheme == "https" else 80)
+    try:
+        async with asyncio.timeout(10):
+            addresses = await resolver(host, port)
+    except (OSError, UnicodeError, TimeoutError):
+        return None
+    return next((a for a in addresses if not _is_public(a)), None)
+
+
 #: The checked addresses of the hop being fetched, by host name, for :class:`_PinnedBackend`.
 #: A context variable: httpcore opens the connection in the task that sends the request.
 _PINNED: ContextVar[Mapping[str, Sequence[str]] | None] = ContextVar("_PINNED", default=None)

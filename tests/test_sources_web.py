@@ -113,6 +113,10 @@ def test_an_administrator_adds_a_source_and_the_file_keeps_its_comments(
         ({"id": "Bad Id"}, "id", "is not a usable id"),
         ({"interval": "soon"}, "interval", "expected a duration"),
         ({"kind": "page", "selector": "a[["}, "selector", "not a usable CSS selector"),
+        # An administrator's account is no way into the host's network (SSRF).
+        ({"url": "http://127.0.0.1:9/feed"}, "url", "127.0.0.1, not a public web address"),
+        ({"url": "http://169.254.169.254/latest/"}, "url", "at 169.254.169.254, not a public"),
+        ({"url": "http://localhost/feed"}, "url", "not a public web address"),
     ],
 )
 def test_invalid_values_are_shown_next_to_their_field_and_nothing_is_written(
@@ -128,6 +132,17 @@ def test_invalid_values_are_shown_next_to_their_field_and_nothing_is_written(
     assert found, r.text
     assert words in found.group(1)
     assert f'aria-describedby="err-{field}"' in r.text
+    assert cfg_path.read_bytes() == before
+
+
+def test_an_edit_cannot_point_a_source_at_the_hosts_network(
+    admin: TestClient, cfg_path: Path
+) -> None:
+    before = cfg_path.read_bytes()
+    page = admin.get("/sources/daring-fireball/edit").text
+    values = {**form_of(page), "url": "http://[::1]:8080/admin"}
+    r = admin.post("/sources/daring-fireball/edit", data=values)
+    assert r.status_code == 400 and "not a public web address" in r.text
     assert cfg_path.read_bytes() == before
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from filelock import Timeout
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -28,6 +29,7 @@ from starlette.routing import Route
 
 from curator import auth, config, config_edit
 from curator.exceptions import ConfigError, CuratorError
+from curator.fetch import private_address
 from curator.types import CATEGORIES, DEFAULT_JURISDICTION, PUBLISHER_CLASSES
 from curator.web._common import (
     Endpoint,
@@ -215,6 +217,8 @@ async def new_source(request: Request) -> Response:
         state_form.errors["id"] = ["give the source an id (lower-case letters, digits, - or _)"]
         return _page(request, state_form, new=True, status_code=400)
     entry = _entry(values, enabled=enabled)
+    if await _refuse_private(request, state_form):
+        return _page(request, state_form, new=True, status_code=400)
 
     def change(doc: Any) -> None:
         from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -240,6 +244,27 @@ async def new_source(request: Request) -> Response:
     log.info("source added source=%s by=%s", values["id"], user_name(request))
     flash(request, _saved(request, f"Added {values['name'] or values['id']}", edited), "done")
     return RedirectResponse(f"/sources#source-{values['id']}", status_code=303)
+
+
+async def _refuse_private(request: Request, form: _Form) -> bool:
+    """True (and the reason on the url field) when the form's URL leads to a non-public
+    address and ``fetch.allow_private_urls`` is off: see :func:`curator.fetch.private_address`."""
+    cfg = state(request).curator.config
+    url = form.values.get("url", "")
+    if cfg.fetch.allow_private_urls or not url.startswith(("http://", "https://")):
+        return False
+    try:
+        address = await private_address(url)
+    except (ValueError, httpx.InvalidURL):
+        return False  # not a URL at all: the configuration's own check names it
+    if address is None:
+        return False
+    form.errors.setdefault("url", []).append(
+        f"that host is at {address}, not a public web address: sources added here may only "
+        "be fetched from the internet (set fetch.allow_private_urls: true in feeds.yaml to "
+        "allow intranet feeds)"
+    )
+    return True
 
 
 def _count_sources(path: Path) -> int | None:
@@ -297,6 +322,8 @@ async def edit_source(request: Request) -> Response:
     changed = {name for name in FIELDS if values.get(name, "") != before[name]}
     if enabled != current.enabled:
         changed.add("enabled")
+    if "url" in changed and await _refuse_private(request, state_form):
+        return _page(request, state_form, new=False, status_code=400)
     found: dict[str, int] = {}
 
     def change(doc: Any) -> None:
