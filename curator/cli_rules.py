@@ -77,7 +77,7 @@ def cmd_rules_test(cur: Curator, args: argparse.Namespace) -> int:
 
 def cmd_rules_apply(cur: Curator, args: argparse.Namespace) -> int:
     since = cur.clock() - timedelta(seconds=args.since)
-    done = workbench.apply(cur.config, cur.store, now=cur.clock(), since=since)
+    done = workbench.apply(cur.config, cur.store, now=cur.clock(), since=since, stories=cur.stories)
     if done.added or done.merged:
         cur.changed()
     if args.json:

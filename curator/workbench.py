@@ -26,6 +26,7 @@ from typing import Any
 from curator import config, config_edit, dedupe, match, pipeline
 from curator.exceptions import ConfigError, Problem
 from curator.store import Store
+from curator.stories import StoryIndex
 from curator.types import Candidate, Entry, Item, Match, SeenEntry, SeenOutcome
 
 __all__ = [
@@ -179,10 +180,18 @@ def _source(cfg: config.Config, seen: SeenEntry) -> config.Source:
     return config.Source(id=seen.source_id, name=seen.source_id, url=seen.url)
 
 
-def apply(cfg: config.Config, store: Store, *, now: datetime, since: datetime) -> Applied:
+def apply(
+    cfg: config.Config,
+    store: Store,
+    *,
+    now: datetime,
+    since: datetime,
+    stories: StoryIndex | None = None,
+) -> Applied:
     """Store the entries first seen since *since* that *cfg*'s rules keep and the polls did
-    not, as pending candidates (dedupe as in a poll), in one transaction; record every
-    entry's new verdict.  Reviewed items are never changed."""
+    not, as pending candidates (dedupe as in a poll, other outlets' tellings joining their
+    story through *stories*), in one transaction; record every entry's new verdict.
+    Reviewed items are never changed."""
     added: list[Item] = []
     merged: list[Item] = []
     left: list[tuple[SeenEntry, str]] = []
@@ -200,7 +209,9 @@ def apply(cfg: config.Config, store: Store, *, now: datetime, since: datetime) -
                 left.append((seen, f"already an item ({status})"))
                 continue
             candidate = Candidate(entry_of(seen), change.score, change.matches, change.why)
-            decision = dedupe.decide(candidate, source=_source(cfg, seen), store=store, now=now)
+            decision = dedupe.decide(
+                candidate, source=_source(cfg, seen), store=store, now=now, stories=stories
+            )
             if isinstance(decision, dedupe.Seen):
                 left.append((seen, "already an item"))
                 continue

@@ -166,7 +166,9 @@ async def apply_rules(request: Request) -> Response:
     since = curator.clock() - timedelta(seconds=curator.config.store.keep_seen)
 
     def run() -> workbench.Applied:
-        done = workbench.apply(curator.config, curator.store, now=curator.clock(), since=since)
+        done = workbench.apply(
+            curator.config, curator.store, now=curator.clock(), since=since, stories=curator.stories
+        )
         if done.added or done.merged:
             curator.changed()
         return done
