@@ -375,7 +375,7 @@ class RankSettings(_Model):
     whose probability is below it, recorded as the model's decision and undoable."""
 
     min_examples: int = Field(40, ge=2, le=1_000_000)
-    min_each: int = Field(10, ge=1, le=1_000_000)
+    min_each: int = Field(10, ge=2, le=1_000_000)  # cross-validation needs 2 of each
     blend: float = Field(0.7, ge=0.0, le=1.0)
     auto_reject_below: float | None = Field(None, gt=0.0, lt=1.0)
 

@@ -482,8 +482,8 @@ def export(config: Config, now: datetime) -> Export:
         folder.set("title", category.capitalize())
         for s in chosen:
             o = etree.SubElement(folder, "outline")
-            o.set("text", s.name)
-            o.set("title", s.name)
+            o.set("text", _xml_text(s.name))
+            o.set("title", _xml_text(s.name))
             o.set("type", "rss")
             o.set("xmlUrl", s.url)
             if s.homepage:
@@ -498,3 +498,12 @@ def export(config: Config, now: datetime) -> Export:
             written.append(s.id)
     data = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     return Export(data, tuple(written), tuple(left_out))
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_text(text: str) -> str:
+    """A name as XML 1.0 can carry it: feeds.yaml accepts any text, XML not control
+    characters (a name pasted with a stray one would otherwise stop the whole export)."""
+    return _NOT_XML.sub("", text)

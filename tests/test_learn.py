@@ -335,6 +335,9 @@ def test_rank_config_is_validated() -> None:
     with pytest.raises(ConfigError) as e:
         config.loads("rank:\n  min_examples: 10\n  min_each: 10\n")
     assert "min_each (10) of each kind needs min_examples of at least 20" in str(e.value)
+    with pytest.raises(ConfigError) as e:  # one of a kind cannot be cross-validated
+        config.loads("rank:\n  min_each: 1\n")
+    assert "rank.min_each" in str(e.value) and "greater than or equal to 2" in str(e.value)
     with pytest.raises(ConfigError) as e:
         config.loads("rank:\n  auto_reject_below: 1.5\n")
     assert "rank.auto_reject_below" in str(e.value)

@@ -355,6 +355,14 @@ def _extra_sources() -> list[config.Source]:
     ]
 
 
+def test_export_leaves_out_characters_xml_cannot_carry() -> None:
+    cfg = config.load(DATA / "base.yaml")
+    odd = cfg.sources[0].model_copy(update={"name": "Bell\x07 and\x00 null"})
+    result = opml.export(cfg.model_copy(update={"sources": [odd]}), NOW)
+    feeds = [o for o in etree.fromstring(result.data).iter("outline") if o.get("xmlUrl")]
+    assert [(o.get("text"), o.get("title")) for o in feeds] == [("Bell and null",) * 2]
+
+
 def test_cli_export_is_read_by_listparser(tmp_path: Path) -> None:
     shutil.copy(Path(__file__).parent.parent / "feeds.yaml", tmp_path / "feeds.yaml")
     out = tmp_path / "sources.opml"

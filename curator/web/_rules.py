@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -58,8 +59,19 @@ def _overrides(cfg: config.Config) -> list[tuple[config.Source, list[str]]]:
     return out
 
 
-def _page(
+async def _page(request: Request, **options: Any) -> Response:
+    """The Rules page; the kept entries are counted off the event loop (a month of them is
+    a lot of JSON to read the first time)."""
+    curator = state(request).curator
+    keep = curator.config.store.keep_seen
+    since = curator.clock() - timedelta(seconds=keep)
+    kept = await run_in_threadpool(curator.store.seen_count, since) if keep else 0
+    return _render(request, kept, **options)
+
+
+def _render(
     request: Request,
+    kept_count: int,
     *,
     body: str | None = None,
     version: str | None = None,
@@ -77,7 +89,6 @@ def _page(
         current = None
         problems = [*(problems or []), *e.problems]
     keep = cfg.store.keep_seen
-    since = curator.clock() - timedelta(seconds=keep)
     rules = cfg.rules
     include = sorted(rules.include.items(), key=lambda kv: (-kv[1], kv[0]))
     return render(
@@ -90,7 +101,7 @@ def _page(
             "scoring_down": [(t, w) for t, w in include if w <= 0],
             "overrides": _overrides(cfg),
             "config_name": _path(request).name,
-            "kept_count": curator.store.seen_count(since) if keep else 0,
+            "kept_count": kept_count,
             "keep_days": keep / 86400,
             "body": body if body is not None else (current.body if current else ""),
             "version": version if version is not None else (current.version if current else ""),
@@ -106,7 +117,7 @@ def _page(
 
 @editor_only
 async def rules_page(request: Request) -> Response:
-    return _page(request)
+    return await _page(request)
 
 
 def _trial(request: Request, body: str) -> tuple[workbench.Trial | None, list[Problem]]:
@@ -128,8 +139,8 @@ async def try_rules(request: Request) -> Response:
     body, version = form_str(form, "rules"), form_str(form, "version")
     trial, problems = await run_in_threadpool(_trial, request, body)
     if problems:
-        return _page(request, body=body, version=version, problems=problems, status_code=400)
-    return _page(request, body=body, version=version, trial=trial)
+        return await _page(request, body=body, version=version, problems=problems, status_code=400)
+    return await _page(request, body=body, version=version, trial=trial)
 
 
 @editor_only
@@ -143,10 +154,10 @@ async def save_rules(request: Request) -> Response:
     try:
         edited = await run_in_threadpool(rules_edit.save, path, body, expected_version=version)
     except ConfigChanged as e:
-        return _page(request, body=body, version=version, error=str(e), status_code=409)
+        return await _page(request, body=body, version=version, error=str(e), status_code=409)
     except ConfigError as e:
         problems = list(e.problems)
-        return _page(request, body=body, version=version, problems=problems, status_code=400)
+        return await _page(request, body=body, version=version, problems=problems, status_code=400)
     log.info("rules saved path=%s changed=%s by=%s", path, edited.changed, user_name(request))
     if edited.changed:
         flash(
