@@ -189,12 +189,17 @@ def auto_reject(cur: Curator) -> list[Item]:
     """Reject the pending items whose learned probability is below
     ``rank.auto_reject_below`` (nothing when it is not set or no model exists).  Each is
     recorded as the model's decision, with the probability, and is undone like any other;
-    an item the model decided on before is left to the editors."""
+    an item the model decided on before, or that an editor put in the queue, is left to the
+    editors."""
     threshold = cur.config.rank.auto_reject_below
     scorer = cur.ranking.scorer()
     if threshold is None or scorer is None:
         return []
-    pending = [i for i in cur.store.items("pending") if not learn.ever_by_model(i)]
+    pending = [
+        i
+        for i in cur.store.items("pending")
+        if not learn.ever_by_model(i) and not _placed_by_an_editor(i)
+    ]
     if not pending:
         return []
     low = {
@@ -220,6 +225,13 @@ def auto_reject(cur: Curator) -> list[Item]:
     if done:
         cur.changed()
     return done
+
+
+def _placed_by_an_editor(item: Item) -> bool:
+    """An item an editor added, promoted, reopened or edited: a person put it in the queue on
+    purpose, and the model does not overrule that (only a poll's candidates are its to
+    reject)."""
+    return any(e.by is not None and e.by != learn.MODEL_EDITOR for e in item.history)
 
 
 # --------------------------------------------------------------------------- serve's job

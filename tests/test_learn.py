@@ -25,7 +25,7 @@ from curator.cli import main
 from curator.core import Curator
 from curator.exceptions import ConfigError, ModelError
 from curator.store import Store
-from curator.types import Item
+from curator.types import Event, Item
 from curator.web import create_app
 from tests.webkit import (
     EDITOR,
@@ -328,6 +328,18 @@ def test_auto_reject_is_recorded_as_the_models_and_undoable(cur: Curator) -> Non
     undone = cur.review.undo(BAD_NEW.id, by="editor")
     assert undone.status == "pending" and undone.reviewed_by is None
     assert ranking.auto_reject(cur) == []  # brought back by an editor: left to the editors
+    assert cur.store.get_item(BAD_NEW.id).status == "pending"  # type: ignore[union-attr]
+
+
+def test_auto_reject_leaves_what_an_editor_put_in_the_queue(cur: Curator) -> None:
+    trained(cur)
+    cur.config = config_with(auto_reject_below=0.3)
+    placed = replace(
+        BAD_NEW,
+        history=(*BAD_NEW.history, Event(at=BAD_NEW.first_seen, action="promoted", by="ed")),
+    )
+    put(cur.store, placed)
+    assert ranking.auto_reject(cur) == []
     assert cur.store.get_item(BAD_NEW.id).status == "pending"  # type: ignore[union-attr]
 
 
