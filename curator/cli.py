@@ -569,7 +569,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _config_problems(e, args.config)
     try:
         cur = make_curator(cfg, store=Path(args.store))
-        return int(args.func(cur, args))
+        code = int(args.func(cur, args))
+        sys.stdout.flush()  # a reader that went away is found here, inside the handlers below
+        return code
     except _Usage as e:
         print(f"curator {args.command}: error: {e}", file=sys.stderr)
         return 2
@@ -584,6 +586,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`curator items --json | head`): as any Unix filter, stop
+        # quietly.  stdout is pointed at /dev/null so the interpreter's final flush cannot
+        # fail again on the way out.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what the shell reports for a filter stopped this way
 
 
 # --------------------------------------------------------------------------- service commands

@@ -22,7 +22,8 @@ slash, a fragment, the order of query parameters).
 Writing (:func:`export`) produces OPML 2.0 with a folder per category and, on each feed,
 ``text``, ``title``, ``type="rss"``, ``xmlUrl`` and ``htmlUrl`` (what Miniflux, FreshRSS,
 NetNewsWire and Feedly read), plus the Curator id, class and jurisdiction in a namespace of
-their own, which those readers ignore and which makes an export → import round trip lossless.
+their own, which those readers ignore and which an import reads back (a source's interval and
+own rules are Curator's settings, not a subscription: they are not exported).
 """
 
 from __future__ import annotations

@@ -383,6 +383,21 @@ def test_entry_points_run_as_processes(env: Path) -> None:
     assert done.returncode == 1 and "Traceback" not in done.stderr
 
 
+def test_a_reader_that_goes_away_stops_the_command_quietly(env: Path) -> None:
+    """`curator items --json | head -1`: the pipe closes early; no traceback, exit 141."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curator", "items", "--status", "all", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command has written anything
+    err = proc.stderr.read()
+    assert proc.wait() == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
 def _commands() -> list[str]:
     parser = build_parser()
     names: list[str] = []

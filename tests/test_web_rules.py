@@ -14,7 +14,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from curator import auth, config
+from curator import __version__, auth, config
 from curator.core import Curator, make_curator
 from curator.store import Store
 from curator.web import create_app
@@ -96,6 +96,7 @@ def test_the_rules_page_needs_a_sign_in_and_shows_the_rules(cur: Curator) -> Non
     assert re.search(r"News</a>: requires policing", text)  # the source's own rules
     assert "3 entries the polls kept" in text
     assert body_of(text).startswith("min_score: 3\n")
+    assert f"<p>Curator {__version__}</p>" in text  # the footer's, not the file's version
     # The content security policy allows no inline script or style.
     assert not re.search(r"<script(?![^>]*\bsrc=)", text) and " style=" not in text
 

@@ -104,7 +104,9 @@ def _render(
             "kept_count": kept_count,
             "keep_days": keep / 86400,
             "body": body if body is not None else (current.body if current else ""),
-            "version": version if version is not None else (current.version if current else ""),
+            "file_version": (
+                version if version is not None else (current.version if current else "")
+            ),
             "trial": trial,
             "shown": SHOWN,
             "problems": problems or [],
