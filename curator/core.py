@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +63,10 @@ class Curator:
         self.clock = clock
         self.workers = workers
         self.smtp_password = smtp_password
+        # Set by `serve` (its ConfigWatcher.reload): re-read feeds.yaml now.  The web app calls
+        # it after saving the file, so the next page shows the change rather than the old
+        # configuration for the seconds the file watch would take.
+        self.reload_config: Callable[[str], Awaitable[bool]] | None = None
         # Same story, one item: None when feeds.yaml turns it off (stories.enabled).
         self.stories = (
             StoryIndex(

@@ -164,6 +164,7 @@ async def run(
             # A reloaded file is read as the started one was: base_url follows --host/--port.
             adjust=lambda new: served_at(new, host, port),
         )
+        curator.reload_config = watcher.reload
         if watch_interval:
             scheduler.add_job(
                 watcher.check,

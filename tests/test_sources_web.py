@@ -146,6 +146,28 @@ def test_an_edit_cannot_point_a_source_at_the_hosts_network(
     assert cfg_path.read_bytes() == before
 
 
+def test_under_serve_a_saved_source_is_in_use_at_once(
+    admin: TestClient, cur: Curator, cfg_path: Path
+) -> None:
+    """serve hands the web app its watcher's reload: the page after a save shows the change,
+    not the configuration of a few seconds before."""
+    cur.reload_config = ConfigWatcher(cur, on_change=lambda old: None).reload
+    r = post_form(
+        admin,
+        "/sources/new",
+        "/sources/new",
+        id="now-one",
+        name="Now One",
+        url="https://now.example/feed",
+        enabled="yes",
+    )
+    assert r.status_code == 303
+    assert cur.config.source("now-one") is not None
+    page = admin.get("/sources").text
+    assert "Added Now One: saved to feeds.yaml (comments kept), and in use now." in page
+    assert 'href="/sources/now-one"' in page
+
+
 def test_editing_changes_only_the_form_keys(admin: TestClient, cfg_path: Path) -> None:
     text = cfg_path.read_text(encoding="utf-8").replace(
         "    class: press\n", "    class: press\n    rules: {keep_all: true}  # all on topic\n"

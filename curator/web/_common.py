@@ -327,3 +327,12 @@ def escape_text_paragraphs(text: str) -> str:
     """Plain text an editor typed -> the HTML the store keeps (paragraphs on blank lines)."""
     paragraphs = [" ".join(p.split()) for p in text.replace("\r\n", "\n").split("\n\n")]
     return "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs if p)
+
+
+async def config_saved(request: Request) -> bool:
+    """After the web app saved feeds.yaml: have the running service read it now (``serve``
+    sets :attr:`Curator.reload_config`).  True when the running configuration is the saved
+    file's; False when it could not be read, or nothing reloads it here (then the file watch
+    or SIGHUP will)."""
+    reload = state(request).curator.reload_config
+    return bool(reload is not None and await reload("saved in the web app"))

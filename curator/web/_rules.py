@@ -24,7 +24,16 @@ from starlette.routing import Route
 from curator import auth, config, rules_edit, workbench
 from curator.config_edit import ConfigChanged
 from curator.exceptions import ConfigError, Problem
-from curator.web._common import editor_only, error_page, flash, form_str, render, state, user_name
+from curator.web._common import (
+    config_saved,
+    editor_only,
+    error_page,
+    flash,
+    form_str,
+    render,
+    state,
+    user_name,
+)
 
 log = logging.getLogger("curator.web")
 
@@ -161,7 +170,9 @@ async def save_rules(request: Request) -> Response:
         problems = list(e.problems)
         return await _page(request, body=body, version=version, problems=problems, status_code=400)
     log.info("rules saved path=%s changed=%s by=%s", path, edited.changed, user_name(request))
-    if edited.changed:
+    if edited.changed and await config_saved(request):
+        flash(request, f"Saved the rules to {path.name}; polls use them from now on.", "done")
+    elif edited.changed:
         flash(
             request,
             f"Saved the rules to {path.name}. curator serve reloads the file within seconds "

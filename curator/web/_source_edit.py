@@ -33,6 +33,7 @@ from curator.fetch import private_address
 from curator.types import CATEGORIES, DEFAULT_JURISDICTION, PUBLISHER_CLASSES
 from curator.web._common import (
     Endpoint,
+    config_saved,
     editor_only,
     error_page,
     flash,
@@ -242,7 +243,7 @@ async def new_source(request: Request) -> Response:
         state_form.general.append(str(e))
         return _page(request, state_form, new=True, status_code=409)
     log.info("source added source=%s by=%s", values["id"], user_name(request))
-    flash(request, _saved(request, f"Added {values['name'] or values['id']}", edited), "done")
+    flash(request, await _saved(request, f"Added {values['name'] or values['id']}", edited), "done")
     return RedirectResponse(f"/sources#source-{values['id']}", status_code=303)
 
 
@@ -277,13 +278,15 @@ def _count_sources(path: Path) -> int | None:
     return len(sources) if sources is not None else 0
 
 
-def _saved(request: Request, what: str, edited: config_edit.Edited) -> str:
+async def _saved(request: Request, what: str, edited: config_edit.Edited) -> str:
     name = _path(request).name
     if not edited.changed:
         return f"{what}: {name} already said so; nothing changed."
+    if await config_saved(request):
+        return f"{what}: saved to {name} (comments kept), and in use now."
     return (
-        f"{what}: saved to {name} (comments kept). The running service reads the file "
-        "within a few seconds."
+        f"{what}: saved to {name} (comments kept). The running service takes it up when it "
+        "next reads the file (within seconds, or at SIGHUP with --watch-interval 0)."
     )
 
 
@@ -344,7 +347,7 @@ async def edit_source(request: Request) -> Response:
         state_form.general.append(str(e))
         return _page(request, state_form, new=False, status_code=409)
     log.info("source edited source=%s by=%s", source_id, user_name(request))
-    flash(request, _saved(request, f"Saved {values['name'] or source_id}", edited), "done")
+    flash(request, await _saved(request, f"Saved {values['name'] or source_id}", edited), "done")
     return RedirectResponse(f"/sources/{source_id}", status_code=303)
 
 
@@ -376,7 +379,7 @@ def _toggle(enabled: bool) -> Endpoint:
             flash(request, f"{source_id}: not {word.lower()}: {e}", "error")
             return RedirectResponse(f"/sources/{source_id}", status_code=303)
         log.info("source %s source=%s by=%s", word.lower(), source_id, user_name(request))
-        flash(request, _saved(request, f"{word} {source_id}", edited), "done")
+        flash(request, await _saved(request, f"{word} {source_id}", edited), "done")
         return RedirectResponse(f"/sources/{source_id}", status_code=303)
 
     return toggle
