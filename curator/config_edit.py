@@ -18,7 +18,7 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +107,40 @@ def dump_document(doc: Any) -> str:
     out = io.StringIO()
     _yaml().dump(doc, out)
     return out.getvalue()
+
+
+def append_entries(seq: Any, items: Sequence[Any]) -> None:
+    """Append mappings to a block sequence (``sources:``) and keep what followed it after them.
+
+    ruamel files the blank lines and comments between a sequence's last entry and the next
+    section (``# ---- research`` above ``research:``) under that entry's last key; appended
+    as they are, new entries would land between the next section and its heading.  So that
+    trailing text is moved to the new last entry, leaving the old last key's own end-of-line
+    comment where it was.
+    """
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.tokens import CommentToken
+
+    trailing: CommentToken | None = None
+    if len(seq) and isinstance(seq[-1], CommentedMap) and len(seq[-1]):
+        last = seq[-1]
+        slot = last.ca.items.get(list(last.keys())[-1])
+        token = slot[2] if slot and len(slot) > 2 else None
+        if isinstance(token, CommentToken) and "\n" in token.value:
+            own, rest = token.value.split("\n", 1)
+            if rest:
+                trailing = CommentToken(rest, token.start_mark, None)
+                if own.strip():
+                    token.value = own + "\n"  # in place: it keeps its column
+                else:
+                    slot[2] = None
+    for item in items:
+        seq.append(item)
+    new_last = seq[-1] if len(seq) else None
+    if trailing is not None and isinstance(new_last, CommentedMap) and len(new_last):
+        key = list(new_last.keys())[-1]
+        slot = new_last.ca.items.setdefault(key, [None, None, None, None])
+        slot[2] = CommentToken("\n" + trailing.value, trailing.start_mark, None)
 
 
 def validate(text: str, name: str = "feeds.yaml") -> config.Config:

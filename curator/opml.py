@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from lxml import etree
 
+from curator import config_edit
 from curator.config import ID_PATTERN, JURISDICTION_CODE, Config, Source
 from curator.exceptions import OpmlError
 from curator.types import CATEGORIES, PUBLISHER_CLASSES, Category
@@ -429,12 +430,14 @@ def add_to_document(doc: Any, entries: Sequence[dict[str, Any]], note: str) -> N
         sources = CommentedSeq()
         doc["sources"] = sources
     start = len(sources)
+    items = []
     for entry in entries:
         item = CommentedMap()
         for key, value in entry.items():
             quoted = key in ("url", "homepage") and isinstance(value, str)
             item[key] = DoubleQuotedScalarString(value) if quoted else value
-        sources.append(item)
+        items.append(item)
+    config_edit.append_entries(sources, items)
     for index in range(start, start + len(entries)):
         before = [CommentToken("\n", CommentMark(0), None)]
         if index == start:

@@ -172,3 +172,41 @@ def test_a_save_held_up_by_another_is_a_config_error(
     with FileLock(str(feeds) + ".lock"), pytest.raises(ConfigError, match="being saved"):
         config_edit.edit(feeds, lambda doc: doc["rules"].update(min_score=5))
     assert config.load(feeds).rules.min_score == 3
+
+
+def test_entries_appended_to_a_section_that_is_not_last_leave_the_next_ones_heading(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "sources:\n"
+        "  - id: a\n"
+        "    name: A\n"
+        '    url: "https://a.example/feed"\n'
+        "    enabled: false  # waiting for the publisher\n"
+        "\n"
+        "# ---- digest\n"
+        "# The weekly email.\n"
+        "digest:\n"
+        "  enabled: false\n",
+        encoding="utf-8",
+    )
+
+    def add(doc: object) -> None:
+        from ruamel.yaml.comments import CommentedMap
+
+        entry = CommentedMap(id="b", name="B", url="https://b.example/feed")
+        config_edit.append_entries(doc["sources"], [entry])  # type: ignore[index]
+
+    text = config_edit.edit(path, add).text
+    assert text.endswith(
+        "    enabled: false  # waiting for the publisher\n"
+        "  - id: b\n"
+        "    name: B\n"
+        "    url: https://b.example/feed\n"
+        "\n"
+        "# ---- digest\n"
+        "# The weekly email.\n"
+        "digest:\n"
+        "  enabled: false\n"
+    )

@@ -230,7 +230,7 @@ async def new_source(request: Request) -> Response:
         item = CommentedMap()
         item["id"] = entry["id"]
         _apply(item, entry)
-        sources.append(item)
+        config_edit.append_entries(sources, [item])
 
     try:
         edited = await run_in_threadpool(
