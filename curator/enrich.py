@@ -117,10 +117,18 @@ class _Pacer:
 
 class _Run:
     def __init__(
-        self, config: Config, store: Store, fetcher: Fetcher, now: datetime, pacer: _Pacer
+        self,
+        config: Config,
+        store: Store,
+        fetcher: Fetcher,
+        now: datetime,
+        pacer: _Pacer,
+        *,
+        retry_failures: bool = False,
     ) -> None:
         self.config, self.store, self.fetcher, self.now = config, store, fetcher, now
         self.pacer = pacer
+        self.retry_failures = retry_failures
         self.budget = config.research.per_run
         self.fetched = self.cached = self.failed = 0
         self.writes: list[tuple[str, bool, Any, str | None]] = []
@@ -136,6 +144,8 @@ class _Run:
             return False, None
         if doc.get("ok"):
             return True, ScholarlyMeta.from_json(doc.get("meta"))
+        if self.retry_failures:  # someone asked for this item now: a failure is tried again
+            return False, None
         retry = timedelta(seconds=self.config.research.retry_failed)
         return (at + retry > self.now), None
 
@@ -244,7 +254,8 @@ async def enrich(
     monotonic: Callable[[], float] | None = None,
 ) -> EnrichReport:
     """Look up the metadata of research items that lack it (or of ``item_ids``, whatever
-    they have) and fill in what they lack.  Never raises for one item's trouble: a page that
+    they have, and trying again a look-up that failed: an editor asked) and fill in what they
+    lack.  Never raises for one item's trouble: a page that
     fails is logged, cached as failed and counted; store trouble propagates."""
     if item_ids is None:
         items = await asyncio.to_thread(store.items)
@@ -254,7 +265,8 @@ async def enrich(
     else:
         todo = [i for i in (store.get_item(x) for x in item_ids) if i is not None]
     clock = monotonic or asyncio.get_running_loop().time
-    run = _Run(config, store, fetcher, now, _Pacer(config.research.host_delay, clock, sleep))
+    pacer = _Pacer(config.research.host_delay, clock, sleep)
+    run = _Run(config, store, fetcher, now, pacer, retry_failures=item_ids is not None)
     enriched = deferred = 0
     for n, item in enumerate(todo):
         try:

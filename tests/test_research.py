@@ -393,6 +393,10 @@ def test_failures_are_cached_and_retried_later(
     report = asyncio.run(cur.enrich_research())
     assert (report.items, report.fetched, report.cached) == (1, 0, 1)
     assert len(feed_server.requests_to("/article/1")) == 1
+    # Asked for by name ("Look up metadata", --item), a failed look-up is tried again now.
+    report = asyncio.run(cur.enrich_research([item.id]))
+    assert (report.fetched, report.failed, report.cached) == (1, 1, 0)
+    assert len(feed_server.requests_to("/article/1")) == 2
 
     clock.now = T0 + timedelta(days=8)  # research.retry_failed is 7 days
     feed_server.route("/article/1", landing(None, dc=False), content_type="text/html")
