@@ -53,6 +53,15 @@ def cmd_rules_test(cur: Curator, args: argparse.Namespace) -> int:
             return 2
     since = cur.clock() - timedelta(seconds=args.since)
     entries = cur.store.seen(since)
+    damaged = [d for d in cur.store.damage() if d.name.startswith("seen")]
+    for d in damaged:  # their entries are not tried: say so, not "none kept yet"
+        print(f"error: store: {d}", file=sys.stderr)
+    if damaged:
+        print(
+            "the entries in those files are left out; `curator store repair` restores what "
+            "a backup holds",
+            file=sys.stderr,
+        )
     result = workbench.trial(cfg, entries)
     if args.json:
         json.dump(workbench.trial_json(result), sys.stdout, indent=2, ensure_ascii=False)
@@ -61,7 +70,7 @@ def cmd_rules_test(cur: Curator, args: argparse.Namespace) -> int:
     rules = args.rules or cfg.path
     tried = _n(len(entries), "entry", "entries")
     print(f"The rules of {rules} on {tried} seen since {since:%Y-%m-%d}:")
-    if not entries:
+    if not entries and not damaged:
         print(
             "  no entries are kept yet: polls keep them (store.keep_seen) from now on",
         )

@@ -129,7 +129,10 @@ def test_a_store_from_before_kept_entries_loads_and_starts_keeping(
 
 
 def test_a_damaged_kept_entries_file_is_named_repaired_and_never_stops_a_poll(
-    polled: Callable[..., Curator], tmp_path: Path, feed_server: FeedServer
+    polled: Callable[..., Curator],
+    tmp_path: Path,
+    feed_server: FeedServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     cur = polled()
     archive = backup.backup(cur.store, tmp_path / "b.tar.gz", now=NOW).path
@@ -139,6 +142,10 @@ def test_a_damaged_kept_entries_file_is_named_repaired_and_never_stops_a_poll(
     (damage,) = store.damage(deep=True)
     assert damage.name == f"seen/{path.name}" and "trying rules" in damage.held
     assert store.seen() == []  # left out, not an error
+    assert cli(tmp_path, "rules", "test") == 0
+    out, err = capsys.readouterr()
+    assert f"error: store: {path}: does not load" in err and "curator store repair" in err
+    assert "no entries are kept yet" not in out  # they are: in a file that does not load
     cur = make_curator(cur.config, store=store, clock=Clock(NOW))
     feed_server.route("/f", rss(LFR), etag=None)
     run(cur)
