@@ -154,7 +154,7 @@ def validate(text: str, name: str = "feeds.yaml") -> config.Config:
 
 def preview(path: Path, change: Change) -> Edited:
     """What ``change`` would make of the file, validated, without writing anything."""
-    text = _read(path)
+    text = read_text(path)
     return _apply(path, text, change)
 
 
@@ -167,7 +167,7 @@ def edit(path: Path, change: Change, *, expected_version: str | None = None) -> 
     """
     path = path.resolve()  # a symlinked feeds.yaml: write its target, keep the link
     with _locked(path):
-        text = _read(path)
+        text = read_text(path)
         if expected_version is not None and version(text) != expected_version:
             raise ConfigChanged(path)
         edited = _apply(path, text, change)
@@ -180,7 +180,7 @@ def replace_text(path: Path, new_text: str, *, expected_version: str | None = No
     """Replace the whole file (the rules editor's text box), validated first."""
     path = path.resolve()
     with _locked(path):
-        text = _read(path)
+        text = read_text(path)
         if expected_version is not None and version(text) != expected_version:
             raise ConfigChanged(path)
         cfg = validate(new_text, str(path))
@@ -225,7 +225,8 @@ def _unwritable(path: Path, e: OSError) -> ConfigError:
     )
 
 
-def _read(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """The file's text; a missing or unreadable file is a :class:`ConfigError` naming it."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:

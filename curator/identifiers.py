@@ -118,12 +118,7 @@ def normalize_arxiv(value: str | None) -> str | None:
     m = _ARXIV_ID.match(text)
     if m:
         return _arxiv_case(m.group("id"))
-    doi = normalize_doi(text)
-    if doi:
-        d = _ARXIV_DOI.match(doi)
-        if d:
-            return _arxiv_case(d.group("id"))
-    return None
+    return _arxiv_of_doi(normalize_doi(text))
 
 
 def _arxiv_case(arxiv_id: str) -> str:
@@ -157,12 +152,13 @@ def arxiv_from_url(url: str | None) -> str | None:
     if host == "arxiv.org" or host.endswith(".arxiv.org"):
         m = _ARXIV_PATH.match(unquote(parts.path))
         return _arxiv_case(m.group("id")) if m else None
-    doi = doi_from_url(url)
-    if doi:
-        d = _ARXIV_DOI.match(doi)
-        if d:
-            return _arxiv_case(d.group("id"))
-    return None
+    return _arxiv_of_doi(doi_from_url(url))
+
+
+def _arxiv_of_doi(doi: str | None) -> str | None:
+    """The arXiv id of arXiv's own DOI (``10.48550/arXiv.2101.00001``); else None."""
+    d = _ARXIV_DOI.match(doi) if doi else None
+    return _arxiv_case(d.group("id")) if d else None
 
 
 def doi_url(doi: str) -> str:

@@ -100,13 +100,7 @@ def _dedent(lines: list[str]) -> str:
 
 def read(path: Path) -> Section:
     """The rules section of the file at *path*."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([Problem(str(path), None, "", "no such file")]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([Problem(str(path), None, "", f"cannot read it: {e}")]) from None
-    return section(text, str(path))
+    return section(config_edit.read_text(path), str(path))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from curator import config, config_edit, dedupe, match, pipeline
-from curator.exceptions import ConfigError, Problem
 from curator.store import Store
 from curator.stories import StoryIndex
 from curator.types import Candidate, Entry, Item, Match, SeenEntry, SeenOutcome
@@ -102,13 +101,7 @@ class Applied:
 def load_rules_file(path: Path) -> config.Config:
     """A whole feeds.yaml-format file to try, validated as ``curator check`` does; a
     :class:`ConfigError` names the file and line of each problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([Problem(str(path), None, "", "no such file")]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([Problem(str(path), None, "", f"cannot read it: {e}")]) from None
-    return config_edit.validate(text, str(path))
+    return config_edit.validate(config_edit.read_text(path), str(path))
 
 
 def entry_of(seen: SeenEntry) -> Entry:
