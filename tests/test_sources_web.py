@@ -117,6 +117,12 @@ def test_an_administrator_adds_a_source_and_the_file_keeps_its_comments(
         ({"url": "http://127.0.0.1:9/feed"}, "url", "127.0.0.1, not a public web address"),
         ({"url": "http://169.254.169.254/latest/"}, "url", "at 169.254.169.254, not a public"),
         ({"url": "http://localhost/feed"}, "url", "not a public web address"),
+        # One source per feed, compared as `sources import` compares them.
+        (
+            {"url": "http://DaringFireball.net/feeds/json/#again"},
+            "url",
+            "the same feed as source daring-fireball",
+        ),
     ],
 )
 def test_invalid_values_are_shown_next_to_their_field_and_nothing_is_written(

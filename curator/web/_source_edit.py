@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from curator import auth, config, config_edit
+from curator import auth, config, config_edit, opml
 from curator.exceptions import ConfigError, CuratorError
 from curator.fetch import private_address
 from curator.types import CATEGORIES, DEFAULT_JURISDICTION, PUBLISHER_CLASSES
@@ -218,6 +218,14 @@ async def new_source(request: Request) -> Response:
         state_form.errors["id"] = ["give the source an id (lower-case letters, digits, - or _)"]
         return _page(request, state_form, new=True, status_code=400)
     entry = _entry(values, enabled=enabled)
+    same = _same_feed(state(request).curator.config, values["url"], values["id"])
+    if same is not None:
+        state_form.errors.setdefault("url", []).append(
+            f"that is the same feed as source {same} (compared as `sources import` does: "
+            "scheme, www., case, default port, trailing slash, fragment and query order set "
+            "aside)"
+        )
+        return _page(request, state_form, new=True, status_code=400)
     if await _refuse_private(request, state_form):
         return _page(request, state_form, new=True, status_code=400)
 
@@ -245,6 +253,18 @@ async def new_source(request: Request) -> Response:
     log.info("source added source=%s by=%s", values["id"], user_name(request))
     flash(request, await _saved(request, f"Added {values['name'] or values['id']}", edited), "done")
     return RedirectResponse(f"/sources#source-{values['id']}", status_code=303)
+
+
+def _same_feed(cfg: config.Config, url: str, own_id: str) -> str | None:
+    """The id of another configured source that polls the same feed as ``url``, if any: two
+    would fetch it twice and their items would merge under whichever came first."""
+    if not url.startswith(("http://", "https://")):
+        return None
+    try:
+        key = opml.url_key(url)
+    except ValueError:  # a port that is not a number: the configuration's check names it
+        return None
+    return next((s.id for s in cfg.sources if s.id != own_id and opml.url_key(s.url) == key), None)
 
 
 async def _refuse_private(request: Request, form: _Form) -> bool:
@@ -325,6 +345,12 @@ async def edit_source(request: Request) -> Response:
     changed = {name for name in FIELDS if values.get(name, "") != before[name]}
     if enabled != current.enabled:
         changed.add("enabled")
+    same = _same_feed(current_cfg, values["url"], source_id) if "url" in changed else None
+    if same is not None:
+        state_form.errors.setdefault("url", []).append(
+            f"that is the same feed as source {same}: one source per feed"
+        )
+        return _page(request, state_form, new=False, status_code=400)
     if "url" in changed and await _refuse_private(request, state_form):
         return _page(request, state_form, new=False, status_code=400)
     found: dict[str, int] = {}
