@@ -162,12 +162,27 @@ def preview(current: Section, body: str, name: str) -> tuple[Spliced, config.Con
         raise ConfigError(
             [Problem(TEXT_NAME, None, "rules", "the text may hold only the rules, not '---'")]
         )
+    _check_syntax(body)
     spliced = splice(current, body)
     try:
         cfg = config_edit.validate(spliced.text, name)
     except ConfigError as e:
         raise ConfigError([_located(p, spliced, current, name) for p in e.problems]) from None
     return spliced, cfg
+
+
+def _check_syntax(body: str) -> None:
+    """A YAML syntax error in the editor's text, at its line there.  Read inside the whole
+    file, an unclosed ``[`` is only found at the next section, a line the editor never saw."""
+    try:
+        yaml.compose(body, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else None
+        what = e.problem or "not valid YAML"
+        raise ConfigError([Problem(TEXT_NAME, line, "rules", f"not valid YAML: {what}")]) from None
+    except (yaml.YAMLError, RecursionError):
+        pass  # the whole file's check below says what is wrong
 
 
 def save(path: Path, body: str, *, expected_version: str) -> config_edit.Edited:

@@ -73,3 +73,23 @@ def test_problems_are_reported_where_the_editor_can_find_them() -> None:
         rules_edit.preview(current, "min_score: 3\n", "f")
     with pytest.raises(ConfigError, match="not valid YAML"):
         rules_edit.section("rules: [\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("min_score: 3\ninclude: [\n", 3),  # found at the end of the text, not at sources:
+        ("min_score: 3\n  title_boost: 2\n", 2),
+        ("min_score: 3\ninclude: {cctv: 3\n", 3),
+    ],
+)
+def test_a_syntax_error_in_the_text_is_reported_at_its_line_there(text: str, line: int) -> None:
+    current = rules_edit.section(
+        "rules:\n  min_score: 3\n\n# ---- sources\nsources:\n"
+        "  - {id: a, name: A, url: 'https://example.org/f'}\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        rules_edit.preview(current, text, "feeds.yaml")
+    (problem,) = raised.value.problems
+    assert (problem.file, problem.line) == ("the rules text", line), problem
+    assert "not valid YAML" in problem.message
