@@ -70,6 +70,9 @@ def cmd_rules_test(cur: Curator, args: argparse.Namespace) -> int:
     rules = args.rules or cfg.path
     tried = _n(len(entries), "entry", "entries")
     print(f"The rules of {rules} on {tried} seen since {since:%Y-%m-%d}:")
+    keep = cur.config.store.keep_seen
+    if args.since > keep:
+        print(f"  (entries are kept {keep / 86400:g} days, store.keep_seen: none older exist)")
     if not entries and not damaged:
         print(
             "  no entries are kept yet: polls keep them (store.keep_seen) from now on",

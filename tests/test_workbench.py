@@ -210,6 +210,11 @@ def test_rules_test_lists_what_other_rules_would_newly_keep_and_drop(
     assert "Newly dropped (1)" in text and "dropped by: excluded: Council" in text
     assert "on 3 entries seen since" in text and "(was 9, near miss)" in text
     assert "Unchanged: 1 entry" in text
+    assert "none older exist" not in text
+    assert cli(tmp_path, "rules", "test", "--since", "100d") == 0
+    assert "(entries are kept 30 days, store.keep_seen: none older exist)" in (
+        capsys.readouterr().out
+    )
 
 
 def test_rules_test_applies_each_sources_own_rules(
