@@ -366,7 +366,10 @@ def _source_name(item: Item, config: Config) -> str:
 def section_of(item: Item, classes: Mapping[str, tuple[str | None, str]]) -> Category:
     """The digest section an item goes in: Research for research (category ``research``, or
     an academic publisher: a university's news feed reports studies), else its category's
-    (:func:`curator.publisher.is_research`)."""
+    (:func:`curator.publisher.is_research`).  A category an editor chose stands: they moved
+    the item there knowing where it came from."""
+    if "category" in item.original:
+        return item.category
     if publisher.is_research(item, publisher.of(item, classes)):
         return "research"
     return item.category

@@ -321,10 +321,11 @@ def test_the_digest_puts_academic_publishers_under_research() -> None:
     research = text.split("RESEARCH (2)", 1)[1].split("GUIDANCE", 1)[0]
     assert "Uni" in research and "Wired" in research
     assert "Met" in news.split("RESEARCH", 1)[0]
-    assert (
-        digest.section_of(item_from(2, "uni"), publisher.Classes.of_config(SOURCES).lookup())
-        == "research"
-    )
+    classes = publisher.Classes.of_config(SOURCES).lookup()
+    assert digest.section_of(item_from(2, "uni"), classes) == "research"
+    # An editor who set the category to news (from research) is followed, not overruled.
+    moved = replace(item_from(2, "uni"), original={"category": "research"})
+    assert digest.section_of(moved, classes) == "news"
     assert datetime.now(UTC) > NOW  # the fixture dates are in the past
 
 
