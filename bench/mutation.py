@@ -67,7 +67,12 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "dedupe": ("curator/dedupe.py", ("tests/test_dedupe.py",)),
     "store": (
         "curator/store.py",
-        ("tests/test_store.py", "tests/test_store_damage.py", "tests/test_backup.py"),
+        (
+            "tests/test_store.py",
+            "tests/test_store_damage.py",
+            "tests/test_backup.py",
+            "tests/test_store_contract.py",
+        ),
     ),
     "digests": ("curator/digests.py", ("tests/test_digests.py",)),
 }
