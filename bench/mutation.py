@@ -69,7 +69,10 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         "curator/store.py",
         ("tests/test_store.py", "tests/test_store_damage.py", "tests/test_backup.py"),
     ),
-    "digests": ("curator/digests.py", ("tests/test_digests.py",)),
+    "digests": (
+        "curator/digests.py",
+        ("tests/test_digests.py", "tests/test_digests_contract.py"),
+    ),
 }
 COPIED = ("curator", "tests", "pyproject.toml", "feeds.yaml")
 
