@@ -74,7 +74,10 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/test_store_contract.py",
         ),
     ),
-    "digests": ("curator/digests.py", ("tests/test_digests.py",)),
+    "digests": (
+        "curator/digests.py",
+        ("tests/test_digests.py", "tests/test_digests_contract.py"),
+    ),
 }
 COPIED = ("curator", "tests", "pyproject.toml", "feeds.yaml")
 
