@@ -224,6 +224,42 @@ def test_files_are_plain_tinydb(store: Store) -> None:
         assert db.table("sources").get(doc_id="s")["items_total"] == 3
 
 
+def test_every_file_keeps_the_table_name_stores_and_backups_were_written_with(
+    store: Store,
+) -> None:
+    """A file's table name is part of the format on disk: a store or backup written by an
+    earlier version holds its records under these names, and would read as empty under any
+    other."""
+    put(store, make_item(1, title="A same-story title long enough to index by words"))
+    with store.transaction():
+        store.put_user(User("ann", "h", T0))
+        store.put_alias(item_id(2), item_id(1))
+        store.put_meta("k", 1)
+        store.put_digest(FULL_DIGEST)
+        store.put_near_miss(make_near_miss(3))
+        store.put_state(SourceState("s"))
+    expected = {
+        "users.json": "users",
+        "meta.json": "meta",
+        "digests.json": "digests",
+        "near_misses.json": "near_misses",
+        "sources.json": "sources",
+        "shards.json": "shards",
+        "titles.json": "titles",
+    }
+    for name, table in expected.items():
+        data = json.loads((store.path / name).read_text(encoding="utf-8"))
+        assert list(data) == [table], name
+    (alias_file,) = (store.path / "aliases").glob("*.json")
+    assert list(json.loads(alias_file.read_text(encoding="utf-8"))) == ["aliases"]
+    (shard,) = (store.path / "items").glob("*.json")
+    assert list(json.loads(shard.read_text(encoding="utf-8"))) == ["items"]
+    reopened = Store(store.path)  # and a new process finds every record under them
+    assert reopened.get_user("ann") is not None and reopened.alias_of(item_id(2)) == item_id(1)
+    assert reopened.get_meta("k") == 1 and reopened.get_state("s") == SourceState("s")
+    assert [n.id for n in reopened.near_misses()] == [make_near_miss(3).id]
+
+
 # ------------------------------------------------------------------------------ items and index
 
 
