@@ -83,7 +83,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("tests/test_digests.py", "tests/test_digests_contract.py"),
     ),
 }
-COPIED = ("curator", "tests", "pyproject.toml", "feeds.yaml")
+COPIED = ("curator", "tests", "bench", "pyproject.toml", "feeds.yaml")  # bench: tests import it
 
 #: Tests that cannot run inside mutmut's process: they set a file-size limit of 0 on the
 #: process for a moment (a full disk), and mutmut writes its log to a file meanwhile.
@@ -134,13 +134,16 @@ def _prepare(name: str, path: str, tests: tuple[str, ...]) -> Path:
     for item in COPIED:
         source = ROOT / item
         if source.is_dir():
-            shutil.copytree(source, work / item, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                source, work / item, ignore=shutil.ignore_patterns("__pycache__", "out")
+            )
         else:
             shutil.copy2(source, work / item)
     (work / "setup.cfg").write_text(
         "[mutmut]\n"
         "source_paths=curator\n"
         f"only_mutate={path}\n"
+        "also_copy=\n    bench\n"  # tests import bench/ (the ranking bench's label reader)
         "pytest_add_cli_args_test_selection=\n"
         + "".join(f"    {t}\n" for t in tests)
         # no -x: mutmut runs each mutant's tests itself and stops at the first failure
