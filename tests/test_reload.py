@@ -33,6 +33,12 @@ class Recorder:
         self.replaced.append(old)
 
 
+def settle(watcher: ConfigWatcher) -> None:
+    """Two checks: a change is taken once the file reads the same twice in a row."""
+    asyncio.run(watcher.check())
+    asyncio.run(watcher.check())
+
+
 @pytest.fixture
 def running(tmp_path: Path) -> tuple[Curator, Path]:
     path = tmp_path / "feeds.yaml"
@@ -108,8 +114,7 @@ def test_a_bad_file_keeps_the_running_configuration_and_names_each_problem(
     asyncio.run(watcher.check())
     assert caplog.records == []
     path.write_text(GOOD.replace("name: B,", "name: Bee,"))
-    asyncio.run(watcher.check())
-    asyncio.run(watcher.check())
+    settle(watcher)
     assert cur.config.sources[1].name == "Bee"
     assert cur.config_status is not None and cur.config_status.problems == ()
 
@@ -167,13 +172,11 @@ def test_a_deleted_file_keeps_the_configuration_until_it_is_back(
     watcher = ConfigWatcher(cur, on_change=changes)
     before = cur.config
     path.unlink()
-    asyncio.run(watcher.check())
-    asyncio.run(watcher.check())
+    settle(watcher)
     assert cur.config is before and cur.config_status is not None
     assert [p.message for p in cur.config_status.problems] == ["no such file"]
     path.write_text(GOOD)
-    asyncio.run(watcher.check())
-    asyncio.run(watcher.check())
+    settle(watcher)
     assert cur.config_status is not None and cur.config_status.problems == ()
     assert changes.replaced == []  # the same configuration as before: nothing to change
 

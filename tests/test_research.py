@@ -18,8 +18,8 @@ from curator import config, enrich
 from curator.cli import main
 from curator.core import Curator, make_curator
 from curator.store import Store, to_json
-from curator.types import PollReport
 from tests.feedserver import FeedServer
+from tests.test_pipeline import run  # one poll; sources of one poll run concurrently
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 DATA = Path(__file__).parent / "data" / "research"
@@ -135,19 +135,6 @@ def source(sid: str, url: str, kind: str) -> str:
     return lines + "    category: research\n"
 
 
-def run(cur: Curator, *source_ids: str) -> PollReport:
-    """One poll of the named sources (all by default).  Sources of one poll run concurrently:
-    a test that needs an order polls them one at a time."""
-
-    async def go() -> PollReport:
-        try:
-            return await cur.poll(source_ids or None)
-        finally:
-            await cur.aclose()
-
-    return asyncio.run(go())
-
-
 @pytest.fixture
 def make(tmp_path: Path) -> Callable[..., Curator]:
     def _make(cfg: config.Config, clock: Clock | None = None) -> Curator:
@@ -178,8 +165,8 @@ def test_preprint_and_journal_article_become_one_item_with_both_links(
         research="  enrich: false\n",
     )
     cur = make(cfg)
-    (first,) = run(cur, "arxiv-cctv").sources
-    (second,) = run(cur, "crossref-cctv").sources
+    (first,) = run(cur, ["arxiv-cctv"]).sources
+    (second,) = run(cur, ["crossref-cctv"]).sources
     assert (first.new, second.new, second.duplicates) == (1, 0, 1)
     (item,) = cur.store.items()
     assert item.url == "http://arxiv.org/abs/2301.01234v2"  # the versioned link is kept
@@ -209,8 +196,8 @@ def test_journal_article_first_gains_the_preprint_and_its_id(
         research="  enrich: false\n",
     )
     cur = make(cfg)
-    run(cur, "crossref-cctv")
-    run(cur, "arxiv-cctv")
+    run(cur, ["crossref-cctv"])
+    run(cur, ["arxiv-cctv"])
     (item,) = cur.store.items()
     assert item.url == f"http://dx.doi.org/{JOURNAL_DOI.upper()}"
     assert item.urls == ("http://arxiv.org/abs/2301.01234v1",)
