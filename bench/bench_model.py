@@ -223,11 +223,11 @@ def serve_memory(pending: list[Item], model: dict[str, object]) -> None:
     import httpx
 
     from curator import auth
-    from curator.store import Store
+    from curator.store import TinyDBStore
 
     for with_model in (False, True):
         with tempfile.TemporaryDirectory() as tmp:
-            store = Store(Path(tmp) / "store")
+            store = TinyDBStore(Path(tmp) / "store")
             with store.transaction():
                 for item in pending:
                     store.put_item(item)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from curator import config, enrich  # noqa: E402
 from curator.parse.scholarly import landing_page_meta  # noqa: E402
-from curator.store import Store  # noqa: E402
+from curator.store import TinyDBStore  # noqa: E402
 from curator.types import Event, Item  # noqa: E402
 from tests.feedserver import CORPUS, FeedServer  # noqa: E402
 
@@ -86,7 +86,7 @@ def enrichment(n_items: int) -> None:
             content_type="application/json",
         )
         urls = [server.route(f"/a/{n}", page, content_type="text/html") for n in range(n_items)]
-        store = Store(Path(tmp) / "store")
+        store = TinyDBStore(Path(tmp) / "store")
         with store.transaction():
             for n, url in enumerate(urls):
                 store.put_item(item(n, url, now))

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from curator import config, match, normalize, workbench  # noqa: E402
 from curator.parse import parse  # noqa: E402
 from curator.pipeline import judge  # noqa: E402
-from curator.store import Store  # noqa: E402
+from curator.store import TinyDBStore  # noqa: E402
 from curator.types import Fetched, SeenEntry  # noqa: E402
 
 NEWS2023 = ROOT.parent / "shared" / "news2023" / "feeds.tar.xz"
@@ -121,7 +121,7 @@ def main() -> None:
     step = timedelta(days=1) / args.polls_per_day
     times: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "store")
+        store = TinyDBStore(Path(tmp) / "store")
         k = 0
         polls = args.polls_per_day * args.days
         for n in range(polls):

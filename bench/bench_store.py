@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from curator.store import Store, to_json
+from curator.store import Store, TinyDBStore, to_json
 from curator.types import Event, Item, Match, Status
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -145,7 +145,7 @@ def ms(seconds: list[float]) -> dict[str, float]:
 
 def phase_fill(path: Path, size: int) -> dict[str, Any]:
     rng = random.Random(size)
-    store = Store(path)
+    store = TinyDBStore(path)
     start = time.perf_counter()
     for low in range(0, size, FILL_BATCH):
         with store.transaction():
@@ -170,14 +170,14 @@ def phase_cli(path: Path, size: int, runs: int) -> dict[str, Any]:
     times = []
     for iid in pending_ids(size, runs, half=0):
         start = time.perf_counter()
-        approve(Store(path), iid, now)  # a fresh Store: nothing cached, like a new command
+        approve(TinyDBStore(path), iid, now)  # a fresh Store: nothing cached, like a new command
         times.append(time.perf_counter() - start)
     return {"approve_cli_ms": ms(times), "peak_mb": peak_mb()}
 
 
 def phase_serve(path: Path, size: int, runs: int) -> dict[str, Any]:
     now = datetime.now(UTC)
-    store = Store(path)
+    store = TinyDBStore(path)
     wall, cpu = time.perf_counter(), time.process_time()
     pending = store.items("pending")
     cold = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
@@ -211,13 +211,13 @@ def phase_backup(path: Path, size: int, runs: int) -> dict[str, Any]:
 
     archive = path.parent / f"backup-{size}.tar.gz"
     start = time.perf_counter()
-    backup.backup(Store(path), archive, now=T0)
+    backup.backup(TinyDBStore(path), archive, now=T0)
     backup_s = time.perf_counter() - start
     target = path.parent / f"restored-{size}"
     start = time.perf_counter()
-    backup.restore(Store(target), archive)
+    backup.restore(TinyDBStore(target), archive)
     restore_s = time.perf_counter() - start
-    restored = sum(Store(target).counts().values())
+    restored = sum(TinyDBStore(target).counts().values())
     if restored != size:
         raise SystemExit(f"restored {restored} of {size} items")
     result = {

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stories_corpus import load
 
 from curator import dedupe
-from curator.store import Store
+from curator.store import TinyDBStore
 from curator.stories import StoryIndex, outlet
 from curator.types import Candidate, Entry
 
@@ -186,12 +186,12 @@ def report_rebuild(entries: list[Entry], threshold: float, size: int) -> None:
     chosen = entries[:size]
     now = max(e.published for e in chosen)
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "store")
+        store = TinyDBStore(Path(tmp) / "store")
         with store.transaction():
             for e in chosen:
                 c = Candidate(entry=e, score=1.0, matches=(), why="bench")
                 store.put_item(dedupe.new_item(c, category="news", now=now))
-        fresh = Store(Path(tmp) / "store")
+        fresh = TinyDBStore(Path(tmp) / "store")
         index = StoryIndex(threshold=threshold)
         index.add("warm-up", item_id="warm-up", title="a b c d e f g", text="", published=now)
         index.remove("warm-up")

@@ -31,7 +31,7 @@ from typing import Any
 
 from curator import __version__
 from curator.exceptions import StoreError
-from curator.store import Store
+from curator.store import TinyDBStore
 
 __all__ = [
     "Archives",
@@ -65,7 +65,7 @@ class BackupInfo:
     left_out: tuple[str, ...] = ()  # damaged files that could not be backed up
 
 
-def default_dir(store: Store) -> Path:
+def default_dir(store: TinyDBStore) -> Path:
     return store.path / "backups"
 
 
@@ -73,7 +73,7 @@ def archive_name(now: datetime) -> str:
     return f"curator-backup-{now.astimezone(UTC):%Y%m%dT%H%M%SZ}.tar.gz"
 
 
-def backup(store: Store, out: Path, *, now: datetime) -> BackupInfo:
+def backup(store: TinyDBStore, out: Path, *, now: datetime) -> BackupInfo:
     """Write the whole store into the archive *out* (replaced atomically; mode 0600, since it
     holds password hashes and the session key).  Damaged files are left out and named."""
     out = out.absolute()
@@ -82,7 +82,7 @@ def backup(store: Store, out: Path, *, now: datetime) -> BackupInfo:
     snap.mkdir()
     try:
         names = store.freeze(snap)
-        left_out = {d.name for d in Store(snap).damage(deep=True)}
+        left_out = {d.name for d in TinyDBStore(snap).damage(deep=True)}
         files: dict[str, dict[str, Any]] = {}
         for name in names:
             if name in left_out:
@@ -162,7 +162,7 @@ def _write_archive(out: Path, snap: Path, manifest: dict[str, Any]) -> int:
     return out.stat().st_size
 
 
-def read_archive(path: Path, store: Store) -> tuple[dict[str, Any], dict[str, bytes]]:
+def read_archive(path: Path, store: TinyDBStore) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The manifest and files of an archive, every file checked against the manifest.
 
     Raises StoreError naming the archive and what is wrong with it."""
@@ -209,7 +209,7 @@ class RestoreInfo:
     items: int
 
 
-def restore(store: Store, archive: Path) -> RestoreInfo:
+def restore(store: TinyDBStore, archive: Path) -> RestoreInfo:
     """Fill the EMPTY *store* from *archive* (StoreError if it is not empty or the archive
     is not sound; nothing is written then)."""
     manifest, files = read_archive(archive, store)
@@ -252,7 +252,7 @@ def rotate(directory: Path, keep: int) -> list[Path]:
     return old
 
 
-def daily(store: Store, keep: int, now: datetime) -> BackupInfo | None:
+def daily(store: TinyDBStore, keep: int, now: datetime) -> BackupInfo | None:
     """The scheduler's job: a new archive when the newest is a day old (or none exists), then
     keep only *keep*.  None when no backup was due."""
     directory = default_dir(store)
@@ -271,7 +271,7 @@ class Archives:
     from the newest archive that holds it (a daily backup leaves out a file that was already
     damaged, so an older one may still have it).  Archives are read only when needed."""
 
-    def __init__(self, paths: Sequence[Path], store: Store) -> None:
+    def __init__(self, paths: Sequence[Path], store: TinyDBStore) -> None:
         self._paths = list(paths)
         self._store = store
         self._read: list[tuple[Path, dict[str, bytes]]] = []
@@ -299,7 +299,7 @@ class Archives:
             yield path, files
 
 
-def archives_for_repair(store: Store, chosen: Path | None) -> Archives:
+def archives_for_repair(store: TinyDBStore, chosen: Path | None) -> Archives:
     """The archive named by ``--from``, else every archive in ``<store>/backups/``, newest
     first."""
     paths = [chosen] if chosen is not None else archives(default_dir(store))[::-1]

@@ -36,7 +36,7 @@ from curator import (
 )
 from curator.core import Curator, make_curator
 from curator.exceptions import ConfigError, CuratorError, ItemError, UnknownItem, UnknownSource
-from curator.store import Repaired
+from curator.store import Repaired, TinyDBStore
 from curator.types import Item, NearMiss, PollReport, SourceReport, SourceState, Status
 
 log = logging.getLogger("curator.cli")
@@ -568,7 +568,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         return _config_problems(e, args.config)
     try:
-        cur = make_curator(cfg, store=Path(args.store))
+        cur = make_curator(cfg, store=args.store)
         code = int(args.func(cur, args))
         sys.stdout.flush()  # a reader that went away is found here, inside the handlers below
         return code
@@ -823,14 +823,26 @@ def _report_damage(cur: Curator) -> bool:
     return bool(damage)
 
 
+def _files(cur: Curator, what: str) -> TinyDBStore:
+    """The file store, for the commands that work on its files; a clear error on PostgreSQL."""
+    if not isinstance(cur.store, TinyDBStore):
+        raise _Usage(
+            f"{what} works on the embedded store's files; {cur.store.location} is a PostgreSQL "
+            "database: use its own tools (pg_dump, pg_restore, amcheck), or "
+            "`curator store copy` to move the data to a store directory"
+        )
+    return cur.store
+
+
 def cmd_store(cur: Curator, args: argparse.Namespace) -> int:
     if args.store_command == "verify":
-        return _verify(cur)
-    return _repair(cur, Path(args.from_) if args.from_ else None)
+        return _verify(_files(cur, "`curator store verify`"))
+    return _repair(
+        cur, _files(cur, "`curator store repair`"), Path(args.from_) if args.from_ else None
+    )
 
 
-def _verify(cur: Curator) -> int:
-    store = cur.store
+def _verify(store: TinyDBStore) -> int:
     damage = store.damage(deep=True)
     files = store.data_files()
     if not damage:
@@ -850,10 +862,9 @@ def _verify(cur: Curator) -> int:
     return 1
 
 
-def _repair(cur: Curator, chosen: Path | None) -> int:
+def _repair(cur: Curator, store: TinyDBStore, chosen: Path | None) -> int:
     from curator import backup
 
-    store = cur.store
     if chosen is not None and not chosen.is_file():
         raise _Usage(f"--from {chosen}: no such file")
     archives = backup.archives_for_repair(store, chosen)
@@ -916,19 +927,19 @@ def _print_repaired(r: Repaired, source: Path | None) -> bool:
 def cmd_backup(cur: Curator, args: argparse.Namespace) -> int:
     from curator import backup
 
+    store = _files(cur, "`curator backup`")
     now = cur.clock()
-    out = Path(args.out) if args.out else backup.default_dir(cur.store) / backup.archive_name(now)
+    out = Path(args.out) if args.out else backup.default_dir(store) / backup.archive_name(now)
     if out.is_dir():
         out = out / backup.archive_name(now)
-    info = backup.backup(cur.store, out, now=now)
+    info = backup.backup(store, out, now=now)
     print(
         f"wrote {info.path}: {_n(info.files, 'file')}, {_n(info.items, 'item')}, "
         f"{info.size / 1024:.0f} KB"
     )
     for name in info.left_out:
         print(
-            f"error: left out {cur.store.path / name}: it does not load "
-            "(run `curator store repair`)",
+            f"error: left out {store.path / name}: it does not load (run `curator store repair`)",
             file=sys.stderr,
         )
     return 1 if info.left_out else 0
@@ -937,9 +948,10 @@ def cmd_backup(cur: Curator, args: argparse.Namespace) -> int:
 def cmd_restore(cur: Curator, args: argparse.Namespace) -> int:
     from curator import backup
 
-    info = backup.restore(cur.store, Path(args.file))
+    store = _files(cur, "`curator restore`")
+    info = backup.restore(store, Path(args.file))
     print(
-        f"restored {cur.store.path} from {info.archive} (taken {info.created_at}): "
+        f"restored {store.path} from {info.archive} (taken {info.created_at}): "
         f"{_n(info.files, 'file')}, {_n(info.items, 'item')}"
     )
     return 0

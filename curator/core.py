@@ -25,7 +25,7 @@ from curator.health import Health
 from curator.mailer import Mailer
 from curator.ranking import Ranking
 from curator.review import Review
-from curator.store import Store
+from curator.store import Store, open_store
 from curator.stories import StoryIndex
 from curator.types import PollReport, SourceReport
 from curator.workers import Workers
@@ -177,11 +177,12 @@ def make_curator(
     smtp_password: str | None = None,
     mailer: Mailer | None = None,
 ) -> Curator:
-    """Build a Curator. Defaults: ``./store``, a fresh HTTP client, the system clock, and the
-    SMTP password from ``CURATOR_SMTP_PASSWORD``.  Without ``workers`` documents are read in
-    the calling process, with no time limit: the CLI and ``serve`` pass worker processes."""
-    if not isinstance(store, Store):
-        store = Store(Path(store) if store is not None else Path("store"))
+    """Build a Curator. Defaults: ``CURATOR_DATABASE_URL`` or ``./store``, a fresh HTTP
+    client, the system clock, and the SMTP password from ``CURATOR_SMTP_PASSWORD``.  Without
+    ``workers`` documents are read in the calling process, with no time limit: the CLI and
+    ``serve`` pass worker processes."""
+    if store is None or isinstance(store, str | Path):
+        store = open_store(store)
     return Curator(
         config,
         store=store,

@@ -15,8 +15,9 @@ The weekly digest (and the editors' note beside it) goes through three steps:
    ``digest.retry_days``) to the recipients not yet ``sent``, re-rendered from the record with
    the same Message-ID and Date.
 
-Only one process sends at a time: senders hold ``<store>/.digest-send.lock`` (a filelock, which
-the OS releases if the holder dies) and a second one returns ``busy`` at once, rather than
+Only one process sends at a time, on every instance: senders hold ``store.lock("digest-send")``
+(a file lock in the store directory, or a PostgreSQL advisory lock: either is released when
+its holder dies) and a second one returns ``busy`` at once, rather than
 holding the store's own lock through slow SMTP and blocking every editor.
 
 "Due" means a scheduled slot (``digest.day``/``time``/``timezone``) has passed since the last
@@ -41,8 +42,6 @@ from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
-import filelock
-
 from curator import digest, match, subscribers
 from curator.config import Config
 from curator.config import Digest as DigestSettings
@@ -58,7 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("curator.digests")
 
 LAST_END = "last_digest_end"  # store meta: ISO end of the last readers' digest period
-SEND_LOCK = ".digest-send.lock"
+SEND_LOCK = "digest-send"  # store.lock: one sender at a time, on every instance
 FIRST_PERIOD = timedelta(days=7)
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -515,7 +514,7 @@ def _deliver(
     owed = [r for r, status in record.recipients.items() if status != "sent"]
     readers = record.kind == "readers"
     rendered = render_record(config, store, record, one_click=readers)
-    secret = session_secret(store.path) if readers else ""
+    secret = session_secret(store) if readers else ""
     sender = digest.check_address(config.digest.sender, "digest.sender")
     deliveries: list[Delivery] = []
     with mailer.session() as session:
@@ -586,12 +585,9 @@ def send_due(
         return _send_test(config, store, mailer, now, to)
     if dry_run:
         return _dry_run(config, store, now, force=force)
-    lock = filelock.FileLock(str(store.path / SEND_LOCK), thread_local=False)
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        return SendResult("busy", message="another process is sending a digest right now")
-    try:
+    with store.lock(SEND_LOCK, wait=0) as held:
+        if not held:
+            return SendResult("busy", message="another process is sending a digest right now")
         with store.transaction():
             plan = _plan(config, store, now, force=force)
             _commit(store, plan, now)
@@ -612,8 +608,6 @@ def send_due(
             if answers and not any(a.accepted for a in answers) and done.status == "pending":
                 failed.append(lines[-1])
         lines[:0] = [_describe(r) for r in records.values() if r.status == "skipped"]
-    finally:
-        lock.release()
     if failed:
         raise MailError("the SMTP server refused every recipient of " + "; ".join(failed))
     if any(not d.accepted for d in deliveries):

@@ -20,7 +20,6 @@ off the air, which is what a damaged file must not do.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,13 +90,13 @@ class Report:
 
 def assess(store: Store, health: Health) -> Report:
     """The service's health now; ``details`` (paths, errors) is for signed-in editors only."""
-    details: dict[str, Any] = {"store": str(store.path)}
+    details: dict[str, Any] = {"store": store.location}
     try:
-        # An unmounted disk or a removed directory reads as an empty store, not as damage.
-        with os.scandir(store.path / "items"):
-            pass
-    except OSError as e:
-        details["error"] = f"{store.path}: the store directory cannot be read: {e.strerror or e}"
+        # An unmounted disk, a removed directory or a database that is down must read as
+        # failing, not as an empty store.
+        store.ping()
+    except StoreError as e:
+        details["error"] = str(e)
         return Report("failing", details)
     try:
         damage = store.damage()

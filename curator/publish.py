@@ -46,7 +46,6 @@ from urllib.parse import urlencode, urlsplit
 
 import jinja2
 import nh3
-from filelock import FileLock, Timeout
 from markupsafe import Markup
 
 from curator import __version__, publisher
@@ -609,16 +608,17 @@ def _fsync_dir(path: Path) -> None:
 
 class ExportSource(ItemSource, Protocol):
     """What the export needs of :class:`curator.store.Store`: the items, and the store's
-    directory, which holds the export's lock."""
+    locks, one of which serialises exports."""
 
-    path: Path
+    def lock(self, name: str, *, wait: float) -> contextlib.AbstractContextManager[bool]: ...
 
 
-def export_lock(store: ExportSource, out: Path) -> Path:
-    """The lock file that serialises exports to ``out``: in the store's directory, one per
-    export directory, never in ``out`` (a web root publishes whatever lies in it)."""
+def export_lock(out: Path) -> str:
+    """The name of the store lock that serialises exports to ``out``: one per export
+    directory, kept by the store (a file beside its data, or a PostgreSQL advisory lock),
+    never in ``out`` (a web root publishes whatever lies in it)."""
     key = hashlib.sha256(str(out.resolve()).encode("utf-8")).hexdigest()[:16]
-    return Path(store.path) / f".publish-{key}.lock"
+    return f"publish-{key}"
 
 
 def export(
@@ -638,14 +638,15 @@ def export(
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(export_lock(store, out)), timeout=60)
-        with lock:
+        with store.lock(export_lock(out), wait=60) as held:
+            if not held:
+                raise PublishError(f"{out}: another export held its lock for 60 s; try again")
             damaged = damaged_items(store)
             if damaged:
-                held = ", ".join(f"{d.path} ({d.held})" for d in damaged)
+                lost = ", ".join(f"{d.path} ({d.held})" for d in damaged)
                 raise PublishError(
                     f"{out}: not written, the last good export stays: the store has damaged "
-                    f"files ({held}) whose items it would leave out. Run `curator store "
+                    f"files ({lost}) whose items it would leave out. Run `curator store "
                     "verify`, then `curator store repair`."
                 )
             selection = items_for(store, publish, now)
@@ -657,8 +658,6 @@ def export(
                     written.append(out / name)
             if written:
                 _fsync_dir(out)
-    except Timeout as e:
-        raise PublishError(f"{out}: another export held {e.lock_file} for 60 s; try again") from e
     except OSError as e:
         where = e.filename or out
         raise PublishError(f"{where}: cannot write the export ({e.strerror or e})") from e

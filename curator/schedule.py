@@ -27,6 +27,7 @@ from curator import backup, pipeline, ranking
 from curator.config import Config, Source
 from curator.core import Curator
 from curator.exceptions import StoreCorrupt, StoreError
+from curator.store import TinyDBStore
 from curator.types import SourceState
 
 log = logging.getLogger("curator.schedule")
@@ -69,10 +70,10 @@ async def back_up_if_due(curator: Curator) -> None:
     """A new archive in ``<store>/backups/`` when the newest is a day old; keep
     ``store.backups`` of them."""
     now = curator.clock()
+    store = curator.store
+    assert isinstance(store, TinyDBStore)  # the job is added for the file store only
     try:
-        info = await asyncio.to_thread(
-            backup.daily, curator.store, curator.config.store.backups, now
-        )
+        info = await asyncio.to_thread(backup.daily, store, curator.config.store.backups, now)
     except StoreError as e:
         _failed(curator, "backup", e, "daily backup failed")
         return
@@ -80,7 +81,7 @@ async def back_up_if_due(curator: Curator) -> None:
     if info is not None:
         log.info("daily backup path=%s items=%d", info.path, info.items)
         for name in info.left_out:
-            log.error("daily backup left out a damaged file path=%s", curator.store.path / name)
+            log.error("daily backup left out a damaged file path=%s", store.path / name)
 
 
 def _failed(curator: Curator, job: str, error: StoreError, what: str) -> None:
@@ -230,6 +231,11 @@ def _add_digest_jobs(
 
 
 def _add_backup_job(scheduler: AsyncIOScheduler, curator: Curator, now: datetime) -> None:
+    if not isinstance(curator.store, TinyDBStore):
+        # PostgreSQL is backed up by its own tools (pg_dump, base backups, WAL archiving),
+        # which know its transactions; an archive of ours would be a second, weaker copy.
+        log.info("no daily backup job: the store is a database; back it up with pg_dump")
+        return
     last = backup.latest(backup.default_dir(curator.store))
     taken = backup.taken_at(last) if last is not None else None
     # The first one a minute after start (the service is up first), then daily.

@@ -12,28 +12,39 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from typing import Protocol
 
 from curator.exceptions import SecretKeyError
 
-__all__ = ["SECRET_ENV", "session_secret"]
+__all__ = ["SECRET_ENV", "key_file", "session_secret"]
 
 log = logging.getLogger("curator.web")
 
 SECRET_ENV = "CURATOR_SECRET_KEY"
 
 
-def session_secret(store_path: Path) -> str:
-    """The key that signs session cookies: ``CURATOR_SECRET_KEY``, else a key generated once
-    and kept in ``<store>/secret_key`` (mode 0600) so sessions survive a restart.
+class _KeptSecret(Protocol):
+    def session_key(self) -> str: ...
 
-    Raises SecretKeyError, naming the file and the remedy, when that file cannot be read or
-    made, or holds too short a key (``curator serve`` prints it instead of a traceback).
-    """
+
+def session_secret(store: _KeptSecret) -> str:
+    """The key that signs session cookies: ``CURATOR_SECRET_KEY``, else the key the store
+    keeps (generated once, so sessions survive a restart and every instance on one database
+    signs alike: :meth:`curator.store.Store.session_key`)."""
     env = os.environ.get(SECRET_ENV, "").strip()
     if env:
         if len(env) < 32:
             log.warning("%s is shorter than 32 characters; use a long random value", SECRET_ENV)
         return env
+    return store.session_key()
+
+
+def key_file(store_path: Path) -> str:
+    """The key kept in ``<store>/secret_key`` (mode 0600), made there the first time.
+
+    Raises SecretKeyError, naming the file and the remedy, when that file cannot be read or
+    made, or holds too short a key (``curator serve`` prints it instead of a traceback).
+    """
     path = store_path / "secret_key"
     try:
         return _read_key(path)

@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 
 from curator import auth
 from curator.exceptions import UserError
-from curator.store import Store
+from curator.store import Store, TinyDBStore
 from curator.types import User
 
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -23,7 +23,7 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store")
+    return TinyDBStore(tmp_path / "store")
 
 
 def _put(store: Store, name: str, minutes: int, *, admin: bool = False) -> User:

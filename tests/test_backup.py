@@ -25,7 +25,7 @@ from curator import backup, config, schedule
 from curator.cli import main
 from curator.core import make_curator
 from curator.exceptions import StoreError
-from curator.store import Store
+from curator.store import Store, TinyDBStore
 from curator.types import DigestRecord, SourceState
 from tests.test_store import ROOT, T0, make_item, put
 from tests.webkit import EDITOR, add_editor
@@ -37,11 +37,11 @@ WRITER = textwrap.dedent(
     import sys
     from dataclasses import replace
     from datetime import timedelta
-    from curator.store import Store
+    from curator.store import Store, TinyDBStore
     from curator.types import Event
     from tests.test_store import T0, make_item
 
-    store = Store(sys.argv[1])
+    store = TinyDBStore(sys.argv[1])
     for n in range(int(sys.argv[2])):
         item = make_item(n)
         at = T0 + timedelta(hours=1, minutes=n)
@@ -92,7 +92,7 @@ def consistent(store: Store) -> int:
 def test_backup_while_a_writer_runs_then_restore_finds_every_decision(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     fill(store)
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(store.path), str(ITEMS)],
@@ -116,7 +116,7 @@ def test_backup_while_a_writer_runs_then_restore_finds_every_decision(
 
     seen = []
     for n, archive in enumerate(archives):
-        target = Store(tmp_path / f"restored-{n}")
+        target = TinyDBStore(tmp_path / f"restored-{n}")
         backup.restore(target, archive)
         seen.append(consistent(target))
     assert 1 <= seen[0] <= seen[1]
@@ -132,7 +132,7 @@ def test_backup_while_a_writer_runs_then_restore_finds_every_decision(
     restore_args = ["--config", str(tmp_path / "none.yaml"), "--store", str(empty)]
     assert main([*restore_args, "restore", str(final)]) == 0
     assert f"{ITEMS} items" in capsys.readouterr().out
-    restored = Store(empty)
+    restored = TinyDBStore(empty)
     assert consistent(restored) == ITEMS
     assert sorted(restored.items(), key=lambda i: i.id) == sorted(store.items(), key=lambda i: i.id)
     assert restored.users() == store.users() and restored.users()[0].name == EDITOR
@@ -145,7 +145,7 @@ def test_backup_while_a_writer_runs_then_restore_finds_every_decision(
 def test_restore_refuses_a_store_with_data_and_an_unsound_archive(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     fill(store)
     archive = backup.backup(store, tmp_path / "b.tar.gz", now=T0).path
     cfg = tmp_path / "feeds.yaml"
@@ -170,7 +170,7 @@ def test_restore_refuses_a_store_with_data_and_an_unsound_archive(
             tar.addfile(member, io.BytesIO(data))
     code, err = restore(tmp_path / "t", tampered)
     assert code == 1 and "users.json does not match its checksum" in err
-    assert Store(tmp_path / "t").data_files() == []
+    assert TinyDBStore(tmp_path / "t").data_files() == []
 
     (tmp_path / "junk.tar.gz").write_bytes(b"not an archive")
     code, err = restore(tmp_path / "j", tmp_path / "junk.tar.gz")
@@ -193,7 +193,7 @@ def test_restore_refuses_a_store_with_data_and_an_unsound_archive(
 def test_a_backup_leaves_out_a_damaged_file_and_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     fill(store)
     (store.path / "digests.json").write_bytes(b"{")
     cfg = tmp_path / "feeds.yaml"
@@ -209,7 +209,7 @@ def test_a_backup_leaves_out_a_damaged_file_and_says_so(
 
 
 def test_daily_backups_rotate(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     fill(store)
     made = [backup.daily(store, 2, T0 + timedelta(days=d)) for d in range(3)]
     assert all(info is not None for info in made)
@@ -231,7 +231,7 @@ def test_serve_schedules_the_daily_backup_from_the_store_section(tmp_path: Path)
             return self.now
 
     cfg = config.loads("store: {backups: 3}\ndigest: {enabled: false}\n")
-    cur = make_curator(cfg, store=Store(tmp_path / "store"), clock=Clock())  # type: ignore[arg-type]
+    cur = make_curator(cfg, store=TinyDBStore(tmp_path / "store"), clock=Clock())  # type: ignore[arg-type]
     fill(cur.store)
     job = schedule.build_scheduler(cur, now=T0).get_job("backup")
     assert job is not None and job.next_run_time >= T0
@@ -251,7 +251,7 @@ def test_serve_schedules_the_daily_backup_from_the_store_section(tmp_path: Path)
 def test_a_failed_backup_is_one_log_line_and_shows_in_health(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cur = make_curator(config.loads("store: {backups: 1}\n"), store=Store(tmp_path / "store"))
+    cur = make_curator(config.loads("store: {backups: 1}\n"), store=TinyDBStore(tmp_path / "store"))
     fill(cur.store)
     (cur.store.path / "backups").write_text("a file where the folder should be")
     asyncio.run(schedule.back_up_if_due(cur))
@@ -264,7 +264,7 @@ def test_a_failed_backup_is_one_log_line_and_shows_in_health(
 
 
 def test_the_links_of_an_interrupted_backup_are_swept(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     fill(store)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

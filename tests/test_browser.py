@@ -582,7 +582,7 @@ def test_a_running_serve_follows_a_saved_feeds_yaml(tmp_path: Path, page: Page) 
     import signal
 
     from curator import auth
-    from curator.store import Store
+    from curator.store import TinyDBStore
     from tests.test_serve import Log, free_port, sources_yaml, start
 
     dead = "http://127.0.0.1:9/feed"
@@ -594,7 +594,7 @@ def test_a_running_serve_follows_a_saved_feeds_yaml(tmp_path: Path, page: Page) 
     log = Log(proc)
     try:
         log.wait(r"serving on")
-        auth.add_user(Store(tmp_path / "store"), EDITOR, PASSWORD, hasher=FAST_HASHER)
+        auth.add_user(TinyDBStore(tmp_path / "store"), EDITOR, PASSWORD, hasher=FAST_HASHER)
         sign_in(page, base, "/sources")
         _expect_rows(page, 1)
 
@@ -623,7 +623,7 @@ def test_a_running_serve_rereads_feeds_yaml_on_sighup(tmp_path: Path, page: Page
     import signal
 
     from curator import auth
-    from curator.store import Store
+    from curator.store import TinyDBStore
     from tests.test_serve import Log, free_port, sources_yaml, start
 
     dead = "http://127.0.0.1:9/feed"
@@ -635,7 +635,7 @@ def test_a_running_serve_rereads_feeds_yaml_on_sighup(tmp_path: Path, page: Page
     log = Log(proc)
     try:
         log.wait(r"serving on")
-        auth.add_user(Store(tmp_path / "store"), EDITOR, PASSWORD, hasher=FAST_HASHER)
+        auth.add_user(TinyDBStore(tmp_path / "store"), EDITOR, PASSWORD, hasher=FAST_HASHER)
         sign_in(page, base, "/sources")
         cfg.write_text(sources_yaml(("a", dead), ("b", dead + "/b")))
         page.reload()  # saved, but nothing watches the file: still one source

@@ -14,7 +14,7 @@ import pytest
 
 from curator.cli import build_parser, main
 from curator.exceptions import UserError
-from curator.store import Store
+from curator.store import TinyDBStore
 from tests.feedserver import FeedServer
 from tests.smtpserver import smtp_server
 
@@ -58,7 +58,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def fetched_ids(env: Path) -> dict[str, str]:
-    return {i.title: i.id for i in Store(env / "store").items()}
+    return {i.title: i.id for i in TinyDBStore(env / "store").items()}
 
 
 def test_check_ok_and_bundled(capsys: pytest.CaptureFixture[str], env: Path) -> None:
@@ -125,7 +125,7 @@ def test_fetch_items_and_review_cycle(capsys: pytest.CaptureFixture[str], env: P
 
     assert cli(capsys, "approve", cctv, "--note", "good one")[0] == 0
     assert cli(capsys, "reject", lfr, "--by", "alice")[0] == 0
-    store = Store(env / "store")
+    store = TinyDBStore(env / "store")
     a, r = store.get_item(cctv), store.get_item(lfr)
     assert (
         a is not None
@@ -139,16 +139,16 @@ def test_fetch_items_and_review_cycle(capsys: pytest.CaptureFixture[str], env: P
         capsys, "edit", cctv, "--title", "Town centre CCTV upgraded", "--category", "guidance"
     )
     assert code == 0
-    e = Store(env / "store").get_item(cctv)
+    e = TinyDBStore(env / "store").get_item(cctv)
     assert e is not None and e.title == "Town centre CCTV upgraded" and e.category == "guidance"
     assert e.original["title"].startswith("Council approves")
 
     assert cli(capsys, "undo", cctv)[0] == 0
-    u = Store(env / "store").get_item(cctv)
+    u = TinyDBStore(env / "store").get_item(cctv)
     assert u is not None and u.title.startswith("Council approves") and u.status == "approved"
 
     assert cli(capsys, "reopen", lfr)[0] == 0
-    p = Store(env / "store").get_item(lfr)
+    p = TinyDBStore(env / "store").get_item(lfr)
     assert p is not None and p.status == "pending" and p.reviewed_by is None
 
     code, out, _ = cli(capsys, "items", "--status", "approved")
@@ -166,12 +166,12 @@ def test_deciding_again_says_so_and_adds_no_history(
     cctv = ids["Council approves upgrade of town centre CCTV network"]
     lfr = ids["Police expand live facial recognition vans"]
     assert cli(capsys, command, cctv)[0] == 0
-    before = Store(env / "store").get_item(cctv)
+    before = TinyDBStore(env / "store").get_item(cctv)
     code, out, _ = cli(capsys, command, cctv, lfr, "--by", "alice")
     assert code == 0
     assert f"already {status} {cctv}" in out and "(unchanged)" in out
     assert re.search(rf"^{status} {lfr}", out, re.M)
-    after = Store(env / "store").get_item(cctv)
+    after = TinyDBStore(env / "store").get_item(cctv)
     assert after == before  # no history, and still credited to whoever decided first
     assert after is not None and [e.action for e in after.history][-1] == status
     assert after.reviewed_by == "tester"
@@ -187,7 +187,7 @@ def test_a_batch_with_an_unknown_id_says_nothing_changed(
     assert code == 1 and out == ""
     assert "no item with id '0123456789abcdef'" in err
     assert "nothing changed: none of the 2 items was" in err
-    item = Store(env / "store").get_item(cctv)
+    item = TinyDBStore(env / "store").get_item(cctv)
     assert item is not None and item.status == "pending"
 
 
@@ -233,14 +233,14 @@ def test_user_commands(
     assert "no editors yet" in out
     monkeypatch.setattr(sys, "stdin", io.StringIO("correct horse battery\n"))
     assert cli(capsys, "user", "add", "alice", "--password-stdin")[0] == 0
-    assert Store(env / "store").get_user("alice") is not None
+    assert TinyDBStore(env / "store").get_user("alice") is not None
     monkeypatch.setattr(sys, "stdin", io.StringIO("correct horse battery\n"))
     code, _, err = cli(capsys, "user", "add", "alice", "--password-stdin")
     assert code == 1 and "already exists" in err
-    old = Store(env / "store").get_user("alice")
+    old = TinyDBStore(env / "store").get_user("alice")
     monkeypatch.setattr(sys, "stdin", io.StringIO("another long passphrase\n"))
     assert cli(capsys, "user", "passwd", "alice", "--password-stdin")[0] == 0
-    new = Store(env / "store").get_user("alice")
+    new = TinyDBStore(env / "store").get_user("alice")
     assert old is not None and new is not None and old.password_hash != new.password_hash
     code, out, _ = cli(capsys, "user", "list")
     assert "alice" in out
@@ -258,7 +258,7 @@ def test_user_add_admin_and_the_last_admin_stays(
         monkeypatch.setattr(sys, "stdin", io.StringIO("correct horse battery\n"))
         code, out, _ = cli(capsys, "user", "add", name, "--password-stdin", *extra)
         assert code == 0
-    store = Store(env / "store")
+    store = TinyDBStore(env / "store")
     flags = {u.name: u.admin for u in store.users()}
     assert flags == {"alice": True, "bob": False, "carol": True}
     code, out, _ = cli(capsys, "user", "list")
@@ -268,7 +268,7 @@ def test_user_add_admin_and_the_last_admin_stays(
     assert cli(capsys, "user", "remove", "alice")[0] == 0
     code, _, err = cli(capsys, "user", "remove", "carol")
     assert code == 1 and "last administrator" in err
-    assert Store(env / "store").get_user("carol") is not None
+    assert TinyDBStore(env / "store").get_user("carol") is not None
     assert cli(capsys, "user", "remove", "bob")[0] == 0
     assert cli(capsys, "user", "remove", "carol")[0] == 0  # the only account may go
 
@@ -279,7 +279,7 @@ def test_a_store_from_before_admins_treats_its_oldest_account_as_one(tmp_path: P
     from curator import auth
     from curator.types import User
 
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     with store.transaction():
         store.put_user(User("zoe", "h", datetime(2026, 1, 1, tzinfo=UTC)))
         store.put_user(User("adam", "h", datetime(2026, 2, 1, tzinfo=UTC)))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from curator import config, dedupe, normalize, pipeline
-from curator.store import Store
+from curator.store import Store, TinyDBStore
 from curator.types import Candidate, Entry, Fetched, Item, Match
 from tests.feedserver import need_corpus
 
@@ -28,7 +28,7 @@ JOURNAL = config.Source(
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store")
+    return TinyDBStore(tmp_path / "store")
 
 
 def candidate(
@@ -398,7 +398,7 @@ def test_scripting_news_corpus_keeps_every_post() -> None:
     links = re.findall(rb"<item>.*?<link>([^<]+)</link>", fetched.content, re.DOTALL)
     assert len(links) == 50 and len(set(links)) == 48
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "store")
+        store = TinyDBStore(Path(tmp) / "store")
         with store.transaction():
             for c in processed.candidates:
                 pipeline.record(dedupe.decide(c, source=source, store=store, now=now), store)

@@ -12,7 +12,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import filelock
 import pytest
 import yaml
 
@@ -20,7 +19,7 @@ from curator import digests
 from curator.config import Config, loads
 from curator.exceptions import DigestError, MailError
 from curator.mailer import Mailer
-from curator.store import Store
+from curator.store import Store, TinyDBStore
 from curator.types import Category, Item, Match, SourceState, Status
 from tests.smtpserver import SmtpServer, smtp_server
 
@@ -97,7 +96,7 @@ def server() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store")
+    return TinyDBStore(tmp_path / "store")
 
 
 def send(config: Config, store: Store, clock: Clock, **kwargs: object) -> digests.SendResult:
@@ -182,7 +181,7 @@ def test_never_twice_even_from_a_new_process(
     assert len(server.messages) == 2
 
     # a restart: new Store object on the same directory, the job runs again, and again later
-    again = Store(store.path)
+    again = TinyDBStore(store.path)
     for later in (MONDAY_SLOT, MONDAY_SLOT + timedelta(hours=1), MONDAY_SLOT + timedelta(days=3)):
         clock.now = later
         assert send(config, again, clock).outcome == "not_due"
@@ -191,7 +190,7 @@ def test_never_twice_even_from_a_new_process(
     # next week's digest carries only what was approved since
     put(again, make_item(2, reviewed_at=MONDAY_SLOT + timedelta(days=2)))
     clock.now = MONDAY_SLOT + timedelta(days=7)
-    result = send(config, Store(store.path), clock)
+    result = send(config, TinyDBStore(store.path), clock)
     assert result.outcome == "sent"
     assert result.records[0].item_ids == (make_item(2).id,)
     assert result.records[0].period_start == MONDAY_SLOT
@@ -224,10 +223,10 @@ def test_a_missed_digest_is_sent_once_on_catch_up(
     send(config, store, clock)  # baseline
     put(store, make_item(1), make_item(2, reviewed_at=WEDNESDAY + timedelta(days=9)))
     clock.now = MONDAY_SLOT + timedelta(days=14, hours=3)  # down for three Mondays
-    result = send(config, Store(store.path), clock)
+    result = send(config, TinyDBStore(store.path), clock)
     assert result.outcome == "sent"
     assert len(result.records[0].item_ids) == 2
-    assert send(config, Store(store.path), clock).outcome == "not_due"
+    assert send(config, TinyDBStore(store.path), clock).outcome == "not_due"
     assert len(server.messages) == 2
 
 
@@ -274,7 +273,7 @@ def test_a_refused_recipient_is_retried_alone(
     # the mailbox comes back; the next run (a restart, not a new slot) retries b alone
     del server.refuse["b@example.org"]
     clock.now = MONDAY_SLOT + timedelta(hours=1)
-    retry = send(config, Store(store.path), clock)
+    retry = send(config, TinyDBStore(store.path), clock)
     assert retry.outcome == "sent"
     assert server.delivered_to() == ["a@example.org", "b@example.org"]
     assert server.messages[1].message["Message-ID"] == first_id  # the same message
@@ -329,8 +328,8 @@ def test_a_server_that_is_down_loses_nothing(store: Store, tmp_path: Path) -> No
     with smtp_server() as server:
         config = make_config(server, tmp_path)
         clock.now += timedelta(hours=2)
-        assert send(config, Store(store.path), clock).outcome == "sent"
-        assert send(config, Store(store.path), clock).outcome == "not_due"
+        assert send(config, TinyDBStore(store.path), clock).outcome == "sent"
+        assert send(config, TinyDBStore(store.path), clock).outcome == "not_due"
     assert sorted(server.delivered_to()) == ["a@example.org", "b@example.org"]
     assert digests.list_digests(store)[0].id == record.id
 
@@ -338,8 +337,9 @@ def test_a_server_that_is_down_loses_nothing(store: Store, tmp_path: Path) -> No
 def test_a_second_sender_backs_off(server: SmtpServer, store: Store, tmp_path: Path) -> None:
     config = make_config(server, tmp_path)
     put(store, make_item(1))
-    other = filelock.FileLock(str(store.path / digests.SEND_LOCK), thread_local=False)
-    with other:  # what another process holds while it sends
+    other = TinyDBStore(store.path)  # what another process holds while it sends
+    with other.lock(digests.SEND_LOCK, wait=0) as held:
+        assert held
         result = send(config, store, Clock(MONDAY_SLOT), force=True)
     assert result.outcome == "busy"
     assert server.messages == [] and digests.list_digests(store) == []
@@ -357,7 +357,7 @@ def test_two_senders_at_once_send_one_digest(
     outcomes: list[str] = []
 
     def run() -> None:
-        own = Store(store.path)  # its own locks, as a second process would have
+        own = TinyDBStore(store.path)  # its own locks, as a second process would have
         barrier.wait()
         outcomes.append(send(config, own, clock).outcome)
 
@@ -563,11 +563,11 @@ import sys
 from datetime import datetime
 from curator import config, digests
 from curator.mailer import Mailer
-from curator.store import Store
+from curator.store import Store, TinyDBStore
 cfg = config.load(sys.argv[1])
 now = datetime.fromisoformat(sys.argv[3])
 sys.stdin.readline()  # start together
-result = digests.send_due(cfg, Store(sys.argv[2]), Mailer(cfg.digest.smtp), clock=lambda: now)
+result = digests.send_due(cfg, TinyDBStore(sys.argv[2]), Mailer(cfg.digest.smtp), clock=lambda: now)
 print(result.outcome)
 """
 
@@ -802,7 +802,7 @@ def test_the_period_starts_at_the_previous_digest_not_a_baseline(
 
 def test_the_first_digest_previewed_on_a_new_store_covers_a_week(tmp_path: Path) -> None:
     """Not "5 Mar to 5 Mar": with no digest before it, the period is the week before."""
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     preview = digests.preview_digest(make_config(None, tmp_path), store, WEDNESDAY)
     assert preview.period_start == WEDNESDAY - timedelta(days=7)
     assert preview.subject.endswith("26 Feb to 5 Mar 2025")

@@ -22,7 +22,7 @@ from curator import digests, subscribers
 from curator.config import loads
 from curator.exceptions import MailError
 from curator.secret_key import session_secret
-from curator.store import Store
+from curator.store import Store, TinyDBStore
 from curator.types import Event, Item
 from tests.smtpserver import SmtpServer
 from tests.test_digests import (
@@ -169,7 +169,7 @@ def test_sent_at_is_when_the_first_recipient_accepted_it(
     stored = store.get_digest(RID)
     assert stored is not None and stored.status == "sent" and stored.sent_at == MONDAY_SLOT
 
-    nobody = Store(tmp_path / "other")
+    nobody = TinyDBStore(tmp_path / "other")
     server.refuse.update({"a@example.org": "550 no", "b@example.org": "550 no"})
     put(nobody, make_item(2))
     with pytest.raises(MailError, match="refused every recipient"):
@@ -204,7 +204,7 @@ def test_the_unsubscribe_link_is_signed_with_the_stores_secret(
     config = make_config(server, tmp_path)
     put(store, make_item(1))
     send(config, store, Clock(MONDAY_SLOT), force=True)
-    secret = session_secret(store.path)
+    secret = session_secret(store)
     for received, reader in zip(server.messages, ("a@example.org", "b@example.org"), strict=True):
         header = str(received.message["List-Unsubscribe"])
         found = re.search(r"/unsubscribe/([^>\s,]+)>", header)

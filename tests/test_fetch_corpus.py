@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from curator.store import Store
+from curator.store import TinyDBStore
 from tests.feedserver import FeedServer, need_corpus
 
 #: The corpus files Curator cannot read, and why.  Every one is marked ``illformed`` in
@@ -83,7 +83,7 @@ def test_the_whole_corpus_through_one_fetch_process(
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"{len(UNREADABLE)} errors" in done.stdout  # exactly these, counted
 
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     failed = {}
     for i, name in enumerate(files):
         state = store.get_state(f"c{i}")

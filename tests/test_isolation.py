@@ -16,7 +16,7 @@ from curator import config_edit, dedupe, exceptions, pipeline
 from curator.config import Source
 from curator.core import make_curator
 from curator.exceptions import CuratorError, Problem, SourceBug
-from curator.store import Store
+from curator.store import TinyDBStore
 from curator.workers import Workers
 from tests.feedserver import FeedServer, need_corpus
 from tests.test_pipeline import CCTV, LFR, POLICING, Clock, make_config, rss, run, source
@@ -95,7 +95,7 @@ def test_a_bug_while_reading_one_source_costs_only_that_source(
 
     monkeypatch.setattr(pipeline, "process", process)
     cfg = make_config(_sources(feed_server, 3), head=POLICING)
-    cur = make_curator(cfg, store=Store(tmp_path / "store"), clock=Clock())
+    cur = make_curator(cfg, store=TinyDBStore(tmp_path / "store"), clock=Clock())
     report = run(cur)
     outcomes = {r.source_id: r.outcome for r in report.sources}
     assert outcomes == {"s0": "ok", "s1": "error", "s2": "ok"}
@@ -122,7 +122,7 @@ def test_a_bug_while_storing_one_source_costs_only_that_source(
     good = feed_server.route("/good", rss(CCTV, title="Good"))
     bad = feed_server.route("/bad", rss(LFR, title="Bad"))
     cfg = make_config(source("good", good) + source("bad", bad), head=POLICING)
-    cur = make_curator(cfg, store=Store(tmp_path / "store"), clock=Clock())
+    cur = make_curator(cfg, store=TinyDBStore(tmp_path / "store"), clock=Clock())
     report = run(cur)
     outcomes = {r.source_id: r.outcome for r in report.sources}
     assert outcomes == {"good": "ok", "bad": "error"}
@@ -143,13 +143,13 @@ def test_a_document_past_the_parse_time_limit_is_a_parse_error(
     assert (corpus / "feeds" / "rss-parser__giantbomb-podcast.rss").stat().st_size > 1_000_000
     cfg = make_config(source("big", big), head="  parse_timeout: 0.001\n" + POLICING)
     with Workers(1) as workers:
-        cur = make_curator(cfg, store=Store(tmp_path / "a"), clock=Clock(), workers=workers)
+        cur = make_curator(cfg, store=TinyDBStore(tmp_path / "a"), clock=Clock(), workers=workers)
         (r,) = run(cur).sources
         assert r.outcome == "error"
         assert "fetch.parse_timeout" in (r.error or "")
         small = feed_server.route("/small", rss(CCTV))
         cfg2 = make_config(source("small", small), head=POLICING)
-        cur2 = make_curator(cfg2, store=Store(tmp_path / "b"), clock=Clock(), workers=workers)
+        cur2 = make_curator(cfg2, store=TinyDBStore(tmp_path / "b"), clock=Clock(), workers=workers)
         assert run(cur2).sources[0].new == 1
 
 
@@ -179,7 +179,7 @@ def test_workers_are_not_needed_for_an_unchanged_poll(
     """A poll where nothing changed parses nothing, so starts no worker process."""
     url = feed_server.route("/f", rss(CCTV), etag='"1"')
     cfg = make_config(source("a", url), head=POLICING)
-    store = Store(tmp_path / "s")
+    store = TinyDBStore(tmp_path / "s")
     run(make_curator(cfg, store=store, clock=Clock()))
     workers = Workers(1)
     try:

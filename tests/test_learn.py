@@ -24,7 +24,7 @@ from curator import backup, config, learn, ranking
 from curator.cli import main
 from curator.core import Curator
 from curator.exceptions import ConfigError, ModelError
-from curator.store import Store
+from curator.store import Store, TinyDBStore
 from curator.types import Event, Item
 from curator.web import create_app
 from tests.webkit import (
@@ -217,8 +217,8 @@ def test_the_model_is_stored_as_json_and_loading_never_unpickles(
 def test_scoring_in_a_fresh_process_imports_no_scikit_learn(cur: Curator) -> None:
     trained(cur)
     code = (
-        "import sys; from curator.store import Store; from curator.ranking import Ranking;"
-        f"r = Ranking(Store({str(cur.store.path)!r})); s = r.scorer();"
+        "import sys; from curator.store import TinyDBStore; from curator.ranking import Ranking;"
+        f"r = Ranking(TinyDBStore({str(cur.store.path)!r})); s = r.scorer();"
         "print(len(s.probabilities(r.store.items('pending'))), 'sklearn' in sys.modules)"
     )
     out = subprocess.run(
@@ -251,10 +251,10 @@ def test_a_damaged_or_foreign_model_is_refused_with_a_message() -> None:
 
 
 def test_an_old_store_without_a_model_loads_and_ranks_by_the_rules(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     put(store, make_item(1, score=2.0), make_item(2, score=8.0))
     assert not (store.path / "model.json").exists()
-    reopened = Store(store.path)
+    reopened = TinyDBStore(store.path)
     assert reopened.get_model() is None and reopened.damage(deep=True) == []
     rows = ranking.Ranking(reopened).rank(reopened.items("pending"), blend=0.7)
     assert [r.item.score for r in rows] == [8.0, 2.0]
@@ -264,7 +264,7 @@ def test_an_old_store_without_a_model_loads_and_ranks_by_the_rules(tmp_path: Pat
 def test_backup_and_restore_carry_the_model(cur: Curator, tmp_path: Path) -> None:
     trained(cur)
     info = backup.backup(cur.store, tmp_path / "b.tar.gz", now=T0)
-    restored = Store(tmp_path / "restored")
+    restored = TinyDBStore(tmp_path / "restored")
     backup.restore(restored, info.path)
     assert restored.get_model() == cur.store.get_model()
 
@@ -391,7 +391,7 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     cfg.write_text("rules:\n  include: {cctv: 3}\n")
     monkeypatch.setenv("CURATOR_CONFIG", str(cfg))
     monkeypatch.setenv("CURATOR_STORE", str(tmp_path / "store"))
-    return Store(tmp_path / "store")
+    return TinyDBStore(tmp_path / "store")
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

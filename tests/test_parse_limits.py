@@ -32,7 +32,7 @@ from curator.parse._common import (
     json_depth,
     markup_shape,
 )
-from curator.store import Store
+from curator.store import TinyDBStore
 from curator.types import Fetched, PollReport
 from tests.feedserver import FeedServer, need_corpus
 
@@ -262,7 +262,7 @@ def test_hostile_documents_cost_only_their_own_source(server: FeedServer, tmp_pa
         url = server.route(f"/{sid}", body, content_type="application/octet-stream")
         lines.append(f"  - id: {sid}\n    name: {sid}\n    url: {url}\n")
     cfg = config.loads("".join(lines), "test.yaml")
-    curator = make_curator(cfg, store=Store(tmp_path / "store"))
+    curator = make_curator(cfg, store=TinyDBStore(tmp_path / "store"))
 
     async def poll() -> PollReport:
         try:

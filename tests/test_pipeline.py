@@ -14,7 +14,7 @@ import pytest
 from curator import config
 from curator.core import Curator, make_curator
 from curator.exceptions import UnknownSource
-from curator.store import Store
+from curator.store import TinyDBStore
 from curator.types import PollReport
 from curator.workers import Workers
 from tests.feedserver import FeedServer, need_corpus
@@ -85,7 +85,7 @@ def run(cur: Curator, ids: list[str] | None = None) -> PollReport:
 @pytest.fixture
 def make(tmp_path: Path) -> Callable[..., Curator]:
     def _make(cfg: config.Config, clock: Clock | None = None) -> Curator:
-        return make_curator(cfg, store=Store(tmp_path / "store"), clock=clock or Clock())
+        return make_curator(cfg, store=TinyDBStore(tmp_path / "store"), clock=clock or Clock())
 
     return _make
 
@@ -215,7 +215,7 @@ def test_gone_source_is_skipped_until_its_configuration_changes(
     moved = feed_server.route("/new-home", rss(CCTV))
     cur2 = make_curator(
         make_config(source("g", moved), head=POLICING),
-        store=Store(tmp_path / "store"),
+        store=TinyDBStore(tmp_path / "store"),
         clock=Clock(),
     )
     assert run(cur2).sources[0].outcome == "ok"
@@ -373,7 +373,7 @@ def test_worker_processes_give_the_same_items_as_inline(
     cfg = make_config("".join(source(f"s{i}", u) for i, u in enumerate(urls)), head=POLICING)
     results = []
     for name, pool in (("inline", None), ("pool", Workers(2))):
-        cur = make_curator(cfg, store=Store(tmp_path / name), clock=Clock(), workers=pool)
+        cur = make_curator(cfg, store=TinyDBStore(tmp_path / name), clock=Clock(), workers=pool)
         report = run(cur)
         if pool is not None:
             pool.close()

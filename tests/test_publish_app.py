@@ -27,7 +27,7 @@ from curator.config import Publish
 from curator.core import Curator
 from curator.exceptions import PublishError, StoreError
 from curator.publish import export
-from curator.store import Store
+from curator.store import TinyDBStore
 from curator.types import Item
 from curator.web import create_app
 from tests.test_publish import make_item, put
@@ -331,7 +331,7 @@ def stop_serving(proc: subprocess.Popen[str]) -> None:
 def test_curator_serve_restarted_with_a_new_title_moves_last_modified(tmp_path: Path) -> None:
     """test_last_modified_survives_a_restart_and_moves_with_the_bytes through real processes
     and the real clock."""
-    put(Store(tmp_path / "store"), make_item(1, reviewed_at=datetime.now(UTC)))
+    put(TinyDBStore(tmp_path / "store"), make_item(1, reviewed_at=datetime.now(UTC)))
     proc, url = serve(tmp_path, "CCTV links")
     try:
         before = httpx.get(url + "/links.rss", timeout=30)

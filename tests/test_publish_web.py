@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from curator.config import Config, Publish
-from curator.store import Store
+from curator.store import Store, TinyDBStore
 from curator.web.public import (
     EMBED_JS,
     SEEN_KEY,
@@ -349,7 +349,7 @@ def test_accept_encoding_is_negotiated_with_q_values(header: str | None, gzip: b
 
 
 def test_first_served_moves_strictly_and_forgets_the_oldest(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     t = NOW.replace(microsecond=0)
     assert first_served(store, "rss", '"a"', t - timedelta(days=1), t) == t
     assert first_served(store, "rss", '"a"', t, t + timedelta(hours=1)) == t
@@ -368,7 +368,7 @@ def test_first_served_moves_strictly_and_forgets_the_oldest(tmp_path: Path) -> N
 def test_first_served_falls_back_to_now_when_the_store_cannot_say(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     (tmp_path / "store" / "meta.json").write_text("{not json", encoding="utf-8")
     assert first_served(store, "rss", '"a"', NOW - timedelta(days=1), NOW) == NOW
     assert "cannot record when an output changed output=rss" in caplog.text

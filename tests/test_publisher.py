@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from curator import config, dedupe, digest, publisher, store
 from curator.config import Config, Publish, Source
 from curator.exceptions import ConfigError
-from curator.store import Store
+from curator.store import Store, TinyDBStore
 from curator.types import Candidate, Entry, Item
 from curator.web import create_app
 from curator.web.public import public_routes
@@ -105,7 +105,7 @@ def _candidate(source_id: str) -> Candidate:
 
 def test_new_items_carry_their_first_source_values(tmp_path: Path) -> None:
     decision = dedupe.decide(
-        _candidate("wired"), source=SOURCES[3], store=Store(tmp_path / "s"), now=NOW
+        _candidate("wired"), source=SOURCES[3], store=TinyDBStore(tmp_path / "s"), now=NOW
     )
     assert isinstance(decision, dedupe.New)
     assert (decision.item.publisher_class, decision.item.jurisdiction) == ("press", "US")
@@ -127,7 +127,7 @@ def test_an_old_store_without_the_fields_still_loads(tmp_path: Path) -> None:
     doc = json.loads(text)
     _strip(doc)
     raw.write_text(json.dumps(doc), encoding="utf-8")
-    loaded = Store(tmp_path / "store").get_item(item.id)
+    loaded = TinyDBStore(tmp_path / "store").get_item(item.id)
     assert loaded is not None and loaded.publisher_class is None
     del s
 

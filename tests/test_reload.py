@@ -13,7 +13,7 @@ from curator import config
 from curator.config import Config
 from curator.core import Curator, make_curator
 from curator.reload import ConfigWatcher, restart_needed, source_changes
-from curator.store import Store
+from curator.store import TinyDBStore
 
 GOOD = (
     "rules: {include: {cctv: 3}}\n"
@@ -43,7 +43,7 @@ def settle(watcher: ConfigWatcher) -> None:
 def running(tmp_path: Path) -> tuple[Curator, Path]:
     path = tmp_path / "feeds.yaml"
     path.write_text(GOOD)
-    return make_curator(config.load(path), store=Store(tmp_path / "store")), path
+    return make_curator(config.load(path), store=TinyDBStore(tmp_path / "store")), path
 
 
 def test_an_unchanged_or_touched_file_is_not_reloaded(

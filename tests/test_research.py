@@ -17,7 +17,7 @@ import pytest
 from curator import config, enrich
 from curator.cli import main
 from curator.core import Curator, make_curator
-from curator.store import Store, to_json
+from curator.store import TinyDBStore, to_json
 from tests.feedserver import FeedServer
 from tests.test_pipeline import run  # one poll; sources of one poll run concurrently
 
@@ -138,7 +138,7 @@ def source(sid: str, url: str, kind: str) -> str:
 @pytest.fixture
 def make(tmp_path: Path) -> Callable[..., Curator]:
     def _make(cfg: config.Config, clock: Clock | None = None) -> Curator:
-        return make_curator(cfg, store=Store(tmp_path / "store"), clock=clock or Clock())
+        return make_curator(cfg, store=TinyDBStore(tmp_path / "store"), clock=clock or Clock())
 
     return _make
 
@@ -243,7 +243,7 @@ def test_a_reviewed_item_stays_reviewed_when_its_preprint_arrives(
 
 
 def test_an_old_store_without_the_new_fields_loads(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     from tests.test_store import make_item  # the existing builder of a plain item
 
     item = make_item(7)
@@ -252,7 +252,7 @@ def test_an_old_store_without_the_new_fields_loads(tmp_path: Path) -> None:
         doc.pop(name)
     path = tmp_path / "store" / "items" / f"{item.id[:2]}.json"
     path.write_text(json.dumps({"items": {item.id: doc}}))
-    loaded = Store(tmp_path / "store").get_item(item.id)
+    loaded = TinyDBStore(tmp_path / "store").get_item(item.id)
     assert loaded is not None and loaded.doi is None and loaded.enriched_at is None
     assert loaded.title == item.title
     assert store.find_by_research_id(("doi:10.1/x",)) is None
@@ -420,7 +420,7 @@ def test_huge_slow_and_private_pages_fail_cleanly(
         source("journal", feed, "feed"),
         research=f"  crossref_url: {feed_server.base_url}/crossref\n",
     )
-    other = make_curator(cfg, store=Store(cur.store.path.parent / "other"), clock=Clock())
+    other = make_curator(cfg, store=TinyDBStore(cur.store.path.parent / "other"), clock=Clock())
     before = len(feed_server.requests_to("/huge"))
     run(other)
     assert len(feed_server.requests_to("/huge")) == before
@@ -515,7 +515,7 @@ def test_the_identifier_index_is_derived_data(
     (item,) = cur.store.items()
     index = cur.store.path / "research_ids.json"
     index.write_bytes(b"\x00garbage")
-    store = Store(cur.store.path)
+    store = TinyDBStore(cur.store.path)
     assert {d.name for d in store.damage()} == {"research_ids.json"}
     assert store.find_by_research_id((f"doi:{JOURNAL_DOI}",)) is None
     arxiv_url = feed_server.route(
@@ -665,10 +665,10 @@ def test_serves_scheduled_poll_looks_up_metadata_too(
 def test_the_look_up_cache_keeps_the_latest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import curator.store as store_module
+    import curator.store.api as store_module
 
     monkeypatch.setattr(store_module, "MAX_RESEARCH_CACHE", 3)
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     with store.transaction():
         for n in range(5):
             store.put_lookup(
@@ -681,7 +681,7 @@ def test_the_look_up_cache_keeps_the_latest(
         True,
         True,
     ]
-    assert Store(tmp_path / "store").get_lookup("page:4") == {
+    assert TinyDBStore(tmp_path / "store").get_lookup("page:4") == {
         "at": "2026-11-02T09:04:00.000000+00:00",
         "ok": True,
         "meta": {"n": 4},
@@ -690,4 +690,4 @@ def test_the_look_up_cache_keeps_the_latest(
     with store.transaction(), pytest.raises(TypeError, match="not a JSON value"):
         store.put_lookup("page:x", at=T0, ok=True, meta={"bad": float("nan")}, error=None)
     (tmp_path / "store" / "research_cache.json").write_text('{"research_cache": {"k": {"ok": 1}}}')
-    assert [d.name for d in Store(tmp_path / "store").damage()] == ["research_cache.json"]
+    assert [d.name for d in TinyDBStore(tmp_path / "store").damage()] == ["research_cache.json"]

@@ -8,12 +8,12 @@ import pytest
 
 from curator.exceptions import ItemChanged, ItemError
 from curator.review import Review
-from curator.store import Store
+from curator.store import Store, TinyDBStore
 from tests.webkit import Clock, make_item, put
 
 
 def review_of(tmp_path: Path) -> tuple[Review, Store, str]:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     item = make_item(1)
     put(store, item)
     return Review(store, Clock()), store, item.id
@@ -46,7 +46,7 @@ def test_a_stale_view_can_neither_edit_nor_undo(tmp_path: Path) -> None:
 
 
 def test_a_batch_says_what_it_changed_and_undoes_all_or_nothing(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     items = [make_item(n) for n in range(1, 5)]
     items[3] = make_item(4, status="rejected")
     put(store, *items)

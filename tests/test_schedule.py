@@ -12,7 +12,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from curator import config, schedule
 from curator.core import Curator, make_curator
-from curator.store import Store
+from curator.store import TinyDBStore
 from tests.feedserver import FeedServer
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -46,7 +46,7 @@ def make(tmp_path: Path, server: FeedServer, clock: Clock) -> Curator:
         f"  - {{id: broken, name: Broken, url: '{broken}', interval: 30m}}\n"
         f"  - {{id: disabled, name: Disabled, url: '{fast}', enabled: false}}\n"
     )
-    return make_curator(cfg, store=Store(tmp_path / "store"), clock=clock)
+    return make_curator(cfg, store=TinyDBStore(tmp_path / "store"), clock=clock)
 
 
 def hits(server: FeedServer) -> dict[str, int]:
@@ -221,7 +221,7 @@ def test_real_trigger_with_jitter_polls_a_healthy_source_every_tick(
         f"sources:\n  - {{id: s, name: S, url: '{url}', interval: 1h}}\n"
     )
     clock = Clock()
-    cur = make_curator(cfg, store=Store(tmp_path / "store"), clock=clock)
+    cur = make_curator(cfg, store=TinyDBStore(tmp_path / "store"), clock=clock)
     job = schedule.build_scheduler(cur, now=T0).get_job("poll:s")
     assert job is not None
     fire = job.next_run_time

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from curator import auth
-from curator.store import Store
+from curator.store import TinyDBStore
 from tests.feedserver import FeedServer
 from tests.webkit import EDITOR, FAST_HASHER, PASSWORD, csrf_of, make_item, put
 
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 def seed_item(tmp_path: Path) -> str:
     """One pending item written through the store by this (other) process."""
     item = make_item(1)
-    put(Store(tmp_path / "store"), item)
+    put(TinyDBStore(tmp_path / "store"), item)
     return item.id
 
 
@@ -225,7 +225,7 @@ def test_serve_runs_refuses_a_second_and_stops_on_sigterm(
     )
     assert done.returncode == 0, done.stderr
     # (/healthz gives its item counts to signed-in editors only now.)
-    approved = Store(tmp_path / "store").get_item(item_id)
+    approved = TinyDBStore(tmp_path / "store").get_item(item_id)
     assert approved is not None and approved.status == "approved"
     assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json() == {"status": "ok"}
 
@@ -256,7 +256,7 @@ def test_a_host_that_is_not_this_machines_is_blamed_not_the_port(tmp_path: Path)
 
 
 def test_a_full_disk_at_start_is_one_clear_line(tmp_path: Path) -> None:
-    Store(tmp_path / "store")  # the directories exist; no file can grow past 0 bytes
+    TinyDBStore(tmp_path / "store")  # the directories exist; no file can grow past 0 bytes
     proc = start(tmp_path, free_port(), max_file_size=0)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
@@ -268,7 +268,7 @@ def test_a_full_disk_at_start_is_one_clear_line(tmp_path: Path) -> None:
 def test_a_store_that_cannot_be_written_is_refused_at_start(tmp_path: Path) -> None:
     """Issue 10: a read-only store started, served pages, and failed every poll later."""
     store = tmp_path / "store"
-    Store(store)
+    TinyDBStore(store)
     for name in (".lock", ".serve.lock"):  # present and writable: only the folders say no
         (store / name).write_text("")
     for folder in (store / "items", store):
@@ -294,7 +294,7 @@ def test_on_a_full_disk_sign_out_still_ends_the_session_and_nothing_is_logged_as
     proc, port = served
     base = f"http://127.0.0.1:{port}"
     wait_for_line(proc, r"serving on")
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     auth.add_user(store, EDITOR, PASSWORD, hasher=FAST_HASHER)
     item_id = seed_item(tmp_path)
     with httpx.Client(base_url=base, timeout=10) as browser:
@@ -424,7 +424,7 @@ def sources_yaml(*sources: tuple[str, str], extra: str = "") -> str:
 
 
 def signed_in(base: str, tmp_path: Path) -> httpx.Client:
-    auth.add_user(Store(tmp_path / "store"), EDITOR, PASSWORD, hasher=FAST_HASHER)
+    auth.add_user(TinyDBStore(tmp_path / "store"), EDITOR, PASSWORD, hasher=FAST_HASHER)
     browser = httpx.Client(base_url=base, timeout=10)
     login = browser.get("/login")
     data = {"csrf": csrf_of(login.text), "name": EDITOR, "password": PASSWORD, "next": "/"}

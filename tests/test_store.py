@@ -25,7 +25,7 @@ import pytest
 from tinydb import TinyDB
 
 from curator.exceptions import StoreCorrupt, StoreError, StoreLocked
-from curator.store import NEAR_MISS_DAYS, TITLE_INDEX_DAYS, Store, from_json, to_json
+from curator.store import NEAR_MISS_DAYS, TITLE_INDEX_DAYS, Store, TinyDBStore, from_json, to_json
 from curator.types import (
     Candidate,
     DigestRecord,
@@ -73,7 +73,7 @@ def make_item(n: int | str, **changes: Any) -> Item:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store")
+    return TinyDBStore(tmp_path / "store")
 
 
 def put(store: Store, *items: Item) -> None:
@@ -194,14 +194,14 @@ def test_naive_datetime_refused(store: Store) -> None:
 
 
 def test_round_trip_through_disk(tmp_path: Path) -> None:
-    store = Store(tmp_path)
+    store = TinyDBStore(tmp_path)
     with store.transaction():
         store.put_item(FULL_ITEM)
         store.put_state(FULL_STATE)
         store.put_user(FULL_USER)
         store.put_digest(FULL_DIGEST)
         store.put_meta("last_digest_end", {"at": "2025-03-01", "n": [1, 2.5, None, True]})
-    again = Store(tmp_path)
+    again = TinyDBStore(tmp_path)
     assert again.get_item(FULL_ITEM.id) == FULL_ITEM
     assert again.items() == [FULL_ITEM]
     assert again.get_state("home-office") == FULL_STATE
@@ -254,7 +254,7 @@ def test_every_file_keeps_the_table_name_stores_and_backups_were_written_with(
     assert list(json.loads(alias_file.read_text(encoding="utf-8"))) == ["aliases"]
     (shard,) = (store.path / "items").glob("*.json")
     assert list(json.loads(shard.read_text(encoding="utf-8"))) == ["items"]
-    reopened = Store(store.path)  # and a new process finds every record under them
+    reopened = TinyDBStore(store.path)  # and a new process finds every record under them
     assert reopened.get_user("ann") is not None and reopened.alias_of(item_id(2)) == item_id(1)
     assert reopened.get_meta("k") == 1 and reopened.get_state("s") == SourceState("s")
     assert [n.id for n in reopened.near_misses()] == [make_near_miss(3).id]
@@ -392,12 +392,12 @@ def make_near_miss(n: int, seen_at: datetime = T0) -> NearMiss:
 
 
 def test_near_misses_round_trip_newest_first_and_are_pruned(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     old, new = make_near_miss(1), make_near_miss(2, T0 + timedelta(days=20))
     with store.transaction():
         store.put_near_miss(old)
         store.put_near_miss(new)
-    reopened = Store(tmp_path / "store")  # from disk, not from this process's cache
+    reopened = TinyDBStore(tmp_path / "store")  # from disk, not from this process's cache
     assert reopened.near_misses() == [new, old]
     assert reopened.get_near_miss(old.id) == old
     assert old.reason == "scored 6, lacked a term from group 'policing'"
@@ -406,17 +406,17 @@ def test_near_misses_round_trip_newest_first_and_are_pruned(tmp_path: Path) -> N
     with reopened.transaction():
         now = T0 + timedelta(days=NEAR_MISS_DAYS + 1)
         assert reopened.prune_near_misses(now - timedelta(days=NEAR_MISS_DAYS)) == 1
-    assert [n.id for n in Store(tmp_path / "store").near_misses()] == [new.id]
+    assert [n.id for n in TinyDBStore(tmp_path / "store").near_misses()] == [new.id]
     with reopened.transaction():
         assert reopened.delete_near_miss(new.id) is True
         assert reopened.delete_near_miss(new.id) is False
-    assert Store(tmp_path / "store").near_misses() == []
+    assert TinyDBStore(tmp_path / "store").near_misses() == []
 
 
 def test_near_misses_keep_the_newest_past_the_cap(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("curator.store.MAX_NEAR_MISSES", 3)
+    monkeypatch.setattr("curator.store.api.MAX_NEAR_MISSES", 3)
     with store.transaction():
         for n in range(5):
             store.put_near_miss(make_near_miss(n, T0 + timedelta(hours=n)))
@@ -459,7 +459,7 @@ def test_writes_need_a_transaction(store: Store) -> None:
 
 
 def test_writes_are_buffered_until_the_outermost_block_ends(tmp_path: Path) -> None:
-    store, other = Store(tmp_path), Store(tmp_path)
+    store, other = TinyDBStore(tmp_path), TinyDBStore(tmp_path)
     with store.transaction():
         with store.transaction():
             store.put_item(make_item(1))
@@ -474,7 +474,7 @@ def test_writes_are_buffered_until_the_outermost_block_ends(tmp_path: Path) -> N
 
 
 def test_an_exception_discards_every_write(tmp_path: Path) -> None:
-    store = Store(tmp_path)
+    store = TinyDBStore(tmp_path)
     put(store, make_item(1))
     before = {p.name: p.read_bytes() for p in tmp_path.rglob("*.json")}
     with pytest.raises(RuntimeError), store.transaction():
@@ -563,7 +563,7 @@ def test_readers_in_other_threads_while_commits_land(store: Store) -> None:
 
 
 def test_a_busy_store_times_out_with_store_locked(tmp_path: Path) -> None:
-    holder, waiter = Store(tmp_path), Store(tmp_path, lock_timeout=0.05)
+    holder, waiter = TinyDBStore(tmp_path), TinyDBStore(tmp_path, lock_timeout=0.05)
     inside, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -585,7 +585,7 @@ def test_a_busy_store_times_out_with_store_locked(tmp_path: Path) -> None:
 
 
 def test_changes_by_another_store_are_seen(tmp_path: Path) -> None:
-    reader, writer = Store(tmp_path), Store(tmp_path)
+    reader, writer = TinyDBStore(tmp_path), TinyDBStore(tmp_path)
     put(writer, make_item(1))
     assert reader.get_item(item_id(1)) == make_item(1)
     assert reader.counts()["pending"] == 1
@@ -621,7 +621,7 @@ def test_changes_by_another_store_are_seen(tmp_path: Path) -> None:
 def test_a_file_that_does_not_load_is_reported_and_left_alone(
     tmp_path: Path, relative: str, content: bytes, reason: str
 ) -> None:
-    store = Store(tmp_path)
+    store = TinyDBStore(tmp_path)
     path = tmp_path / relative.format(shard=item_id(1)[:2])
     path.write_bytes(content)
     with pytest.raises(StoreCorrupt, match=reason) as e:
@@ -647,7 +647,7 @@ def test_a_bad_item_is_reported_with_its_file(store: Store) -> None:
     data = json.loads(shard.read_text())
     del data["items"][item_id(1)]["first_seen"]
     shard.write_text(json.dumps(data))
-    fresh = Store(store.path)
+    fresh = TinyDBStore(store.path)
     with pytest.raises(StoreCorrupt, match="first_seen") as e:
         fresh.get_item(item_id(1))
     assert e.value.path == shard
@@ -660,11 +660,11 @@ def test_a_bad_item_is_reported_with_its_file(store: Store) -> None:
 def test_store_path_must_be_a_directory(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(StoreError, match="cannot use"):
-        Store(tmp_path / "file")
+        TinyDBStore(tmp_path / "file")
 
 
 def test_leftover_temporary_files_are_harmless_and_removed(tmp_path: Path) -> None:
-    store = Store(tmp_path)
+    store = TinyDBStore(tmp_path)
     put(store, make_item(1))
     dead = [
         tmp_path / "items" / f".{item_id(1)[:2]}.json.99999.deadbeef.tmp",
@@ -672,7 +672,7 @@ def test_leftover_temporary_files_are_harmless_and_removed(tmp_path: Path) -> No
     ]
     for path in dead:
         path.write_bytes(b'{"items": {"tor')
-    again = Store(tmp_path)
+    again = TinyDBStore(tmp_path)
     assert again.get_item(item_id(1)) == make_item(1)
     with again.transaction():
         again.put_item(make_item(2))
@@ -681,7 +681,7 @@ def test_leftover_temporary_files_are_harmless_and_removed(tmp_path: Path) -> No
 
 def test_a_commit_interrupted_between_renames_is_completed(tmp_path: Path) -> None:
     """What a writer killed after writing journal.json leaves: new files beside old ones."""
-    store = Store(tmp_path)
+    store = TinyDBStore(tmp_path)
     put(store, make_item(1))
     shard = tmp_path / "items" / f"{item_id(1)[:2]}.json"
     new_shard = {"items": {item_id(1): to_json(make_item(1, status="approved"))}}
@@ -701,7 +701,7 @@ def test_a_commit_interrupted_between_renames_is_completed(tmp_path: Path) -> No
             }
         )
     )
-    again = Store(tmp_path)  # opening finishes the commit
+    again = TinyDBStore(tmp_path)  # opening finishes the commit
     assert not (tmp_path / "journal.json").exists()
     assert again.get_item(item_id(1)).status == "approved"  # type: ignore[union-attr]
     assert again.get_state("s") == SourceState("s", items_total=1)
@@ -709,9 +709,9 @@ def test_a_commit_interrupted_between_renames_is_completed(tmp_path: Path) -> No
 
 
 def test_an_unreadable_journal_stops_writes(tmp_path: Path) -> None:
-    Store(tmp_path)
+    TinyDBStore(tmp_path)
     (tmp_path / "journal.json").write_text('{"renames": [["../../etc/passwd", "x"]]}')
-    store = Store(tmp_path)  # opens (reads go on), but every write names the journal
+    store = TinyDBStore(tmp_path)  # opens (reads go on), but every write names the journal
     with pytest.raises(StoreCorrupt, match="journal"), store.transaction():
         store.put_meta("k", 1)
     assert not (tmp_path / "x").exists()
@@ -787,11 +787,11 @@ class Child:
 
 WRITER = """
     from dataclasses import replace
-    from curator.store import Store
+    from curator.store import Store, TinyDBStore
     from curator.types import SourceState
     from tests.test_store import item_id, make_item
 
-    store = Store(sys.argv[1])
+    store = TinyDBStore(sys.argv[1])
     i = start = store.get_meta("next", 0)
     while True:
         with store.transaction():  # several files: the journal path
@@ -822,7 +822,7 @@ def temp_files(root: Path) -> list[Path]:
 
 @pytest.mark.slow
 def test_a_writer_killed_mid_write_leaves_a_loadable_store(tmp_path: Path) -> None:
-    store = Store(tmp_path)
+    store = TinyDBStore(tmp_path)
     # Fill the shards a little so each write has something to tear.
     put(store, *(make_item(f"fill-{n}", first_seen=T0) for n in range(600)))
     acknowledged: list[int] = []  # iterations the writer reported complete
@@ -840,7 +840,7 @@ def test_a_writer_killed_mid_write_leaves_a_loadable_store(tmp_path: Path) -> No
             wait_for(lambda: bool(temp_files(tmp_path)), "a temporary file")
         child.kill()
 
-        after = Store(tmp_path)  # finishes a commit the kill interrupted
+        after = TinyDBStore(tmp_path)  # finishes a commit the kill interrupted
         assert not (tmp_path / "journal.json").exists()
         nxt = after.get_meta("next")
         assert nxt > acknowledged[-1]
@@ -854,16 +854,16 @@ def test_a_writer_killed_mid_write_leaves_a_loadable_store(tmp_path: Path) -> No
             assert after.get_item(item_id(i)).note == f"note {i}"  # type: ignore[union-attr]
         counts = after.counts()
         assert counts["pending"] + counts["approved"] == 600 + nxt
-    with Store(tmp_path).transaction():
+    with TinyDBStore(tmp_path).transaction():
         pass
     assert not temp_files(tmp_path)
 
 
 RIVAL = """
-    from curator.store import Store
+    from curator.store import Store, TinyDBStore
     from tests.test_store import make_item
 
-    store = Store(sys.argv[1])
+    store = TinyDBStore(sys.argv[1])
     name, n = sys.argv[2], int(sys.argv[3])
     print("ready", flush=True)
     sys.stdin.readline()
@@ -879,7 +879,7 @@ RIVAL = """
 @pytest.mark.slow
 def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     n = 40
-    Store(tmp_path)
+    TinyDBStore(tmp_path)
     children = [Child(RIVAL, str(tmp_path), name, str(n)) for name in ("a", "b")]
     for child in children:
         assert child.line() == "ready"
@@ -888,17 +888,17 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     for child in children:
         assert child.line() == "done"
         child.finish()
-    store = Store(tmp_path)
+    store = TinyDBStore(tmp_path)
     assert store.get_meta("counter") == 2 * n
     assert {i.id for i in store.items()} == {item_id(f"{c}-{j}") for c in "ab" for j in range(n)}
 
 
 LOCKER = """
     from curator.exceptions import StoreLocked
-    from curator.store import Store
+    from curator.store import Store, TinyDBStore
 
     try:
-        with Store(sys.argv[1]).server_lock():
+        with TinyDBStore(sys.argv[1]).server_lock():
             print("locked", flush=True)
     except StoreLocked as e:
         print(e, flush=True)
@@ -907,10 +907,10 @@ LOCKER = """
 
 @pytest.mark.slow
 def test_one_server_per_store(tmp_path: Path) -> None:
-    store = Store(tmp_path)
+    store = TinyDBStore(tmp_path)
     with store.server_lock():
         assert (tmp_path / ".serve.lock").read_text().strip() == str(os.getpid())
-        again = Store(tmp_path)
+        again = TinyDBStore(tmp_path)
         with (
             pytest.raises(StoreLocked, match=rf"already running on .* \(pid {os.getpid()}\)"),
             again.server_lock(),
@@ -930,7 +930,7 @@ def test_one_server_per_store(tmp_path: Path) -> None:
 
 
 def test_aliases_are_kept_validated_and_written_only_in_transactions(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s")
+    store = TinyDBStore(tmp_path / "s")
     a, b = "0123456789abcdef", "fedcba9876543210"
     with pytest.raises(StoreError):
         store.put_alias(a, b)
@@ -938,10 +938,10 @@ def test_aliases_are_kept_validated_and_written_only_in_transactions(tmp_path: P
         store.put_alias(a, b)
         with pytest.raises(ValueError):
             store.put_alias("not-an-id", b)
-    assert Store(tmp_path / "s").alias_of(a) == b  # another process sees it
+    assert TinyDBStore(tmp_path / "s").alias_of(a) == b  # another process sees it
     assert store.alias_of(b) is None and store.alias_of("nonsense") is None
     broken = tmp_path / "s" / "aliases" / "0.json"
     broken.write_text("{ not json")
     with pytest.raises(StoreCorrupt):
-        Store(tmp_path / "s").alias_of(a)
+        TinyDBStore(tmp_path / "s").alias_of(a)
     assert broken.read_text() == "{ not json"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from curator.exceptions import StoreCorrupt, StoreError
-from curator.store import Store, to_json
+from curator.store import Store, TinyDBStore, to_json
 from curator.types import DigestRecord, SourceState
 from tests.test_store import DEADLINE, FULL_ITEM, ROOT, T0, item_id, make_item, put
 
@@ -46,15 +46,15 @@ def test_what_one_process_writes_another_loads_and_a_malformed_value_is_refused(
     script = """
         import sys
         from dataclasses import replace
-        from curator.store import Store
+        from curator.store import Store, TinyDBStore
         from curator.types import Event
         from tests.test_store import FULL_ITEM, T0, make_item
 
         path = sys.argv[1]
-        writer = Store(path)
+        writer = TinyDBStore(path)
         with writer.transaction():
             writer.put_item(FULL_ITEM)
-        assert Store(path).get_item(FULL_ITEM.id) == FULL_ITEM, "fresh store differs"
+        assert TinyDBStore(path).get_item(FULL_ITEM.id) == FULL_ITEM, "fresh store differs"
         bad = make_item(8, history=(Event(at=T0, action="edited", changes={"title": ("x",)}),))
         try:
             with writer.transaction():
@@ -75,7 +75,7 @@ def test_what_one_process_writes_another_loads_and_a_malformed_value_is_refused(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["refused", "ok"]
-    reader = Store(tmp_path / "store")
+    reader = TinyDBStore(tmp_path / "store")
     assert reader.get_item(FULL_ITEM.id) == FULL_ITEM
     assert reader.get_item(item_id(8)) is None
     assert reader.damage(deep=True) == []
@@ -100,8 +100,8 @@ def test_a_source_state_that_does_not_decode_names_its_file_source_and_field(
 ) -> None:
     """The editor reading the error must be able to find what to fix: the file, the source
     and the field."""
-    path = _damage_state(Store(tmp_path / "store"))
-    store = Store(tmp_path / "store")
+    path = _damage_state(TinyDBStore(tmp_path / "store"))
+    store = TinyDBStore(tmp_path / "store")
     with pytest.raises(StoreCorrupt) as caught:
         store.get_state("home-office")
     assert caught.value.path == path
@@ -114,8 +114,8 @@ def test_a_source_state_that_does_not_decode_names_its_file_source_and_field(
 def test_store_verify_finds_a_source_state_that_does_not_decode(tmp_path: Path) -> None:
     """``curator store verify`` (a deep damage check) must list sources.json when one of its
     states does not decode, although the file itself is valid JSON."""
-    path = _damage_state(Store(tmp_path / "store"))
-    store = Store(tmp_path / "store")
+    path = _damage_state(TinyDBStore(tmp_path / "store"))
+    store = TinyDBStore(tmp_path / "store")
     assert store.damage() == []  # cheap check: the file loads
     found = store.damage(deep=True)
     assert [(d.name, d.path) for d in found] == [("sources.json", path)]
@@ -125,7 +125,7 @@ def test_store_verify_finds_a_source_state_that_does_not_decode(tmp_path: Path) 
 def test_an_item_filed_under_another_id_is_damage_naming_its_shard(tmp_path: Path) -> None:
     """An item whose stored id differs from its key (a hand edit, a bad merge of two files)
     would be served under the wrong id: it is refused as damage of its shard, naming both."""
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     put(store, make_item(1))
     key = item_id(1)
     other = key[:2] + "0" * 14  # same shard, another id
@@ -134,7 +134,7 @@ def test_an_item_filed_under_another_id_is_damage_naming_its_shard(tmp_path: Pat
     data["items"] = {other: data["items"][key]}
     path.write_text(json.dumps(data))
     with pytest.raises(StoreCorrupt) as caught:
-        Store(tmp_path / "store").get_item(other)
+        TinyDBStore(tmp_path / "store").get_item(other)
     assert caught.value.path == path
     assert other in str(caught.value) and key in str(caught.value)
 
@@ -142,12 +142,12 @@ def test_an_item_filed_under_another_id_is_damage_naming_its_shard(tmp_path: Pat
 def test_a_count_file_with_a_count_that_is_not_a_number_is_damage(tmp_path: Path) -> None:
     """shards.json says what a damaged shard cost; a count that is not a whole number (or a key
     that is no shard) makes the file damaged, listed by damage(), never a crash of it."""
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     put(store, make_item(1))
     counts = store.path / "shards.json"
     for table in ({"00": {"items": "many"}}, {"zz": {"items": 3}}):
         counts.write_text(json.dumps({"shards": table}))
-        assert [d.name for d in Store(tmp_path / "store").damage()] == ["shards.json"]
+        assert [d.name for d in TinyDBStore(tmp_path / "store").damage()] == ["shards.json"]
 
 
 # ---------------------------------------------------------------------------------------- repair
@@ -156,7 +156,7 @@ def test_a_count_file_with_a_count_that_is_not_a_number_is_damage(tmp_path: Path
 def test_repair_names_an_item_a_digest_sent_that_a_damaged_shard_lost(tmp_path: Path) -> None:
     """A digest lists the items it sent: when their shard is lost, repair names them, so the
     editor knows which approved items to add again."""
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     lost = make_item(1, title_key="")  # no same-title entry: only the digest knows it
     put(store, lost)
     with store.transaction():
@@ -173,7 +173,7 @@ def test_repair_names_an_item_a_digest_sent_that_a_damaged_shard_lost(tmp_path: 
             )
         )
     shard_path(store, lost.id).write_bytes(b"\x00 torn")
-    repaired = Store(tmp_path / "store").repair()
+    repaired = TinyDBStore(tmp_path / "store").repair()
     shards = [r for r in repaired if r.name.startswith("items/")]
     assert [r.lost_ids for r in shards] == [(lost.id,)]
 
@@ -181,11 +181,11 @@ def test_repair_names_an_item_a_digest_sent_that_a_damaged_shard_lost(tmp_path: 
 def test_repair_ignores_a_backup_whose_table_is_not_an_object(tmp_path: Path) -> None:
     """A backup is read, not trusted: a sources.json in it whose table is a list restores
     nothing, and the repair still moves the damaged file aside and leaves a usable store."""
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     with store.transaction():
         store.put_state(SourceState("s"))
     (store.path / "sources.json").write_bytes(b"{torn")
-    again = Store(tmp_path / "store")
+    again = TinyDBStore(tmp_path / "store")
     backup = {"sources.json": json.dumps({"sources": [to_json(SourceState("s"))]}).encode()}
     repaired = again.repair(backup.get)
     assert [(r.name, r.from_backup) for r in repaired] == [("sources.json", 0)]
@@ -198,7 +198,7 @@ def test_repair_completes_a_valid_journal_instead_of_setting_it_aside(tmp_path: 
     """A readable journal is a commit a crash interrupted between its renames (here by another
     process, after this Store was opened): repair must finish it, as any transaction does, not
     move it aside as damage and lose the files it lists."""
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     put(store, make_item(1))
     tmp_sources = store.path / ".sources.json.1.aaaa.tmp"
     tmp_sources.write_text(json.dumps({"sources": {"s": to_json(SourceState("s", gone=True))}}))
@@ -207,7 +207,7 @@ def test_repair_completes_a_valid_journal_instead_of_setting_it_aside(tmp_path: 
     assert store.repair() == []
     assert not journal.exists()
     assert not (store.path / "damaged").exists()
-    assert Store(tmp_path / "store").get_state("s") == SourceState("s", gone=True)
+    assert TinyDBStore(tmp_path / "store").get_state("s") == SourceState("s", gone=True)
 
 
 # ---------------------------------------------------------------------------------- check_writable
@@ -217,7 +217,7 @@ def test_check_writable_says_which_folder_cannot_be_written_and_why(tmp_path: Pa
     """``curator serve`` refuses to start on a store it cannot write, with one line naming the
     folder and the system's reason (here a file where the items folder should be, which even
     root cannot write into), never a traceback."""
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     items = store.path / "items"
     for shard in items.iterdir():
         shard.unlink()
@@ -233,7 +233,7 @@ def test_check_writable_probes_the_backups_folder(tmp_path: Path) -> None:
     """The daily backups of ``serve`` go to backups/: an unwritable one is reported at start,
     not at the first backup.  Stood in for by a link to /proc, a folder no one (not even root,
     who writes through permissions) can create a file in, like a read-only mount."""
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     backups = store.path / "backups"
     backups.mkdir()
     store.check_writable()  # a writable one passes, and the probe leaves nothing behind

@@ -25,7 +25,7 @@ from curator import backup, config, health, schedule
 from curator.cli import main
 from curator.core import make_curator
 from curator.exceptions import StoreCorrupt
-from curator.store import Store
+from curator.store import Store, TinyDBStore
 from curator.types import Event, Item, SourceState
 from curator.web import create_app
 from tests.feedserver import FeedServer
@@ -77,13 +77,13 @@ def approved(item: Item, by: str = "alice") -> Item:
 
 
 def test_a_damaged_shard_costs_only_its_own_items(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     put(store, *(make_item(n) for n in range(300)))
     victim = shard_of(store, 0)
     held = sum(1 for n in range(300) if item_id(n)[:2] == item_id(0)[:2])
     victim.write_bytes(b'{"items": {"' + item_id(0).encode())  # cut short mid-write
 
-    fresh = Store(store.path)
+    fresh = TinyDBStore(store.path)
     assert len(fresh.items()) == 300 - held
     assert fresh.counts()["pending"] == 300 - held
     (damage,) = fresh.damage()
@@ -102,7 +102,7 @@ def test_a_damaged_shard_costs_only_its_own_items(tmp_path: Path) -> None:
 
 
 def test_unreadable_is_damage_and_heals_when_readable_again(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     put(store, make_item(1), make_item(2))
     victim = shard_of(store, 1)
     victim.rename(victim.with_suffix(".moved"))
@@ -118,7 +118,7 @@ def test_unreadable_is_damage_and_heals_when_readable_again(tmp_path: Path) -> N
 def test_an_items_folder_replaced_by_a_file_is_damage_not_a_crash(tmp_path: Path) -> None:
     """stat() on items/NN.json then fails with ENOTDIR, which once escaped as a traceback from
     every page that asked for the store's version."""
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     put(store, make_item(1), make_item(2))
     items = store.path / "items"
     shutil.move(items, tmp_path / "items.moved")
@@ -134,7 +134,7 @@ def test_an_items_folder_replaced_by_a_file_is_damage_not_a_crash(tmp_path: Path
 def test_repair_reads_back_what_parses_and_takes_the_rest_from_the_backup(
     tmp_path: Path,
 ) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     a, b, c, d = same_shard(4)
     put(store, make_item(a), make_item(b), make_item(c))
     archive = backup.backup(store, tmp_path / "before.tar.gz", now=T0).path
@@ -142,11 +142,11 @@ def test_repair_reads_back_what_parses_and_takes_the_rest_from_the_backup(
     put(store, approved(make_item(a)), make_item(d))
     victim = shard_of(store, a)
     damaged = break_items(victim, b, d)  # b is in the backup, d is not
-    assert [x.items for x in Store(store.path).damage()] == [4]
+    assert [x.items for x in TinyDBStore(store.path).damage()] == [4]
 
     copy = tmp_path / "copy"
     shutil.copytree(store.path, copy)
-    fresh = Store(store.path)
+    fresh = TinyDBStore(store.path)
     (report,) = fresh.repair(backup.archives_for_repair(fresh, None))
     assert report.held == 4 and report.salvaged == 2 and report.from_backup == 0
     # Nothing in <store>/backups: the archive is only used when named.
@@ -155,8 +155,8 @@ def test_repair_reads_back_what_parses_and_takes_the_rest_from_the_backup(
     assert report.moved_to.parent == store.path / "damaged"
 
     # The same damage (a copy made before), this time with the backup named.
-    store, victim = Store(copy), copy / victim.relative_to(store.path)
-    fresh = Store(copy)
+    store, victim = TinyDBStore(copy), copy / victim.relative_to(store.path)
+    fresh = TinyDBStore(copy)
     chosen = backup.archives_for_repair(fresh, archive)
     (report,) = fresh.repair(chosen)
     assert (report.salvaged, report.from_backup) == (2, 1)
@@ -171,13 +171,13 @@ def test_repair_reads_back_what_parses_and_takes_the_rest_from_the_backup(
     counts = json.loads((store.path / "shards.json").read_text())["shards"]
     assert counts[item_id(a)[:2]] == {"items": 3}
     put(fresh, make_item(d))  # the shard takes writes again
-    assert len(Store(store.path).items()) == 4
+    assert len(TinyDBStore(store.path).items()) == 4
 
 
 def test_repair_restores_other_files_from_the_backup_and_rebuilds_indexes(
     tmp_path: Path,
 ) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     add_editor(store)
     put(store, make_item(1))
     with store.transaction():
@@ -185,7 +185,7 @@ def test_repair_restores_other_files_from_the_backup_and_rebuilds_indexes(
     backup.backup(store, backup.default_dir(store) / backup.archive_name(T0), now=T0)
     for name in ("users.json", "titles.json", "sources.json", "shards.json"):
         (store.path / name).write_bytes(b"\x00" * 10)
-    fresh = Store(store.path)
+    fresh = TinyDBStore(store.path)
     assert {d.name for d in fresh.damage()} == {
         "users.json",
         "titles.json",
@@ -204,10 +204,10 @@ def test_repair_restores_other_files_from_the_backup_and_rebuilds_indexes(
 
 
 def test_an_unreadable_journal_stops_writes_not_reads_until_repaired(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     put(store, make_item(1))
     (store.path / "journal.json").write_bytes(b'{"renames": [["a"')
-    fresh = Store(store.path)  # opens
+    fresh = TinyDBStore(store.path)  # opens
     assert fresh.get_item(item_id(1)) == make_item(1)
     with pytest.raises(StoreCorrupt, match="journal"):
         put(fresh, make_item(2))
@@ -231,7 +231,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_cli_names_the_damage_verifies_and_repairs(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = Store(env / "store")
+    store = TinyDBStore(env / "store")
     a, b = same_shard(2)
     put(store, make_item(a), make_item(b), make_item(5000))
     victim = shard_of(store, a)
@@ -278,7 +278,7 @@ def test_cli_names_the_damage_verifies_and_repairs(
 def test_cli_repair_says_what_is_lost_without_a_backup(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = Store(env / "store")
+    store = TinyDBStore(env / "store")
     a, b = same_shard(2)
     put(store, make_item(a), make_item(b))
     break_items(shard_of(store, a), b)
@@ -301,7 +301,7 @@ def test_cli_repair_says_what_is_lost_without_a_backup(
 
 
 def test_healthz_is_bare_in_public_and_detailed_for_editors(tmp_path: Path) -> None:
-    cur = make_curator(config.Config(), store=Store(tmp_path / "store"), clock=Clock())
+    cur = make_curator(config.Config(), store=TinyDBStore(tmp_path / "store"), clock=Clock())
     add_editor(cur.store)
     put(cur.store, make_item(1), make_item(2))
     client = TestClient(create_app(cur, password_hasher=FAST_HASHER), follow_redirects=False)
@@ -352,7 +352,7 @@ def test_a_scheduled_poll_on_a_damaged_file_logs_one_line_a_tick(
         f"fetch: {{jitter: 0}}\nrules: {{include: {{cctv: 3}}}}\n"
         f"sources:\n  - {{id: a, name: A, url: '{url}', interval: 30m}}\n"
     )
-    cur = make_curator(cfg, store=Store(tmp_path / "store"), clock=Clock())
+    cur = make_curator(cfg, store=TinyDBStore(tmp_path / "store"), clock=Clock())
     sources = cur.store.path / "sources.json"
     sources.write_bytes(b"{broken")
 
@@ -373,14 +373,14 @@ def test_a_scheduled_poll_on_a_damaged_file_logs_one_line_a_tick(
     assert report.status == "degraded" and report.details["polls"]["not_stored"] == 1
     assert feed_server.requests_to("/feed") == []  # failed before going out: nothing lost
 
-    Store(cur.store.path).repair()  # no backup: the poll state starts afresh
+    TinyDBStore(cur.store.path).repair()  # no backup: the poll state starts afresh
     asyncio.run(ticks(1))
     assert cur.store.get_state("a") is not None
     assert health.assess(cur.store, cur.health).status == "ok"
 
 
 def test_serve_starts_and_serves_the_rest_with_a_damaged_store(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     put(store, make_item(1), make_item(2))
     (tmp_path / "store" / "sources.json").write_bytes(b"{broken")
     shard_of(store, 1).write_bytes(b"not json")

@@ -20,7 +20,7 @@ from curator import cli, config, dedupe, digests, normalize, pipeline, publish, 
 from curator.core import Curator
 from curator.exceptions import ItemError
 from curator.review import Review
-from curator.store import Store
+from curator.store import Store, TinyDBStore
 from curator.types import Candidate, Entry, Item, Match
 from curator.web import create_app
 from tests.feedserver import FeedServer
@@ -94,7 +94,7 @@ def daily(**kw: Any) -> Candidate:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store")
+    return TinyDBStore(tmp_path / "store")
 
 
 @pytest.fixture
@@ -312,7 +312,7 @@ def test_days_apart_ask_for_more_likeness(store: Store, index: stories.StoryInde
 
 def test_two_outlets_in_one_poll_are_one_story(tmp_path: Path) -> None:
     """Inside one transaction the second candidate sees the first (the store's buffer)."""
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     index = stories.StoryIndex()
     with store.transaction():
         for c, source in ((wire(), WIRE), (daily(), DAILY)):
@@ -400,10 +400,12 @@ def test_a_store_written_before_stories_loads(store: Store, tmp_path: Path) -> N
             shard.write_text(re.sub(r',\s*"story":\s*\[\]', "", text))
             changed += 1
     assert changed == 1
-    again = Store(tmp_path / "store").get_item(item.id)
+    again = TinyDBStore(tmp_path / "store").get_item(item.id)
     assert again is not None and again.story == () and again.title == AP_TITLE
     index = stories.StoryIndex()
-    assert isinstance(decide(daily(), DAILY, Store(tmp_path / "store"), index), dedupe.SameStory)
+    assert isinstance(
+        decide(daily(), DAILY, TinyDBStore(tmp_path / "store"), index), dedupe.SameStory
+    )
 
 
 # ------------------------------------------------------------------ the app and outputs
@@ -529,7 +531,7 @@ def test_cli_lists_also_in_and_splits(tmp_path: Path, capsys: pytest.CaptureFixt
         "  - {id: daily, name: The Daily, url: 'https://example.org/daily.rss'}\n"
         "rules:\n  include: {body camera: 3}\n"
     )
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     index = stories.StoryIndex()
     decide(wire(), WIRE, store, index)
     decide(daily(), DAILY, store, index)
@@ -542,7 +544,7 @@ def test_cli_lists_also_in_and_splits(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "not one of this story's other tellings" in capsys.readouterr().err
     assert cli.main([*base, "split", shown["id"], shown["also_in"][0]["id"], "--by", "ann"]) == 0
     assert f"split {daily().entry.item_id} (pending)" in capsys.readouterr().out
-    assert len(Store(tmp_path / "store").items("pending")) == 2
+    assert len(TinyDBStore(tmp_path / "store").items("pending")) == 2
 
 
 def test_stories_can_be_turned_off(tmp_path: Path) -> None:

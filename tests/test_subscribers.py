@@ -13,7 +13,7 @@ from curator import digests, subscribers
 from curator.exceptions import DigestError, UserError
 from curator.mailer import Mailer
 from curator.secret_key import session_secret
-from curator.store import Store
+from curator.store import Store, TinyDBStore
 from tests.smtpserver import SmtpServer, smtp_server
 from tests.test_digests import WEDNESDAY, Clock, make_config, make_item, put
 
@@ -29,7 +29,7 @@ def server() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store")
+    return TinyDBStore(tmp_path / "store")
 
 
 def test_seeds_then_the_store(store: Store, tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ def test_seeds_then_the_store(store: Store, tmp_path: Path) -> None:
 def test_removing_a_seed_sticks_and_adding_brings_it_back(store: Store, tmp_path: Path) -> None:
     config = make_config(None, tmp_path)
     assert subscribers.remove(config, store, "B@example.org", now=WEDNESDAY)
-    assert subscribers.readers(config, Store(store.path)) == ["a@example.org"]  # re-read
+    assert subscribers.readers(config, TinyDBStore(store.path)) == ["a@example.org"]  # re-read
     assert not subscribers.remove(config, store, "b@example.org", now=WEDNESDAY)
     assert not subscribers.remove(config, store, "nobody@example.org", now=WEDNESDAY)
     subscribers.add(store, "b@example.org", now=WEDNESDAY)
@@ -105,7 +105,7 @@ def test_every_digest_carries_its_readers_own_one_click_link(
         assert url is not None and header.startswith(f"<{url.group(0)}>, <mailto:")
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         token = url.group(0).rsplit("/", 1)[1]
-        assert subscribers.token_address(session_secret(store.path), token) == address
+        assert subscribers.token_address(session_secret(store), token) == address
         text = msg.get_body(("plain",))
         html = msg.get_body(("html",))
         assert text is not None and html is not None

@@ -31,7 +31,7 @@ from starlette.testclient import TestClient
 from curator import auth, normalize, subscribers
 from curator.core import Curator
 from curator.exceptions import CuratorError, DigestError, SecretKeyError, UserError
-from curator.store import Store
+from curator.store import Store, TinyDBStore
 from curator.types import DigestRecord, Item, SourceState
 from curator.web import create_app
 from tests.feedserver import FeedServer
@@ -592,7 +592,7 @@ def test_a_new_setup_link_replaces_the_old(env: Env) -> None:
 
 
 def test_auth_accounts(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s")
+    store = TinyDBStore(tmp_path / "s")
     user = auth.add_user(store, "ann", "a long password", hasher=FAST_HASHER)
     assert user.password_hash.startswith("$argon2id$")
     with pytest.raises(UserError, match="already exists"):
@@ -615,7 +615,7 @@ def test_auth_accounts(tmp_path: Path) -> None:
 
 
 def test_verify_upgrades_an_outdated_hash(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s")
+    store = TinyDBStore(tmp_path / "s")
     auth.add_user(store, "ann", "a long password", hasher=FAST_HASHER)
     stronger = PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1)
     user = auth.verify(store, "ann", "a long password", hasher=stronger)

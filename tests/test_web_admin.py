@@ -27,7 +27,7 @@ from curator import auth, digests, subscribers
 from curator.config import Config
 from curator.core import Curator
 from curator.mailer import Mailer
-from curator.store import Store
+from curator.store import TinyDBStore
 from curator.web import create_app
 from tests.smtpserver import SmtpServer, smtp_server
 from tests.webkit import (
@@ -198,7 +198,7 @@ def test_the_last_administrator_cannot_be_removed_by_another(cur: Curator, app: 
 
 
 def test_the_account_the_setup_link_makes_is_an_administrator(tmp_path: Path) -> None:
-    store = Store(tmp_path / "fresh")
+    store = TinyDBStore(tmp_path / "fresh")
     token = auth.setup_link_token(store)
     assert token is not None
     first = auth.complete_setup(

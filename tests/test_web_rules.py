@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 from curator import __version__, auth, config
 from curator.core import Curator, make_curator
-from curator.store import Store
+from curator.store import TinyDBStore
 from curator.web import create_app
 from tests.feedserver import FeedServer
 from tests.test_pipeline import CCTV, OFF_TOPIC, SHOP, Clock, rss, run
@@ -34,7 +34,7 @@ def cur(
     url = feed_server.route("/f", rss(CCTV, SHOP, OFF_TOPIC), etag=None)
     path = tmp_path / "feeds.yaml"
     path.write_text(feeds_yaml(url))
-    c = make_curator(config.load(path), store=Store(tmp_path / "store"), clock=Clock(NOW))
+    c = make_curator(config.load(path), store=TinyDBStore(tmp_path / "store"), clock=Clock(NOW))
     run(c)
     add_editor(c.store)  # the first account: an administrator
     auth.add_user(c.store, "bob", PASSWORD, hasher=FAST_HASHER)  # an editor

@@ -15,7 +15,7 @@ from curator import backup, config, workbench
 from curator.cli import main
 from curator.core import Curator, make_curator
 from curator.exceptions import ConfigError
-from curator.store import Store
+from curator.store import TinyDBStore
 from curator.types import SeenEntry
 from tests.feedserver import FeedServer
 from tests.test_pipeline import CCTV, LFR, OFF_TOPIC, POLICING, SHOP, Clock, rss, run
@@ -39,7 +39,7 @@ def feeds_yaml(url: str, *, rules: str = POLICING, store: str = "", source_rules
 def curator_for(tmp_path: Path, text: str, clock: Clock) -> Curator:
     cfg = config.loads(text, str(tmp_path / "feeds.yaml"))
     (tmp_path / "feeds.yaml").write_text(text)
-    return make_curator(cfg, store=Store(tmp_path / "store"), clock=clock)
+    return make_curator(cfg, store=TinyDBStore(tmp_path / "store"), clock=clock)
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ def test_a_store_from_before_kept_entries_loads_and_starts_keeping(
 ) -> None:
     cur = polled()
     shutil.rmtree(tmp_path / "store" / "seen")  # the layout of an older store
-    old = Store(tmp_path / "store")
+    old = TinyDBStore(tmp_path / "store")
     assert old.seen() == [] and old.damage(deep=True) == []
     assert [i.title for i in old.items()] == [CCTV[0]]
     cur = make_curator(cur.config, store=old, clock=Clock(NOW))
@@ -138,7 +138,7 @@ def test_a_damaged_kept_entries_file_is_named_repaired_and_never_stops_a_poll(
     archive = backup.backup(cur.store, tmp_path / "b.tar.gz", now=NOW).path
     (path,) = (tmp_path / "store" / "seen").glob("*.json")
     path.write_text('{"seen": {"0123')
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     (damage,) = store.damage(deep=True)
     assert damage.name == f"seen/{path.name}" and "trying rules" in damage.held
     assert store.seen() == []  # left out, not an error
@@ -155,7 +155,7 @@ def test_a_damaged_kept_entries_file_is_named_repaired_and_never_stops_a_poll(
     assert [r.name for r in repaired] == [damage.name] and repaired[0].from_backup == 3
     assert set(by_title(store.seen())) == {CCTV[0], SHOP[0], OFF_TOPIC[0]}
 
-    restored = Store(tmp_path / "restored")
+    restored = TinyDBStore(tmp_path / "restored")
     backup.restore(restored, archive)
     assert len(restored.seen()) == 3
 
@@ -286,7 +286,7 @@ def test_rules_apply_adds_newly_matching_entries_and_never_touches_reviewed_item
     left = [(x["title"], x["why"]) for x in out["left"]]
     assert left == [(CCTV[0], "already an item (approved)")]
 
-    store = Store(tmp_path / "store")
+    store = TinyDBStore(tmp_path / "store")
     assert store.get_item(cctv.id) == approved
     shop = {i.title: i for i in store.items("pending")}[SHOP[0]]
     assert shop.sources == ("news",) and "cctv" in {m.term for m in shop.matched}

@@ -19,7 +19,7 @@ from argon2 import PasswordHasher
 from curator import auth, normalize
 from curator.config import Config, FetchSettings, Rules, Source
 from curator.core import Curator, make_curator
-from curator.store import Store
+from curator.store import Store, TinyDBStore
 from curator.types import Candidate, Category, Entry, Item, Match, NearMiss, Status
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -75,7 +75,7 @@ def config(sources: Iterable[tuple[str, str, str]] = (), **rules: Any) -> Config
 
 
 def curator_on(path: Path, cfg: Config, clock: Clock | None = None) -> Curator:
-    return make_curator(cfg, store=Store(path), clock=clock or Clock())
+    return make_curator(cfg, store=TinyDBStore(path), clock=clock or Clock())
 
 
 def make_item(

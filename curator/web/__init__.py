@@ -128,7 +128,7 @@ def create_app(
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Route("/favicon.ico", _favicon, methods=["GET"], name="favicon"),
     ]
-    secret = session_secret(curator.store.path)
+    secret = session_secret(curator.store)
     middleware = [
         Middleware(SecurityHeadersMiddleware, public_paths=public_paths),
         Middleware(BodyLimitMiddleware, max_body=web.max_body),

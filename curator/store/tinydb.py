@@ -1,4 +1,4 @@
-"""The embedded store: TinyDB files in one directory, safe against crashes and concurrent writers.
+"""The embedded backend: TinyDB files in one directory, safe against crashes and concurrent writers.
 
 Layout of a store directory (every ``*.json`` file is in TinyDB's own JSON format, so
 ``TinyDB(path).table(name).all()`` reads it)::
@@ -68,15 +68,12 @@ import re
 import secrets
 import shutil
 import stat
-import sys
 import threading
 import time
-import types
-import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import filelock
 from tinydb import TinyDB
@@ -85,14 +82,34 @@ from tinydb.table import Document, Table
 
 from curator.exceptions import StoreCorrupt, StoreError, StoreLocked
 from curator.identifiers import identity_keys
+from curator.store import api
+from curator.store.codecs import (
+    DIGEST,
+    ITEM,
+    ITEM_ID,
+    NEAR,
+    SEEN,
+    STATE,
+    USER,
+    check_alias_doc,
+    check_count_doc,
+    check_item_doc,
+    check_meta_doc,
+    check_model_doc,
+    check_near_doc,
+    check_research_cache_doc,
+    check_research_id_doc,
+    check_seen_doc,
+    check_title_doc,
+    dataclass_codec,
+    dt_in,
+    dt_out,
+    no_check,
+)
 from curator.types import (
     STATUSES,
-    Candidate,
     DigestRecord,
-    Entry,
-    Event,
     Item,
-    Match,
     NearMiss,
     SeenEntry,
     SourceState,
@@ -100,29 +117,10 @@ from curator.types import (
     User,
 )
 
-__all__ = [
-    "MAX_NEAR_MISSES",
-    "NEAR_MISS_DAYS",
-    "SEEN_BUCKETS",
-    "TITLE_INDEX_DAYS",
-    "Damage",
-    "Repaired",
-    "Store",
-    "from_json",
-    "to_json",
-]
+__all__ = ["SEEN_BUCKETS", "Damage", "Repaired", "TinyDBStore"]
 
 log = logging.getLogger("curator.store")
 
-#: How long the same-title index remembers a title.  Dedupe looks back 14 days; one more day
-#: keeps a look-up made with a slightly earlier clock from missing.
-TITLE_INDEX_DAYS = 15
-
-#: How long a near miss (an entry left out only for lacking a required group) is kept.
-NEAR_MISS_DAYS = 30
-#: At most this many near misses are kept, the newest: one file holds them all, and a feed
-#: that suddenly fills it must not make every commit rewrite megabytes.
-MAX_NEAR_MISSES = 2000
 #: Entries kept for trying rules (``store.keep_seen``) are filed by the six hours in which
 #: they were first seen, one file per period modulo this (128 periods: 32 days): a poll
 #: rewrites only the current period's file, and pruning a period empties one file.  With a
@@ -130,9 +128,7 @@ MAX_NEAR_MISSES = 2000
 SEEN_BUCKETS = 128
 SEEN_PERIOD = 6 * 3600
 
-_ITEM_ID = re.compile(r"[0-9a-f]{16}\Z")
 _TEMP = re.compile(r"\.[\w.-]+\.json\.\d+\.[0-9a-f]{8}\.tmp\Z")  # what _write_temp names
-_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00\Z")  # what _dt_out writes
 _JOURNAL = "journal.json"
 _DAMAGED = "damaged"
 _SECRET = "secret_key"  # the web app's session key (curator.web._security): data, backed up
@@ -140,215 +136,6 @@ _SECRET = "secret_key"  # the web app's session key (curator.web._security): dat
 _Tables = dict[str, dict[str, Any]]
 _Sig = tuple[int, int, int]
 T = TypeVar("T")
-
-
-# --------------------------------------------------------------------------------------------
-# JSON codecs, derived from the dataclasses' type hints so a field added to types.py is stored
-# without touching this module (a type this module cannot store fails at import, not later).
-
-_Codec = Callable[[Any], Any]
-
-
-def _dt_out(value: datetime) -> str:
-    if value.tzinfo is not UTC:
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value!r}: the store keeps UTC-aware datetimes only")
-        value = value.astimezone(UTC)
-    # One fixed format (always microseconds, always +00:00) so stored stamps sort as strings.
-    return value.isoformat(timespec="microseconds")
-
-
-def _dt_in(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError(f"expected an ISO datetime string, got {value!r}")
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError(f"datetime without a time zone: {value!r}")
-    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
-
-
-def _expect(kind: type[Any]) -> _Codec:
-    def check(value: Any) -> Any:
-        if type(value) is not kind:
-            raise ValueError(f"expected {kind.__name__}, got {value!r}")
-        return value
-
-    return check
-
-
-def _str_in(value: Any) -> str:
-    if type(value) is not str:
-        raise ValueError(f"expected str, got {value!r}")
-    # Short strings (source ids, terms, actions, names) repeat across thousands of items.
-    return sys.intern(value) if len(value) <= 40 else value
-
-
-def _float_in(value: Any) -> float:
-    if type(value) not in (int, float):
-        raise ValueError(f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _optional(codec: _Codec) -> _Codec:
-    if codec is _identity:
-        return codec
-    return lambda value: None if value is None else codec(value)
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _codecs(tp: Any) -> tuple[_Codec, _Codec]:
-    """(encode, decode) for one annotated type."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is datetime:
-        return _dt_out, _dt_in
-    if tp is str:
-        return _identity, _str_in
-    if tp in (int, bool):
-        return _identity, _expect(tp)
-    if tp is float:
-        return _identity, _float_in
-    if tp is type(None):
-        return _identity, _identity
-    if origin is Literal:
-        allowed = {a: a for a in args}
-
-        def literal(value: Any) -> Any:
-            try:
-                return allowed[value]  # the one shared object, not the JSON parser's copy
-            except (KeyError, TypeError):
-                raise ValueError(f"expected one of {sorted(allowed)}, got {value!r}") from None
-
-        return _identity, literal
-    if origin in (types.UnionType, typing.Union):
-        rest = [a for a in args if a is not type(None)]
-        if len(rest) == 1:
-            enc, dec = _codecs(rest[0])
-            return _optional(enc), _optional(dec)
-        raise TypeError(f"the store cannot serialise the union {tp!r}")
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            enc, dec = _codecs(args[0])
-
-            def seq_in(value: Any) -> tuple[Any, ...]:
-                if not isinstance(value, list):
-                    raise ValueError(f"expected a list, got {value!r}")
-                return tuple(map(dec, value))
-
-            return (list if enc is _identity else lambda value: list(map(enc, value))), seq_in
-        pairs = [_codecs(a) for a in args]
-
-        def fixed_in(value: Any) -> tuple[Any, ...]:
-            if not isinstance(value, list) or len(value) != len(pairs):
-                raise ValueError(f"expected a list of {len(pairs)}, got {value!r}")
-            return tuple(d(v) for (_, d), v in zip(pairs, value, strict=True))
-
-        return (lambda value: [e(v) for (e, _), v in zip(pairs, value, strict=True)]), fixed_in
-    if origin in (Mapping, dict):
-        if args[0] is not str:
-            raise TypeError(f"the store keeps mappings with str keys only, not {tp!r}")
-        venc, vdec = _codecs(args[1])
-
-        def map_in(value: Any) -> dict[str, Any]:
-            if not isinstance(value, dict):
-                raise ValueError(f"expected an object, got {value!r}")
-            return {k: vdec(v) for k, v in value.items()}
-
-        if venc is _identity:
-            return dict, map_in
-        return (lambda value: {k: venc(v) for k, v in value.items()}), map_in
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        codec = _dataclass_codec(tp)
-        return codec.encode, codec.decode
-    raise TypeError(f"the store cannot serialise {tp!r}")
-
-
-class _DataclassCodec:
-    def __init__(self, cls: type[Any]) -> None:
-        hints = typing.get_type_hints(cls)
-        self.cls = cls
-        self.fields: list[tuple[str, _Codec, _Codec, bool]] = []
-        for f in dataclasses.fields(cls):
-            enc, dec = _codecs(hints[f.name])
-            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            self.fields.append((f.name, enc, dec, required))
-        # Fast paths (a shard of 400 items is encoded on every commit of a warm server and
-        # decoded on every load): copy the instance dict and convert only what needs it.
-        self.convert = [(name, enc) for name, enc, _, _ in self.fields if enc is not _identity]
-        self.decoders = [(name, dec) for name, _, dec, _ in self.fields]
-        self.by_dict = "__slots__" not in cls.__dict__
-
-    def encode(self, obj: Any) -> dict[str, Any]:
-        if self.by_dict:
-            out = dict(obj.__dict__)
-            if len(out) == len(self.fields):  # nothing but the fields (no cached attributes)
-                for name, enc in self.convert:
-                    out[name] = enc(out[name])
-                return out
-        return {name: enc(getattr(obj, name)) for name, enc, _, _ in self.fields}
-
-    def decode(self, data: Any) -> Any:
-        try:
-            return self.cls(**{name: dec(data[name]) for name, dec in self.decoders})
-        except (KeyError, ValueError, TypeError):
-            return self._decode_slowly(data)  # defaults for missing keys; a precise message
-
-    def _decode_slowly(self, data: Any) -> Any:
-        if not isinstance(data, dict):
-            raise ValueError(f"expected an object for {self.cls.__name__}, got {data!r}")
-        kwargs: dict[str, Any] = {}
-        for name, _, dec, required in self.fields:
-            try:
-                value = data[name]
-            except KeyError:
-                if required:
-                    raise ValueError(f"{self.cls.__name__} without {name!r}") from None
-                continue
-            try:
-                kwargs[name] = dec(value)
-            except ValueError as e:
-                raise ValueError(f"{name}: {e}") from None
-        # Keys this version does not know (written by a newer one) are ignored.
-        return self.cls(**kwargs)
-
-
-_CODECS: dict[type[Any], _DataclassCodec] = {}
-
-
-def _dataclass_codec(cls: type[Any]) -> _DataclassCodec:
-    codec = _CODECS.get(cls)
-    if codec is None:
-        codec = _CODECS[cls] = _DataclassCodec(cls)
-    return codec
-
-
-_Storable = Item | SourceState | User | DigestRecord | Event | Match | NearMiss
-_ITEM = _dataclass_codec(Item)
-_STATE = _dataclass_codec(SourceState)
-_USER = _dataclass_codec(User)
-_DIGEST = _dataclass_codec(DigestRecord)
-_NEAR = _dataclass_codec(NearMiss)
-_SEEN = _dataclass_codec(SeenEntry)
-_dataclass_codec(Candidate)
-_dataclass_codec(Entry)
-_dataclass_codec(Event)
-_dataclass_codec(Match)
-
-
-def to_json(value: _Storable) -> dict[str, Any]:
-    """The JSON object the store writes for *value* (datetimes as ISO 8601 UTC strings).
-
-    Raises ValueError for a naive datetime: the store never guesses a time zone.
-    """
-    return _dataclass_codec(type(value)).encode(value)
-
-
-def from_json(cls: type[T], data: Mapping[str, Any]) -> T:
-    """The inverse of :func:`to_json`; ValueError when *data* does not have *cls*'s shape."""
-    return cast(T, _dataclass_codec(cls).decode(dict(data)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -422,7 +209,7 @@ class _Partition:
 
     exclusive = False  # whether the file may hold no table but ours
 
-    def __init__(self, store: Store, path: Path, table: str, validate: _Validator) -> None:
+    def __init__(self, store: TinyDBStore, path: Path, table: str, validate: _Validator) -> None:
         self.store = store
         self.path = path
         self.name = table
@@ -571,8 +358,8 @@ class _Shard(_Partition):
 
     exclusive = True  # the cache keeps Items only, so nothing else would be written back
 
-    def __init__(self, store: Store, path: Path) -> None:
-        super().__init__(store, path, "items", _check_item_doc)
+    def __init__(self, store: TinyDBStore, path: Path) -> None:
+        super().__init__(store, path, "items", check_item_doc)
         self.added: dict[str, Item] = {}  # the Items behind the overlay's documents
         self.merged_view: _ItemView | None = None
 
@@ -639,7 +426,7 @@ class _Shard(_Partition):
         if snap.tables is not None:
             return snap.tables
         assert snap.view is not None
-        return {"items": {key: _ITEM.encode(item) for key, item in snap.view.items.items()}}
+        return {"items": {key: ITEM.encode(item) for key, item in snap.view.items.items()}}
 
     def settle(self, snap: _Snapshot | None) -> None:
         old, added = self.snap, self.added
@@ -652,7 +439,7 @@ class _Shard(_Partition):
 
     def decode_item(self, key: str, raw: dict[str, Any]) -> Item:
         try:
-            item = cast(Item, _ITEM.decode(raw))
+            item = cast(Item, ITEM.decode(raw))
         except (ValueError, TypeError) as e:
             raise StoreCorrupt(self.path, f"item {key}: {e}") from None
         if item.id != key:
@@ -678,71 +465,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _no_check(key: str, doc: Any) -> None:
-    pass
-
-
-def _check_item_doc(key: str, doc: Any) -> None:
-    if not _ITEM_ID.match(key):
-        raise ValueError(f"{key!r} is not an item id")
-
-
-def _check_title_doc(key: str, doc: Any) -> None:
-    if not isinstance(doc.get("id"), str):
-        raise ValueError(f"title {key!r} has no item id")
-    stamp = doc.get("first_seen")
-    if not isinstance(stamp, str) or not _STAMP.match(stamp):
-        raise ValueError(f"title {key!r}: first_seen is not an ISO datetime as _dt_out writes")
-
-
-def _check_alias_doc(key: str, doc: Any) -> None:
-    if not _ITEM_ID.match(key) or not _ITEM_ID.match(str(doc.get("id"))):
-        raise ValueError(f"alias {key!r} does not map an item id to an item id")
-
-
-def _check_research_id_doc(key: str, doc: Any) -> None:
-    if not key.startswith(("doi:", "arxiv:")) or not _ITEM_ID.match(str(doc.get("id"))):
-        raise ValueError(f"research id {key!r} does not map a DOI or arXiv id to an item id")
-
-
-def _check_research_cache_doc(key: str, doc: Any) -> None:
-    stamp = doc.get("at")
-    if not isinstance(stamp, str) or not _STAMP.match(stamp) or type(doc.get("ok")) is not bool:
-        raise ValueError(f"research look-up {key!r} has no time or outcome")
-
-
-#: Look-ups the research cache keeps, the latest: one file holds them, so it stays small.
-MAX_RESEARCH_CACHE = 5000
-
-
-def _check_near_doc(key: str, doc: Any) -> None:
-    if not _ITEM_ID.match(key):
-        raise ValueError(f"near miss {key!r} is not keyed by an item id")
-
-
-def _check_seen_doc(key: str, doc: Any) -> None:
-    if not _ITEM_ID.match(key):
-        raise ValueError(f"kept entry {key!r} is not keyed by an item id")
-    stamp = doc.get("seen_at")
-    if not isinstance(stamp, str) or not _STAMP.match(stamp):
-        raise ValueError(f"kept entry {key!r}: seen_at is not an ISO datetime as _dt_out writes")
-
-
-def _check_meta_doc(key: str, doc: Any) -> None:
-    if "value" not in doc:
-        raise ValueError(f"meta {key!r} has no value")
-
-
-def _check_model_doc(key: str, doc: Any) -> None:
-    if key != "current" or not isinstance(doc.get("blocks"), dict):
-        raise ValueError(f"model {key!r} is not the current model with its blocks")
-
-
-def _check_count_doc(key: str, doc: Any) -> None:
-    if not re.fullmatch(r"[0-9a-f]{2}", key) or type(doc.get("items")) is not int:
-        raise ValueError(f"shard count {key!r} is not a shard name with a whole number of items")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -835,7 +557,7 @@ def _salvage(raw: bytes) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------------------------
 
 
-class Store:
+class TinyDBStore:
     """Curator's data on disk: items, source state, editors, digests and small values.
 
     Reads may happen anywhere and see the last committed state (plus, inside a transaction,
@@ -850,6 +572,7 @@ class Store:
         :class:`StoreLocked` is raised rather than hanging a command forever.
         """
         self.path = Path(path).absolute()
+        self.location = str(self.path)
         try:
             (self.path / "items").mkdir(parents=True, exist_ok=True)
             (self.path / "aliases").mkdir(exist_ok=True)
@@ -865,28 +588,28 @@ class Store:
         self._swept = False
         root = self.path
         self._shards = [_Shard(self, root / "items" / f"{i:02x}.json") for i in range(256)]
-        self._titles = _Partition(self, root / "titles.json", "titles", _check_title_doc)
+        self._titles = _Partition(self, root / "titles.json", "titles", check_title_doc)
         self._aliases = [
-            _Partition(self, root / "aliases" / f"{i:x}.json", "aliases", _check_alias_doc)
+            _Partition(self, root / "aliases" / f"{i:x}.json", "aliases", check_alias_doc)
             for i in range(16)
         ]
-        self._digests = _Partition(self, root / "digests.json", "digests", _no_check)
-        self._users = _Partition(self, root / "users.json", "users", _no_check)
-        self._near = _Partition(self, root / "near_misses.json", "near_misses", _check_near_doc)
+        self._digests = _Partition(self, root / "digests.json", "digests", no_check)
+        self._users = _Partition(self, root / "users.json", "users", no_check)
+        self._near = _Partition(self, root / "near_misses.json", "near_misses", check_near_doc)
         self._research_ids = _Partition(
-            self, root / "research_ids.json", "research_ids", _check_research_id_doc
+            self, root / "research_ids.json", "research_ids", check_research_id_doc
         )
         self._research_cache = _Partition(
-            self, root / "research_cache.json", "research_cache", _check_research_cache_doc
+            self, root / "research_cache.json", "research_cache", check_research_cache_doc
         )
-        self._meta = _Partition(self, root / "meta.json", "meta", _check_meta_doc)
+        self._meta = _Partition(self, root / "meta.json", "meta", check_meta_doc)
         self._seen = [
-            _Partition(self, root / "seen" / f"{i:02x}.json", "seen", _check_seen_doc)
+            _Partition(self, root / "seen" / f"{i:02x}.json", "seen", check_seen_doc)
             for i in range(SEEN_BUCKETS)
         ]
-        self._sources = _Partition(self, root / "sources.json", "sources", _no_check)
-        self._counts = _Partition(self, root / "shards.json", "shards", _check_count_doc)
-        self._model = _Partition(self, root / "model.json", "model", _check_model_doc)
+        self._sources = _Partition(self, root / "sources.json", "sources", no_check)
+        self._counts = _Partition(self, root / "shards.json", "shards", check_count_doc)
+        self._model = _Partition(self, root / "model.json", "model", check_model_doc)
         self._partitions = [
             *self._shards,
             *self._aliases,
@@ -1115,16 +838,16 @@ class Store:
 
     def get_item(self, item_id: str) -> Item | None:
         """The item with that id, or None (also for a string that is not an item id)."""
-        if not _ITEM_ID.match(item_id):
+        if not ITEM_ID.match(item_id):
             return None
         return self._shard(item_id).get_item(item_id)
 
     def put_item(self, item: Item) -> None:
         """Insert or replace an item (and note its title for same-story look-ups)."""
         self._require_transaction()
-        if not _ITEM_ID.match(item.id):
+        if not ITEM_ID.match(item.id):
             raise ValueError(f"{item.id!r} is not an item id (16 lower-case hex digits)")
-        doc = _ITEM.encode(item)
+        doc = ITEM.encode(item)
         shard = self._shard(item.id)
         previous = shard.get_item(item.id)
         shard.put_item(item, doc)
@@ -1427,7 +1150,7 @@ class Store:
             self._titles.put_many({}, remove=tuple(current))
         for item in sorted(self.items(), key=lambda i: i.first_seen):
             if item.title_key:
-                self._index_title(item.title_key, item.id, _dt_out(item.first_seen))
+                self._index_title(item.title_key, item.id, dt_out(item.first_seen))
 
     # backup, restore -------------------------------------------------------------------------
 
@@ -1513,9 +1236,9 @@ class Store:
 
     def find_by_title(self, title_key: str, since: datetime) -> Item | None:
         """The first item seen with this normalised title, if it was first seen at or after
-        *since* (within the last :data:`TITLE_INDEX_DAYS` days)."""
+        *since* (within the last :data:`api.TITLE_INDEX_DAYS` days)."""
         entry = self._titles.get(title_key)
-        if entry is None or _dt_in(entry["first_seen"]) < since:
+        if entry is None or dt_in(entry["first_seen"]) < since:
             return None
         return self.get_item(entry["id"])
 
@@ -1524,7 +1247,7 @@ class Store:
 
         Kept for good (16 small files): after the same-title window has passed, a feed that
         still carries the other URL must find the reviewed item, not start a new one."""
-        if not _ITEM_ID.match(alias_id):
+        if not ITEM_ID.match(alias_id):
             return None
         doc = self._aliases[int(alias_id[0], 16)].get(alias_id)
         return None if doc is None else str(doc["id"])
@@ -1532,7 +1255,7 @@ class Store:
     def put_alias(self, alias_id: str, item_id: str) -> None:
         """Record that the story with id *alias_id* is item *item_id*."""
         self._require_transaction()
-        if not (_ITEM_ID.match(alias_id) and _ITEM_ID.match(item_id)):
+        if not (ITEM_ID.match(alias_id) and ITEM_ID.match(item_id)):
             raise ValueError(f"{alias_id!r} -> {item_id!r}: both must be item ids")
         if alias_id != item_id:
             self._aliases[int(alias_id[0], 16)].put(alias_id, {"id": item_id})
@@ -1542,8 +1265,8 @@ class Store:
         if current is not None:
             if current["id"] == item_id:
                 return
-            window = timedelta(days=TITLE_INDEX_DAYS)
-            if _dt_in(current["first_seen"]) >= _dt_in(first_seen) - window:
+            window = timedelta(days=api.TITLE_INDEX_DAYS)
+            if dt_in(current["first_seen"]) >= dt_in(first_seen) - window:
                 return  # the earlier story keeps the title
         self._titles.put(title_key, {"id": item_id, "first_seen": first_seen})
 
@@ -1556,9 +1279,9 @@ class Store:
         docs = self._titles.docs()
         if not docs:
             return
-        # Stamps are written in one fixed ISO format (``_dt_out``), so they sort as strings.
+        # Stamps are written in one fixed ISO format (``dt_out``), so they sort as strings.
         newest = max(d["first_seen"] for d in docs.values())
-        cutoff = _dt_out(_dt_in(newest) - timedelta(days=TITLE_INDEX_DAYS))
+        cutoff = dt_out(dt_in(newest) - timedelta(days=api.TITLE_INDEX_DAYS))
         stale = tuple(k for k, d in docs.items() if d["first_seen"] < cutoff)
         if stale:
             self._titles.put_many({}, remove=stale)
@@ -1614,17 +1337,17 @@ class Store:
 
     def put_lookup(self, key: str, *, at: datetime, ok: bool, meta: Any, error: str | None) -> None:
         """Cache one look-up's outcome (a failure too, so it is retried only later); past
-        :data:`MAX_RESEARCH_CACHE` the oldest are forgotten."""
+        :data:`api.MAX_RESEARCH_CACHE` the oldest are forgotten."""
         self._require_transaction()
         try:
             meta = json.loads(json.dumps(meta, allow_nan=False))
         except (TypeError, ValueError) as e:
             raise TypeError(f"look-up {key!r}: not a JSON value: {e}") from e
-        self._research_cache.put(key, {"at": _dt_out(at), "ok": ok, "meta": meta, "error": error})
+        self._research_cache.put(key, {"at": dt_out(at), "ok": ok, "meta": meta, "error": error})
         docs = self._research_cache.docs()
-        if len(docs) > MAX_RESEARCH_CACHE:
+        if len(docs) > api.MAX_RESEARCH_CACHE:
             oldest = heapq.nsmallest(
-                len(docs) - MAX_RESEARCH_CACHE, docs, key=lambda k: (docs[k]["at"], k)
+                len(docs) - api.MAX_RESEARCH_CACHE, docs, key=lambda k: (docs[k]["at"], k)
             )
             self._research_cache.put_many({}, remove=tuple(oldest))
 
@@ -1636,7 +1359,7 @@ class Store:
 
     def put_state(self, state: SourceState) -> None:
         self._require_transaction()
-        self._sources.put(state.source_id, _STATE.encode(state))
+        self._sources.put(state.source_id, STATE.encode(state))
 
     def states(self) -> dict[str, SourceState]:
         part = self._sources
@@ -1650,7 +1373,7 @@ class Store:
 
     def put_user(self, user: User) -> None:
         self._require_transaction()
-        self._users.put(user.name, _USER.encode(user))
+        self._users.put(user.name, USER.encode(user))
 
     def delete_user(self, name: str) -> bool:
         """Remove an account; False when there was none by that name."""
@@ -1676,7 +1399,7 @@ class Store:
 
     def put_digest(self, record: DigestRecord) -> None:
         self._require_transaction()
-        self._digests.put(record.id, _DIGEST.encode(record))
+        self._digests.put(record.id, DIGEST.encode(record))
 
     def digests(self) -> list[DigestRecord]:
         """Every digest record, newest (by created_at) first."""
@@ -1692,18 +1415,18 @@ class Store:
         return None if doc is None else self._decode(self._near, NearMiss, item_id, doc)
 
     def put_near_miss(self, near: NearMiss) -> None:
-        """Keep *near* (replacing one with its id); past :data:`MAX_NEAR_MISSES` the oldest
+        """Keep *near* (replacing one with its id); past :data:`api.MAX_NEAR_MISSES` the oldest
         go."""
         self._require_transaction()
-        if not _ITEM_ID.match(near.id):
+        if not ITEM_ID.match(near.id):
             raise ValueError(f"{near.id!r} is not an item id (16 lower-case hex digits)")
-        self._near.put(near.id, _NEAR.encode(near))
+        self._near.put(near.id, NEAR.encode(near))
         docs = self._near.docs()
-        if len(docs) > MAX_NEAR_MISSES:
-            # Stamps are written in one fixed ISO format (``_dt_out``), so they sort as strings.
+        if len(docs) > api.MAX_NEAR_MISSES:
+            # Stamps are written in one fixed ISO format (``dt_out``), so they sort as strings.
             # One put adds one: find the oldest few without sorting all of them each time.
             oldest = heapq.nsmallest(
-                len(docs) - MAX_NEAR_MISSES, docs, key=lambda k: (docs[k]["seen_at"], k)
+                len(docs) - api.MAX_NEAR_MISSES, docs, key=lambda k: (docs[k]["seen_at"], k)
             )
             self._near.put_many({}, remove=tuple(oldest))
 
@@ -1726,7 +1449,7 @@ class Store:
         """Forget the near misses seen before *before*; how many.  Writes only when some
         are that old."""
         self._require_transaction()
-        cutoff = _dt_out(before)
+        cutoff = dt_out(before)
         docs = self._near.docs()
         stale = tuple(k for k, d in docs.items() if str(d.get("seen_at", "")) < cutoff)
         if stale:
@@ -1754,7 +1477,7 @@ class Store:
         self._require_transaction()
         pending: dict[str, SeenEntry] = {}
         for entry in entries:
-            if not _ITEM_ID.match(entry.id):
+            if not ITEM_ID.match(entry.id):
                 raise ValueError(f"{entry.id!r} is not an item id (16 lower-case hex digits)")
             pending.setdefault(entry.id, entry)
         for part in self._seen:  # one pass per file, not one look-up per file and entry
@@ -1765,7 +1488,7 @@ class Store:
             for key in [k for k in pending if k in docs]:
                 del pending[key]
         for entry in pending.values():
-            self._seen_bucket(entry.seen_at).put(entry.id, _SEEN.encode(entry))
+            self._seen_bucket(entry.seen_at).put(entry.id, SEEN.encode(entry))
         return len(pending)
 
     def update_seen(self, entries: Iterable[SeenEntry]) -> None:
@@ -1775,13 +1498,13 @@ class Store:
         for entry in entries:
             part = self._seen_where(entry.id)
             if part is not None:
-                part.put(entry.id, _SEEN.encode(entry))
+                part.put(entry.id, SEEN.encode(entry))
 
     def seen(self, since: datetime | None = None) -> list[SeenEntry]:
         """The kept entries first seen at or after *since* (all by default), the latest
         first.  A damaged file is left out with one log line (``curator store verify``
         names it)."""
-        cutoff = _dt_out(since) if since is not None else ""
+        cutoff = dt_out(since) if since is not None else ""
         out: dict[str, SeenEntry] = {}
         for part in self._seen:
             try:
@@ -1803,7 +1526,7 @@ class Store:
 
     def seen_count(self, since: datetime) -> int:
         """How many entries :meth:`seen` would give, without decoding them (the Rules page)."""
-        cutoff = _dt_out(since)
+        cutoff = dt_out(since)
         ids: set[str] = set()
         for part in self._seen:
             with contextlib.suppress(StoreCorrupt):
@@ -1816,7 +1539,7 @@ class Store:
         stamp is remembered while the file is unchanged, so a poll's commit does not read
         every kept entry to find none to prune."""
         self._require_transaction()
-        cutoff = _dt_out(before)
+        cutoff = dt_out(before)
         pruned = 0
         for part in self._seen:
             if part.overlay is None and _stat_sig(part.path) is None:
@@ -1872,12 +1595,48 @@ class Store:
             value = json.loads(json.dumps(doc, allow_nan=False))
         except (TypeError, ValueError) as e:
             raise TypeError(f"the model is not JSON data: {e}") from e
-        _check_model_doc("current", value)
+        check_model_doc("current", value)
         self._model.put("current", value)
 
     def model_version(self) -> _Sig | None:
         """A signature of the model file that changes whenever any process writes it."""
         return _stat_sig(self._model.path)
+
+    def ping(self) -> None:
+        """An unmounted disk or a removed directory reads as an empty store: look first."""
+        try:
+            with os.scandir(self.path / "items"):
+                pass
+        except OSError as e:
+            raise StoreError(
+                f"{self.path}: the store directory cannot be read: {e.strerror or e}"
+            ) from None
+
+    # shared between processes ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, name: str, *, wait: float) -> Iterator[bool]:
+        """A file lock ``<store>/.<name>.lock`` (the OS releases it when its holder dies)."""
+        if not re.fullmatch(r"[\w.-]+", name):
+            raise ValueError(f"{name!r} is not a lock name")
+        lock = filelock.FileLock(str(self.path / f".{name}.lock"), thread_local=False)
+        try:
+            lock.acquire(timeout=wait)
+        except filelock.Timeout:
+            yield False
+            return
+        except OSError as e:
+            raise StoreError(f"cannot lock {self.path / f'.{name}.lock'}: {e}") from e
+        try:
+            yield True
+        finally:
+            lock.release()
+
+    def session_key(self) -> str:
+        """Kept in ``<store>/secret_key`` (mode 0600), data that backups carry."""
+        from curator.secret_key import key_file
+
+        return key_file(self.path)
 
     # one server per store ----------------------------------------------------------------------
 
@@ -1950,7 +1709,7 @@ class Store:
     @staticmethod
     def _decode(part: _Partition, cls: type[T], key: str, doc: Any) -> T:
         try:
-            return cast(T, _dataclass_codec(cls).decode(doc))
+            return cast(T, dataclass_codec(cls).decode(doc))
         except (ValueError, TypeError) as e:
             raise StoreCorrupt(part.path, f"{part.name} {key!r}: {e}") from None
 

@@ -1,0 +1,315 @@
+"""How the store writes Curator's dataclasses as JSON, and the shapes it accepts back.
+
+Shared by both backends (a TinyDB file holds these documents; a PostgreSQL row holds one in a
+``jsonb`` column), so an item copied from one to the other is the same document byte for
+byte.  The codecs are derived from the dataclasses' type hints: a field added to
+``curator/types.py`` is stored without touching this module, and a type it cannot store fails
+at import, not later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import types
+import typing
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar, cast
+
+from curator.types import (
+    Candidate,
+    DigestRecord,
+    Entry,
+    Event,
+    Item,
+    Match,
+    NearMiss,
+    SeenEntry,
+    SourceState,
+    User,
+)
+
+__all__ = [
+    "ITEM_ID",
+    "STAMP",
+    "dataclass_codec",
+    "dt_in",
+    "dt_out",
+    "from_json",
+    "to_json",
+]
+
+T = TypeVar("T")
+
+ITEM_ID = re.compile(r"[0-9a-f]{16}\Z")
+STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00\Z")  # what dt_out writes
+
+Codec = Callable[[Any], Any]
+
+
+def dt_out(value: datetime) -> str:
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps UTC-aware datetimes only")
+        value = value.astimezone(UTC)
+    # One fixed format (always microseconds, always +00:00) so stored stamps sort as strings.
+    return value.isoformat(timespec="microseconds")
+
+
+def dt_in(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO datetime string, got {value!r}")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"datetime without a time zone: {value!r}")
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
+
+
+def _expect(kind: type[Any]) -> Codec:
+    def check(value: Any) -> Any:
+        if type(value) is not kind:
+            raise ValueError(f"expected {kind.__name__}, got {value!r}")
+        return value
+
+    return check
+
+
+def _str_in(value: Any) -> str:
+    if type(value) is not str:
+        raise ValueError(f"expected str, got {value!r}")
+    # Short strings (source ids, terms, actions, names) repeat across thousands of items.
+    return sys.intern(value) if len(value) <= 40 else value
+
+
+def _float_in(value: Any) -> float:
+    if type(value) not in (int, float):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _optional(codec: Codec) -> Codec:
+    if codec is _identity:
+        return codec
+    return lambda value: None if value is None else codec(value)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _codecs(tp: Any) -> tuple[Codec, Codec]:
+    """(encode, decode) for one annotated type."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is datetime:
+        return dt_out, dt_in
+    if tp is str:
+        return _identity, _str_in
+    if tp in (int, bool):
+        return _identity, _expect(tp)
+    if tp is float:
+        return _identity, _float_in
+    if tp is type(None):
+        return _identity, _identity
+    if origin is Literal:
+        allowed = {a: a for a in args}
+
+        def literal(value: Any) -> Any:
+            try:
+                return allowed[value]  # the one shared object, not the JSON parser's copy
+            except (KeyError, TypeError):
+                raise ValueError(f"expected one of {sorted(allowed)}, got {value!r}") from None
+
+        return _identity, literal
+    if origin in (types.UnionType, typing.Union):
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            enc, dec = _codecs(rest[0])
+            return _optional(enc), _optional(dec)
+        raise TypeError(f"the store cannot serialise the union {tp!r}")
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            enc, dec = _codecs(args[0])
+
+            def seq_in(value: Any) -> tuple[Any, ...]:
+                if not isinstance(value, list):
+                    raise ValueError(f"expected a list, got {value!r}")
+                return tuple(map(dec, value))
+
+            return (list if enc is _identity else lambda value: list(map(enc, value))), seq_in
+        pairs = [_codecs(a) for a in args]
+
+        def fixed_in(value: Any) -> tuple[Any, ...]:
+            if not isinstance(value, list) or len(value) != len(pairs):
+                raise ValueError(f"expected a list of {len(pairs)}, got {value!r}")
+            return tuple(d(v) for (_, d), v in zip(pairs, value, strict=True))
+
+        return (lambda value: [e(v) for (e, _), v in zip(pairs, value, strict=True)]), fixed_in
+    if origin in (Mapping, dict):
+        if args[0] is not str:
+            raise TypeError(f"the store keeps mappings with str keys only, not {tp!r}")
+        venc, vdec = _codecs(args[1])
+
+        def map_in(value: Any) -> dict[str, Any]:
+            if not isinstance(value, dict):
+                raise ValueError(f"expected an object, got {value!r}")
+            return {k: vdec(v) for k, v in value.items()}
+
+        if venc is _identity:
+            return dict, map_in
+        return (lambda value: {k: venc(v) for k, v in value.items()}), map_in
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        codec = dataclass_codec(tp)
+        return codec.encode, codec.decode
+    raise TypeError(f"the store cannot serialise {tp!r}")
+
+
+class _DataclassCodec:
+    def __init__(self, cls: type[Any]) -> None:
+        hints = typing.get_type_hints(cls)
+        self.cls = cls
+        self.fields: list[tuple[str, Codec, Codec, bool]] = []
+        for f in dataclasses.fields(cls):
+            enc, dec = _codecs(hints[f.name])
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            self.fields.append((f.name, enc, dec, required))
+        # Fast paths (a shard of 400 items is encoded on every commit of a warm server and
+        # decoded on every load): copy the instance dict and convert only what needs it.
+        self.convert = [(name, enc) for name, enc, _, _ in self.fields if enc is not _identity]
+        self.decoders = [(name, dec) for name, _, dec, _ in self.fields]
+        self.by_dict = "__slots__" not in cls.__dict__
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        if self.by_dict:
+            out = dict(obj.__dict__)
+            if len(out) == len(self.fields):  # nothing but the fields (no cached attributes)
+                for name, enc in self.convert:
+                    out[name] = enc(out[name])
+                return out
+        return {name: enc(getattr(obj, name)) for name, enc, _, _ in self.fields}
+
+    def decode(self, data: Any) -> Any:
+        try:
+            return self.cls(**{name: dec(data[name]) for name, dec in self.decoders})
+        except (KeyError, ValueError, TypeError):
+            return self._decode_slowly(data)  # defaults for missing keys; a precise message
+
+    def _decode_slowly(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(f"expected an object for {self.cls.__name__}, got {data!r}")
+        kwargs: dict[str, Any] = {}
+        for name, _, dec, required in self.fields:
+            try:
+                value = data[name]
+            except KeyError:
+                if required:
+                    raise ValueError(f"{self.cls.__name__} without {name!r}") from None
+                continue
+            try:
+                kwargs[name] = dec(value)
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
+        # Keys this version does not know (written by a newer one) are ignored.
+        return self.cls(**kwargs)
+
+
+_CODECS: dict[type[Any], _DataclassCodec] = {}
+
+
+def dataclass_codec(cls: type[Any]) -> _DataclassCodec:
+    codec = _CODECS.get(cls)
+    if codec is None:
+        codec = _CODECS[cls] = _DataclassCodec(cls)
+    return codec
+
+
+_Storable = Item | SourceState | User | DigestRecord | Event | Match | NearMiss
+ITEM = dataclass_codec(Item)
+STATE = dataclass_codec(SourceState)
+USER = dataclass_codec(User)
+DIGEST = dataclass_codec(DigestRecord)
+NEAR = dataclass_codec(NearMiss)
+SEEN = dataclass_codec(SeenEntry)
+dataclass_codec(Candidate)
+dataclass_codec(Entry)
+dataclass_codec(Event)
+dataclass_codec(Match)
+
+
+def to_json(value: _Storable) -> dict[str, Any]:
+    """The JSON object the store writes for *value* (datetimes as ISO 8601 UTC strings).
+
+    Raises ValueError for a naive datetime: the store never guesses a time zone.
+    """
+    return dataclass_codec(type(value)).encode(value)
+
+
+def from_json(cls: type[T], data: Mapping[str, Any]) -> T:
+    """The inverse of :func:`to_json`; ValueError when *data* does not have *cls*'s shape."""
+    return cast(T, dataclass_codec(cls).decode(dict(data)))
+
+
+# Document checks: what a loaded document must look like before it is trusted.
+
+
+def no_check(key: str, doc: Any) -> None:
+    pass
+
+
+def check_item_doc(key: str, doc: Any) -> None:
+    if not ITEM_ID.match(key):
+        raise ValueError(f"{key!r} is not an item id")
+
+
+def check_title_doc(key: str, doc: Any) -> None:
+    if not isinstance(doc.get("id"), str):
+        raise ValueError(f"title {key!r} has no item id")
+    stamp = doc.get("first_seen")
+    if not isinstance(stamp, str) or not STAMP.match(stamp):
+        raise ValueError(f"title {key!r}: first_seen is not an ISO datetime as dt_out writes")
+
+
+def check_alias_doc(key: str, doc: Any) -> None:
+    if not ITEM_ID.match(key) or not ITEM_ID.match(str(doc.get("id"))):
+        raise ValueError(f"alias {key!r} does not map an item id to an item id")
+
+
+def check_research_id_doc(key: str, doc: Any) -> None:
+    if not key.startswith(("doi:", "arxiv:")) or not ITEM_ID.match(str(doc.get("id"))):
+        raise ValueError(f"research id {key!r} does not map a DOI or arXiv id to an item id")
+
+
+def check_research_cache_doc(key: str, doc: Any) -> None:
+    stamp = doc.get("at")
+    if not isinstance(stamp, str) or not STAMP.match(stamp) or type(doc.get("ok")) is not bool:
+        raise ValueError(f"research look-up {key!r} has no time or outcome")
+
+
+def check_near_doc(key: str, doc: Any) -> None:
+    if not ITEM_ID.match(key):
+        raise ValueError(f"near miss {key!r} is not keyed by an item id")
+
+
+def check_seen_doc(key: str, doc: Any) -> None:
+    if not ITEM_ID.match(key):
+        raise ValueError(f"kept entry {key!r} is not keyed by an item id")
+    stamp = doc.get("seen_at")
+    if not isinstance(stamp, str) or not STAMP.match(stamp):
+        raise ValueError(f"kept entry {key!r}: seen_at is not an ISO datetime as dt_out writes")
+
+
+def check_meta_doc(key: str, doc: Any) -> None:
+    if "value" not in doc:
+        raise ValueError(f"meta {key!r} has no value")
+
+
+def check_model_doc(key: str, doc: Any) -> None:
+    if key != "current" or not isinstance(doc.get("blocks"), dict):
+        raise ValueError(f"model {key!r} is not the current model with its blocks")
+
+
+def check_count_doc(key: str, doc: Any) -> None:
+    if not re.fullmatch(r"[0-9a-f]{2}", key) or type(doc.get("items")) is not int:
+        raise ValueError(f"shard count {key!r} is not a shard name with a whole number of items")
