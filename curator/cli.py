@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 from curator import (
     __version__,
+    cli_db,
     cli_model,
     cli_research,
     cli_rules,
@@ -464,8 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--store",
-        default=os.environ.get("CURATOR_STORE", "store"),
-        help="data directory (env CURATOR_STORE; default ./store)",
+        default=os.environ.get("CURATOR_DATABASE_URL", "").strip()
+        or os.environ.get("CURATOR_STORE", "store"),
+        help="data directory or postgresql:// URL (env CURATOR_DATABASE_URL, then "
+        "CURATOR_STORE; default ./store)",
     )
     p.add_argument(
         "-v", "--verbose", action="store_true", help="log every event, not only problems"
@@ -531,6 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_service_commands(sub)
     _add_store_commands(sub)
+    cli_db.register(sub)
     cli_research.register(sub)
     cli_stories.register(sub)
     cli_model.register(sub)
@@ -568,6 +572,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         return _config_problems(e, args.config)
     try:
+        early = cli_db.run_early(args)
+        if early is not None:
+            return early
         cur = make_curator(cfg, store=args.store)
         code = int(args.func(cur, args))
         sys.stdout.flush()  # a reader that went away is found here, inside the handlers below
