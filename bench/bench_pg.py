@@ -1,0 +1,262 @@
+"""One million stored items on PostgreSQL: approve, the editor's queue and /links.json.
+
+    python bench/bench_pg.py [--items 1000000] [--pending 3000] [--runs 50] [--url URL]
+
+Starts a throw-away cluster (tests/postgres.py's :class:`Cluster`, Debian's server), migrates
+a database and bulk-loads ``--items`` items with COPY, each document made by
+``curator.store.codecs.ITEM.encode``, as a store looks after five years of polling: most
+items rejected, about 6 % approved (their approvals spread over the five years, a few
+hundred approved and later rejected), and ``--pending`` recent ones (first seen within the
+last week) in the queue.  With ``--url`` (a database URL) it uses that database instead and
+keeps it, loading it only when it does not already hold this bench's items, so repeated runs
+skip the load.
+
+Then, ``--runs`` times, as an editor works: approve one pending item through
+:class:`curator.review.Review` (the web app's code path, the commit and the export refresh
+included), render the queue page (``GET /``, signed in, through the Starlette app), and fetch
+``/links.json`` (the first request after that change: the render cache is keyed by the store
+version, so this renders); then ``/links.json`` again unchanged (the render cache).  Prints
+the median and 95th percentile of each, in milliseconds; the target is a median of 50 ms.
+The approved items are put back in the queue afterwards (untimed), so runs are comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from starlette.testclient import TestClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from curator import normalize  # noqa: E402
+from curator.core import make_curator  # noqa: E402
+from curator.store.codecs import ITEM  # noqa: E402
+from curator.store.postgres import PostgresStore, migrate  # noqa: E402
+from curator.types import CATEGORIES, Category, Event, Item, Match, Status  # noqa: E402
+from curator.web import create_app  # noqa: E402
+from tests.postgres import Cluster, _bin  # noqa: E402
+from tests.webkit import EDITOR, FAST_HASHER, PASSWORD, add_editor, config, csrf_of  # noqa: E402
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # the bench's clock: results do not drift
+YEARS = 5
+APPROVED_SHARE = 0.06
+FLIPPED_SHARE = 0.0005  # approved, later rejected: they still move the feeds' <updated>
+MARKER = "bench.pg"  # meta key: the load this database holds
+_WORDS = (
+    "police cctv camera cameras facial recognition town centre council surveillance footage "
+    "officers review scheme privacy data watchdog evaluation study crime reduction network "
+    "upgrade digital retention policy court evidence street lighting trial report"
+).split()
+_CATEGORY_WEIGHTS = (0.75, 0.18, 0.07)
+
+
+def _text(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(words))
+
+
+def make_item(n: int, status: Status, first_seen: datetime, rng: random.Random) -> Item:
+    """Item *n*: a story as a poll stores it, with the history its status implies."""
+    url = f"https://news{n % 997}.example.org/{first_seen:%Y/%m}/story-{n}"
+    canonical = normalize.canonical_url(url)
+    title = f"{_text(rng, 7).capitalize()} ({n})"
+    summary = _text(rng, 40).capitalize() + "."
+    category: Category = rng.choices(CATEGORIES, _CATEGORY_WEIGHTS)[0]
+    history: tuple[Event, ...] = ()
+    reviewed_at = None
+    if status != "pending":
+        reviewed_at = first_seen + timedelta(minutes=rng.randrange(10, 3 * 1440))
+        history = (Event(reviewed_at, status, "editor", {"status": ("pending", status)}),)
+        if status == "rejected" and rng.random() < FLIPPED_SHARE / (1 - APPROVED_SHARE):
+            approved = reviewed_at - timedelta(minutes=5)
+            history = (
+                Event(approved, "approved", "editor", {"status": ("pending", "approved")}),
+                Event(reviewed_at, "rejected", "editor", {"status": ("approved", "rejected")}),
+            )
+    return Item(
+        id=normalize.item_id(canonical),
+        url=url,
+        canonical_url=canonical,
+        title=title,
+        summary=f"<p>{summary}</p>",
+        summary_text=summary,
+        category=category,
+        published=first_seen - timedelta(minutes=rng.randrange(0, 2 * 1440)),
+        first_seen=first_seen,
+        score=float(rng.randrange(1, 12)),
+        matched=(Match("cctv", "title", 1, 2.0), Match("police", "summary", 2, 1.0)),
+        why="title: cctv · summary: police ×2",
+        sources=(f"src-{n % 400}",),
+        title_key=normalize.title_key(title),
+        status=status,
+        reviewed_by=None if status == "pending" else "editor",
+        reviewed_at=reviewed_at,
+        history=history,
+        updated_at=reviewed_at or first_seen,
+        publisher_class="news",
+        jurisdiction="UK",
+    )
+
+
+def generate(items: int, pending: int, seed: int = 13) -> Iterator[Item]:
+    """*items* items, the newest *pending* of them pending."""
+    rng = random.Random(seed)
+    span = YEARS * 365 * 86400
+    for n in range(items):
+        if n < pending:
+            first_seen = NOW - timedelta(seconds=rng.randrange(7 * 86400))
+            status: Status = "pending"
+        else:
+            first_seen = NOW - timedelta(seconds=rng.randrange(7 * 86400, span))
+            status = "approved" if rng.random() < APPROVED_SHARE else "rejected"
+        yield make_item(n, status, first_seen, rng)
+
+
+def load(url: str, items: int, pending: int) -> dict[str, int]:
+    """COPY the items into the empty ``items`` table; how many of each status."""
+    counts = {"pending": 0, "approved": 0, "rejected": 0}
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("TRUNCATE items")
+        with cur.copy("COPY items (id, status, first_seen, reviewed_at, seq, doc) FROM STDIN") as cp:
+            for seq, item in enumerate(generate(items, pending), 1):
+                doc = ITEM.encode(item)
+                counts[item.status] += 1
+                cp.write_row(
+                    (
+                        item.id,
+                        item.status,
+                        doc["first_seen"],
+                        doc["reviewed_at"],
+                        seq,
+                        json.dumps(doc, separators=(",", ":")),
+                    )
+                )
+        cur.execute("SELECT setval('items_seq', %s)", (items,))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE items")
+    return counts
+
+
+def timed(fn: Callable[[], Any], times: list[float]) -> None:
+    t0 = time.perf_counter()
+    fn()
+    times.append((time.perf_counter() - t0) * 1000)
+
+
+def figures(times: list[float]) -> str:
+    ordered = sorted(times)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * len(ordered)) - 1)]
+    median = statistics.median(ordered)
+    verdict = "ok" if median <= 50 else "OVER the 50 ms target"
+    return f"median {median:7.1f} ms  p95 {p95:7.1f} ms  ({verdict})"
+
+
+def measure(url: str, runs: int) -> None:
+    store = PostgresStore(url)
+    cfg = config([("src-a", "Source A", "https://a.example/feed.xml")])
+    cur = make_curator(cfg, store=store, clock=lambda: NOW)
+    counts = store.counts()
+    print(
+        f"store: {sum(counts.values())} items on PostgreSQL ({counts['pending']} pending, "
+        f"{counts['approved']} approved, {counts['rejected']} rejected)"
+    )
+    queue = sorted((i for i in store.items("pending")), key=lambda i: i.id)
+    if len(queue) < 2 * runs:
+        raise SystemExit(f"only {len(queue)} pending items: rebuild with a larger --pending")
+    app = create_app(cur, password_hasher=FAST_HASHER)
+    approve_ms: list[float] = []
+    queue_ms: list[float] = []
+    links_ms: list[float] = []
+    cached_ms: list[float] = []
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        page = client.get("/login")
+        r = client.post(
+            "/login", data={"csrf": csrf_of(page.text), "name": EDITOR, "password": PASSWORD}
+        )
+        assert r.status_code == 303, r.text
+        assert client.get("/").status_code == 200  # warm-up: templates, pools
+        assert client.get("/links.json").status_code == 200
+        taken = [i.id for i in queue[:runs]]
+        try:
+            for item_id in taken:
+                timed(lambda i=item_id: cur.review.approve([i], by=EDITOR), approve_ms)
+                timed(lambda: client.get("/").raise_for_status(), queue_ms)
+                timed(lambda: client.get("/links.json").raise_for_status(), links_ms)
+                timed(lambda: client.get("/links.json").raise_for_status(), cached_ms)
+        finally:
+            for item_id in taken:  # untimed: the next run finds the same queue
+                cur.review.reopen(item_id, by="bench")
+    asyncio.run(cur.aclose())
+    store.close()
+    print(f"approve one item        {figures(approve_ms)}")
+    print(f"queue page (GET /)      {figures(queue_ms)}")
+    print(f"/links.json (changed)   {figures(links_ms)}")
+    print(f"/links.json (unchanged) {figures(cached_ms)}")
+    print(f"({runs} runs each)")
+
+
+def prepare(url: str, items: int, pending: int) -> None:
+    """Migrate, and load unless the database already holds this load."""
+    migrate(url)
+    wanted = {"items": items, "pending": pending, "years": YEARS}
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT doc FROM docs WHERE tbl = 'meta' AND key = %s", (MARKER,)
+        ).fetchone()
+    if row is not None and row[0].get("value") == wanted:
+        return
+    t0 = time.perf_counter()
+    counts = load(url, items, pending)
+    store = PostgresStore(url)
+    with store.transaction():
+        if store.get_user(EDITOR) is None:
+            add_editor(store)
+        store.put_meta(MARKER, wanted)
+    store.close()
+    print(
+        f"loaded {items} items in {time.perf_counter() - t0:.0f} s: {counts['pending']} pending "
+        f"(first seen in the last 7 days), {counts['approved']} approved and "
+        f"{counts['rejected']} rejected over {YEARS} years"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--items", type=int, default=1_000_000)
+    ap.add_argument("--pending", type=int, default=3000)
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--url", help="use this database (kept) instead of a throw-away cluster")
+    args = ap.parse_args()
+    os.environ.setdefault("CURATOR_SECRET_KEY", "bench-" + "k" * 40)
+    cluster = None
+    url = args.url
+    if url is None:
+        bindir = _bin()
+        if bindir is None:
+            raise SystemExit("no PostgreSQL server: install Debian's postgresql, or pass --url")
+        cluster = Cluster(bindir)
+        with psycopg.connect(cluster.url, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE curator_bench")
+        url = cluster.url.rpartition("/")[0] + "/curator_bench"
+    try:
+        prepare(url, args.items, args.pending)
+        measure(url, args.runs)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main()
