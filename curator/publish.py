@@ -36,7 +36,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -94,6 +94,12 @@ class ItemSource(Protocol):
     """What publishing needs of :class:`curator.store.Store`."""
 
     def items(self, status: Status | None = None) -> list[Item]: ...
+
+    def items_reviewed_since(self, status: Status, since: datetime) -> Iterator[Item]: ...
+
+    def last_reviewed(self, status: Status, until: datetime) -> datetime | None: ...
+
+    def last_approved_change(self) -> datetime | None: ...
 
     def version(self) -> str: ...
 
@@ -179,6 +185,22 @@ def select(
     an item leaving the list (undone, rejected after approval) moves ``last_modified``.
     ``classes`` (the configured sources' classes) is needed only by a query that filters by
     class or jurisdiction."""
+    return _select(items, publish, now, query, classes, (), ranked=False)
+
+
+def _select(
+    items: Iterable[Item],
+    publish: Publish,
+    now: datetime,
+    query: Query | None,
+    classes: publisher.Classes | None,
+    marks: Iterable[datetime],
+    *,
+    ranked: bool,
+) -> Selection:
+    """:func:`select`, with ``marks`` added to the changes ``last_modified`` is the latest of;
+    ``ranked``: ``items`` come in the outputs' order (highest :func:`_rank` first), so the
+    first ``limit`` that pass the filters are the selection and the rest is never read."""
     query = query or Query()
     by_source = (classes or publisher.Classes()).lookup()
     by_publisher = bool(query.classes or query.jurisdictions)
@@ -186,7 +208,7 @@ def select(
     cutoff = now - max_age
     limit = min(query.limit or publish.limit, publish.limit)
     shown: list[Item] = []
-    changes: list[datetime] = [EPOCH]
+    changes: list[datetime] = [EPOCH, *marks]
     for item in items:
         if item.status != "approved":
             if _was_approved(item):
@@ -205,6 +227,8 @@ def select(
         ):
             continue
         shown.append(item)
+        if ranked and len(shown) == limit:
+            break
     chosen = tuple(heapq.nlargest(limit, shown, key=_rank))
     last_modified = min(max(changes), now).replace(microsecond=0)
     valid_until = min((approved_at(i) + max_age for i in chosen), default=None)
@@ -288,8 +312,26 @@ def items_for(
     query: Query | None = None,
     classes: publisher.Classes | None = None,
 ) -> Selection:
-    """:func:`select` over everything in ``store``."""
-    return select(store.items(), publish, now, query, classes)
+    """:func:`select` over everything in ``store``, without reading everything.
+
+    ``select(store.items(), …)`` decodes every item, a million on a big PostgreSQL store,
+    where the answer depends on few: the approved items within ``publish.max_age``, read in
+    the outputs' order until the list is full (:meth:`~curator.store.Store.items_reviewed_since`),
+    and two dates that stand for all the others in ``last_modified``: the latest change of
+    an item approved now or ever (each one's change is a mark in :func:`select`), and the
+    latest approval that aged out of the window (its mark is that approval + ``max_age``, and
+    the latest such is the largest).  The same :class:`Selection` as :func:`select` over
+    every item: ``tests/test_store.py`` holds both backends to that."""
+    cutoff = now - timedelta(seconds=publish.max_age)
+    marks: list[datetime] = []
+    changed = store.last_approved_change()
+    if changed is not None:
+        marks.append(changed)
+    aged = store.last_reviewed("approved", cutoff)
+    if aged is not None:
+        marks.append(aged + timedelta(seconds=publish.max_age))
+    window = store.items_reviewed_since("approved", cutoff)
+    return _select(window, publish, now, query, classes, marks, ranked=True)
 
 
 # --------------------------------------------------------------------------- views

@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 
 from curator.config import Config, Publish
 from curator.store import Store, TinyDBStore
+from curator.types import Status
 from curator.web.public import (
     EMBED_JS,
     SEEN_KEY,
@@ -295,12 +296,12 @@ def replace_publish(publish: Publish, **changes: object) -> Publish:
 def test_responses_are_cached_per_store_version(env: Env) -> None:
     calls = 0
     store = env.site.store
-    original = store.items
+    original = store.items_reviewed_since
 
-    def counting(status: object = None) -> list[object]:
+    def counting(status: Status, since: datetime) -> object:
         nonlocal calls
         calls += 1
-        return original()  # type: ignore[return-value]
+        return original(status, since)
 
     env.site.store = replace_store(store, counting)
     for _ in range(3):
@@ -312,14 +313,15 @@ def test_responses_are_cached_per_store_version(env: Env) -> None:
 
 
 def replace_store(store: Store, items: Callable[..., object]) -> Store:
-    """The same store, with ``items`` counted (the routes read the attribute per request)."""
+    """The same store, with the read of the outputs' items (``items_reviewed_since``: the
+    approved items within the window) counted (the routes read the attribute per request)."""
 
     class Counting:
         def version(self) -> str:
             return store.version()
 
-        def items(self, status: object = None) -> object:
-            return items(status)
+        def items_reviewed_since(self, status: Status, since: datetime) -> object:
+            return items(status, since)
 
         def __getattr__(self, name: str) -> object:  # the meta and transactions
             return getattr(store, name)

@@ -979,3 +979,165 @@ def test_aliases_are_kept_validated_and_written_only_in_transactions(
     with pytest.raises(StoreCorrupt):
         TinyDBStore(store.path).alias_of(a)
     assert broken.read_text() == "{ not json"
+
+
+# ------------------------------------------------------------------ items in a window (issue 13)
+
+
+def _rank(item: Item) -> tuple[datetime, datetime, str]:
+    return (item.published, item.reviewed_at or datetime(1970, 1, 1, tzinfo=UTC), item.id)
+
+
+def test_items_reviewed_since_in_the_outputs_order(store: Store) -> None:
+    items = []
+    for n in range(150):  # past the first page of a paged backend
+        when = T0 + timedelta(hours=n)
+        items.append(
+            make_item(
+                n,
+                status="approved",
+                reviewed_at=when,
+                # Ten articles share each date: the review time, then the id, break ties.
+                published=T0 - timedelta(days=n % 15),
+            )
+        )
+    never_reviewed = make_item(200, status="approved", first_seen=T0 + timedelta(days=30))
+    assert never_reviewed.reviewed_at is None
+    items += [never_reviewed, make_item(201), make_item(202, status="rejected", reviewed_at=T0)]
+    put(store, *items)
+    since = T0 + timedelta(hours=9)
+    got = list(store.items_reviewed_since("approved", since))
+    wanted = sorted(
+        [i for i in items if i.status == "approved" and (i.reviewed_at or i.first_seen) > since],
+        key=_rank,
+        reverse=True,
+    )
+    assert [i.id for i in got] == [i.id for i in wanted] and len(got) == 141
+    assert got == wanted  # whole items, decoded
+    assert item_id(9) not in {i.id for i in got}  # reviewed exactly at `since`: not later
+    assert [i.id for i in store.items_reviewed_since("rejected", T0 - timedelta(1))] == [
+        item_id(202)
+    ]
+    assert list(store.items_reviewed_since("approved", T0 + timedelta(days=31))) == []
+    first = next(iter(store.items_reviewed_since("approved", since)))
+    assert first == wanted[0]
+
+
+def test_last_reviewed_and_last_approved_change(store: Store) -> None:
+    assert store.last_reviewed("approved", T0) is None
+    assert store.last_approved_change() is None
+    put(store, make_item(1), make_item(2, status="rejected", reviewed_at=T0 + timedelta(days=9)))
+    assert store.last_approved_change() is None  # never approved
+    put(
+        store,
+        make_item(3, status="approved", reviewed_at=T0 + timedelta(days=1)),
+        make_item(4, status="approved", reviewed_at=T0 + timedelta(days=3)),
+        make_item(5, status="approved", first_seen=T0 + timedelta(days=2)),  # never reviewed
+    )
+    assert store.last_reviewed("approved", T0 + timedelta(days=2, hours=1)) == T0 + timedelta(2)
+    assert store.last_reviewed("approved", T0 + timedelta(days=3)) == T0 + timedelta(days=3)
+    assert store.last_reviewed("approved", T0) is None
+    assert store.last_reviewed("rejected", T0 + timedelta(days=30)) == T0 + timedelta(days=9)
+    assert store.last_approved_change() == T0 + timedelta(days=3)
+    edited = make_item(3, status="approved", updated_at=T0 + timedelta(days=5))
+    put(store, edited)
+    assert store.last_approved_change() == T0 + timedelta(days=5)
+    # Rejected after its approval: its change still counts; a rejection alone does not.
+    flipped = make_item(
+        6,
+        status="rejected",
+        reviewed_at=T0 + timedelta(days=8),
+        updated_at=T0 + timedelta(days=8),
+        history=(
+            Event(T0 + timedelta(days=7), "approved", "ed"),
+            Event(T0 + timedelta(days=8), "rejected", "ed"),
+        ),
+    )
+    put(store, flipped, make_item(7, status="rejected", updated_at=T0 + timedelta(days=20)))
+    assert store.last_approved_change() == T0 + timedelta(days=8)
+
+
+def test_the_queue_follows_every_commit_and_never_an_undone_write(
+    store_location: str, store_at: Callable[..., Store]
+) -> None:
+    reader, writer = store_at(store_location), store_at(store_location)
+    put(writer, *(make_item(n) for n in range(5)))
+    assert {i.id for i in reader.items("pending")} == {item_id(n) for n in range(5)}
+    put(writer, make_item(1, status="approved"), make_item(9))
+    assert {i.id for i in reader.items("pending")} == {item_id(n) for n in (0, 2, 3, 4, 9)}
+    put(writer, make_item(2, title="Retitled"))
+    assert {i.title for i in reader.items("pending") if i.id == item_id(2)} == {"Retitled"}
+    with pytest.raises(RuntimeError), reader.transaction():
+        reader.put_item(make_item(0, status="rejected"))
+        reader.put_item(make_item(10))
+        # Inside its transaction a reader sees its own writes...
+        assert {i.id for i in reader.items("pending")} == {item_id(n) for n in (2, 3, 4, 9, 10)}
+        raise RuntimeError("undo")
+    # ...and once they are undone, never again.
+    assert {i.id for i in reader.items("pending")} == {item_id(n) for n in (0, 2, 3, 4, 9)}
+    assert reader.counts() == {"pending": 5, "approved": 1, "rejected": 0}
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_the_queue_notices_rows_removed_behind_its_back(store: Store) -> None:
+    import psycopg
+
+    from curator.store.postgres import PostgresStore
+
+    assert isinstance(store, PostgresStore)
+    put(store, *(make_item(n) for n in range(4)))
+    assert len(store.items("pending")) == 4
+    with psycopg.connect(store.url, autocommit=True) as conn:
+        conn.execute("DELETE FROM items WHERE id = %s", (item_id(2),))
+    assert store.counts()["pending"] == 3
+    assert {i.id for i in store.items("pending")} == {item_id(n) for n in (0, 1, 3)}
+    with psycopg.connect(store.url, autocommit=True) as conn:
+        conn.execute("TRUNCATE items")
+    assert store.counts()["pending"] == 0 and store.items("pending") == []
+
+
+def test_items_for_is_select_over_every_item(store: Store) -> None:
+    """The published outputs read a window through the store's queries; they must choose
+    exactly what :func:`curator.publish.select` over every item chooses."""
+    from curator import publish
+    from curator.config import Publish
+
+    day = timedelta(days=1)
+    items = []
+    for n in range(40):  # approved over 80 days, articles published in another order
+        items.append(
+            make_item(
+                n,
+                status="approved",
+                reviewed_at=T0 + n * 2 * day,
+                published=T0 + ((n * 7) % 40) * day,
+                category="research" if n % 3 == 0 else "news",
+                updated_at=T0 + n * 2 * day + timedelta(hours=n % 5),
+            )
+        )
+    items[5] = replace(items[5], url="ftp://example.org/not-on-the-web")
+    items[6] = replace(items[6], reviewed_at=None, first_seen=T0 + 70 * day)
+    flipped = make_item(
+        50,
+        status="rejected",
+        reviewed_at=T0 + 79 * day,
+        updated_at=T0 + 79 * day,
+        history=(Event(T0 + 78 * day, "approved", "ed"), Event(T0 + 79 * day, "rejected", "ed")),
+    )
+    put(store, *items, flipped, make_item(51), make_item(52, status="rejected"))
+    settings = [Publish(limit=5, max_age=30 * 86400.0), Publish(limit=50, max_age=100 * 86400.0)]
+    queries = [
+        publish.Query(),
+        publish.Query(categories=("research",)),
+        publish.Query(limit=2),
+        publish.Query(categories=("guidance",)),
+    ]
+    nows = [T0 + 50 * day, T0 + 79 * day + timedelta(hours=1), T0 + 100 * day, T0 + 400 * day]
+    for p in settings:
+        for now in nows:
+            for q in queries:
+                fast = publish.items_for(store, p, now, q)
+                assert fast == publish.select(store.items(), p, now, q), (p, now, q)
+    # The case that matters most is not vacuous: a full list, and a list that aged out.
+    assert len(publish.items_for(store, settings[0], nows[1]).items) == 5
+    assert publish.items_for(store, settings[0], nows[3]).items == ()

@@ -21,7 +21,7 @@ What the contract promises, whichever backend:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -74,6 +74,24 @@ class Store(Protocol):
     def alias_of(self, alias_id: str) -> str | None: ...
     def put_alias(self, alias_id: str, item_id: str) -> None: ...
     def find_by_research_id(self, keys: tuple[str, ...]) -> Item | None: ...
+
+    # items in a window, for readers that must not decode every item (the published outputs)
+    def items_reviewed_since(self, status: Status, since: datetime) -> Iterator[Item]:
+        """The items of *status* reviewed (``reviewed_at``, else ``first_seen``: an approved
+        item's approval time) later than *since*, in the published outputs' order: newest
+        ``published`` first, then latest ``reviewed_at`` (none: oldest), then id, descending.
+        Lazy: a caller that stops early reads no further."""
+        ...
+
+    def last_reviewed(self, status: Status, until: datetime) -> datetime | None:
+        """The latest review time (as above) of the items of *status* reviewed at or before
+        *until*; None when there is none."""
+        ...
+
+    def last_approved_change(self) -> datetime | None:
+        """The latest change (``updated_at``, else ``reviewed_at``, else ``first_seen``) of
+        the items approved now or ever (an approval in their history); None when none."""
+        ...
 
     # metadata look-ups
     def get_lookup(self, key: str) -> dict[str, Any] | None: ...

@@ -84,4 +84,72 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX signin_failures_by_key ON signin_failures (key, at);
         """,
     ),
+    Migration(
+        3,
+        "item columns and counts for a million items",
+        """
+        -- Lifted from the documents by the server itself (generated columns), so every
+        -- writer, COPY included, keeps them right.  COLLATE "C": the stamps are fixed-width
+        -- ISO 8601 in UTC (codecs.dt_out) and ids lower-case hex, so byte order is time
+        -- order whatever the database's locale.
+        --   review_time   when the item was reviewed (its approval time when approved),
+        --                 first_seen when never reviewed: publish.approved_at
+        --   changed_at    its last change of any kind: publish's _changed_at
+        --   was_approved  approved now or ever (an approval in its history): the items
+        --                 whose changes move the published outputs' Last-Modified
+        --   rank_key      the published outputs' order as one string: the article's date,
+        --                 the review time (the epoch when none) and the id
+        ALTER TABLE items
+            ADD COLUMN review_time text COLLATE "C"
+                GENERATED ALWAYS AS (coalesce(reviewed_at, first_seen)) STORED,
+            ADD COLUMN changed_at text COLLATE "C"
+                GENERATED ALWAYS AS (coalesce(doc->>'updated_at', reviewed_at, first_seen)) STORED,
+            ADD COLUMN was_approved boolean
+                GENERATED ALWAYS AS (
+                    status = 'approved' OR doc->'history' @> '[{"action": "approved"}]'
+                ) STORED,
+            ADD COLUMN rank_key text COLLATE "C"
+                GENERATED ALWAYS AS (
+                    (doc->>'published') || ' '
+                    || coalesce(reviewed_at, '1970-01-01T00:00:00.000000+00:00') || ' ' || id
+                ) STORED;
+        CREATE INDEX items_by_review_time ON items (status, review_time);
+        CREATE INDEX items_approved_changes ON items (changed_at) WHERE was_approved;
+        CREATE INDEX items_approved_by_rank ON items (rank_key) WHERE status = 'approved';
+
+        -- Items by status, kept by statement triggers in the writing transaction (a count
+        -- over a million rows costs a scan; every editor page shows these).
+        CREATE FUNCTION curator_count_items() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                INSERT INTO counters (name, value)
+                    SELECT 'items:' || status, count(*) FROM new_rows GROUP BY status
+                    ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value;
+            END IF;
+            IF TG_OP IN ('UPDATE', 'DELETE') THEN
+                INSERT INTO counters (name, value)
+                    SELECT 'items:' || status, -count(*) FROM old_rows GROUP BY status
+                    ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value;
+            END IF;
+            IF TG_OP = 'TRUNCATE' THEN
+                UPDATE counters SET value = 0 WHERE name LIKE 'items:%';
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER items_counted_insert AFTER INSERT ON items
+            REFERENCING NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION curator_count_items();
+        CREATE TRIGGER items_counted_update AFTER UPDATE ON items
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION curator_count_items();
+        CREATE TRIGGER items_counted_delete AFTER DELETE ON items
+            REFERENCING OLD TABLE AS old_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION curator_count_items();
+        CREATE TRIGGER items_counted_truncate AFTER TRUNCATE ON items
+            FOR EACH STATEMENT EXECUTE FUNCTION curator_count_items();
+        INSERT INTO counters (name, value)
+            SELECT 'items:' || status, count(*) FROM items GROUP BY status;
+        """,
+    ),
 )

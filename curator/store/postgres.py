@@ -171,6 +171,74 @@ class _Tx(threading.local):
     depth = 0
 
 
+#: The statuses whose decoded items each PostgresStore keeps in memory: the queue, read by
+#: every editor page load and small by nature (an editor works it down).  Approved and
+#: rejected items grow without bound; their readers ask the queries above for a window.
+_CACHED: frozenset[str] = frozenset({"pending"})
+
+
+class _ItemCache:
+    """The decoded items of the cached statuses, as of the item sequence number ``seq``.
+
+    Every committed item write takes a new ``seq`` (``items_seq``) while it holds the write
+    lock, and commits before the lock passes on, so the rows past ``seq`` are exactly the
+    writes committed since the last look: a refresh reads those (normally none or a few) and
+    decodes only those of a cached status.  Items are never deleted by Curator; should rows
+    vanish all the same (a restore, a hand-made DELETE), the per-status counters (kept by
+    triggers in the same transactions) no longer match the cache, and it is read afresh.
+    Reads inside a transaction bypass the cache: they must see their own uncommitted writes,
+    which must never enter it.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seq = -1  # nothing read yet
+        self.by_status: dict[str, dict[str, Item]] = {s: {} for s in _CACHED}
+        self.counted: dict[str, int] = {}
+
+    def items(self, store: PostgresStore, status: str) -> list[Item]:
+        with self.lock:
+            self._refresh(store)
+            if not self._counts_match():
+                self.seq = -1  # rows vanished: read everything again
+                self._refresh(store)
+            return list(self.by_status[status].values())
+
+    def _refresh(self, store: PostgresStore) -> None:
+        cached = sorted(_CACHED)
+        with store._conn() as conn, conn.transaction():
+            # One snapshot for the rows, the newest seq and the counts.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur = conn.cursor(row_factory=tuple_row)
+            if self.seq < 0:
+                rows = cur.execute(
+                    "SELECT id, status, seq, doc FROM items WHERE status = ANY(%s)", (cached,)
+                ).fetchall()
+                top = cur.execute("SELECT coalesce(max(seq), 0) FROM items").fetchone()
+                self.by_status = {s: {} for s in _CACHED}
+                self.seq = int(top[0]) if top else 0
+            else:
+                rows = cur.execute(
+                    "SELECT id, status, seq, CASE WHEN status = ANY(%s) THEN doc END"
+                    " FROM items WHERE seq > %s ORDER BY seq",
+                    (cached, self.seq),
+                ).fetchall()
+            counted = cur.execute(
+                "SELECT name, value FROM counters WHERE name = ANY(%s)",
+                ([f"items:{s}" for s in cached],),
+            ).fetchall()
+        for key, status, seq, doc in rows:
+            for group in self.by_status.values():
+                group.pop(key, None)
+            if status in self.by_status:
+                self.by_status[status][key] = store._item(key, doc)
+            self.seq = max(self.seq, int(seq))
+        self.counted = {str(name).removeprefix("items:"): int(n) for name, n in counted}
+
+    def _counts_match(self) -> bool:
+        return all(len(group) == self.counted.get(s, 0) for s, group in self.by_status.items())
+
+
 class PostgresStore:
     """The :class:`curator.store.api.Store` interface on a PostgreSQL database."""
 
@@ -186,6 +254,7 @@ class PostgresStore:
         self.location = redact(url)
         self._lock_timeout = lock_timeout
         self._tx = _Tx()
+        self._cache = _ItemCache()
         self._pool = ConnectionPool(
             url,
             min_size=1,
@@ -331,6 +400,8 @@ class PostgresStore:
         self._index_research_ids(item, previous)
 
     def items(self, status: Status | None = None) -> list[Item]:
+        if status in _CACHED and self._tx.conn is None:
+            return self._cache.items(self, status)
         if status is None:
             rows = self._rows("SELECT id, doc FROM items")
         else:
@@ -338,11 +409,51 @@ class PostgresStore:
         return [self._item(key, doc) for key, doc in rows]
 
     def counts(self) -> dict[str, int]:
+        """Kept by triggers in the writing transactions (migration 3): no scan."""
         counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
-        for status, n in self._rows("SELECT status, count(*) FROM items GROUP BY status"):
+        for name, n in self._rows(
+            "SELECT name, value FROM counters WHERE name LIKE %s", ("items:%",)
+        ):
+            status = str(name).removeprefix("items:")
             if status in counts:
                 counts[status] = int(n)
         return counts
+
+    def items_reviewed_since(self, status: Status, since: datetime) -> Iterator[Item]:
+        """In pages along ``items_approved_by_rank`` (for ``approved``), each a little
+        larger, so the outputs' first 50 cost one short query."""
+        cutoff = dt_out(since)
+        after: str | None = None
+        size = 64
+        while True:
+            if after is None:
+                rows = self._rows(
+                    "SELECT rank_key, id, doc FROM items WHERE status = %s AND review_time > %s"
+                    " ORDER BY rank_key DESC LIMIT %s",
+                    (status, cutoff, size),
+                )
+            else:
+                rows = self._rows(
+                    "SELECT rank_key, id, doc FROM items WHERE status = %s AND review_time > %s"
+                    " AND rank_key < %s ORDER BY rank_key DESC LIMIT %s",
+                    (status, cutoff, after, size),
+                )
+            for _, key, doc in rows:
+                yield self._item(key, doc)
+            if len(rows) < size:
+                return
+            after, size = str(rows[-1][0]), min(size * 4, 4096)
+
+    def last_reviewed(self, status: Status, until: datetime) -> datetime | None:
+        row = self._one(
+            "SELECT max(review_time) FROM items WHERE status = %s AND review_time <= %s",
+            (status, dt_out(until)),
+        )
+        return None if row is None or row[0] is None else dt_in(row[0])
+
+    def last_approved_change(self) -> datetime | None:
+        row = self._one("SELECT max(changed_at) FROM items WHERE was_approved")
+        return None if row is None or row[0] is None else dt_in(row[0])
 
     def version(self) -> str:
         """The newest committed item write's sequence number (transactional, unlike the

@@ -137,6 +137,8 @@ _Tables = dict[str, dict[str, Any]]
 _Sig = tuple[int, int, int]
 T = TypeVar("T")
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the rank of an item never reviewed
+
 
 # --------------------------------------------------------------------------------------------
 # One file: TinyDB over a cache that knows when the file changed on disk.
@@ -871,6 +873,25 @@ class TinyDBStore:
             else:
                 out += view.by_status[status]
         return out
+
+    def items_reviewed_since(self, status: Status, since: datetime) -> Iterator[Item]:
+        found = [i for i in self.items(status) if (i.reviewed_at or i.first_seen) > since]
+        found.sort(key=lambda i: (i.published, i.reviewed_at or _EPOCH, i.id), reverse=True)
+        return iter(found)
+
+    def last_reviewed(self, status: Status, until: datetime) -> datetime | None:
+        times = (i.reviewed_at or i.first_seen for i in self.items(status))
+        return max((t for t in times if t <= until), default=None)
+
+    def last_approved_change(self) -> datetime | None:
+        return max(
+            (
+                i.updated_at or i.reviewed_at or i.first_seen
+                for i in self.items()
+                if i.status == "approved" or any(e.action == "approved" for e in i.history)
+            ),
+            default=None,
+        )
 
     def counts(self) -> dict[str, int]:
         """Number of readable items by status; every status is present, with 0 when none."""
