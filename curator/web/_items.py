@@ -163,17 +163,21 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
             curator = st.curator
             rows = await run_in_threadpool(curator.ranking.rank, items, curator.config.rank.blend)
             ranked = {r.item.id: r for r in rows}
+            # rank_items sorts by exactly learn.rank_key's key (a total order: ids differ),
+            # so the queue is in page order already: no sort of thousands again per page.
+            items = [r.item for r in rows]
         if source or category or words or by_publisher:
             items = [i for i in items if _matches(i, source, category, words, by_publisher)]
         total = len(items)
         pages = max(1, math.ceil(total / size))
         page = min(page, pages)
         start = (page - 1) * size
-        key = learn.rank_key(ranked) if status == "pending" else _sort_key(status)
-        if start + size < total / 4:  # a page near the front: no need to sort everything
-            shown = heapq.nsmallest(start + size, items, key=key)[start:]
+        if status == "pending":
+            shown = items[start : start + size]
+        elif start + size < total / 4:  # a page near the front: no need to sort everything
+            shown = heapq.nsmallest(start + size, items, key=_sort_key(status))[start:]
         else:
-            shown = sorted(items, key=key)[start : start + size]
+            shown = sorted(items, key=_sort_key(status))[start : start + size]
 
         filters = {
             "status": status,
