@@ -234,10 +234,11 @@ class StoryIndex:
         """Follow the store: index the items first seen within the window (and their
         members) that are new or changed, forget the others.
 
-        A full pass lists every item, so it runs only when the store changed since the last
-        one (:meth:`Store.version`: a commit by this process or another) or :data:`RESYNC`
-        has passed (the window's edge moves); in between, what this process is about to
-        store comes in through :meth:`note`.  Only new or changed items are hashed again."""
+        A full pass lists the window's items (:meth:`Store.items_first_seen_since`), so it
+        runs only when the store changed since the last one (:meth:`Store.version`: a commit
+        by this process or another) or :data:`RESYNC` has passed (the window's edge moves);
+        in between, what this process is about to store comes in through :meth:`note`.  Only
+        new or changed items are hashed again."""
         version = store.version()
         with self._lock:
             if (
@@ -248,9 +249,8 @@ class StoryIndex:
                 return
             since = now - self.window
             seen: set[str] = set()
-            for item in store.items():
-                if item.first_seen >= since:
-                    seen.update(self._index_item(item))
+            for item in store.items_first_seen_since(since):
+                seen.update(self._index_item(item))
             for key in [k for k in self._sigs if k not in seen]:
                 self.remove(key)
             self._version, self._synced = version, now

@@ -1141,3 +1141,15 @@ def test_items_for_is_select_over_every_item(store: Store) -> None:
     # The case that matters most is not vacuous: a full list, and a list that aged out.
     assert len(publish.items_for(store, settings[0], nows[1]).items) == 5
     assert publish.items_for(store, settings[0], nows[3]).items == ()
+
+
+def test_items_first_seen_since(store: Store) -> None:
+    put(store, *(make_item(n) for n in range(10)))  # first seen T0 + n minutes
+    put(store, make_item(3, status="rejected", reviewed_at=T0 + timedelta(days=9)))
+    since = T0 + timedelta(minutes=4)
+    assert {i.id for i in store.items_first_seen_since(since)} == {
+        item_id(n) for n in range(4, 10)
+    }  # at `since` counts
+    got = {i.id: i for i in store.items_first_seen_since(T0)}
+    assert len(got) == 10 and got[item_id(3)].status == "rejected"
+    assert store.items_first_seen_since(T0 + timedelta(days=1)) == []

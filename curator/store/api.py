@@ -75,7 +75,12 @@ class Store(Protocol):
     def put_alias(self, alias_id: str, item_id: str) -> None: ...
     def find_by_research_id(self, keys: tuple[str, ...]) -> Item | None: ...
 
-    # items in a window, for readers that must not decode every item (the published outputs)
+    # items in a window, for readers that must not decode every item (the published outputs,
+    # the same-story index)
+    def items_first_seen_since(self, since: datetime) -> list[Item]:
+        """Every item first seen at or after *since*, in no particular order."""
+        ...
+
     def items_reviewed_since(self, status: Status, since: datetime) -> Iterator[Item]:
         """The items of *status* reviewed (``reviewed_at``, else ``first_seen``: an approved
         item's approval time) later than *since*, in the published outputs' order: newest

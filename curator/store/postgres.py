@@ -419,6 +419,12 @@ class PostgresStore:
                 counts[status] = int(n)
         return counts
 
+    def items_first_seen_since(self, since: datetime) -> list[Item]:
+        rows = self._rows(
+            'SELECT id, doc FROM items WHERE first_seen COLLATE "C" >= %s', (dt_out(since),)
+        )
+        return [self._item(key, doc) for key, doc in rows]
+
     def items_reviewed_since(self, status: Status, since: datetime) -> Iterator[Item]:
         """In pages along ``items_approved_by_rank`` (for ``approved``), each a little
         larger, so the outputs' first 50 cost one short query."""

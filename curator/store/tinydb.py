@@ -874,6 +874,9 @@ class TinyDBStore:
                 out += view.by_status[status]
         return out
 
+    def items_first_seen_since(self, since: datetime) -> list[Item]:
+        return [i for i in self.items() if i.first_seen >= since]
+
     def items_reviewed_since(self, status: Status, since: datetime) -> Iterator[Item]:
         found = [i for i in self.items(status) if (i.reviewed_at or i.first_seen) > since]
         found.sort(key=lambda i: (i.published, i.reviewed_at or _EPOCH, i.id), reverse=True)
