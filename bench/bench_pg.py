@@ -21,7 +21,8 @@ the median and 95th percentile of each, in milliseconds (the target is a median 
 with the median CPU time this process spent (the app and the client run in it: on a shared
 machine the steadier figure) and the load average.  ``--ops`` times only some of the three
 (each round still starts with an approval, untimed when not asked for).  No model is
-trained: the queue is in rule order.
+trained: the queue is in rule order.  Last, the same-story index's full pass (what a poll
+does after a change) is timed once on a fresh index.
 The approved items are put back in the queue afterwards (untimed), so runs are comparable.
 """
 
@@ -50,6 +51,7 @@ from curator import normalize  # noqa: E402
 from curator.core import make_curator  # noqa: E402
 from curator.store.codecs import ITEM  # noqa: E402
 from curator.store.postgres import PostgresStore, migrate  # noqa: E402
+from curator.stories import StoryIndex  # noqa: E402
 from curator.types import CATEGORIES, Category, Event, Item, Match, Status  # noqa: E402
 from curator.web import create_app  # noqa: E402
 from tests.postgres import Cluster, _bin  # noqa: E402
@@ -253,6 +255,14 @@ def measure(url: str, runs: int, ops: tuple[str, ...] = OPS) -> None:
         finally:
             for item_id in taken:  # untimed: the next run finds the same queue
                 cur.review.reopen(item_id, by="bench")
+    # The same-story index's full pass (each poll after a change), on a fresh index.
+    stories = StoryIndex(
+        threshold=cfg.stories.threshold, window=timedelta(seconds=cfg.stories.window)
+    )
+    t0, c0 = time.perf_counter(), time.process_time()
+    stories.sync(store, NOW)
+    story_s = (time.perf_counter() - t0, time.process_time() - c0)
+    window = len(store.items_first_seen_since(NOW - timedelta(seconds=cfg.stories.window)))
     asyncio.run(cur.aclose())
     store.close()
     labels = {
@@ -264,6 +274,10 @@ def measure(url: str, runs: int, ops: tuple[str, ...] = OPS) -> None:
     for name, label in labels.items():
         if times[name].wall:
             print(f"{label} {times[name].figures()}")
+    print(
+        f"same-story index, full pass: {story_s[0]:.1f} s ({story_s[1]:.1f} s CPU; "
+        f"{window} items first seen in its window)"
+    )
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"({runs} runs each; load average {load} on {os.cpu_count()} CPUs)")
 
