@@ -141,10 +141,11 @@ async def run(
         app = create_app(curator)
         shown = host if ":" not in host else f"[{host}]"
         announce_setup(curator, f"http://{shown}:{sock.getsockname()[1]}")
-        # Read every item once now (seconds at 100k items), not on the first editor's request,
-        # and keep that long-lived cache out of the garbage collector's full sweeps, whose
-        # pauses would otherwise land on requests.
-        curator.store.items()
+        # Read the queue once now (on TinyDB that decodes every shard: seconds at 100k items;
+        # on PostgreSQL only the pending rows, where every item would be a million), not on
+        # the first editor's request, and keep that long-lived cache out of the garbage
+        # collector's full sweeps, whose pauses would otherwise land on requests.
+        curator.store.items("pending")
         gc.collect()
         gc.freeze()
         scheduler = schedule.build_scheduler(curator)
