@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -39,13 +41,31 @@ def poll_job_id(source_id: str) -> str:
     return f"poll:{source_id}"
 
 
+#: Who claims sources (:meth:`curator.store.api.Store.claim`): this process on this machine.
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"
+
+
 async def poll_if_due(curator: Curator, source_id: str) -> None:
     # The trigger and the pipeline each add up to `jitter` of their own, and the clock moves
     # on a little between the fire time and the check: a source whose next poll falls within
     # that slack is due, or a healthy source would skip every other tick.
     slack = curator.config.fetch.jitter + 5.0
     job = poll_job_id(source_id)
+    source = curator.config.source(source_id)
+    interval = (source.interval if source else None) or curator.config.fetch.default_interval
     try:
+        # Several instances on one database: the one that claims the source polls it; a
+        # scheduler that fires for it in the same half interval leaves it alone.
+        claimed = await asyncio.to_thread(
+            curator.store.claim,
+            source_id,
+            holder=HOLDER,
+            now=curator.clock(),
+            window=interval / 2,
+        )
+        if not claimed:
+            log.info("poll skipped source=%s: another instance claimed it", source_id)
+            return
         report = await curator.poll([source_id], due_only=True, slack=slack)
     except StoreError as e:
         _failed(curator, job, e, f"scheduled poll not stored source={source_id}")
@@ -95,8 +115,15 @@ def _failed(curator: Curator, job: str, error: StoreError, what: str) -> None:
 
 def build_scheduler(curator: Curator, *, now: datetime | None = None) -> AsyncIOScheduler:
     """A scheduler (not started) holding every job; due sources run at once on start."""
-    now = now or curator.clock()
     scheduler = AsyncIOScheduler(timezone="UTC")
+    add_jobs(scheduler, curator, now=now)
+    return scheduler
+
+
+def add_jobs(scheduler: AsyncIOScheduler, curator: Curator, *, now: datetime | None = None) -> None:
+    """Add the polls, the digest, the backup and the ranking's jobs: what the one instance
+    that leads (:mod:`curator.leader`) runs, and a lone ``serve`` from the start."""
+    now = now or curator.clock()
     # A store from before shards.json gets its item counts now (cheap: serve has just read
     # every item), so a shard damaged later can be reported with what it held.
     try:
@@ -112,7 +139,6 @@ def build_scheduler(curator: Curator, *, now: datetime | None = None) -> AsyncIO
     if curator.config.store.backups:
         _add_backup_job(scheduler, curator, now)
     _add_rank_job(scheduler, curator, now)
-    return scheduler
 
 
 def update_jobs(

@@ -119,6 +119,12 @@ class Store(Protocol):
         Released when the block ends or its holder dies."""
         ...
 
+    def claim(self, source_id: str, *, holder: str, now: datetime, window: float) -> bool:
+        """Whether *holder* may poll *source_id* now: True, recording the claim, unless
+        another holder claimed it within the last *window* seconds or is claiming it at this
+        instant.  What keeps two instances from polling one source in one interval."""
+        ...
+
     def session_key(self) -> str:
         """The key that signs sessions and unsubscribe links, generated the first time."""
         ...

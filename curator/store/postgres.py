@@ -604,6 +604,13 @@ class PostgresStore:
         except psycopg.Error as e:
             raise _connect_error(self.url, e) from None
         with conn:
+            # A holder whose machine vanishes (no FIN, no RST) is found dead by the server's
+            # keepalives within about 10 s, and its locks freed (the scheduler's takeover).
+            conn.execute(
+                "SELECT set_config('tcp_keepalives_idle', '4', false),"
+                " set_config('tcp_keepalives_interval', '2', false),"
+                " set_config('tcp_keepalives_count', '3', false)"
+            )
             deadline = time.monotonic() + wait
             while True:
                 row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
@@ -618,6 +625,42 @@ class PostgresStore:
             finally:
                 with contextlib.suppress(psycopg.Error):
                     conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+    # claims and throttle ------------------------------------------------------------------------
+
+    def claim(self, source_id: str, *, holder: str, now: datetime, window: float) -> bool:
+        """The source's claim row, locked with ``FOR UPDATE SKIP LOCKED``: an instance that
+        finds it locked (another is claiming it this instant) or claimed by another holder
+        within *window* seconds leaves the source alone.  Its own short transaction, outside
+        the store's write lock, so claiming never waits behind a poll's commit."""
+        try:
+            with self._pool.connection(timeout=self._lock_timeout) as conn, conn.transaction():
+                conn.execute(
+                    "INSERT INTO claims (source_id, holder, claimed_at)"
+                    " VALUES (%s, '', '-infinity') ON CONFLICT DO NOTHING",
+                    (source_id,),
+                )
+                row = conn.execute(
+                    "SELECT holder, claimed_at FROM claims WHERE source_id = %s"
+                    " FOR UPDATE SKIP LOCKED",
+                    (source_id,),
+                ).fetchone()
+                if row is None:
+                    return False
+                last_holder, claimed_at = row
+                if last_holder != holder and claimed_at > now - timedelta(seconds=window):
+                    return False
+                conn.execute(
+                    "UPDATE claims SET holder = %s, claimed_at = %s WHERE source_id = %s",
+                    (holder, now, source_id),
+                )
+                return True
+        except PoolTimeout:
+            raise StoreLocked(
+                f"{self.location}: no database connection free for {self._lock_timeout:g} s"
+            ) from None
+        except psycopg.OperationalError as e:
+            raise StoreError(f"{self.location}: the database is unreachable: {e}") from None
 
     def session_key(self) -> str:
         """Generated once and kept in the database, so every instance signs alike."""

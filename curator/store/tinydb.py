@@ -1632,6 +1632,11 @@ class TinyDBStore:
         finally:
             lock.release()
 
+    def claim(self, source_id: str, *, holder: str, now: datetime, window: float) -> bool:
+        """Always True: one `curator serve` per store directory (:meth:`server_lock`), so
+        no other scheduler polls its sources."""
+        return True
+
     def session_key(self) -> str:
         """Kept in ``<store>/secret_key`` (mode 0600), data that backups carry."""
         from curator.secret_key import key_file
