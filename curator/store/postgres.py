@@ -637,7 +637,7 @@ class PostgresStore:
             with self._pool.connection(timeout=self._lock_timeout) as conn, conn.transaction():
                 conn.execute(
                     "INSERT INTO claims (source_id, holder, claimed_at)"
-                    " VALUES (%s, '', '-infinity') ON CONFLICT DO NOTHING",
+                    " VALUES (%s, '', 'epoch') ON CONFLICT DO NOTHING",
                     (source_id,),
                 )
                 row = conn.execute(
