@@ -82,6 +82,12 @@ _WRITE_LOCK = 0x43555241544F52  # "CURATOR"
 _MIGRATE_LOCK = _WRITE_LOCK + 1
 
 
+def _failure_key(key: str) -> str:
+    """How a throttle key (an account name, an address: personal data, and holding NULs
+    PostgreSQL text refuses) is kept: its SHA-256."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class SchemaError(StoreError):
     """The database's schema is not the one this version of Curator uses."""
 
@@ -661,6 +667,30 @@ class PostgresStore:
             ) from None
         except psycopg.OperationalError as e:
             raise StoreError(f"{self.location}: the database is unreachable: {e}") from None
+
+    def signin_failures(self, keys: tuple[str, ...], since: float) -> dict[str, list[float]]:
+        """Failed sign-ins under *keys* after *since* (wall-clock seconds), oldest first
+        (:class:`curator.auth.SharedSignInThrottle`)."""
+        named = {_failure_key(k): k for k in keys}
+        found: dict[str, list[float]] = {}
+        for key, at in self._rows(
+            "SELECT key, at FROM signin_failures WHERE key = ANY(%s) AND at > %s ORDER BY at",
+            (list(named), since),
+        ):
+            found.setdefault(named[key], []).append(float(at))
+        return found
+
+    def set_signin_failures(self, times: dict[str, list[float]], since: float) -> None:
+        """Make the failures under each key of *times* exactly those; forget every failure
+        older than *since* on the way (the window has passed for all keys)."""
+        conn = self._require_transaction()
+        conn.execute("DELETE FROM signin_failures WHERE at <= %s", (since,))
+        conn.execute(
+            "DELETE FROM signin_failures WHERE key = ANY(%s)", ([_failure_key(k) for k in times],)
+        )
+        rows = [(_failure_key(key), at) for key, ats in times.items() for at in ats]
+        if rows:
+            conn.cursor().executemany("INSERT INTO signin_failures (key, at) VALUES (%s, %s)", rows)
 
     def session_key(self) -> str:
         """Generated once and kept in the database, so every instance signs alike."""
