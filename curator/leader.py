@@ -1,8 +1,10 @@
 """Which of several ``curator serve`` instances on one database runs the scheduler.
 
 Exactly one at a time: the instance holding the store lock ``scheduler``
-(:meth:`curator.store.api.Store.lock`, a PostgreSQL advisory lock) polls, sends digests and
-retrains; the others serve the web app and the public pages, and try to take the lock every
+(:meth:`curator.store.api.Store.lock`, a PostgreSQL advisory lock) sends digests, retrains the
+ranking and runs the other once-only jobs; every instance serves the web app and the public
+pages and polls (each poll claims its source first, so the polling is spread over them and
+no source is polled twice in one interval), and the others try to take the lock every
 :data:`RETRY` seconds.  The database frees a lock when its holder's connection ends (a stopped
 or killed process at once; a vanished machine within the keepalive time, about 10 s), so a
 standby takes over within ``RETRY`` seconds of that.

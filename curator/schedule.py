@@ -116,13 +116,27 @@ def _failed(curator: Curator, job: str, error: StoreError, what: str) -> None:
 def build_scheduler(curator: Curator, *, now: datetime | None = None) -> AsyncIOScheduler:
     """A scheduler (not started) holding every job; due sources run at once on start."""
     scheduler = AsyncIOScheduler(timezone="UTC")
+    add_poll_jobs(scheduler, curator, now=now)
     add_jobs(scheduler, curator, now=now)
     return scheduler
 
 
+def add_poll_jobs(
+    scheduler: AsyncIOScheduler, curator: Curator, *, now: datetime | None = None
+) -> None:
+    """A poll job for every enabled source.  Every instance on one database runs them: the
+    first to claim a source (:meth:`curator.store.api.Store.claim`) polls it, so the polling
+    is spread over the instances and no source is polled twice in one interval."""
+    now = now or curator.clock()
+    states = _states(curator)
+    for source in curator.config.sources:
+        if source.enabled:
+            _add_poll_job(scheduler, curator, source, states, now)
+
+
 def add_jobs(scheduler: AsyncIOScheduler, curator: Curator, *, now: datetime | None = None) -> None:
-    """Add the polls, the digest, the backup and the ranking's jobs: what the one instance
-    that leads (:mod:`curator.leader`) runs, and a lone ``serve`` from the start."""
+    """Add the digest, the backup and the ranking's jobs: what only the instance that runs
+    the scheduler (:mod:`curator.leader`) runs, and a lone ``serve`` from the start."""
     now = now or curator.clock()
     # A store from before shards.json gets its item counts now (cheap: serve has just read
     # every item), so a shard damaged later can be reported with what it held.
@@ -130,10 +144,6 @@ def add_jobs(scheduler: AsyncIOScheduler, curator: Curator, *, now: datetime | N
         curator.store.count_items()
     except StoreError as e:  # busy or unwritable: counts wait for the next new item
         log.warning("item counts not updated: %s", e)
-    states = _states(curator)
-    for source in curator.config.sources:
-        if source.enabled:
-            _add_poll_job(scheduler, curator, source, states, now)
     if curator.config.digest.enabled:
         _add_digest_jobs(scheduler, curator, now, catch_up=True)
     if curator.config.store.backups:
@@ -142,11 +152,16 @@ def add_jobs(scheduler: AsyncIOScheduler, curator: Curator, *, now: datetime | N
 
 
 def update_jobs(
-    scheduler: AsyncIOScheduler, curator: Curator, old: Config, *, now: datetime | None = None
+    scheduler: AsyncIOScheduler,
+    curator: Curator,
+    old: Config,
+    *,
+    now: datetime | None = None,
+    leading: bool = True,
 ) -> None:
     """Bring the job table from ``old`` to ``curator.config`` (a reloaded feeds.yaml): a poll
     job for every enabled source, replaced where the source changed, removed where it went or
-    was disabled; the digest and backup jobs follow their sections."""
+    was disabled; when *leading*, the digest and backup jobs follow their sections."""
     now = now or curator.clock()
     new = curator.config
     before = {s.id: s for s in old.sources if s.enabled}
@@ -158,6 +173,8 @@ def update_jobs(
     for sid, source in after.items():
         if before.get(sid) != source:
             _add_poll_job(scheduler, curator, source, states, now)
+    if not leading:
+        return
     if _digest_schedule(old) != _digest_schedule(new):
         for job in ("digest", "digest-retry"):
             _remove(scheduler, job)

@@ -152,11 +152,13 @@ async def run(
         curator.store.items()
         gc.collect()
         gc.freeze()
-        # A store directory has one server (the lock above): it runs the scheduler.  On a
-        # database every instance serves, and the one holding the scheduler lock adds the
-        # jobs (curator.leader); the others keep only the configuration watch.
+        # A store directory has one server (the lock above): it runs every job.  On a
+        # database every instance serves and polls (each poll claims its source first), and
+        # the one holding the scheduler lock (curator.leader) adds the digest, backup and
+        # ranking jobs.
         alone = isinstance(curator.store, TinyDBStore)
         scheduler = AsyncIOScheduler(timezone="UTC")
+        schedule.add_poll_jobs(scheduler, curator)
         leading = asyncio.Event()
         if alone:
             schedule.add_jobs(scheduler, curator)
@@ -173,8 +175,8 @@ async def run(
         )
         watcher = ConfigWatcher(
             curator,
-            on_change=lambda old: (
-                schedule.update_jobs(scheduler, curator, old) if leading.is_set() else None
+            on_change=lambda old: schedule.update_jobs(
+                scheduler, curator, old, leading=leading.is_set()
             ),
             # A reloaded file is read as the started one was: base_url follows --host/--port.
             adjust=lambda new: served_at(new, host, port),
