@@ -29,6 +29,7 @@ from curator import (
     cli_research,
     cli_rules,
     cli_sources,
+    cli_store_copy,
     cli_stories,
     config,
     match,
@@ -560,6 +561,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.command)
+    if getattr(args, "standalone", None):  # needs neither feeds.yaml nor --store
+        return int(args.standalone(args))
     try:
         cfg = config.load(args.config)
         problems = match.check(cfg)  # terms that could never match: found before anything runs
@@ -969,6 +972,7 @@ def _add_store_commands(sub: Any) -> None:
         metavar="FILE",
         help="the backup to restore from (default: the newest in <store>/backups holding it)",
     )
+    cli_store_copy.register(ss)
     s.set_defaults(func=cmd_store)
 
     s = sub.add_parser("backup", help="write the whole store into one .tar.gz archive")
