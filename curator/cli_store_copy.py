@@ -5,7 +5,8 @@ in ``PGPASSWORD`` or ``~/.pgpass`` than on the command line).  The copy runs in 
 transaction of the target (:func:`curator.store.copy.copy`), then both sides are read again
 and compared; the table printed says, per table, the entries on each side and the checksum.
 Exit 0 when every table matches, 1 when one does not (named) or the copy was refused, 2 for
-the same store on both sides.
+the same store on both sides, a --from that is not a store directory, or a --to directory that
+holds other files.
 
 It needs neither feeds.yaml nor ``--store``: ``main`` runs it before loading either (the
 ``standalone`` default), so moving a store never opens, or creates, ``./store``.
@@ -16,10 +17,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from curator.exceptions import CuratorError
-from curator.store import Store, open_store
+from curator.store import Store, is_database_url, open_store
 from curator.store.copy import Report, check_source, copy, same_store
 
 __all__ = ["cmd_copy", "register"]
@@ -58,6 +60,20 @@ def _shown(location: str) -> str:
     return re.sub(r"^(postgres(?:ql)?://[^:/@]*:)[^@]*@", r"\1***@", location)
 
 
+def _not_a_store(src: str, dst: str) -> str | None:
+    """What is wrong with the directories given, if anything: opening a store directory makes
+    it, so a mistyped --from would otherwise copy an empty store, and a --to naming a folder
+    of other files would fill it with store files."""
+    if not is_database_url(src) and not (Path(src) / "items").is_dir():
+        return f"--from {src}: not a Curator store directory (it has no items/ folder)"
+    target = Path(dst)
+    if is_database_url(dst) or not target.exists() or (target / "items").is_dir():
+        return None
+    if not target.is_dir() or any(target.iterdir()):
+        return f"--to {dst}: neither a Curator store directory nor an empty directory"
+    return None
+
+
 def _open(location: str) -> Store:
     try:
         return open_store(location)
@@ -70,6 +86,10 @@ def _open(location: str) -> Store:
 
 def cmd_copy(args: argparse.Namespace) -> int:
     """Run the copy; print progress on stderr, the verification table on stdout."""
+    mistake = _not_a_store(args.copy_from, args.copy_to)
+    if mistake:
+        print(f"curator store copy: error: {mistake}", file=sys.stderr)
+        return 2
     try:
         src = _open(args.copy_from)
         check_source(src, _shown(args.copy_to))  # before the target is opened (and made)

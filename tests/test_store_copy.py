@@ -475,3 +475,37 @@ def test_the_command_needs_both_ends(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit) as e:
         main(["store", "copy", "--from", "store"])
     assert e.value.code == 2 and "--to" in capsys.readouterr().err
+
+
+def test_the_command_refuses_directories_that_are_not_stores(
+    source: TinyDBStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Opening a store directory makes it: a mistyped --from must not copy an empty store,
+    nor a --to naming a folder of other files fill it with store files."""
+    code, out, err = run(
+        ["store", "copy", "--from", str(tmp_path / "typo"), "--to", str(tmp_path / "b")], capsys
+    )
+    assert code == 2 and "not a Curator store directory" in err and out == ""
+    assert not (tmp_path / "typo").exists() and not (tmp_path / "b").exists()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    code, out, err = run(["store", "copy", "--from", str(source.path), "--to", str(home)], capsys)
+    assert code == 2 and "neither a Curator store directory nor an empty directory" in err
+    assert sorted(p.name for p in home.iterdir()) == ["notes.txt"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run(["store", "copy", "--from", str(source.path), "--to", str(empty)], capsys)[0] == 0
+
+
+def test_an_unusable_session_key_stops_the_copy_saying_what_to_do(
+    source: TinyDBStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a" / "secret_key").write_text("short\n")
+    code, out, err = run(
+        ["store", "copy", "--from", str(source.path), "--to", str(tmp_path / "b")], capsys
+    )
+    assert code == 1 and out == ""
+    assert f"{tmp_path / 'a' / 'secret_key'}: the session key must be at least 32" in err
+    assert "delete it" in err
+    assert TinyDBStore(tmp_path / "b").is_empty()

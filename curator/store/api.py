@@ -160,7 +160,8 @@ class Store(Protocol):
         ``ITEM.encode(item)``).  ``secret`` yields ``("session", {"value": <the session
         key>})`` when one exists (TinyDB: the ``<store>/secret_key`` file), nothing
         otherwise; it never makes one.  A document that does not load raises
-        :class:`~curator.exceptions.StoreCorrupt` naming where it is."""
+        :class:`~curator.exceptions.StoreCorrupt` naming where it is (an unusable session
+        key: :class:`~curator.exceptions.SecretKeyError`)."""
         ...
 
     def load(self, table: str, docs: Iterable[tuple[str, dict[str, Any]]]) -> int:

@@ -80,7 +80,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
-from curator.exceptions import StoreCorrupt, StoreError, StoreLocked
+from curator.exceptions import SecretKeyError, StoreCorrupt, StoreError, StoreLocked
 from curator.identifiers import identity_keys
 from curator.store import api
 from curator.store.codecs import (
@@ -1386,11 +1386,17 @@ class TinyDBStore:
             return None
         except (OSError, UnicodeDecodeError) as e:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            raise StoreCorrupt(path, f"cannot read the session key: {reason}") from None
+            raise SecretKeyError(
+                path,
+                f"cannot read the session key ({reason}): give the user running curator read "
+                "access to it, or delete it (a new one is made; everyone is signed out)",
+            ) from None
         try:
             check_secret_doc("session", {"value": key})
         except ValueError as e:
-            raise StoreCorrupt(path, str(e)) from None
+            raise SecretKeyError(
+                path, f"{e}: delete it (a new one is made; everyone is signed out)"
+            ) from None
         return key
 
     def _load_secret(self, docs: Iterable[tuple[str, dict[str, Any]]]) -> int:
