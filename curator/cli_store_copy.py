@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from curator.exceptions import CuratorError
 from curator.store import Store, is_database_url, open_store
-from curator.store.copy import Report, check_source, copy, same_store
+from curator.store.copy import Report, copy, same_store
 
 __all__ = ["cmd_copy", "register"]
 
@@ -90,9 +91,12 @@ def cmd_copy(args: argparse.Namespace) -> int:
     if mistake:
         print(f"curator store copy: error: {mistake}", file=sys.stderr)
         return 2
+    # Opening a store directory makes it: one made for a copy that fails is removed again.
+    made = None if is_database_url(args.copy_to) else Path(args.copy_to)
+    if made is not None and made.exists():
+        made = None
     try:
         src = _open(args.copy_from)
-        check_source(src, _shown(args.copy_to))  # before the target is opened (and made)
         dst = _open(args.copy_to)
         if same_store(src, dst):
             print(
@@ -103,11 +107,15 @@ def cmd_copy(args: argparse.Namespace) -> int:
         print(f"copying {src.location} to {dst.location}", file=sys.stderr)
         report = copy(src, dst, replace=args.replace, progress=_progress)
     except CuratorError as e:
+        _remove(made)
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        _remove(made)
         print(
-            "interrupted: a copy that had not finished is rolled back; run it again "
+            "interrupted: the directory made for the copy is removed"
+            if made is not None
+            else "interrupted: a copy that had not finished is rolled back; run it again "
             "(with --replace if it had finished)",
             file=sys.stderr,
         )
@@ -122,6 +130,12 @@ def cmd_copy(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def _remove(made: Path | None) -> None:
+    """Remove the store directory this command made, after a copy that did not happen."""
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 def _progress(table: str, count: int) -> None:

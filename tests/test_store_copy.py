@@ -157,6 +157,12 @@ def api_view(store: Store) -> dict[str, Any]:
     }
 
 
+def shard_counts(root: Path) -> dict[str, int]:
+    """What ``shards.json`` says each item shard holds, the empty ones left out."""
+    shards = json.loads((root / "shards.json").read_text())["shards"]
+    return {k: v["items"] for k, v in shards.items() if v["items"]}
+
+
 @pytest.fixture
 def source(tmp_path: Path) -> TinyDBStore:
     store = TinyDBStore(tmp_path / "a")
@@ -209,11 +215,10 @@ def test_a_round_trip_through_two_copies_keeps_every_table_and_object(
     assert stat.S_IMODE(os.stat(tmp_path / "c" / "secret_key").st_mode) == 0o600
     # The derived item counts are the target's own, right for what it holds.
     assert TinyDBStore(tmp_path / "c").damage(deep=True) == []
-    shards = json.loads((tmp_path / "c" / "shards.json").read_text())["shards"]
     held: dict[str, int] = {}
     for item in expected["items"]:
         held[item.id[:2]] = held.get(item.id[:2], 0) + 1
-    assert {k: v["items"] for k, v in shards.items() if v["items"]} == held
+    assert shard_counts(tmp_path / "c") == held
 
 
 def test_kept_entries_are_filed_by_their_own_time_in_the_target(
@@ -293,6 +298,7 @@ def test_replace_empties_the_target_first(source: TinyDBStore, tmp_path: Path) -
     assert "gone-source" not in target.states()
     assert target.session_key() == source.session_key() != old_key
     assert checksums(TinyDBStore(tmp_path / "b")) == checksums(source)
+    assert shard_counts(tmp_path / "b") == shard_counts(tmp_path / "a")
 
 
 def test_replace_with_a_source_without_a_session_key_removes_the_targets(
@@ -323,8 +329,8 @@ def test_a_damaged_source_file_stops_the_copy_before_anything_is_written(
 def test_a_document_that_does_not_decode_stops_the_copy_and_nothing_is_kept(
     source: TinyDBStore, tmp_path: Path
 ) -> None:
-    """Found only when the document is decoded (the file itself parses): the copy is already
-    under way, and the target's transaction drops everything."""
+    """The file itself parses, so only decoding every document finds it: the source is read
+    through once before anything is written."""
     path = tmp_path / "a" / "users.json"
     raw = json.loads(path.read_text())
     raw["users"]["bob"]["created_at"] = "last tuesday"
@@ -336,6 +342,33 @@ def test_a_document_that_does_not_decode_stops_the_copy_and_nothing_is_kept(
     assert "run `curator store repair` first" in str(e.value)
     assert target.is_empty() and TinyDBStore(tmp_path / "b").is_empty()
     assert list((tmp_path / "b" / "items").iterdir()) == []
+
+
+def test_a_copy_that_fails_half_way_leaves_the_target_as_it_was(
+    source: TinyDBStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One transaction of the target: items, titles and the rest already loaded when a later
+    table fails are dropped with it (here the kept entries' file goes bad between the
+    checksum pass and the copy's own read of it)."""
+    target = TinyDBStore(tmp_path / "b")
+    with target.transaction():
+        target.put_meta("mine", 1)
+    before = checksums(target)
+    real = TinyDBStore.dump
+    reads: dict[str, int] = {}
+
+    def failing(self: TinyDBStore, table: str) -> Any:
+        reads[table] = reads.get(table, 0) + 1
+        if table == "seen" and reads[table] == 2:
+            raise StoreCorrupt(self.path / "seen" / "00.json", "went bad")
+        return real(self, table)
+
+    monkeypatch.setattr(TinyDBStore, "dump", failing)
+    with pytest.raises(StoreError, match=r"went bad.*Nothing was copied"):
+        copy(source, target, replace=True)
+    monkeypatch.undo()
+    assert checksums(target) == before == checksums(TinyDBStore(tmp_path / "b"))
+    assert reads["items"] == 2  # the items were loaded, then dropped
 
 
 def test_the_same_store_is_refused_however_it_is_named(source: TinyDBStore, tmp_path: Path) -> None:
@@ -466,9 +499,9 @@ def test_the_command_refuses_a_damaged_source_and_the_same_store(
         ["store", "copy", "--from", str(source.path), "--to", str(tmp_path / "b")], capsys
     )
     assert code == 1 and out == ""
-    assert f"{tmp_path / 'a' / 'meta.json'}: does not load" in err
+    assert f"{tmp_path / 'a' / 'meta.json'}: the file does not load" in err
     assert "run `curator store repair` first" in err
-    assert not (tmp_path / "b").exists()  # checked before the target is opened (and made)
+    assert not (tmp_path / "b").exists()  # the directory made for the copy is removed
 
 
 def test_the_command_needs_both_ends(capsys: pytest.CaptureFixture[str]) -> None:

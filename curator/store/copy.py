@@ -7,9 +7,11 @@ target, so a copy that fails half-way leaves the target as it was.  Then both si
 again and compared table by table, by count and by a checksum of their documents, which are
 the same JSON whichever backend holds them (:mod:`curator.store.codecs`).
 
-The source is held in a transaction for the whole copy and its verification: what is copied
-is one consistent state, and the verification compares the target with that very state.
-Writers on the source (a ``curator serve`` left running) wait meanwhile; stop them first.
+The source is held in a transaction for the whole copy: what is copied is one consistent
+state, and the verification compares the target with that very state.  Writers on the source
+(a ``curator serve`` left running) wait meanwhile; stop them first.  Reading a store for a
+copy streams it (a TinyDB store one file at a time), so the source side needs little memory
+whatever its size.
 """
 
 from __future__ import annotations
@@ -131,22 +133,20 @@ def _dumped(src: Store, table: str) -> Iterator[tuple[str, dict[str, Any]]]:
         raise _SourceDamaged(e) from None
 
 
-def damaged_source(src: Store, dst_location: str) -> StoreError:
-    """The error for a source that cannot be copied whole: its damaged file named, and what
-    to do."""
+def _damaged(error: StoreCorrupt, src: Store, dst: Store) -> StoreError:
+    """The error for a source that cannot be copied whole: its damaged file, and what to do."""
     return StoreError(
-        f"Nothing was copied to {dst_location}: run `curator store repair` first "
-        f"(curator --store {src.location} store repair), then copy again"
+        f"{error} Nothing was copied to {dst.location}: run `curator store repair` first "
+        f"(curator --store {src.location} store repair), then copy again."
     )
 
 
-def check_source(src: Store, dst_location: str) -> None:
-    """Raise StoreError naming every file of *src* that does not load (before anything is
-    written anywhere): a copy must be whole, and repair is what restores such a file."""
-    damage = src.damage()
-    if damage:
-        names = "; ".join(str(d) for d in damage)
-        raise StoreError(f"{names}. {damaged_source(src, dst_location)}")
+def _refuse_data(dst: Store) -> None:
+    if not dst.is_empty():
+        raise StoreError(
+            f"{dst.location} is not empty: copy only into an empty store, or pass --replace "
+            "to empty it first (everything it holds is lost)"
+        )
 
 
 def copy(
@@ -155,32 +155,38 @@ def copy(
     """Copy every table of *src* into *dst*, then verify; the :class:`Report` says whether
     every table matches (it is not an error when one does not: the caller reports it).
 
+    Inside one transaction of *src*: its checksums are taken first, a pass that reads and
+    checks every document, so a damaged file stops the copy before the target is written
+    at all; then every table is dumped again into *dst*'s one transaction.  Once that has
+    committed, *dst* is read back and its checksums are compared with the source's.
+
     Refuses (StoreError, nothing written) when *src* and *dst* are one store, when *dst*
-    holds data and *replace* is false, and when a file of *src* does not load.  With
+    holds data and *replace* is false, and when a document of *src* does not load.  With
     *replace* each table of *dst* is emptied just before it is loaded, inside the same
     transaction.  *progress* is told each table's name and count once it is loaded.
     """
     if same_store(src, dst):
         raise StoreError(f"{src.location} is both the source and the target of the copy")
-    check_source(src, dst.location)
+    if not replace:
+        _refuse_data(dst)  # before reading the whole source for nothing
     copied: dict[str, int] = {}
     with src.transaction():
         try:
+            before = checksums(src)
+        except StoreCorrupt as e:
+            raise _damaged(e, src, dst) from None
+        try:
             with dst.transaction():
-                if not replace and not dst.is_empty():
-                    raise StoreError(
-                        f"{dst.location} is not empty: copy only into an empty store, or "
-                        "pass --replace to empty it first (everything it holds is lost)"
-                    )
+                if not replace:
+                    _refuse_data(dst)  # again, now that no one else can write it
                 for table in TABLES:
                     if replace:
                         dst.clear(table)
                     copied[table] = dst.load(table, _dumped(src, table))
                     if progress is not None:
                         progress(table, copied[table])
-        except _SourceDamaged as e:
-            raise StoreError(f"{e.error} {damaged_source(src, dst.location)}") from None
-        before = checksums(src)
+        except _SourceDamaged as e:  # read once already: only a backend bug gets here
+            raise _damaged(e.error, src, dst) from None
     after = checksums(_reopened(dst))
     return Report(
         src.location,
