@@ -124,9 +124,9 @@ def cmd_copy(args: argparse.Namespace) -> int:
     if report.ok:
         return 0
     print(
-        f"error: the copy differs from the source in: {', '.join(report.mismatched)}; "
-        f"was the source written meanwhile? Stop `curator serve` on it and copy again "
-        "with --replace",
+        f"error: the copy differs from the source in: {', '.join(report.mismatched)}. "
+        "Is something writing to the target (a `curator serve` on it)? Stop it and copy "
+        "again with --replace; otherwise keep using the source and report this as a bug",
         file=sys.stderr,
     )
     return 1

@@ -301,6 +301,19 @@ def test_replace_empties_the_target_first(source: TinyDBStore, tmp_path: Path) -
     assert shard_counts(tmp_path / "b") == shard_counts(tmp_path / "a")
 
 
+def test_a_source_without_a_session_key_leaves_none_in_the_target(tmp_path: Path) -> None:
+    """A target whose only data is its own session key counts as empty; the copy leaves it
+    the source's key, or none when the source has none (so the two verify alike)."""
+    src = TinyDBStore(tmp_path / "a")
+    with src.transaction():
+        src.put_user(FULL_USER)
+    target = TinyDBStore(tmp_path / "b")
+    target.session_key()
+    report = copy(src, target)
+    assert report.ok and not (tmp_path / "b" / "secret_key").exists()
+    assert target.users() == [FULL_USER]
+
+
 def test_replace_with_a_source_without_a_session_key_removes_the_targets(
     tmp_path: Path,
 ) -> None:

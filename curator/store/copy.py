@@ -3,9 +3,10 @@
 ``curator store copy --from SRC --to DST`` moves an installation from its directory to
 PostgreSQL (or back, or to another directory): every table of :data:`api.TABLES` goes through
 the backend-neutral :meth:`Store.dump` and :meth:`Store.load`, inside one transaction of the
-target, so a copy that fails half-way leaves the target as it was.  Then both sides are read
-again and compared table by table, by count and by a checksum of their documents, which are
-the same JSON whichever backend holds them (:mod:`curator.store.codecs`).
+target, so a copy that fails half-way leaves the target as it was.  The source's tables are
+counted and checksummed first, and the target's once the copy has committed, read back from
+where it keeps them; the two are compared table by table.  The checksums are of documents
+that are the same JSON whichever backend holds them (:mod:`curator.store.codecs`).
 
 The source is held in a transaction for the whole copy: what is copied is one consistent
 state, and the verification compares the target with that very state.  Writers on the source
@@ -180,7 +181,9 @@ def copy(
                 if not replace:
                     _refuse_data(dst)  # again, now that no one else can write it
                 for table in TABLES:
-                    if replace:
+                    # An "empty" target may have a session key of its own: the source's
+                    # replaces it, or its absence removes it, as for any other table.
+                    if replace or table == "secret":
                         dst.clear(table)
                     copied[table] = dst.load(table, _dumped(src, table))
                     if progress is not None:
