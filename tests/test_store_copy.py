@@ -23,6 +23,7 @@ from curator.cli import main
 from curator.exceptions import StoreCorrupt, StoreError
 from curator.store import Store, TinyDBStore
 from curator.store.api import TABLES
+from curator.store.codecs import dt_out
 from curator.store.copy import checksum, checksums, copy
 from curator.types import Event, SeenEntry, SourceState, User
 from tests.test_store import (
@@ -555,3 +556,16 @@ def test_an_unusable_session_key_stops_the_copy_saying_what_to_do(
     assert f"{tmp_path / 'a' / 'secret_key'}: the session key must be at least 32" in err
     assert "delete it" in err
     assert TinyDBStore(tmp_path / "b").is_empty()
+
+
+def test_loading_a_kept_entry_moves_it_to_the_file_of_its_time(tmp_path: Path) -> None:
+    store = TinyDBStore(tmp_path / "s")
+    entry = SEEN[0]
+    with store.transaction():
+        store.keep_seen([entry])
+    later = replace(entry, seen_at=entry.seen_at + timedelta(days=2))
+    doc = dict(TinyDBStore(tmp_path / "s").dump("seen"))[entry.id]
+    assert store.load("seen", [(entry.id, {**doc, "seen_at": dt_out(later.seen_at)})]) == 1
+    assert store.seen() == [later]
+    holding = [p.name for p in (tmp_path / "s" / "seen").iterdir() if entry.id in p.read_text()]
+    assert holding == [store._seen_bucket(later.seen_at).path.name]

@@ -1328,7 +1328,7 @@ class TinyDBStore:
                 stale: tuple[str, ...] = ()
                 if table == "seen":  # an entry moved to the bucket of its seen_at
                     present = part.docs()
-                    stale = tuple(k for k in written if k in present and k not in batch)
+                    stale = tuple(k for k in present if k in written and k not in batch)
                 if batch or stale:
                     part.put_many(batch, remove=stale)
             return len(written)
