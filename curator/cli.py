@@ -560,9 +560,10 @@ def _config_problems(error: ConfigError, path: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose, args.command)
     if getattr(args, "standalone", None):  # needs neither feeds.yaml nor --store
+        _setup_logging(args.verbose, args.command)
         return int(args.standalone(args))
+    _setup_logging(args.verbose, args.command)
     try:
         cfg = config.load(args.config)
         problems = match.check(cfg)  # terms that could never match: found before anything runs

@@ -19,11 +19,13 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curator.exceptions import CuratorError
-from curator.store import Store, is_database_url, open_store
-from curator.store.copy import Report, copy, same_store
+
+if TYPE_CHECKING:  # the store is imported when the command runs: `curator --help` stays quick
+    from curator.store import Store
+    from curator.store.copy import Report
 
 __all__ = ["cmd_copy", "register"]
 
@@ -61,14 +63,20 @@ def _shown(location: str) -> str:
     return re.sub(r"^(postgres(?:ql)?://[^:/@]*:)[^@]*@", r"\1***@", location)
 
 
+def _is_url(location: str) -> bool:
+    from curator.store import is_database_url
+
+    return is_database_url(location)
+
+
 def _not_a_store(src: str, dst: str) -> str | None:
     """What is wrong with the directories given, if anything: opening a store directory makes
     it, so a mistyped --from would otherwise copy an empty store, and a --to naming a folder
     of other files would fill it with store files."""
-    if not is_database_url(src) and not (Path(src) / "items").is_dir():
+    if not _is_url(src) and not (Path(src) / "items").is_dir():
         return f"--from {src}: not a Curator store directory (it has no items/ folder)"
     target = Path(dst)
-    if is_database_url(dst) or not target.exists() or (target / "items").is_dir():
+    if _is_url(dst) or not target.exists() or (target / "items").is_dir():
         return None
     if not target.is_dir() or any(target.iterdir()):
         return f"--to {dst}: neither a Curator store directory nor an empty directory"
@@ -76,6 +84,8 @@ def _not_a_store(src: str, dst: str) -> str | None:
 
 
 def _open(location: str) -> Store:
+    from curator.store import open_store
+
     try:
         return open_store(location)
     except ImportError as e:  # psycopg missing: a clear line, not a traceback
@@ -87,12 +97,14 @@ def _open(location: str) -> Store:
 
 def cmd_copy(args: argparse.Namespace) -> int:
     """Run the copy; print progress on stderr, the verification table on stdout."""
+    from curator.store.copy import copy, same_store
+
     mistake = _not_a_store(args.copy_from, args.copy_to)
     if mistake:
         print(f"curator store copy: error: {mistake}", file=sys.stderr)
         return 2
     # Opening a store directory makes it: one made for a copy that fails is removed again.
-    made = None if is_database_url(args.copy_to) else Path(args.copy_to)
+    made = None if _is_url(args.copy_to) else Path(args.copy_to)
     if made is not None and made.exists():
         made = None
     try:
