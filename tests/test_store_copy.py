@@ -1,7 +1,9 @@
 """``curator store copy``: a whole store moved table by table, then proved the same.
 
-On real TinyDB stores in tmp_path (the PostgreSQL backend runs the same checks through
-:func:`curator.store.copy.checksums`), and through ``curator.cli.main`` for the command.
+On real TinyDB stores in tmp_path, and through ``curator.cli.main`` for the command.  ``fill``
+(every table holding something), ``api_view`` (all of it read back through the ordinary
+methods) and :func:`curator.store.copy.checksums` are what a test of another backend's copy
+needs too.
 """
 
 from __future__ import annotations
@@ -569,3 +571,17 @@ def test_loading_a_kept_entry_moves_it_to_the_file_of_its_time(tmp_path: Path) -
     assert store.seen() == [later]
     holding = [p.name for p in (tmp_path / "s" / "seen").iterdir() if entry.id in p.read_text()]
     assert holding == [store._seen_bucket(later.seen_at).path.name]
+
+
+def test_clear_empties_one_table_and_says_how_much_it_held(source: TinyDBStore) -> None:
+    with source.transaction():
+        assert source.clear("users") == 2
+        assert source.clear("seen") == len(SEEN)
+        assert source.clear("secret") == 1
+        assert source.clear("secret") == 0
+    assert source.users() == [] and source.seen() == []
+    assert not (source.path / "secret_key").exists()
+    again = TinyDBStore(source.path)
+    assert again.users() == [] and again.seen() == [] and len(again.items()) == 35
+    with pytest.raises(ValueError, match="no table 'shards'"):
+        again.clear("shards")
