@@ -51,6 +51,7 @@ from curator.store.codecs import (
     SEEN,
     STATE,
     USER,
+    canonical_doc,
     dataclass_codec,
     dt_in,
     dt_out,
@@ -262,7 +263,15 @@ class PostgresStore:
 
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         conn = self._require_transaction()
-        return conn.execute(sql, params).rowcount
+        try:
+            return conn.execute(sql, params).rowcount
+        except psycopg.DataError as e:
+            # jsonb refuses what JSON allows but PostgreSQL text cannot hold (a NUL, "\u0000"):
+            # feed text never carries one (curator.normalize strips them), hand-made data may.
+            raise StoreError(
+                f"{self.location}: the database refused a value ({e.diag.message_primary}): "
+                f"{e.diag.context or sql.split('(')[0].strip()}"
+            ) from None
 
     def _require_transaction(self) -> psycopg.Connection[Any]:
         conn = self._tx.conn
@@ -704,6 +713,110 @@ class PostgresStore:
         doc = self._doc("secret", "session")
         assert doc is not None
         return str(doc["value"])
+
+    # copying (curator store copy) ----------------------------------------------------------------
+
+    def dump(self, table: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every entry of *table* in code-point order of its key, streamed through a
+        server-side cursor (a million items are never held at once), each document checked
+        and made canonical as a read would."""
+        if table not in api.TABLES:
+            raise ValueError(f"no table {table!r}")
+        params: tuple[str, ...] = ()
+        if table == "items":
+            sql = 'SELECT id, doc FROM items ORDER BY id COLLATE "C"'
+        else:
+            sql = 'SELECT key, doc FROM docs WHERE tbl = %s ORDER BY key COLLATE "C"'
+            params = (table,)
+        with self._conn() as conn:
+            # A named cursor needs a transaction of its own unless the caller holds one.
+            block = contextlib.nullcontext() if self._tx.conn is not None else conn.transaction()
+            with block, conn.cursor(name=f"dump_{table}") as cur:
+                cur.itersize = 2000
+                cur.execute(sql, params)
+                for key, doc in cur:
+                    try:
+                        clean = canonical_doc(table, key, doc)
+                    except ValueError as e:
+                        raise StoreError(
+                            f"{self.location}: {table} {key!r} does not load: {e}"
+                        ) from None
+                    yield key, clean
+
+    def load(self, table: str, docs: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        if table not in api.TABLES:
+            raise ValueError(f"no table {table!r}")
+        with self.transaction():
+            conn = self._require_transaction()
+            written = 0
+            batch: list[tuple[Any, ...]] = []
+            for key, doc in docs:
+                try:
+                    clean = canonical_doc(table, key, doc)
+                except ValueError as e:
+                    raise StoreError(f"{table} {key!r}: {e}") from None
+                batch.append(self._row(table, key, clean))
+                written += 1
+                if len(batch) >= 1000:
+                    self._insert(conn, table, batch)
+                    batch = []
+            if batch:
+                self._insert(conn, table, batch)
+            if table == "model" and written:
+                conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'model'")
+        return written
+
+    @staticmethod
+    def _row(table: str, key: str, doc: dict[str, Any]) -> tuple[Any, ...]:
+        if table == "items":
+            return (key, doc["status"], doc["first_seen"], doc.get("reviewed_at"), Jsonb(doc))
+        stamp_field = {
+            "titles": "first_seen",
+            "research_cache": "at",
+            "near_misses": "seen_at",
+            "seen": "seen_at",
+        }.get(table)
+        stamp = doc.get(stamp_field) if stamp_field else None
+        return (table, key, stamp, Jsonb(doc))
+
+    def _insert(
+        self, conn: psycopg.Connection[Any], table: str, rows: list[tuple[Any, ...]]
+    ) -> None:
+        try:
+            with conn.cursor() as cur:
+                if table == "items":
+                    cur.executemany(
+                        "INSERT INTO items (id, status, first_seen, reviewed_at, seq, doc)"
+                        " VALUES (%s, %s, %s, %s, nextval('items_seq'), %s)"
+                        " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+                        " first_seen = excluded.first_seen, reviewed_at = excluded.reviewed_at,"
+                        " seq = excluded.seq, doc = excluded.doc",
+                        rows,
+                    )
+                else:
+                    cur.executemany(
+                        "INSERT INTO docs (tbl, key, stamp, doc) VALUES (%s, %s, %s, %s)"
+                        " ON CONFLICT (tbl, key) DO UPDATE SET stamp = excluded.stamp,"
+                        " doc = excluded.doc",
+                        rows,
+                    )
+        except psycopg.DataError as e:
+            raise StoreError(f"{self.location}: {table}: the database refused a row: {e}") from None
+
+    def clear(self, table: str) -> int:
+        if table not in api.TABLES:
+            raise ValueError(f"no table {table!r}")
+        with self.transaction():
+            if table == "items":
+                return self._write("DELETE FROM items")
+            return self._write("DELETE FROM docs WHERE tbl = %s", (table,))
+
+    def is_empty(self) -> bool:
+        row = self._one(
+            "SELECT (SELECT count(*) FROM items)"
+            " + (SELECT count(*) FROM docs WHERE tbl <> 'secret')"
+        )
+        return not row or int(row[0]) == 0
 
     # health and serving --------------------------------------------------------------------------
 
