@@ -41,6 +41,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX items_by_status ON items (status, first_seen);
         CREATE INDEX items_by_review ON items (status, reviewed_at);
         CREATE INDEX items_by_seq ON items (seq);
+        CREATE INDEX items_by_first_seen ON items (first_seen);
         CREATE SEQUENCE items_seq;
 
         -- Every other table of the store: titles, aliases, research_ids, research_cache,

@@ -352,6 +352,20 @@ class PostgresStore:
             rows = self._rows("SELECT id, doc FROM items WHERE status = %s", (status,))
         return [self._item(key, doc) for key, doc in rows]
 
+    def items_seen_since(self, since: datetime) -> list[Item]:
+        rows = self._rows("SELECT id, doc FROM items WHERE first_seen >= %s", (dt_out(since),))
+        return [self._item(key, doc) for key, doc in rows]
+
+    def item_changes(self, token: object | None) -> tuple[list[Item] | None, object]:
+        """Rows past the sequence number *token*: every committed item write takes the next
+        number while it holds the write lock, so those are exactly the writes since."""
+        if not isinstance(token, int):
+            row = self._one("SELECT coalesce(max(seq), 0) FROM items")
+            return None, int(row[0]) if row else 0
+        rows = self._rows("SELECT id, doc, seq FROM items WHERE seq > %s ORDER BY seq", (token,))
+        items = [self._item(key, doc) for key, doc, _ in rows]
+        return items, max((int(seq) for _, _, seq in rows), default=token)
+
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
         for status, n in self._rows("SELECT status, count(*) FROM items GROUP BY status"):

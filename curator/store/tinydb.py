@@ -876,6 +876,13 @@ class TinyDBStore:
                 out += view.by_status[status]
         return out
 
+    def items_seen_since(self, since: datetime) -> list[Item]:
+        return [i for i in self.items() if i.first_seen >= since]
+
+    def item_changes(self, token: object | None) -> tuple[list[Item] | None, object]:
+        """Not tracked: listing every item is cheap here (decoded and cached per shard)."""
+        return None, self.version()
+
     def counts(self) -> dict[str, int]:
         """Number of readable items by status; every status is present, with 0 when none."""
         counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
