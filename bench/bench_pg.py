@@ -262,7 +262,7 @@ def measure(url: str, runs: int, ops: tuple[str, ...] = OPS) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     stories.sync(store, NOW)
     story_s = (time.perf_counter() - t0, time.process_time() - c0)
-    window = len(store.items_first_seen_since(NOW - timedelta(seconds=cfg.stories.window)))
+    window = len(store.items_seen_since(NOW - timedelta(seconds=cfg.stories.window)))
     asyncio.run(cur.aclose())
     store.close()
     labels = {

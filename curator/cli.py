@@ -30,6 +30,7 @@ from curator import (
     cli_research,
     cli_rules,
     cli_sources,
+    cli_store_copy,
     cli_stories,
     config,
     match,
@@ -563,6 +564,9 @@ def _config_problems(error: ConfigError, path: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "standalone", None):  # needs neither feeds.yaml nor --store
+        _setup_logging(args.verbose, args.command)
+        return int(args.standalone(args))
     _setup_logging(args.verbose, args.command)
     try:
         cfg = config.load(args.config)
@@ -976,6 +980,7 @@ def _add_store_commands(sub: Any) -> None:
         metavar="FILE",
         help="the backup to restore from (default: the newest in <store>/backups holding it)",
     )
+    cli_store_copy.register(ss)
     s.set_defaults(func=cmd_store)
 
     s = sub.add_parser("backup", help="write the whole store into one .tar.gz archive")

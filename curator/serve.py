@@ -1,8 +1,10 @@
 """``curator serve``: the scheduler and the web app in one asyncio event loop.
 
-One process per store (the store's server lock): several schedulers would poll and send the
-digest several times over.  SIGINT/SIGTERM make uvicorn stop accepting requests; store writes
-are synchronous blocks, so by the time the loop handles the signal no transaction is half done.
+One process per store directory (the store's server lock), or any number on one PostgreSQL
+database, one of which runs the scheduler (:mod:`curator.leader`): several schedulers would
+poll and send the digest several times over.  SIGINT/SIGTERM make uvicorn stop accepting
+requests; store writes are synchronous blocks, so by the time the loop handles the signal no
+transaction is half done.
 SIGHUP, and a change to the configuration file seen by the ``config-watch`` job, re-read it
 (:mod:`curator.reload`).
 """
@@ -17,16 +19,19 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from curator import schedule
 from curator.config import served_at
 from curator.core import Curator
 from curator.exceptions import PortInUse, StoreError
+from curator.leader import Leadership
 from curator.reload import ConfigWatcher
+from curator.store import TinyDBStore
 
 log = logging.getLogger("curator.serve")
 
@@ -148,7 +153,17 @@ async def run(
         curator.store.items("pending")
         gc.collect()
         gc.freeze()
-        scheduler = schedule.build_scheduler(curator)
+        # A store directory has one server (the lock above): it runs every job.  On a
+        # database every instance serves and polls (each poll claims its source first), and
+        # the one holding the scheduler lock (curator.leader) adds the digest, backup and
+        # ranking jobs.
+        alone = isinstance(curator.store, TinyDBStore)
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        schedule.add_poll_jobs(scheduler, curator)
+        leading = asyncio.Event()
+        if alone:
+            schedule.add_jobs(scheduler, curator)
+            leading.set()
         server = _Server(
             uvicorn.Config(
                 app,
@@ -161,7 +176,9 @@ async def run(
         )
         watcher = ConfigWatcher(
             curator,
-            on_change=lambda old: schedule.update_jobs(scheduler, curator, old),
+            on_change=lambda old: schedule.update_jobs(
+                scheduler, curator, old, leading=leading.is_set()
+            ),
             # A reloaded file is read as the started one was: base_url follows --host/--port.
             adjust=lambda new: served_at(new, host, port),
         )
@@ -187,6 +204,15 @@ async def run(
 
         loop.add_signal_handler(signal.SIGHUP, hangup)
         scheduler.start()
+
+        def lead() -> None:
+            schedule.add_jobs(scheduler, curator)
+            leading.set()
+
+        leadership = None
+        if not alone:
+            leadership = Leadership(curator.store, lambda: _call_in(loop, lead))
+            leadership.start()
         log.info(
             "serving on http://%s:%d with %d scheduled jobs",
             shown,
@@ -198,6 +224,8 @@ async def run(
         finally:
             loop.remove_signal_handler(signal.SIGHUP)
             scheduler.shutdown(wait=False)
+            if leadership is not None:
+                await asyncio.to_thread(leadership.stop)
             pending = [
                 t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()
             ]
@@ -214,3 +242,8 @@ async def run(
             await curator.aclose()
             sock.close()
             log.info("stopped")
+
+
+def _call_in(loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:
+    """Run *fn* in *loop*'s thread (the scheduler's jobs are added where it runs)."""
+    loop.call_soon_threadsafe(fn)

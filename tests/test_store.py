@@ -1143,13 +1143,76 @@ def test_items_for_is_select_over_every_item(store: Store) -> None:
     assert publish.items_for(store, settings[0], nows[3]).items == ()
 
 
-def test_items_first_seen_since(store: Store) -> None:
+def test_items_seen_since(store: Store) -> None:
     put(store, *(make_item(n) for n in range(10)))  # first seen T0 + n minutes
     put(store, make_item(3, status="rejected", reviewed_at=T0 + timedelta(days=9)))
     since = T0 + timedelta(minutes=4)
-    assert {i.id for i in store.items_first_seen_since(since)} == {
+    assert {i.id for i in store.items_seen_since(since)} == {
         item_id(n) for n in range(4, 10)
     }  # at `since` counts
-    got = {i.id: i for i in store.items_first_seen_since(T0)}
+    got = {i.id: i for i in store.items_seen_since(T0)}
     assert len(got) == 10 and got[item_id(3)].status == "rejected"
-    assert store.items_first_seen_since(T0 + timedelta(days=1)) == []
+    assert store.items_seen_since(T0 + timedelta(days=1)) == []
+
+
+# ------------------------------------------------------------- shared between processes/instances
+
+
+def test_a_lock_is_held_by_one_handle_at_a_time(
+    store_location: str, store_at: Callable[..., Store]
+) -> None:
+    one, two = store_at(store_location), store_at(store_location)
+    with one.lock("digest-send", wait=0) as held:
+        assert held
+        with two.lock("digest-send", wait=0) as other:
+            assert not other
+        with two.lock("something-else", wait=0) as other:
+            assert other  # locks are by name
+    with two.lock("digest-send", wait=0) as held:
+        assert held  # released when the block ended
+
+
+def test_the_session_key_is_made_once_and_shared(
+    store_location: str, store_at: Callable[..., Store]
+) -> None:
+    key = store_at(store_location).session_key()
+    assert len(key) >= 32
+    assert store_at(store_location).session_key() == key
+
+
+def test_a_source_is_claimed_by_one_instance_per_window(
+    store_location: str, store_at: Callable[..., Store], backend: str
+) -> None:
+    store = store_at(store_location)
+    assert store.claim("s", holder="a", now=T0, window=600)
+    assert store.claim("s", holder="a", now=T0 + timedelta(seconds=1), window=600)  # its own
+    later = T0 + timedelta(seconds=601)
+    if backend == "tinydb":  # one server per directory: nobody else to claim it
+        assert store.claim("s", holder="b", now=T0, window=600)
+        return
+    assert not store.claim("s", holder="b", now=T0 + timedelta(seconds=2), window=600)
+    assert store.claim("other", holder="b", now=T0, window=600)
+    assert store.claim("s", holder="b", now=later, window=600)  # the window passed
+    assert not store.claim("s", holder="a", now=later, window=600)
+
+
+def test_instances_claiming_one_source_at_once_poll_it_once(
+    database_url: str, store_at: Callable[..., Store]
+) -> None:
+    handles = [store_at(database_url) for _ in range(3)]
+    barrier = threading.Barrier(len(handles))
+    won: list[str] = []
+
+    def claim(store: Store, holder: str) -> None:
+        barrier.wait()
+        if store.claim("s", holder=holder, now=T0, window=600):
+            won.append(holder)
+
+    threads = [
+        threading.Thread(target=claim, args=(h, f"instance-{n}")) for n, h in enumerate(handles)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1

@@ -41,6 +41,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX items_by_status ON items (status, first_seen);
         CREATE INDEX items_by_review ON items (status, reviewed_at);
         CREATE INDEX items_by_seq ON items (seq);
+        CREATE INDEX items_by_first_seen ON items (first_seen);
         CREATE SEQUENCE items_seq;
 
         -- Every other table of the store: titles, aliases, research_ids, research_cache,
@@ -116,8 +117,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX items_by_review_time ON items (status, review_time);
         CREATE INDEX items_approved_changes ON items (changed_at) WHERE was_approved;
         CREATE INDEX items_approved_by_rank ON items (rank_key) WHERE status = 'approved';
-        -- The same-story index reads the items first seen within its window (14 days).
-        CREATE INDEX items_by_first_seen ON items ((first_seen COLLATE "C"));
 
         -- Items by status, kept by statement triggers in the writing transaction (a count
         -- over a million rows costs a scan; every editor page shows these).

@@ -51,6 +51,7 @@ from curator.store.codecs import (
     SEEN,
     STATE,
     USER,
+    canonical_doc,
     dataclass_codec,
     dt_in,
     dt_out,
@@ -80,6 +81,12 @@ T = TypeVar("T")
 _WRITE_LOCK = 0x43555241544F52  # "CURATOR"
 #: The advisory lock under which migrations run.
 _MIGRATE_LOCK = _WRITE_LOCK + 1
+
+
+def _failure_key(key: str) -> str:
+    """How a throttle key (an account name, an address: personal data, and holding NULs
+    PostgreSQL text refuses) is kept: its SHA-256."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class SchemaError(StoreError):
@@ -325,7 +332,15 @@ class PostgresStore:
 
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         conn = self._require_transaction()
-        return conn.execute(sql, params).rowcount
+        try:
+            return conn.execute(sql, params).rowcount
+        except psycopg.DataError as e:
+            # jsonb refuses what JSON allows but PostgreSQL text cannot hold (a NUL, "\u0000"):
+            # feed text never carries one (curator.normalize strips them), hand-made data may.
+            raise StoreError(
+                f"{self.location}: the database refused a value ({e.diag.message_primary}): "
+                f"{e.diag.context or sql.split('(')[0].strip()}"
+            ) from None
 
     def _require_transaction(self) -> psycopg.Connection[Any]:
         conn = self._tx.conn
@@ -408,6 +423,20 @@ class PostgresStore:
             rows = self._rows("SELECT id, doc FROM items WHERE status = %s", (status,))
         return [self._item(key, doc) for key, doc in rows]
 
+    def items_seen_since(self, since: datetime) -> list[Item]:
+        rows = self._rows("SELECT id, doc FROM items WHERE first_seen >= %s", (dt_out(since),))
+        return [self._item(key, doc) for key, doc in rows]
+
+    def item_changes(self, token: object | None) -> tuple[list[Item] | None, object]:
+        """Rows past the sequence number *token*: every committed item write takes the next
+        number while it holds the write lock, so those are exactly the writes since."""
+        if not isinstance(token, int):
+            row = self._one("SELECT coalesce(max(seq), 0) FROM items")
+            return None, int(row[0]) if row else 0
+        rows = self._rows("SELECT id, doc, seq FROM items WHERE seq > %s ORDER BY seq", (token,))
+        items = [self._item(key, doc) for key, doc, _ in rows]
+        return items, max((int(seq) for _, _, seq in rows), default=token)
+
     def counts(self) -> dict[str, int]:
         """Kept by triggers in the writing transactions (migration 3): no scan."""
         counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
@@ -418,12 +447,6 @@ class PostgresStore:
             if status in counts:
                 counts[status] = int(n)
         return counts
-
-    def items_first_seen_since(self, since: datetime) -> list[Item]:
-        rows = self._rows(
-            'SELECT id, doc FROM items WHERE first_seen COLLATE "C" >= %s', (dt_out(since),)
-        )
-        return [self._item(key, doc) for key, doc in rows]
 
     def items_reviewed_since(self, status: Status, since: datetime) -> Iterator[Item]:
         """In pages along ``items_approved_by_rank`` (for ``approved``), each a little
@@ -721,6 +744,13 @@ class PostgresStore:
         except psycopg.Error as e:
             raise _connect_error(self.url, e) from None
         with conn:
+            # A holder whose machine vanishes (no FIN, no RST) is found dead by the server's
+            # keepalives within about 10 s, and its locks freed (the scheduler's takeover).
+            conn.execute(
+                "SELECT set_config('tcp_keepalives_idle', '4', false),"
+                " set_config('tcp_keepalives_interval', '2', false),"
+                " set_config('tcp_keepalives_count', '3', false)"
+            )
             deadline = time.monotonic() + wait
             while True:
                 row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
@@ -736,6 +766,66 @@ class PostgresStore:
                 with contextlib.suppress(psycopg.Error):
                     conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
+    # claims and throttle ------------------------------------------------------------------------
+
+    def claim(self, source_id: str, *, holder: str, now: datetime, window: float) -> bool:
+        """The source's claim row, locked with ``FOR UPDATE SKIP LOCKED``: an instance that
+        finds it locked (another is claiming it this instant) or claimed by another holder
+        within *window* seconds leaves the source alone.  Its own short transaction, outside
+        the store's write lock, so claiming never waits behind a poll's commit."""
+        try:
+            with self._pool.connection(timeout=self._lock_timeout) as conn, conn.transaction():
+                conn.execute(
+                    "INSERT INTO claims (source_id, holder, claimed_at)"
+                    " VALUES (%s, '', 'epoch') ON CONFLICT DO NOTHING",
+                    (source_id,),
+                )
+                row = conn.execute(
+                    "SELECT holder, claimed_at FROM claims WHERE source_id = %s"
+                    " FOR UPDATE SKIP LOCKED",
+                    (source_id,),
+                ).fetchone()
+                if row is None:
+                    return False
+                last_holder, claimed_at = row
+                if last_holder != holder and claimed_at > now - timedelta(seconds=window):
+                    return False
+                conn.execute(
+                    "UPDATE claims SET holder = %s, claimed_at = %s WHERE source_id = %s",
+                    (holder, now, source_id),
+                )
+                return True
+        except PoolTimeout:
+            raise StoreLocked(
+                f"{self.location}: no database connection free for {self._lock_timeout:g} s"
+            ) from None
+        except psycopg.OperationalError as e:
+            raise StoreError(f"{self.location}: the database is unreachable: {e}") from None
+
+    def signin_failures(self, keys: tuple[str, ...], since: float) -> dict[str, list[float]]:
+        """Failed sign-ins under *keys* after *since* (wall-clock seconds), oldest first
+        (:class:`curator.auth.SharedSignInThrottle`)."""
+        named = {_failure_key(k): k for k in keys}
+        found: dict[str, list[float]] = {}
+        for key, at in self._rows(
+            "SELECT key, at FROM signin_failures WHERE key = ANY(%s) AND at > %s ORDER BY at",
+            (list(named), since),
+        ):
+            found.setdefault(named[key], []).append(float(at))
+        return found
+
+    def set_signin_failures(self, times: dict[str, list[float]], since: float) -> None:
+        """Make the failures under each key of *times* exactly those; forget every failure
+        older than *since* on the way (the window has passed for all keys)."""
+        conn = self._require_transaction()
+        conn.execute("DELETE FROM signin_failures WHERE at <= %s", (since,))
+        conn.execute(
+            "DELETE FROM signin_failures WHERE key = ANY(%s)", ([_failure_key(k) for k in times],)
+        )
+        rows = [(_failure_key(key), at) for key, ats in times.items() for at in ats]
+        if rows:
+            conn.cursor().executemany("INSERT INTO signin_failures (key, at) VALUES (%s, %s)", rows)
+
     def session_key(self) -> str:
         """Generated once and kept in the database, so every instance signs alike."""
         key = secrets.token_urlsafe(48)
@@ -748,6 +838,110 @@ class PostgresStore:
         doc = self._doc("secret", "session")
         assert doc is not None
         return str(doc["value"])
+
+    # copying (curator store copy) ----------------------------------------------------------------
+
+    def dump(self, table: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every entry of *table* in code-point order of its key, streamed through a
+        server-side cursor (a million items are never held at once), each document checked
+        and made canonical as a read would."""
+        if table not in api.TABLES:
+            raise ValueError(f"no table {table!r}")
+        params: tuple[str, ...] = ()
+        if table == "items":
+            sql = 'SELECT id, doc FROM items ORDER BY id COLLATE "C"'
+        else:
+            sql = 'SELECT key, doc FROM docs WHERE tbl = %s ORDER BY key COLLATE "C"'
+            params = (table,)
+        with self._conn() as conn:
+            # A named cursor needs a transaction of its own unless the caller holds one.
+            block = contextlib.nullcontext() if self._tx.conn is not None else conn.transaction()
+            with block, conn.cursor(name=f"dump_{table}") as cur:
+                cur.itersize = 2000
+                cur.execute(sql, params)
+                for key, doc in cur:
+                    try:
+                        clean = canonical_doc(table, key, doc)
+                    except ValueError as e:
+                        raise StoreError(
+                            f"{self.location}: {table} {key!r} does not load: {e}"
+                        ) from None
+                    yield key, clean
+
+    def load(self, table: str, docs: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        if table not in api.TABLES:
+            raise ValueError(f"no table {table!r}")
+        with self.transaction():
+            conn = self._require_transaction()
+            written = 0
+            batch: list[tuple[Any, ...]] = []
+            for key, doc in docs:
+                try:
+                    clean = canonical_doc(table, key, doc)
+                except ValueError as e:
+                    raise StoreError(f"{table} {key!r}: {e}") from None
+                batch.append(self._row(table, key, clean))
+                written += 1
+                if len(batch) >= 1000:
+                    self._insert(conn, table, batch)
+                    batch = []
+            if batch:
+                self._insert(conn, table, batch)
+            if table == "model" and written:
+                conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'model'")
+        return written
+
+    @staticmethod
+    def _row(table: str, key: str, doc: dict[str, Any]) -> tuple[Any, ...]:
+        if table == "items":
+            return (key, doc["status"], doc["first_seen"], doc.get("reviewed_at"), Jsonb(doc))
+        stamp_field = {
+            "titles": "first_seen",
+            "research_cache": "at",
+            "near_misses": "seen_at",
+            "seen": "seen_at",
+        }.get(table)
+        stamp = doc.get(stamp_field) if stamp_field else None
+        return (table, key, stamp, Jsonb(doc))
+
+    def _insert(
+        self, conn: psycopg.Connection[Any], table: str, rows: list[tuple[Any, ...]]
+    ) -> None:
+        try:
+            with conn.cursor() as cur:
+                if table == "items":
+                    cur.executemany(
+                        "INSERT INTO items (id, status, first_seen, reviewed_at, seq, doc)"
+                        " VALUES (%s, %s, %s, %s, nextval('items_seq'), %s)"
+                        " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+                        " first_seen = excluded.first_seen, reviewed_at = excluded.reviewed_at,"
+                        " seq = excluded.seq, doc = excluded.doc",
+                        rows,
+                    )
+                else:
+                    cur.executemany(
+                        "INSERT INTO docs (tbl, key, stamp, doc) VALUES (%s, %s, %s, %s)"
+                        " ON CONFLICT (tbl, key) DO UPDATE SET stamp = excluded.stamp,"
+                        " doc = excluded.doc",
+                        rows,
+                    )
+        except psycopg.DataError as e:
+            raise StoreError(f"{self.location}: {table}: the database refused a row: {e}") from None
+
+    def clear(self, table: str) -> int:
+        if table not in api.TABLES:
+            raise ValueError(f"no table {table!r}")
+        with self.transaction():
+            if table == "items":
+                return self._write("DELETE FROM items")
+            return self._write("DELETE FROM docs WHERE tbl = %s", (table,))
+
+    def is_empty(self) -> bool:
+        row = self._one(
+            "SELECT (SELECT count(*) FROM items)"
+            " + (SELECT count(*) FROM docs WHERE tbl <> 'secret')"
+        )
+        return not row or int(row[0]) == 0
 
     # health and serving --------------------------------------------------------------------------
 
