@@ -93,3 +93,69 @@ def test_redact_drops_only_the_password() -> None:
         "postgresql://u@h:5432/db?sslmode=require"
     )
     assert redact("postgresql://h/db") == "postgresql://h/db"
+
+
+def test_migration_3_lifts_the_columns_and_counts_of_items_already_stored(
+    pg_databases: postgres.Databases | None,
+) -> None:
+    """A database of schema 2 holding items (written as the code of then wrote them) gets
+    the generated columns, their indexes and the counts, and answers as a fresh one."""
+    from datetime import UTC, datetime, timedelta
+
+    from psycopg.types.json import Jsonb
+
+    from curator import publish
+    from curator.config import Publish
+    from curator.store.codecs import ITEM
+    from curator.store.postgres import migrate
+    from curator.types import Event
+    from tests.test_store import make_item
+
+    url = postgres.need(pg_databases).fresh(migrated=False)
+    t0 = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+    items = [make_item(n) for n in range(3)]
+    items += [make_item(n, status="approved", reviewed_at=t0 + timedelta(days=n)) for n in (3, 4)]
+    items.append(
+        make_item(
+            5,
+            status="rejected",
+            reviewed_at=t0 + timedelta(days=6),
+            updated_at=t0 + timedelta(days=6),
+            history=(Event(t0 + timedelta(days=5), "approved", "ed"),),
+        )
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE curator_schema (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for step in MIGRATIONS[:2]:
+            conn.execute(step.sql.encode())
+            conn.execute(
+                "INSERT INTO curator_schema (version, name) VALUES (%s, %s)",
+                (step.version, step.name),
+            )
+        for seq, item in enumerate(items, 1):
+            doc = ITEM.encode(item)
+            conn.execute(
+                "INSERT INTO items (id, status, first_seen, reviewed_at, seq, doc)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (item.id, item.status, doc["first_seen"], doc["reviewed_at"], seq, Jsonb(doc)),
+            )
+    assert migrate(url) == [f"3: {MIGRATIONS[2].name}"]
+    store = PostgresStore(url)
+    try:
+        assert store.counts() == {"pending": 3, "approved": 2, "rejected": 1}
+        assert len(store.items("pending")) == 3
+        assert store.last_approved_change() == t0 + timedelta(days=6)  # approved, then not
+        assert store.last_reviewed("approved", t0 + timedelta(days=3, hours=1)) == t0 + (
+            timedelta(days=3)
+        )
+        assert [i.id for i in store.items_reviewed_since("approved", t0)] == [
+            i.id for i in sorted(items[3:5], key=lambda i: i.published, reverse=True)
+        ]
+        p = Publish(max_age=3.5 * 86400)
+        now = t0 + timedelta(days=7)
+        assert publish.items_for(store, p, now) == publish.select(store.items(), p, now)
+    finally:
+        store.close()
