@@ -1216,3 +1216,27 @@ def test_instances_claiming_one_source_at_once_poll_it_once(
     for t in threads:
         t.join()
     assert len(won) == 1
+
+
+def test_items_page_in_the_lists_order(store: Store) -> None:
+    """The Approved and Rejected lists read one page: in exactly the order the web app's
+    lists sort by (latest decision first, then id)."""
+    from curator.web._items import _sort_key
+
+    day = timedelta(days=1)
+    items = [
+        make_item(n, status="rejected", reviewed_at=T0 + (n % 7) * day)  # ties: by id
+        for n in range(30)
+    ]
+    items.append(make_item(40, status="rejected", updated_at=T0 + 3 * day + timedelta(hours=1)))
+    items.append(make_item(41, status="rejected", first_seen=T0 + 9 * day))  # neither
+    items.append(make_item(42, status="approved", reviewed_at=T0 + 20 * day))
+    put(store, *items)
+    wanted = sorted(store.items("rejected"), key=_sort_key("rejected"))
+    assert len(wanted) == 32
+    pages = [store.items_page("rejected", start, 10) for start in range(0, 40, 10)]
+    assert [len(p) for p in pages] == [10, 10, 10, 2]
+    assert [i for p in pages for i in p] == wanted
+    assert pages[0][0].id == item_id(41)
+    assert store.items_page("approved", 0, 10) == [items[-1]]
+    assert store.items_page("pending", 0, 10) == []

@@ -114,6 +114,12 @@ class Store(Protocol):
         Lazy: a caller that stops early reads no further."""
         ...
 
+    def items_page(self, status: Status, start: int, size: int) -> list[Item]:
+        """At most *size* items of *status* from position *start* in the editor's lists'
+        order: latest decision first (``reviewed_at``, else ``updated_at``, else
+        ``first_seen``), then by id."""
+        ...
+
     def last_reviewed(self, status: Status, until: datetime) -> datetime | None:
         """The latest review time (as above) of the items of *status* reviewed at or before
         *until*; None when there is none."""

@@ -100,6 +100,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         --                 whose changes move the published outputs' Last-Modified
         --   rank_key      the published outputs' order as one string: the article's date,
         --                 the review time (the epoch when none) and the id
+        --   decided_at    the Approved and Rejected lists' order (latest decision first):
+        --                 reviewed_at, else updated_at, else first_seen
         ALTER TABLE items
             ADD COLUMN review_time text COLLATE "C"
                 GENERATED ALWAYS AS (coalesce(reviewed_at, first_seen)) STORED,
@@ -113,10 +115,15 @@ MIGRATIONS: tuple[Migration, ...] = (
                 GENERATED ALWAYS AS (
                     (doc->>'published') || ' '
                     || coalesce(reviewed_at, '1970-01-01T00:00:00.000000+00:00') || ' ' || id
+                ) STORED,
+            ADD COLUMN decided_at text COLLATE "C"
+                GENERATED ALWAYS AS (
+                    coalesce(reviewed_at, doc->>'updated_at', first_seen)
                 ) STORED;
         CREATE INDEX items_by_review_time ON items (status, review_time);
         CREATE INDEX items_approved_changes ON items (changed_at) WHERE was_approved;
         CREATE INDEX items_approved_by_rank ON items (rank_key) WHERE status = 'approved';
+        CREATE INDEX items_by_decision ON items (status, decided_at DESC, id);
 
         -- Items by status, kept by statement triggers in the writing transaction (a count
         -- over a million rows costs a scan; every editor page shows these).

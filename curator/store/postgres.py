@@ -473,6 +473,14 @@ class PostgresStore:
                 return
             after, size = str(rows[-1][0]), min(size * 4, 4096)
 
+    def items_page(self, status: Status, start: int, size: int) -> list[Item]:
+        rows = self._rows(
+            "SELECT id, doc FROM items WHERE status = %s ORDER BY decided_at DESC, id"
+            " LIMIT %s OFFSET %s",
+            (status, max(size, 0), max(start, 0)),
+        )
+        return [self._item(key, doc) for key, doc in rows]
+
     def last_reviewed(self, status: Status, until: datetime) -> datetime | None:
         row = self._one(
             "SELECT max(review_time) FROM items WHERE status = %s AND review_time <= %s",

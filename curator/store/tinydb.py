@@ -890,6 +890,13 @@ class TinyDBStore:
         found.sort(key=lambda i: (i.published, i.reviewed_at or _EPOCH, i.id), reverse=True)
         return iter(found)
 
+    def items_page(self, status: Status, start: int, size: int) -> list[Item]:
+        found = sorted(
+            self.items(status),
+            key=lambda i: (-(i.reviewed_at or i.updated_at or i.first_seen).timestamp(), i.id),
+        )
+        return found[max(start, 0) : max(start, 0) + max(size, 0)]
+
     def last_reviewed(self, status: Status, until: datetime) -> datetime | None:
         times = (i.reviewed_at or i.first_seen for i in self.items(status))
         return max((t for t in times if t <= until), default=None)

@@ -155,7 +155,14 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
         page = strict_int(raw_page, name="page", low=1, high=MAX_PAGE) if raw_page else 1
         size = st.curator.config.web.page_size
 
-        items = st.curator.store.items(None if status == "all" else status)  # type: ignore[arg-type]
+        store = st.curator.store
+        # Decisions pile up (a million on a big database): unfiltered, the Approved and
+        # Rejected lists ask the store for their count and one page in _sort_key's order
+        # (Store.items_page) instead of reading every item of the status.
+        paged = status in ("approved", "rejected") and not (
+            source or category or words or by_publisher
+        )
+        items = [] if paged else store.items(None if status == "all" else status)  # type: ignore[arg-type]
         ranked: dict[str, learn.Ranked] = {}
         if status == "pending":
             # The queue's order blends the rule score and the learned probability (scored
@@ -168,11 +175,13 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
             items = [r.item for r in rows]
         if source or category or words or by_publisher:
             items = [i for i in items if _matches(i, source, category, words, by_publisher)]
-        total = len(items)
+        total = store.counts()[status] if paged else len(items)
         pages = max(1, math.ceil(total / size))
         page = min(page, pages)
         start = (page - 1) * size
-        if status == "pending":
+        if paged:
+            shown = store.items_page(status, start, size)  # type: ignore[arg-type]
+        elif status == "pending":
             shown = items[start : start + size]
         elif start + size < total / 4:  # a page near the front: no need to sort everything
             shown = heapq.nsmallest(start + size, items, key=_sort_key(status))[start:]
