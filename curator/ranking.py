@@ -51,6 +51,9 @@ class Ranking:
         self._version: Any = None
         self._scorer: learn.Scorer | None = None
         self.error: str | None = None  # why the stored model is not used, when it is not
+        # (items version, model version) at which the stored model was found trained on the
+        # current decisions: until either changes, :func:`check` need not read every item.
+        self.up_to_date: tuple[object, object] | None = None
 
     def scorer(self) -> learn.Scorer | None:
         """The current model, or None before one is trained (or when the stored one is
@@ -294,26 +297,9 @@ async def check(cur: Curator) -> None:
     """The job of ``serve``: train in a worker when due, then store the model and apply
     the automatic rejections.  Store trouble is logged in one line, as other jobs do."""
     try:
-        exs = await asyncio.to_thread(decisions, cur.store)
-        now = cur.clock()
-        if await asyncio.to_thread(due, cur, exs, now):
-            settings = cur.config.rank
-            # The model first (seconds), then its cross-validation (four or five times as
-            # long), so that the queue uses the new model meanwhile.
-            trained = await _off_loop(
-                cur,
-                functools.partial(
-                    learn.train,
-                    exs,
-                    now=now,
-                    min_examples=settings.min_examples,
-                    min_each=settings.min_each,
-                    validate=False,
-                ),
-            )
-            await asyncio.to_thread(save, cur.store, trained)
-            quality = await _off_loop(cur, functools.partial(learn.evaluate, exs))
-            await asyncio.to_thread(save_quality, cur.store, trained.model["decisions"], quality)
+        versions = await asyncio.to_thread(_versions, cur.store)
+        if versions != cur.ranking.up_to_date:
+            await _train_if_due(cur, versions)
         scorer = await asyncio.to_thread(cur.ranking.scorer)
         if scorer is not None:
             # Score what is pending now, off the loop, so the queue's next page is quick.
@@ -328,3 +314,37 @@ async def check(cur: Curator) -> None:
         log.error("learned ranking not trained: %s", e)
         return
     cur.health.succeeded("rank", cur.clock())
+
+
+def _versions(store: Store) -> tuple[object, object]:
+    return store.version(), store.model_version()
+
+
+async def _train_if_due(cur: Curator, versions: tuple[object, object]) -> None:
+    """Train when :func:`due`; when the stored model already learned from the current
+    decisions, note *versions*, so that the next checks (every 30 s) do not turn every
+    decided item into an example again until an item or the model changes."""
+    exs = await asyncio.to_thread(decisions, cur.store)
+    now = cur.clock()
+    if await asyncio.to_thread(due, cur, exs, now):
+        settings = cur.config.rank
+        # The model first (seconds), then its cross-validation (four or five times as
+        # long), so that the queue uses the new model meanwhile.
+        trained = await _off_loop(
+            cur,
+            functools.partial(
+                learn.train,
+                exs,
+                now=now,
+                min_examples=settings.min_examples,
+                min_each=settings.min_each,
+                validate=False,
+            ),
+        )
+        await asyncio.to_thread(save, cur.store, trained)
+        quality = await _off_loop(cur, functools.partial(learn.evaluate, exs))
+        await asyncio.to_thread(save_quality, cur.store, trained.model["decisions"], quality)
+        return
+    doc = await asyncio.to_thread(cur.store.get_model)
+    if doc is not None and doc.get("decisions") == learn.decisions_key(exs):
+        cur.ranking.up_to_date = versions

@@ -97,12 +97,6 @@ def build_scheduler(curator: Curator, *, now: datetime | None = None) -> AsyncIO
     """A scheduler (not started) holding every job; due sources run at once on start."""
     now = now or curator.clock()
     scheduler = AsyncIOScheduler(timezone="UTC")
-    # A store from before shards.json gets its item counts now (cheap: serve has just read
-    # every item), so a shard damaged later can be reported with what it held.
-    try:
-        curator.store.count_items()
-    except StoreError as e:  # busy or unwritable: counts wait for the next new item
-        log.warning("item counts not updated: %s", e)
     states = _states(curator)
     for source in curator.config.sources:
         if source.enabled:

@@ -17,6 +17,8 @@ import logging
 import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Iterator
 
 import uvicorn
@@ -121,6 +123,32 @@ def announce_setup(curator: Curator, base_url: str) -> None:
         )
 
 
+def warm_up(curator: Curator) -> None:
+    """Read every item once, in the background while the server already answers (seconds
+    at 100,000 items: waiting for it made start-up take as long), then record the shards'
+    item counts (a store from before ``shards.json`` gets them, so a shard damaged later
+    can be reported with what it held).  The first editor's queue page then finds the
+    items decoded; a request that comes first reads what it needs itself.
+
+    Then keeps that long-lived cache out of the garbage collector's full sweeps, whose
+    pauses would otherwise land on requests.  A daemon thread: stopping ``serve`` does not
+    wait for it, and what it writes (the counts) is one atomic commit like any other.
+    """
+    start = time.perf_counter()
+    try:
+        count = len(curator.store.items())
+    except StoreError as e:  # a database that is down: requests read what they need
+        log.warning("items not read ahead: %s", e)
+        return
+    try:
+        curator.store.count_items()
+    except StoreError as e:  # busy or unwritable: counts wait for the next new item
+        log.warning("item counts not updated: %s", e)
+    gc.collect()
+    gc.freeze()
+    log.info("read every item items=%d seconds=%.1f", count, time.perf_counter() - start)
+
+
 async def run(
     curator: Curator,
     *,
@@ -141,12 +169,6 @@ async def run(
         app = create_app(curator)
         shown = host if ":" not in host else f"[{host}]"
         announce_setup(curator, f"http://{shown}:{sock.getsockname()[1]}")
-        # Read every item once now (seconds at 100k items), not on the first editor's request,
-        # and keep that long-lived cache out of the garbage collector's full sweeps, whose
-        # pauses would otherwise land on requests.
-        curator.store.items()
-        gc.collect()
-        gc.freeze()
         scheduler = schedule.build_scheduler(curator)
         server = _Server(
             uvicorn.Config(
@@ -185,6 +207,7 @@ async def run(
             task.add_done_callback(reloads.discard)
 
         loop.add_signal_handler(signal.SIGHUP, hangup)
+        threading.Thread(target=warm_up, args=(curator,), name="warm-up", daemon=True).start()
         scheduler.start()
         log.info(
             "serving on http://%s:%d with %d scheduled jobs",

@@ -370,7 +370,10 @@ class _Shard(_Partition):
         assert snap.tables is not None
         raw = snap.tables.get("items", {})
         try:
-            view = _item_view({key: self.decode_item(key, doc) for key, doc in raw.items()})
+            decoded = (self.decode_item(key, doc) for key, doc in raw.items())
+            # Keyed by the item's own id string (decode_item checks it is the key): one copy
+            # of it per item, not two.
+            view = _item_view({item.id: item for item in decoded})
         except StoreCorrupt as e:
             # An item that does not decode makes the whole shard damaged: remember it, so
             # listings skip the shard cheaply instead of decoding it again on every read.
@@ -400,14 +403,17 @@ class _Shard(_Partition):
         doc = snap.tables.get("items", {}).get(key)
         return None if doc is None else self.decode_item(key, doc)
 
-    def count_after(self) -> int:
-        """How many items the file will hold once this transaction's overlay is applied."""
+    def committed_keys(self) -> Mapping[str, Any]:
+        """The committed items by id, decoded or not (for counting: never decodes)."""
         snap = self.snapshot()
         if snap.view is not None:
-            keys: Any = snap.view.items
-        else:
-            assert snap.tables is not None
-            keys = snap.tables.get("items", {})
+            return snap.view.items
+        assert snap.tables is not None
+        return cast("Mapping[str, Any]", snap.tables.get("items", {}))
+
+    def count_after(self) -> int:
+        """How many items the file will hold once this transaction's overlay is applied."""
+        keys = self.committed_keys()
         n = len(keys)
         for key, doc in (self.overlay or {}).items():
             if doc is None:
@@ -970,9 +976,9 @@ class TinyDBStore:
             self._counts.put_many(changed)
 
     def count_items(self) -> None:
-        """Bring ``shards.json`` up to date with every readable shard (``serve`` does this at
-        start, when it has read every item anyway, so a store from before the count file
-        gets one)."""
+        """Bring ``shards.json`` up to date with every readable shard (``serve`` does this
+        once it has read every item, in the background after it starts answering, so a store
+        from before the count file gets one).  Counts documents: decodes nothing."""
         with self.transaction():
             try:
                 known = self._counts.docs()
@@ -981,7 +987,7 @@ class TinyDBStore:
             changed: dict[str, dict[str, Any]] = {}
             for shard in self._shards:
                 try:
-                    n = len(shard.committed_view().items)
+                    n = len(shard.committed_keys())
                 except StoreCorrupt:
                     continue
                 recorded = known.get(shard.path.stem, {}).get("items")
