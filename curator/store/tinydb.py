@@ -640,6 +640,8 @@ class TinyDBStore:
             **{p.path.relative_to(root).as_posix(): SeenEntry for p in self._seen},
         }
         self._skipped: dict[Path, _Sig | None] = {}  # damaged shards already logged
+        self._listing = 0  # listings of every item under way (see damage)
+        self._listing_lock = threading.Lock()
         self._seen_oldest: dict[Path, tuple[_Snapshot, str]] = {}  # see prune_seen
         if (self.path / _JOURNAL).exists():
             # A writer died between the renames of a commit: finish it before anyone reads.
@@ -887,13 +889,19 @@ class TinyDBStore:
         return counts
 
     def _views(self) -> Iterator[_ItemView]:
-        for shard in self._shards:
-            try:
-                view = shard.current_view()
-            except StoreCorrupt as e:
-                self._skip(shard, e)
-                continue
-            yield view
+        with self._listing_lock:
+            self._listing += 1
+        try:
+            for shard in self._shards:
+                try:
+                    view = shard.current_view()
+                except StoreCorrupt as e:
+                    self._skip(shard, e)
+                    continue
+                yield view
+        finally:
+            with self._listing_lock:
+                self._listing -= 1
 
     def _skip(self, shard: _Shard, error: StoreCorrupt) -> None:
         sig = shard.snap.sig if shard.snap is not None else None
@@ -917,8 +925,14 @@ class TinyDBStore:
         Cheap by default (files this process has read are only stat'ed again).  ``deep``
         also decodes every document, as ``curator store verify`` does; that reads the
         whole store.
+
+        While a listing of every item is under way in another thread (``serve``'s warm-up
+        after start), item shards this process has not read yet are left to it: it reads
+        each within seconds, and the next call reports a damaged one.  Reading them here as
+        well made ``/healthz`` wait for the whole store at start.
         """
         found: list[Damage] = []
+        listing = not deep and self._listing > 0
         journal = self.path / _JOURNAL
         try:
             json.loads(journal.read_bytes())["renames"]
@@ -927,6 +941,8 @@ class TinyDBStore:
         except (OSError, ValueError, KeyError, TypeError) as e:
             found.append(Damage(_JOURNAL, journal, f"unreadable commit journal: {e}", None))
         for name, part in self._by_name.items():
+            if listing and part.snap is None and isinstance(part, _Shard):
+                continue
             try:
                 self._check(name, part, deep=deep)
             except StoreCorrupt as e:
