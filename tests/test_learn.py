@@ -413,6 +413,26 @@ def test_serves_job_reads_every_decision_again_only_after_a_change(
     assert len(reads) == 4
 
 
+def test_serves_job_with_too_few_decisions_reads_them_again_only_after_a_change(
+    cur: Curator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(cur.store, *decided_items(n_each=3))
+    reads: list[int] = []
+    real = ranking.decisions
+    monkeypatch.setattr(ranking, "decisions", lambda store: reads.append(1) or real(store))
+    asyncio.run(ranking.check(cur))
+    asyncio.run(ranking.check(cur))
+    assert len(reads) == 1 and cur.store.get_model() is None
+    # Settings that make them enough (a reloaded feeds.yaml) count as a change.
+    cur.config = config_with(min_examples=6, min_each=3)
+    clock = cur.clock
+    assert isinstance(clock, Clock)
+    clock.now = max(i.reviewed_at for i in cur.store.items() if i.reviewed_at)
+    clock.now += timedelta(seconds=ranking.QUIET + 1)
+    asyncio.run(ranking.check(cur))
+    assert len(reads) == 2 and cur.store.get_model()["examples"] == 6  # type: ignore[index]
+
+
 # --------------------------------------------------------------------------- CLI
 
 
