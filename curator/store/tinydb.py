@@ -44,8 +44,9 @@ Why it is built this way (design.md, "The store"):
   only its decoded Items; listing 100k cached items then costs milliseconds.  Those Items
   are lean (:meth:`curator.store.codecs._DataclassCodec.decode_lean`: only the fields that
   differ from their defaults, rule matches shared between items): about 1.0 KB an item
-  besides its text, against 2.4 KB for ordinary ones; ``serve`` reads them all in the background after it starts answering,
-  and :meth:`TinyDBStore.damage` leaves the shards that listing has not reached yet to it.
+  besides its text, against 2.4 KB for ordinary ones.  ``serve`` reads them all in the
+  background after it starts answering, and :meth:`TinyDBStore.damage` leaves the shards
+  that listing has not reached yet to it.
 * Writes collect in a per-transaction buffer that reads of the same thread see; the
   outermost transaction applies it through TinyDB's table API and writes each changed file
   once when it exits normally, and drops it when it exits with an exception.
