@@ -25,10 +25,12 @@ from typing import Any, TextIO
 
 from curator import (
     __version__,
+    cli_db,
     cli_model,
     cli_research,
     cli_rules,
     cli_sources,
+    cli_store_copy,
     cli_stories,
     config,
     match,
@@ -464,8 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--store",
-        default=os.environ.get("CURATOR_STORE", "store"),
-        help="data directory (env CURATOR_STORE; default ./store)",
+        default=os.environ.get("CURATOR_DATABASE_URL", "").strip()
+        or os.environ.get("CURATOR_STORE", "store"),
+        help="data directory or postgresql:// URL (env CURATOR_DATABASE_URL, then "
+        "CURATOR_STORE; default ./store)",
     )
     p.add_argument(
         "-v", "--verbose", action="store_true", help="log every event, not only problems"
@@ -531,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_service_commands(sub)
     _add_store_commands(sub)
+    cli_db.register(sub)
     cli_research.register(sub)
     cli_stories.register(sub)
     cli_model.register(sub)
@@ -559,6 +564,9 @@ def _config_problems(error: ConfigError, path: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "standalone", None):  # needs neither feeds.yaml nor --store
+        _setup_logging(args.verbose, args.command)
+        return int(args.standalone(args))
     _setup_logging(args.verbose, args.command)
     try:
         cfg = config.load(args.config)
@@ -568,6 +576,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         return _config_problems(e, args.config)
     try:
+        early = cli_db.run_early(args)
+        if early is not None:
+            return early
         cur = make_curator(cfg, store=args.store)
         code = int(args.func(cur, args))
         sys.stdout.flush()  # a reader that went away is found here, inside the handlers below
@@ -969,6 +980,7 @@ def _add_store_commands(sub: Any) -> None:
         metavar="FILE",
         help="the backup to restore from (default: the newest in <store>/backups holding it)",
     )
+    cli_store_copy.register(ss)
     s.set_defaults(func=cmd_store)
 
     s = sub.add_parser("backup", help="write the whole store into one .tar.gz archive")

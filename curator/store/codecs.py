@@ -10,6 +10,7 @@ at import, not later.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import sys
 import types
@@ -34,10 +35,12 @@ from curator.types import (
 __all__ = [
     "ITEM_ID",
     "STAMP",
+    "canonical_doc",
     "dataclass_codec",
     "dt_in",
     "dt_out",
     "from_json",
+    "read_doc",
     "to_json",
 ]
 
@@ -414,3 +417,77 @@ def check_model_doc(key: str, doc: Any) -> None:
 def check_count_doc(key: str, doc: Any) -> None:
     if not re.fullmatch(r"[0-9a-f]{2}", key) or type(doc.get("items")) is not int:
         raise ValueError(f"shard count {key!r} is not a shard name with a whole number of items")
+
+
+# Whole tables, backend-neutral: what `curator store copy` moves between stores.
+
+#: The dataclass each table's documents decode to; the other tables hold plain JSON data.
+TABLE_CLASSES: dict[str, type[Any]] = {
+    "items": Item,
+    "sources": SourceState,
+    "users": User,
+    "digests": DigestRecord,
+    "near_misses": NearMiss,
+    "seen": SeenEntry,
+}
+
+
+def check_secret_doc(key: str, doc: Any) -> None:
+    value = doc.get("value")
+    if key != "session" or not isinstance(value, str):
+        raise ValueError(f"secret {key!r} is not the session key")
+    if len(value) < 32 or not value.isascii() or any(c.isspace() for c in value):
+        raise ValueError("the session key must be at least 32 printable ASCII characters")
+
+
+#: The check a read makes of each table's documents before trusting them.
+TABLE_CHECKS: dict[str, Callable[[str, Any], None]] = {
+    "items": check_item_doc,
+    "aliases": check_alias_doc,
+    "titles": check_title_doc,
+    "research_ids": check_research_id_doc,
+    "research_cache": check_research_cache_doc,
+    "sources": no_check,
+    "users": no_check,
+    "digests": no_check,
+    "near_misses": check_near_doc,
+    "seen": check_seen_doc,
+    "meta": check_meta_doc,
+    "model": check_model_doc,
+    "secret": check_secret_doc,
+}
+
+
+def read_doc(table: str, key: Any, doc: Any) -> Any:
+    """The value a document of *table* stands for: its dataclass (an Item, a SourceState…)
+    or, for the plain tables, a copy of its JSON data; ValueError saying what is wrong
+    (the same checks a read makes: a backend loading another's documents trusts nothing)."""
+    check = TABLE_CHECKS.get(table)
+    if check is None:
+        raise ValueError(f"no table {table!r} (the tables are {', '.join(TABLE_CHECKS)})")
+    if type(key) is not str or not key:
+        raise ValueError(f"{table}: the key {key!r} is not a non-empty string")
+    if not isinstance(doc, dict):
+        raise ValueError(f"{table} {key!r} is not an object")
+    check(key, doc)
+    cls = TABLE_CLASSES.get(table)
+    if cls is None:
+        try:  # a copy that is JSON data and nothing else (no NaN, no tuples, str keys)
+            return json.loads(json.dumps(doc, allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{table} {key!r} is not JSON data: {e}") from None
+    try:
+        value = dataclass_codec(cls).decode(doc)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{table} {key!r}: {e}") from None
+    if table == "items" and value.id != key:
+        raise ValueError(f"item {key} has the id {value.id!r}")
+    return value
+
+
+def canonical_doc(table: str, key: Any, doc: Any) -> dict[str, Any]:
+    """*doc* as the codecs write it (dataclasses decoded and encoded again, so two backends
+    holding the same data dump the same bytes); ValueError as :func:`read_doc`."""
+    value = read_doc(table, key, doc)
+    cls = TABLE_CLASSES.get(table)
+    return dataclass_codec(cls).encode(value) if cls is not None else cast(dict[str, Any], value)
