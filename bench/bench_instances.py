@@ -74,6 +74,10 @@ def child(config_path: str, store: str, offset_days: str) -> None:
 
 
 def run_round(config: Path, store: str, instances: int, offset_days: float) -> dict[str, Any]:
+    print(
+        f"... {instances} instance(s) on {store.split('/')[-1]}, day +{offset_days:g}",
+        file=sys.stderr,
+    )
     procs = [
         subprocess.Popen(
             [
@@ -121,7 +125,8 @@ def takeover(config: Path, url: str, rounds: int) -> list[float]:
     """Seconds from SIGKILL of the scheduler's holder to another instance taking it."""
     env = {**os.environ, "CURATOR_DATABASE_URL": url}
     times: list[float] = []
-    for _ in range(rounds):
+    for n in range(rounds):
+        print(f"... takeover {n + 1} of {rounds}", file=sys.stderr)
         procs = [
             subprocess.Popen(
                 [

@@ -136,14 +136,9 @@ def add_poll_jobs(
 
 def add_jobs(scheduler: AsyncIOScheduler, curator: Curator, *, now: datetime | None = None) -> None:
     """Add the digest, the backup and the ranking's jobs: what only the instance that runs
-    the scheduler (:mod:`curator.leader`) runs, and a lone ``serve`` from the start."""
+    the scheduler (:mod:`curator.leader`) runs, and a lone ``serve`` from the start.  (A
+    store directory's item counts are brought up to date by serve's warm-up.)"""
     now = now or curator.clock()
-    # A store from before shards.json gets its item counts now (cheap: serve has just read
-    # every item), so a shard damaged later can be reported with what it held.
-    try:
-        curator.store.count_items()
-    except StoreError as e:  # busy or unwritable: counts wait for the next new item
-        log.warning("item counts not updated: %s", e)
     if curator.config.digest.enabled:
         _add_digest_jobs(scheduler, curator, now, catch_up=True)
     if curator.config.store.backups:

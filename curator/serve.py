@@ -19,7 +19,10 @@ import logging
 import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -126,6 +129,38 @@ def announce_setup(curator: Curator, base_url: str) -> None:
         )
 
 
+def warm_up(curator: Curator, then: Callable[[], None]) -> None:
+    """Read every item once, in the background while the server already answers (seconds
+    at 100,000 items: waiting for it made start-up take as long), then record the shards'
+    item counts (a store from before ``shards.json`` gets them, so a shard damaged later
+    can be reported with what it held).  The first editor's queue page then finds the
+    items decoded; a request that comes first reads what it needs itself.
+
+    Then keeps that long-lived cache out of the garbage collector's full sweeps, whose
+    pauses would otherwise land on requests, and calls *then*, whatever happened (``serve``
+    starts the learned ranking's job then: its look at every decision, made at the same
+    time, left its passing examples scattered between the cached items, which kept about
+    70 MB of memory that could not be given back).  A daemon thread: stopping ``serve``
+    does not wait for it, and what it writes (the counts) is one atomic commit like any other.
+    """
+    try:
+        start = time.perf_counter()
+        try:
+            count = len(curator.store.items())
+        except StoreError as e:  # a database that is down: requests read what they need
+            log.warning("items not read ahead: %s", e)
+            return
+        try:
+            curator.store.count_items()
+        except StoreError as e:  # busy or unwritable: counts wait for the next new item
+            log.warning("item counts not updated: %s", e)
+        gc.collect()
+        gc.freeze()
+        log.info("read every item items=%d seconds=%.1f", count, time.perf_counter() - start)
+    finally:
+        then()
+
+
 async def run(
     curator: Curator,
     *,
@@ -146,13 +181,6 @@ async def run(
         app = create_app(curator)
         shown = host if ":" not in host else f"[{host}]"
         announce_setup(curator, f"http://{shown}:{sock.getsockname()[1]}")
-        # Read the queue once now (on TinyDB that decodes every shard: seconds at 100k items;
-        # on PostgreSQL only the pending rows, where every item would be a million), not on
-        # the first editor's request, and keep that long-lived cache out of the garbage
-        # collector's full sweeps, whose pauses would otherwise land on requests.
-        curator.store.items("pending")
-        gc.collect()
-        gc.freeze()
         # A store directory has one server (the lock above): it runs every job.  On a
         # database every instance serves and polls (each poll claims its source first), and
         # the one holding the scheduler lock (curator.leader) adds the digest, backup and
@@ -203,6 +231,22 @@ async def run(
             task.add_done_callback(reloads.discard)
 
         loop.add_signal_handler(signal.SIGHUP, hangup)
+        if alone:
+            # The store directory's items are read (and kept decoded) in the background, and
+            # the ranking job's first run waits for that (see warm_up).  A database keeps no
+            # decoded items: nothing to read ahead.
+            scheduler.pause_job("rank")
+
+            def rank_now() -> None:
+                if scheduler.running:  # not when serve stopped before the warm-up ended
+                    scheduler.modify_job("rank", next_run_time=datetime.now(UTC))
+
+            def warmed() -> None:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: serve stopped
+                    loop.call_soon_threadsafe(rank_now)
+
+            warming = threading.Thread(target=warm_up, args=(curator, warmed), daemon=True)
+            warming.start()
         scheduler.start()
 
         def lead() -> None:

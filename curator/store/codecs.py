@@ -141,7 +141,11 @@ def _codecs(tp: Any) -> tuple[Codec, Codec]:
                     raise ValueError(f"expected a list, got {value!r}")
                 return tuple(map(dec, value))
 
-            return (list if enc is _identity else lambda value: list(map(enc, value))), seq_in
+            seq_dec: Codec = seq_in
+            if args[0] is str or args[0] in _SHARED_TYPES:
+                # ("google-news",), the rule matches: the same few tuples in most items.
+                seq_dec = _shared(seq_in)
+            return (list if enc is _identity else lambda value: list(map(enc, value))), seq_dec
         pairs = [_codecs(a) for a in args]
 
         def fixed_in(value: Any) -> tuple[Any, ...]:
@@ -165,8 +169,47 @@ def _codecs(tp: Any) -> tuple[Codec, Codec]:
         return (lambda value: {k: venc(v) for k, v in value.items()}), map_in
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         codec = dataclass_codec(tp)
-        return codec.encode, codec.decode
+        return codec.encode, (_shared(codec.decode) if tp in _SHARED_TYPES else codec.decode)
     raise TypeError(f"the store cannot serialise {tp!r}")
+
+
+#: Frozen values made of short scalars that recur across thousands of items (the keyword
+#: rules' matches): decoded once, then shared by every item that holds an equal one.
+_SHARED_TYPES: frozenset[type[Any]] = frozenset({Match})
+_SHARED_MAX = 4096  # distinct values kept per decoder: bounded whatever the documents hold
+_SHARED_LEN = 40  # a tuple of strings is shared only if each is this short (like _str_in)
+
+
+def _shared(decode: Codec) -> Codec:
+    """*decode*, returning one object for equal results instead of a copy each time.
+
+    A memory measure for ``serve``'s decoded items (a tuple of two rule matches costs about
+    400 bytes per item otherwise).  Only hashable, immutable values are shared, at most
+    :data:`_SHARED_MAX` of them, and only tuples of short strings, so a feed with endless
+    distinct authors or tags cannot grow the table's memory without bound.
+    """
+    known: dict[Any, Any] = {}
+
+    def decode_shared(value: Any) -> Any:
+        out = decode(value)
+        found = known.get(out)
+        if found is not None:
+            return found
+        if len(known) < _SHARED_MAX and _shareable(out):
+            known[out] = out
+        return out
+
+    return decode_shared
+
+
+def _shareable(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(type(v) is not str or len(v) <= _SHARED_LEN for v in value)
+    return True
+
+
+#: Dataclasses decoded lean (see :meth:`_DataclassCodec.decode_lean`).
+_LEAN_TYPES: frozenset[type[Any]] = frozenset({Item})
 
 
 class _DataclassCodec:
@@ -174,30 +217,88 @@ class _DataclassCodec:
         hints = typing.get_type_hints(cls)
         self.cls = cls
         self.fields: list[tuple[str, Codec, Codec, bool]] = []
+        lean: list[tuple[str, Codec, Any, Any]] = []
         for f in dataclasses.fields(cls):
             enc, dec = _codecs(hints[f.name])
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             self.fields.append((f.name, enc, dec, required))
+            lean.append((f.name, dec, f.default, f.default_factory))
         # Fast paths (a shard of 400 items is encoded on every commit of a warm server and
         # decoded on every load): copy the instance dict and convert only what needs it.
         self.convert = [(name, enc) for name, enc, _, _ in self.fields if enc is not _identity]
         self.decoders = [(name, dec) for name, _, dec, _ in self.fields]
         self.by_dict = "__slots__" not in cls.__dict__
+        self.lean = lean if cls in _LEAN_TYPES and self.by_dict else None
+        self.encoders = {name: enc for name, enc, _, _ in self.fields}
+        # What a lean instance's absent attributes encode to, in field order (the class
+        # attribute holds the default; required fields are always present).
+        self.template = {
+            name: None if default is dataclasses.MISSING else self.encoders[name](default)
+            for name, _, default, _ in lean
+        }
 
     def encode(self, obj: Any) -> dict[str, Any]:
         if self.by_dict:
-            out = dict(obj.__dict__)
-            if len(out) == len(self.fields):  # nothing but the fields (no cached attributes)
+            attrs = obj.__dict__
+            if len(attrs) == len(self.fields):  # nothing but the fields (no cached attributes)
+                out = dict(attrs)
                 for name, enc in self.convert:
                     out[name] = enc(out[name])
+                return out
+            if self.lean is not None and attrs.keys() <= self.template.keys():
+                out = dict(self.template)  # field order, as every other document
+                encoders = self.encoders
+                for name, value in attrs.items():
+                    out[name] = encoders[name](value)
                 return out
         return {name: enc(getattr(obj, name)) for name, enc, _, _ in self.fields}
 
     def decode(self, data: Any) -> Any:
+        if self.lean is not None:
+            return self.decode_lean(data)
         try:
             return self.cls(**{name: dec(data[name]) for name, dec in self.decoders})
         except (KeyError, ValueError, TypeError):
             return self._decode_slowly(data)  # defaults for missing keys; a precise message
+
+    def decode_lean(self, data: Any) -> Any:
+        """An instance whose ``__dict__`` holds only the fields that differ from their
+        defaults; the others read the class attribute that ``dataclass`` leaves with the
+        default, so the instance equals, hashes, prints, pickles and ``replace()``s as one
+        made by ``__init__``.
+
+        Why: CPython shares instance-dict keys only up to 30 attributes, so each of Item's
+        37 fields costs a full dict of about 1.6 KB per item; a typical stored item has 15
+        to 20 fields set (about 0.5 KB), and ``serve`` keeps every item decoded.  Values
+        equal within one item (``url`` and ``canonical_url``, ``published`` and
+        ``first_seen``) are kept once.  Same checks and messages as the ordinary decode.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"expected an object for {self.cls.__name__}, got {data!r}")
+        assert self.lean is not None
+        attrs: dict[str, Any] = {}
+        same: dict[Any, Any] = {}
+        for name, dec, default, factory in self.lean:
+            try:
+                raw = data[name]
+            except KeyError:
+                if factory is not dataclasses.MISSING:
+                    attrs[name] = factory()
+                elif default is dataclasses.MISSING:
+                    raise ValueError(f"{self.cls.__name__} without {name!r}") from None
+                continue
+            try:
+                value = dec(raw)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{name}: {e}") from None
+            if value is default or (type(value) is type(default) and value == default):
+                continue
+            if type(value) is str or type(value) is datetime:
+                value = same.setdefault(value, value)
+            attrs[name] = value
+        obj = object.__new__(self.cls)
+        object.__setattr__(obj, "__dict__", attrs)
+        return obj
 
     def _decode_slowly(self, data: Any) -> Any:
         if not isinstance(data, dict):
