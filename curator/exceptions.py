@@ -105,6 +105,10 @@ class StoreLocked(StoreError):
     pass
 
 
+class SchemaError(StoreError):
+    """A PostgreSQL database whose schema is not the one this version of Curator uses."""
+
+
 class SourceError(CuratorError):
     def __init__(self, source_id: str, message: str) -> None:
         self.source_id = source_id

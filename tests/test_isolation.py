@@ -31,6 +31,9 @@ ERRORS: dict[str, Callable[[], CuratorError]] = {
     "StoreError": lambda: exceptions.StoreError("disk full"),
     "StoreCorrupt": lambda: exceptions.StoreCorrupt(Path("/s/items.json"), "bad JSON"),
     "StoreLocked": lambda: exceptions.StoreLocked("held by pid 7"),
+    "SchemaError": lambda: exceptions.SchemaError(
+        "db has schema 1, needs 3: run `curator migrate`"
+    ),
     "SourceError": lambda: exceptions.SourceError("src", "failed"),
     "FetchError": lambda: exceptions.FetchError("src", "503", status=503, retry_after=60.0),
     "SourceGone": lambda: exceptions.SourceGone("src", "gone", status=410),

@@ -10,9 +10,10 @@ import psycopg
 import pytest
 
 from curator.cli import main
+from curator.exceptions import SchemaError
 from curator.store import open_store
 from curator.store.migrations import MIGRATIONS
-from curator.store.postgres import PostgresStore, SchemaError, redact
+from curator.store.postgres import PostgresStore, redact
 from tests import postgres
 from tests.feedserver import FeedServer
 from tests.test_cli import FEED

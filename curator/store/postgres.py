@@ -40,7 +40,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from curator.exceptions import StoreError, StoreLocked
+from curator.exceptions import SchemaError, StoreError, StoreLocked
 from curator.identifiers import identity_keys
 from curator.store import api
 from curator.store.codecs import (
@@ -71,7 +71,7 @@ from curator.types import (
 if TYPE_CHECKING:
     from curator.store.tinydb import Damage
 
-__all__ = ["PostgresStore", "SchemaError", "migrate", "redact"]
+__all__ = ["PostgresStore", "migrate", "redact"]
 
 log = logging.getLogger("curator.store")
 
@@ -87,10 +87,6 @@ def _failure_key(key: str) -> str:
     """How a throttle key (an account name, an address: personal data, and holding NULs
     PostgreSQL text refuses) is kept: its SHA-256."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-class SchemaError(StoreError):
-    """The database's schema is not the one this version of Curator uses."""
 
 
 def redact(url: str) -> str:
