@@ -21,8 +21,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+# Only what every command needs is imported here: a command's handler imports the rest (the
+# pipeline, httpx, the store's backends...), so `curator --help` or `curator items` does not
+# pay for a poll's modules (tests/test_cli_imports.py guards it).
 from curator import (
     __version__,
     cli_model,
@@ -31,13 +34,14 @@ from curator import (
     cli_sources,
     cli_stories,
     config,
-    match,
     stories,
 )
-from curator.core import Curator, make_curator
 from curator.exceptions import ConfigError, CuratorError, ItemError, UnknownItem, UnknownSource
-from curator.store import Repaired, TinyDBStore
 from curator.types import Item, NearMiss, PollReport, SourceReport, SourceState, Status
+
+if TYPE_CHECKING:
+    from curator.core import Curator
+    from curator.store import Repaired, TinyDBStore
 
 log = logging.getLogger("curator.cli")
 
@@ -560,6 +564,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.command)
+    from curator import match
+    from curator.core import make_curator
+
     try:
         cfg = config.load(args.config)
         problems = match.check(cfg)  # terms that could never match: found before anything runs
@@ -825,6 +832,8 @@ def _report_damage(cur: Curator) -> bool:
 
 def _files(cur: Curator, what: str) -> TinyDBStore:
     """The file store, for the commands that work on its files; a clear error on PostgreSQL."""
+    from curator.store import TinyDBStore
+
     if not isinstance(cur.store, TinyDBStore):
         raise _Usage(
             f"{what} works on the embedded store's files; {cur.store.location} is a PostgreSQL "

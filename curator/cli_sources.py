@@ -20,17 +20,19 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from filelock import Timeout
-
-from curator import config_edit, opml, publisher
+from curator import publisher
 from curator.config import JURISDICTION_CODE, Config
-from curator.core import Curator
 from curator.exceptions import CuratorError, OpmlError
 from curator.types import CATEGORIES, PUBLISHER_CLASSES, Item
 
-Command = Callable[[Curator, argparse.Namespace], int]
+if TYPE_CHECKING:
+    # Only `import` and `export` need these (ruamel.yaml, lxml): the handlers import them.
+    from curator import opml
+    from curator.core import Curator
+
+    Command = Callable[[Curator, argparse.Namespace], int]
 
 
 def _read(path: str) -> bytes:
@@ -54,6 +56,10 @@ def _jurisdiction(text: str) -> str:
 
 
 def cmd_import(cur: Curator, args: argparse.Namespace) -> int:
+    from filelock import Timeout
+
+    from curator import config_edit, opml
+
     document = opml.parse(_read(args.file), args.file)
     path = Path(cur.config.path)
     result = opml.plan(
@@ -149,6 +155,8 @@ def _print_plan(
 
 
 def cmd_export(cur: Curator, args: argparse.Namespace) -> int:
+    from curator import config_edit, opml
+
     result = opml.export(cur.config, cur.clock())
     if args.out:
         try:
