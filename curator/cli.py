@@ -265,10 +265,9 @@ def _fetch(cur: Curator, args: argparse.Namespace, ids: list[str] | None, total:
         finally:
             await cur.aclose()
 
+    # The workers start when the first document needs reading, not before: an unchanged poll
+    # (every source answering 304 or the same body) never pays for the fork server.
     with _workers(cur):
-        if total >= 8:  # a bulk run: start the workers while the first fetches are in flight
-            assert cur.workers is not None
-            cur.workers.start()
         try:
             report = asyncio.run(run())
         finally:

@@ -85,7 +85,7 @@ class Workers:
 
     def __init__(self, count: int | None = None, *, preload: tuple[str, ...] = ()) -> None:
         self.count = max(1, count or os.cpu_count() or 1)
-        self._preload = ("curator.pipeline", *preload)
+        self._preload = ("curator.pipeline", "curator.parse", *preload)
         self._pool: pebble.ProcessPool | None = None
         self._lock = threading.Lock()
 
