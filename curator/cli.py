@@ -33,13 +33,13 @@ from curator import (
     cli_rules,
     cli_sources,
     cli_stories,
-    config,
     stories,
 )
 from curator.exceptions import ConfigError, CuratorError, ItemError, UnknownItem, UnknownSource
 from curator.types import Item, NearMiss, PollReport, SourceReport, SourceState, Status
 
 if TYPE_CHECKING:
+    from curator import config
     from curator.core import Curator
     from curator.store import Repaired, TinyDBStore
 
@@ -563,7 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.command)
-    from curator import match
+    from curator import config, match
     from curator.core import make_curator
 
     try:
@@ -605,7 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_serve(cur: Curator, args: argparse.Namespace) -> int:
-    from curator import serve
+    from curator import config, serve
 
     cur.config = config.served_at(cur.config, args.host, args.port)
     with _workers(cur), contextlib.suppress(KeyboardInterrupt):

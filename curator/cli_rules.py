@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from curator import config
 from curator.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -19,6 +18,8 @@ if TYPE_CHECKING:
 
 
 def _since(text: str) -> float:
+    from curator import config
+
     try:
         return config.parse_duration(text)
     except ValueError as e:

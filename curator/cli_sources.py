@@ -22,14 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from curator import publisher
-from curator.config import JURISDICTION_CODE, Config
 from curator.exceptions import CuratorError, OpmlError
 from curator.types import CATEGORIES, PUBLISHER_CLASSES, Item
 
 if TYPE_CHECKING:
-    # Only `import` and `export` need these (ruamel.yaml, lxml): the handlers import them.
+    # The handlers import what they use (`import` and `export`: ruamel.yaml, lxml), so that
+    # `curator --help` or `curator sources` loads neither.
     from curator import opml
+    from curator.config import Config
     from curator.core import Curator
 
     Command = Callable[[Curator, argparse.Namespace], int]
@@ -47,6 +47,8 @@ def _read(path: str) -> bytes:
 
 
 def _jurisdiction(text: str) -> str:
+    from curator.config import JURISDICTION_CODE
+
     code = text.strip().upper()
     if not JURISDICTION_CODE.match(code):
         raise argparse.ArgumentTypeError(
@@ -190,6 +192,8 @@ def warn_unclassified(cfg: Config) -> None:
 def publisher_json(item: Item, cfg: Config) -> dict[str, str | None]:
     """``class`` and ``jurisdiction`` of an item for ``curator items --json`` (its first
     source's as configured now, else the values it was made with: curator.publisher)."""
+    from curator import publisher
+
     who = publisher.of(item, publisher.Classes.of_config(cfg).lookup())
     return {"class": who.publisher_class, "jurisdiction": who.jurisdiction}
 
