@@ -274,12 +274,18 @@ class _PinnedTransport(httpx.AsyncHTTPTransport):
 
 
 def _host_key(url: httpx.URL) -> str:
-    """``host:port``, the unit of politeness (the per-host limit) and of connection pools."""
+    """``host:port``, the unit of politeness (the per-host limit)."""
     return f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
 
 
+def _pool_key(url: httpx.URL) -> str:
+    """``scheme://host:port``, the unit of connection pools (an http pool never makes TLS
+    connections, so it needs no certificates loaded)."""
+    return f"{url.scheme}://{_host_key(url)}"
+
+
 class _HostPools(httpx.AsyncBaseTransport):
-    """A small connection pool per host (``host:port``) instead of one for every host.
+    """A small connection pool per host (``scheme://host:port``) instead of one for all.
 
     httpcore's pool looks at each of its connections for every request it assigns, so one
     pool for a poll's hundred connections costs more per request the more hosts are polled at
@@ -297,7 +303,12 @@ class _HostPools(httpx.AsyncBaseTransport):
     """
 
     def __init__(self, limits: httpx.Limits, idle_hosts: int) -> None:
-        self._ssl = httpx.create_ssl_context()  # one for all pools: each costs a CA load
+        # One TLS context for every https pool, made with the first (loading the system's
+        # certificates costs 50-100 ms, for nothing in a poll of http feeds).  http pools make
+        # no TLS connection; they are handed a context that trusts no certificate, so that
+        # one would fail closed, never open, were it ever used.
+        self._tls: ssl.SSLContext | None = None
+        self._no_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         self._limits = limits
         self._idle_hosts = idle_hosts
         self._pools: dict[str, httpx.AsyncHTTPTransport] = {}
@@ -305,12 +316,16 @@ class _HostPools(httpx.AsyncBaseTransport):
         self._idle: dict[str, None] = {}  # hosts kept open with nothing under way, oldest first
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        key = _host_key(request.url)
+        key = _pool_key(request.url)
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = httpx.AsyncHTTPTransport(
-                verify=self._ssl, limits=self._limits
-            )
+            if request.url.scheme == "https":
+                if self._tls is None:
+                    self._tls = httpx.create_ssl_context()
+                context = self._tls
+            else:
+                context = self._no_tls
+            pool = self._pools[key] = httpx.AsyncHTTPTransport(verify=context, limits=self._limits)
         return await pool.handle_async_request(request)
 
     def busy(self, key: str) -> None:
@@ -556,13 +571,13 @@ class Fetcher:
         }
         for _ in range(self.settings.max_redirects + 1):
             target = _http_url(source_id, progress)
-            key = _host_key(target)
+            key = _pool_key(target)
             pools = None if public_only else self._host_pools
             self._wanting[key] = self._wanting.get(key, 0) + 1
             try:
                 # Host slot first, then the global one: a task queued behind a busy host must
                 # not sit on a global slot that another host could use.
-                async with self._host_slot(key), global_slot:
+                async with self._host_slot(_host_key(target)), global_slot:
                     if started is None:
                         started = loop.time()
                     deadline = started + self.settings.timeout

@@ -9,10 +9,13 @@ by the client port the server saw.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from curator.config import FetchSettings, Source
 from curator.exceptions import FetchError
@@ -90,14 +93,15 @@ def test_at_most_concurrency_hosts_keep_idle_connections(
     # hold idle connections, one more than fetch.concurrency allows: A's, the longest idle, is
     # closed, so A's second feed needs a new connection; B's is still open for its second.
     urls = [a.route("/1", RSS), b.route("/1", RSS), a.route("/2", RSS), b.route("/2", RSS)]
-    fetched, open_hosts = poll(settings(concurrency=1), sources(*urls))
+    fetched, open_hosts = poll(settings(concurrency=1, per_host=1), sources(*urls))
     assert [f.status for f in fetched] == [200] * 4
     assert len(set(ports(a))) == 2
     assert len(set(ports(b))) == 1
     assert open_hosts == 0
 
     seen_a, seen_b = len(a.requests), len(b.requests)
-    fetched, _ = poll(settings(concurrency=2), sources(*urls))  # room for both: both reused
+    # Room for both: each host's second feed waits for its first and reuses its connection.
+    fetched, _ = poll(settings(concurrency=2, per_host=1), sources(*urls))
     assert len(set(ports(a, seen_a))) == 1 and len(set(ports(b, seen_b))) == 1
 
 
@@ -122,3 +126,37 @@ def test_a_proxy_from_the_environment_keeps_httpx_own_pool(
     assert pools is None
     assert error.status == 404
     assert [r.path for r in a.requests] == ["http://feeds.invalid/feed"]  # asked as a proxy
+
+
+@pytest.fixture
+def tls_server() -> Iterator[tuple[FeedServer, trustme.CA]]:
+    ca = trustme.CA()
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_side)
+    with FeedServer(tls=server_side) as s:
+        yield s, ca
+
+
+def test_https_sources_are_verified_against_the_trusted_certificates(
+    tls_server: tuple[FeedServer, trustme.CA],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The TLS context of https pools is made with the first of them, from the certificates
+    the environment trusts; an http pool's context is never used for https."""
+    server, ca = tls_server
+    feeds = sources(server.route("/a", RSS), server.route("/b", RSS))
+
+    # Not trusted (certifi's authorities): refused, whatever the http pools hold.
+    plain = FeedServer()
+    with plain:
+        mixed = [*sources(plain.route("/c", RSS)), *feeds]
+        with pytest.raises(FetchError, match="TLS certificate not accepted"):
+            poll(settings(), mixed)
+
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    fetched, open_hosts = poll(settings(per_host=1), feeds)
+    assert [(f.status, f.content) for f in fetched] == [(200, RSS), (200, RSS)]
+    assert len(set(ports(server))) == 1  # one TLS connection for both feeds
+    assert open_hosts == 0
