@@ -79,13 +79,14 @@ def item_id(n: int) -> str:
     return hashlib.sha256(f"bench-{n}".encode()).hexdigest()[:16]
 
 
-def make_item(n: int, rng: random.Random) -> Item:
-    """An item whose JSON is about 1.1 KB, like a real news candidate."""
+def make_item(n: int, rng: random.Random, *, t0: datetime = T0) -> Item:
+    """An item whose JSON is about 1.1 KB, like a real news candidate, first seen *n*
+    minutes after *t0*."""
 
     def words(k: int) -> str:
         return " ".join(rng.choice(WORDS) for _ in range(k))
 
-    seen = T0 + timedelta(minutes=n)
+    seen = t0 + timedelta(minutes=n)
     url = f"https://news.example.org/{seen:%Y/%m/%d}/{words(6).replace(' ', '-')}-{n}"
     title = words(8).capitalize()
     text = words(24).capitalize() + "."

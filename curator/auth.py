@@ -32,11 +32,11 @@ import secrets
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -578,3 +578,82 @@ class SignInThrottle:
                 times.remove(attempt.at)  # type: ignore[arg-type]
             if not times:
                 del self._failures[key]
+
+
+class FailureLedger(Protocol):
+    """Where :class:`SharedSignInThrottle` keeps failed sign-ins: a database every instance
+    reads (:meth:`curator.store.postgres.PostgresStore.signin_failures`)."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def signin_failures(self, keys: tuple[str, ...], since: float) -> dict[str, list[float]]: ...
+
+    def set_signin_failures(self, times: dict[str, list[float]], since: float) -> None: ...
+
+
+class SharedSignInThrottle(SignInThrottle):
+    """The same three limits, counted across every instance on one database.
+
+    Behind a load balancer an in-memory count would give a guesser one budget per instance;
+    here each decision loads the keys' failures from the ledger, applies
+    :class:`SignInThrottle`'s own rules to them, and writes back what changed, all in one store
+    transaction (serialised with every other), so concurrent attempts on different instances
+    cannot pass on the same count.  Times are wall-clock seconds (instances share no
+    monotonic clock).
+    """
+
+    def __init__(
+        self, ledger: FailureLedger, *, clock: Callable[[], float] = time.time, **limits: Any
+    ) -> None:
+        super().__init__(clock=clock, **limits)
+        self._ledger = ledger
+
+    @contextlib.contextmanager
+    def _loaded(self, keys: tuple[str, ...]) -> Iterator[None]:
+        since = self._clock() - self.window
+        with self._ledger.transaction(), self._lock:
+            found = self._ledger.signin_failures(keys, since)
+            self._failures = OrderedDict((k, deque(found.get(k, ()))) for k in keys)
+            yield
+            after = {k: list(self._failures.get(k, ())) for k in keys}
+            if after != {k: found.get(k, []) for k in keys}:
+                self._ledger.set_signin_failures(after, since)
+            self._failures = OrderedDict()
+
+    def failures(self, account: str, epoch: str = "") -> int:
+        key = self._keys(account, "", epoch)[2]
+        with self._loaded((key,)):
+            return len(self._recent(key, self._clock()))
+
+    def retry_after(self, account: str, address: str, epoch: str = "") -> float:
+        keys = self._keys(account, address, epoch)
+        with self._loaded(keys):
+            return self._wait(keys, self._clock())
+
+    def attempt(self, account: str, address: str, epoch: str = "") -> Attempt:
+        keys = self._keys(account, address, epoch)
+        with self._loaded(keys):
+            now = self._clock()
+            wait = self._wait(keys, now)
+            if wait > 0:
+                return Attempt(wait=wait, at=None)
+            self._record(keys, now)
+        return Attempt(wait=0.0, at=now, keys=keys)
+
+    def failed(self, account: str, address: str, epoch: str = "") -> None:
+        keys = self._keys(account, address, epoch)
+        with self._loaded(keys):
+            self._record(keys, self._clock())
+
+    def succeeded(self, attempt: Attempt) -> None:
+        if not attempt.keys:
+            return
+        with self._loaded(attempt.keys):
+            self._take_back(attempt)
+            self._failures.pop(attempt.keys[0], None)
+
+    def refund(self, attempt: Attempt) -> None:
+        if not attempt.keys:
+            return
+        with self._loaded(attempt.keys):
+            self._take_back(attempt)

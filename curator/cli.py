@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 # pay for a poll's modules (tests/test_cli_imports.py guards it).
 from curator import (
     __version__,
+    cli_db,
     cli_model,
     cli_research,
     cli_rules,
     cli_sources,
+    cli_store_copy,
     cli_stories,
     stories,
 )
@@ -467,8 +469,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--store",
-        default=os.environ.get("CURATOR_STORE", "store"),
-        help="data directory (env CURATOR_STORE; default ./store)",
+        default=os.environ.get("CURATOR_DATABASE_URL", "").strip()
+        or os.environ.get("CURATOR_STORE", "store"),
+        help="data directory or postgresql:// URL (env CURATOR_DATABASE_URL, then "
+        "CURATOR_STORE; default ./store)",
     )
     p.add_argument(
         "-v", "--verbose", action="store_true", help="log every event, not only problems"
@@ -534,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_service_commands(sub)
     _add_store_commands(sub)
+    cli_db.register(sub)
     cli_research.register(sub)
     cli_stories.register(sub)
     cli_model.register(sub)
@@ -562,6 +567,9 @@ def _config_problems(error: ConfigError, path: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "standalone", None):  # needs neither feeds.yaml nor --store
+        _setup_logging(args.verbose, args.command)
+        return int(args.standalone(args))
     _setup_logging(args.verbose, args.command)
     from curator import config, match
     from curator.core import make_curator
@@ -574,6 +582,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         return _config_problems(e, args.config)
     try:
+        early = cli_db.run_early(args)
+        if early is not None:
+            return early
         cur = make_curator(cfg, store=args.store)
         code = int(args.func(cur, args))
         sys.stdout.flush()  # a reader that went away is found here, inside the handlers below
@@ -977,6 +988,7 @@ def _add_store_commands(sub: Any) -> None:
         metavar="FILE",
         help="the backup to restore from (default: the newest in <store>/backups holding it)",
     )
+    cli_store_copy.register(ss)
     s.set_defaults(func=cmd_store)
 
     s = sub.add_parser("backup", help="write the whole store into one .tar.gz archive")

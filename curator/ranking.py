@@ -51,6 +51,9 @@ class Ranking:
         self._version: Any = None
         self._scorer: learn.Scorer | None = None
         self.error: str | None = None  # why the stored model is not used, when it is not
+        # (items version, model version, rank settings) at which check() found nothing to
+        # train whatever the time: until one changes, it need not read every item again.
+        self.settled: tuple[object, ...] | None = None
 
     def scorer(self) -> learn.Scorer | None:
         """The current model, or None before one is trained (or when the stored one is
@@ -294,26 +297,9 @@ async def check(cur: Curator) -> None:
     """The job of ``serve``: train in a worker when due, then store the model and apply
     the automatic rejections.  Store trouble is logged in one line, as other jobs do."""
     try:
-        exs = await asyncio.to_thread(decisions, cur.store)
-        now = cur.clock()
-        if await asyncio.to_thread(due, cur, exs, now):
-            settings = cur.config.rank
-            # The model first (seconds), then its cross-validation (four or five times as
-            # long), so that the queue uses the new model meanwhile.
-            trained = await _off_loop(
-                cur,
-                functools.partial(
-                    learn.train,
-                    exs,
-                    now=now,
-                    min_examples=settings.min_examples,
-                    min_each=settings.min_each,
-                    validate=False,
-                ),
-            )
-            await asyncio.to_thread(save, cur.store, trained)
-            quality = await _off_loop(cur, functools.partial(learn.evaluate, exs))
-            await asyncio.to_thread(save_quality, cur.store, trained.model["decisions"], quality)
+        versions = (*await asyncio.to_thread(_versions, cur.store), cur.config.rank)
+        if versions != cur.ranking.settled:
+            await _train_if_due(cur, versions)
         scorer = await asyncio.to_thread(cur.ranking.scorer)
         if scorer is not None:
             # Score what is pending now, off the loop, so the queue's next page is quick.
@@ -328,3 +314,48 @@ async def check(cur: Curator) -> None:
         log.error("learned ranking not trained: %s", e)
         return
     cur.health.succeeded("rank", cur.clock())
+
+
+def _versions(store: Store) -> tuple[object, object]:
+    return store.version(), store.model_version()
+
+
+async def _train_if_due(cur: Curator, versions: tuple[object, ...]) -> None:
+    """Train when :func:`due`.  When it cannot be due whatever the time (the stored model
+    learned from exactly the current decisions, or they are too few), note *versions*, so
+    that the next checks (every 30 s) do not turn every decided item into an example again
+    until an item, the model or the ``rank:`` settings change."""
+    exs = await asyncio.to_thread(decisions, cur.store)
+    now = cur.clock()
+    if await asyncio.to_thread(due, cur, exs, now):
+        settings = cur.config.rank
+        # The model first (seconds), then its cross-validation (four or five times as
+        # long), so that the queue uses the new model meanwhile.
+        trained = await _off_loop(
+            cur,
+            functools.partial(
+                learn.train,
+                exs,
+                now=now,
+                min_examples=settings.min_examples,
+                min_each=settings.min_each,
+                validate=False,
+            ),
+        )
+        await asyncio.to_thread(save, cur.store, trained)
+        quality = await _off_loop(cur, functools.partial(learn.evaluate, exs))
+        await asyncio.to_thread(save_quality, cur.store, trained.model["decisions"], quality)
+        return
+    if await asyncio.to_thread(_settled, cur, exs):
+        cur.ranking.settled = versions
+
+
+def _settled(cur: Curator, exs: Sequence[learn.Example]) -> bool:
+    """Whether :func:`due` says no to *exs* at any time, not just now."""
+    settings = cur.config.rank
+    try:
+        learn.check_enough(exs, settings.min_examples, settings.min_each)
+    except ModelError:
+        return True
+    doc = cur.store.get_model()
+    return doc is not None and doc.get("decisions") == learn.decisions_key(exs)

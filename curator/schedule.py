@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -39,13 +41,31 @@ def poll_job_id(source_id: str) -> str:
     return f"poll:{source_id}"
 
 
+#: Who claims sources (:meth:`curator.store.api.Store.claim`): this process on this machine.
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"
+
+
 async def poll_if_due(curator: Curator, source_id: str) -> None:
     # The trigger and the pipeline each add up to `jitter` of their own, and the clock moves
     # on a little between the fire time and the check: a source whose next poll falls within
     # that slack is due, or a healthy source would skip every other tick.
     slack = curator.config.fetch.jitter + 5.0
     job = poll_job_id(source_id)
+    source = curator.config.source(source_id)
+    interval = (source.interval if source else None) or curator.config.fetch.default_interval
     try:
+        # Several instances on one database: the one that claims the source polls it; a
+        # scheduler that fires for it in the same half interval leaves it alone.
+        claimed = await asyncio.to_thread(
+            curator.store.claim,
+            source_id,
+            holder=HOLDER,
+            now=curator.clock(),
+            window=interval / 2,
+        )
+        if not claimed:
+            log.info("poll skipped source=%s: another instance claimed it", source_id)
+            return
         report = await curator.poll([source_id], due_only=True, slack=slack)
     except StoreError as e:
         _failed(curator, job, e, f"scheduled poll not stored source={source_id}")
@@ -95,32 +115,48 @@ def _failed(curator: Curator, job: str, error: StoreError, what: str) -> None:
 
 def build_scheduler(curator: Curator, *, now: datetime | None = None) -> AsyncIOScheduler:
     """A scheduler (not started) holding every job; due sources run at once on start."""
-    now = now or curator.clock()
     scheduler = AsyncIOScheduler(timezone="UTC")
-    # A store from before shards.json gets its item counts now (cheap: serve has just read
-    # every item), so a shard damaged later can be reported with what it held.
-    try:
-        curator.store.count_items()
-    except StoreError as e:  # busy or unwritable: counts wait for the next new item
-        log.warning("item counts not updated: %s", e)
+    add_poll_jobs(scheduler, curator, now=now)
+    add_jobs(scheduler, curator, now=now)
+    return scheduler
+
+
+def add_poll_jobs(
+    scheduler: AsyncIOScheduler, curator: Curator, *, now: datetime | None = None
+) -> None:
+    """A poll job for every enabled source.  Every instance on one database runs them: the
+    first to claim a source (:meth:`curator.store.api.Store.claim`) polls it, so the polling
+    is spread over the instances and no source is polled twice in one interval."""
+    now = now or curator.clock()
     states = _states(curator)
     for source in curator.config.sources:
         if source.enabled:
             _add_poll_job(scheduler, curator, source, states, now)
+
+
+def add_jobs(scheduler: AsyncIOScheduler, curator: Curator, *, now: datetime | None = None) -> None:
+    """Add the digest, the backup and the ranking's jobs: what only the instance that runs
+    the scheduler (:mod:`curator.leader`) runs, and a lone ``serve`` from the start.  (A
+    store directory's item counts are brought up to date by serve's warm-up.)"""
+    now = now or curator.clock()
     if curator.config.digest.enabled:
         _add_digest_jobs(scheduler, curator, now, catch_up=True)
     if curator.config.store.backups:
         _add_backup_job(scheduler, curator, now)
     _add_rank_job(scheduler, curator, now)
-    return scheduler
 
 
 def update_jobs(
-    scheduler: AsyncIOScheduler, curator: Curator, old: Config, *, now: datetime | None = None
+    scheduler: AsyncIOScheduler,
+    curator: Curator,
+    old: Config,
+    *,
+    now: datetime | None = None,
+    leading: bool = True,
 ) -> None:
     """Bring the job table from ``old`` to ``curator.config`` (a reloaded feeds.yaml): a poll
     job for every enabled source, replaced where the source changed, removed where it went or
-    was disabled; the digest and backup jobs follow their sections."""
+    was disabled; when *leading*, the digest and backup jobs follow their sections."""
     now = now or curator.clock()
     new = curator.config
     before = {s.id: s for s in old.sources if s.enabled}
@@ -132,6 +168,8 @@ def update_jobs(
     for sid, source in after.items():
         if before.get(sid) != source:
             _add_poll_job(scheduler, curator, source, states, now)
+    if not leading:
+        return
     if _digest_schedule(old) != _digest_schedule(new):
         for job in ("digest", "digest-retry"):
             _remove(scheduler, job)

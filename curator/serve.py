@@ -1,8 +1,10 @@
 """``curator serve``: the scheduler and the web app in one asyncio event loop.
 
-One process per store (the store's server lock): several schedulers would poll and send the
-digest several times over.  SIGINT/SIGTERM make uvicorn stop accepting requests; store writes
-are synchronous blocks, so by the time the loop handles the signal no transaction is half done.
+One process per store directory (the store's server lock), or any number on one PostgreSQL
+database, one of which runs the scheduler (:mod:`curator.leader`): several schedulers would
+poll and send the digest several times over.  SIGINT/SIGTERM make uvicorn stop accepting
+requests; store writes are synchronous blocks, so by the time the loop handles the signal no
+transaction is half done.
 SIGHUP, and a change to the configuration file seen by the ``config-watch`` job, re-read it
 (:mod:`curator.reload`).
 """
@@ -17,16 +19,22 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from curator import schedule
 from curator.config import served_at
 from curator.core import Curator
 from curator.exceptions import PortInUse, StoreError
+from curator.leader import Leadership
 from curator.reload import ConfigWatcher
+from curator.store import TinyDBStore
 
 log = logging.getLogger("curator.serve")
 
@@ -121,6 +129,38 @@ def announce_setup(curator: Curator, base_url: str) -> None:
         )
 
 
+def warm_up(curator: Curator, then: Callable[[], None]) -> None:
+    """Read every item once, in the background while the server already answers (seconds
+    at 100,000 items: waiting for it made start-up take as long), then record the shards'
+    item counts (a store from before ``shards.json`` gets them, so a shard damaged later
+    can be reported with what it held).  The first editor's queue page then finds the
+    items decoded; a request that comes first reads what it needs itself.
+
+    Then keeps that long-lived cache out of the garbage collector's full sweeps, whose
+    pauses would otherwise land on requests, and calls *then*, whatever happened (``serve``
+    starts the learned ranking's job then: its look at every decision, made at the same
+    time, left its passing examples scattered between the cached items, which kept about
+    70 MB of memory that could not be given back).  A daemon thread: stopping ``serve``
+    does not wait for it, and what it writes (the counts) is one atomic commit like any other.
+    """
+    try:
+        start = time.perf_counter()
+        try:
+            count = len(curator.store.items())
+        except StoreError as e:  # a database that is down: requests read what they need
+            log.warning("items not read ahead: %s", e)
+            return
+        try:
+            curator.store.count_items()
+        except StoreError as e:  # busy or unwritable: counts wait for the next new item
+            log.warning("item counts not updated: %s", e)
+        gc.collect()
+        gc.freeze()
+        log.info("read every item items=%d seconds=%.1f", count, time.perf_counter() - start)
+    finally:
+        then()
+
+
 async def run(
     curator: Curator,
     *,
@@ -141,13 +181,17 @@ async def run(
         app = create_app(curator)
         shown = host if ":" not in host else f"[{host}]"
         announce_setup(curator, f"http://{shown}:{sock.getsockname()[1]}")
-        # Read every item once now (seconds at 100k items), not on the first editor's request,
-        # and keep that long-lived cache out of the garbage collector's full sweeps, whose
-        # pauses would otherwise land on requests.
-        curator.store.items()
-        gc.collect()
-        gc.freeze()
-        scheduler = schedule.build_scheduler(curator)
+        # A store directory has one server (the lock above): it runs every job.  On a
+        # database every instance serves and polls (each poll claims its source first), and
+        # the one holding the scheduler lock (curator.leader) adds the digest, backup and
+        # ranking jobs.
+        alone = isinstance(curator.store, TinyDBStore)
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        schedule.add_poll_jobs(scheduler, curator)
+        leading = asyncio.Event()
+        if alone:
+            schedule.add_jobs(scheduler, curator)
+            leading.set()
         server = _Server(
             uvicorn.Config(
                 app,
@@ -160,7 +204,9 @@ async def run(
         )
         watcher = ConfigWatcher(
             curator,
-            on_change=lambda old: schedule.update_jobs(scheduler, curator, old),
+            on_change=lambda old: schedule.update_jobs(
+                scheduler, curator, old, leading=leading.is_set()
+            ),
             # A reloaded file is read as the started one was: base_url follows --host/--port.
             adjust=lambda new: served_at(new, host, port),
         )
@@ -185,7 +231,32 @@ async def run(
             task.add_done_callback(reloads.discard)
 
         loop.add_signal_handler(signal.SIGHUP, hangup)
+        if alone:
+            # The store directory's items are read (and kept decoded) in the background, and
+            # the ranking job's first run waits for that (see warm_up).  A database keeps no
+            # decoded items: nothing to read ahead.
+            scheduler.pause_job("rank")
+
+            def rank_now() -> None:
+                if scheduler.running:  # not when serve stopped before the warm-up ended
+                    scheduler.modify_job("rank", next_run_time=datetime.now(UTC))
+
+            def warmed() -> None:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: serve stopped
+                    loop.call_soon_threadsafe(rank_now)
+
+            warming = threading.Thread(target=warm_up, args=(curator, warmed), daemon=True)
+            warming.start()
         scheduler.start()
+
+        def lead() -> None:
+            schedule.add_jobs(scheduler, curator)
+            leading.set()
+
+        leadership = None
+        if not alone:
+            leadership = Leadership(curator.store, lambda: _call_in(loop, lead))
+            leadership.start()
         log.info(
             "serving on http://%s:%d with %d scheduled jobs",
             shown,
@@ -197,6 +268,8 @@ async def run(
         finally:
             loop.remove_signal_handler(signal.SIGHUP)
             scheduler.shutdown(wait=False)
+            if leadership is not None:
+                await asyncio.to_thread(leadership.stop)
             pending = [
                 t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()
             ]
@@ -213,3 +286,8 @@ async def run(
             await curator.aclose()
             sock.close()
             log.info("stopped")
+
+
+def _call_in(loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:
+    """Run *fn* in *loop*'s thread (the scheduler's jobs are added where it runs)."""
+    loop.call_soon_threadsafe(fn)

@@ -185,8 +185,9 @@ class StoryIndex:
         self._lsh: Any = None
         self._tellings: dict[str, _Telling] = {}
         self._sigs: dict[str, tuple[Any, ...]] = {}
-        self._version: str | None = None  # the store's, at the last full sync
-        self._synced: datetime | None = None
+        self._version: str | None = None  # the store's, at the last sync
+        self._synced: datetime | None = None  # the last full pass
+        self._token: object | None = None  # the store's change token (item_changes)
 
     def __len__(self) -> int:
         return len(self._tellings)
@@ -234,26 +235,40 @@ class StoryIndex:
         """Follow the store: index the items first seen within the window (and their
         members) that are new or changed, forget the others.
 
-        A full pass lists every item, so it runs only when the store changed since the last
-        one (:meth:`Store.version`: a commit by this process or another) or :data:`RESYNC`
-        has passed (the window's edge moves); in between, what this process is about to
-        store comes in through :meth:`note`.  Only new or changed items are hashed again."""
+        A full pass lists the window's items, so it runs only when the store changed since
+        the last one (:meth:`Store.version`: a commit by this process or another) or
+        :data:`RESYNC` has passed (the window's edge moves); in between, what this process is
+        about to store comes in through :meth:`note`.  Where the store can say which items
+        changed (:meth:`Store.item_changes`: PostgreSQL, where other instances commit all
+        the time), a change between full passes reads those items only.  Only new or changed
+        items are hashed again."""
         version = store.version()
         with self._lock:
-            if (
-                version == self._version
-                and self._synced is not None
-                and timedelta(0) <= now - self._synced < RESYNC
-            ):
+            recent = self._synced is not None and timedelta(0) <= now - self._synced < RESYNC
+            if version == self._version and recent:
                 return
             since = now - self.window
+            if recent:
+                changed, token = store.item_changes(self._token)
+                if changed is not None:
+                    for item in changed:
+                        self._follow(item, since)
+                    self._version, self._token = version, token
+                    return
+            _, token = store.item_changes(None)  # before the pass: later writes come next
             seen: set[str] = set()
-            for item in store.items():
-                if item.first_seen >= since:
-                    seen.update(self._index_item(item))
+            for item in store.items_seen_since(since):
+                seen.update(self._index_item(item))
             for key in [k for k in self._sigs if k not in seen]:
                 self.remove(key)
-            self._version, self._synced = version, now
+            self._version, self._synced, self._token = version, now, token
+
+    def _follow(self, item: Item, since: datetime) -> None:
+        """Bring one changed item's tellings up to date (a split story loses some)."""
+        keep = set(self._index_item(item)) if item.first_seen >= since else set()
+        for key in [k for k, t in self._tellings.items() if t.item_id == item.id]:
+            if key not in keep:
+                self.remove(key)
 
     def note(self, item: Item) -> None:
         """Index *item* as it is about to be stored (a new item, a story that gained a

@@ -6,8 +6,10 @@ forgets first."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from argon2 import PasswordHasher
@@ -163,3 +165,54 @@ def test_failures_from_one_address_lock_only_that_pair_for_the_window() -> None:
     assert throttle.attempt("alice", "10.0.0.2").allowed  # the editor, elsewhere
     clock.now += 900.0
     assert throttle.attempt("alice", "10.0.0.1").allowed
+
+
+# ------------------------------------------------ several instances on one database (issue 13)
+
+
+def two_instances(
+    database_url: str, store_at: Callable[..., Store], clock: Clock, **limits: Any
+) -> list[auth.SharedSignInThrottle]:
+    """The throttles of two instances behind one load balancer, on one database."""
+    return [
+        auth.SharedSignInThrottle(
+            cast(auth.FailureLedger, store_at(database_url)), clock=clock, **limits
+        )
+        for _ in range(2)
+    ]
+
+
+def test_failures_on_one_instance_count_on_the_other(
+    database_url: str, store_at: Callable[..., Store]
+) -> None:
+    clock = Clock()
+    a, b = two_instances(database_url, store_at, clock, per_pair=5, free=10)
+    for throttle in (a, b, a, b, a):  # a guesser spread across instances
+        assert throttle.attempt("alice", "10.0.0.1").allowed
+    refused = b.attempt("alice", "10.0.0.1")
+    assert not refused.allowed and refused.wait == pytest.approx(900.0)
+    assert a.failures("alice") == 5 == b.failures("alice")
+    assert a.attempt("alice", "10.0.0.2").allowed  # the editor, elsewhere
+    clock.now += 900.0
+    good = b.attempt("alice", "10.0.0.1")
+    assert good.allowed
+    a.succeeded(good)  # the other instance takes the success back
+    assert b.failures("alice") == 0  # the window passed for the five; the sixth refunded
+
+
+def test_the_shared_slowdown_doubles_as_the_memory_one_does(
+    database_url: str, store_at: Callable[..., Store]
+) -> None:
+    clock = Clock()
+    limits: dict[str, Any] = {"per_pair": 100, "per_address": 100, "window": 3600, "free": 2}
+    shared = two_instances(database_url, store_at, clock, **limits)
+    alone = auth.SignInThrottle(clock=clock, **limits)
+    waits: list[tuple[float, float]] = []
+    for n in range(6):
+        waits.append((shared[n % 2].retry_after("a", "1.2.3.4"), alone.retry_after("a", "1.2.3.4")))
+        shared[n % 2].failed("a", "1.2.3.4")
+        alone.failed("a", "1.2.3.4")
+    assert waits == [(w, w) for w in (0.0, 0.0, 0.0, 1.0, 2.0, 4.0)]
+    refund = shared[0].attempt("z", "5.5.5.5")
+    shared[1].refund(refund)
+    assert shared[0].failures("z") == 0

@@ -7,7 +7,7 @@ import hashlib
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -95,8 +95,15 @@ def server() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return TinyDBStore(tmp_path / "store")
+def store(store_location: str, store_at: Callable[..., Store]) -> Store:
+    """A fresh store of each backend (tests/backends.py)."""
+    return store_at(store_location)
+
+
+@pytest.fixture
+def reopen(store_location: str, store_at: Callable[..., Store]) -> Callable[[], Store]:
+    """Another handle on the test's store, as another process (or instance) would open."""
+    return lambda: store_at(store_location)
 
 
 def send(config: Config, store: Store, clock: Clock, **kwargs: object) -> digests.SendResult:
@@ -172,7 +179,7 @@ def test_first_run_notes_the_time_then_sends_at_the_slot(
 
 
 def test_never_twice_even_from_a_new_process(
-    server: SmtpServer, store: Store, tmp_path: Path
+    server: SmtpServer, store: Store, tmp_path: Path, reopen: Callable[[], Store]
 ) -> None:
     config = make_config(server, tmp_path)
     clock = Clock(MONDAY_SLOT)
@@ -181,7 +188,7 @@ def test_never_twice_even_from_a_new_process(
     assert len(server.messages) == 2
 
     # a restart: new Store object on the same directory, the job runs again, and again later
-    again = TinyDBStore(store.path)
+    again = reopen()
     for later in (MONDAY_SLOT, MONDAY_SLOT + timedelta(hours=1), MONDAY_SLOT + timedelta(days=3)):
         clock.now = later
         assert send(config, again, clock).outcome == "not_due"
@@ -190,7 +197,7 @@ def test_never_twice_even_from_a_new_process(
     # next week's digest carries only what was approved since
     put(again, make_item(2, reviewed_at=MONDAY_SLOT + timedelta(days=2)))
     clock.now = MONDAY_SLOT + timedelta(days=7)
-    result = send(config, TinyDBStore(store.path), clock)
+    result = send(config, reopen(), clock)
     assert result.outcome == "sent"
     assert result.records[0].item_ids == (make_item(2).id,)
     assert result.records[0].period_start == MONDAY_SLOT
@@ -216,17 +223,17 @@ def test_an_approval_that_lands_late_goes_in_the_next_digest(
 
 
 def test_a_missed_digest_is_sent_once_on_catch_up(
-    server: SmtpServer, store: Store, tmp_path: Path
+    server: SmtpServer, store: Store, tmp_path: Path, reopen: Callable[[], Store]
 ) -> None:
     config = make_config(server, tmp_path)
     clock = Clock(WEDNESDAY)
     send(config, store, clock)  # baseline
     put(store, make_item(1), make_item(2, reviewed_at=WEDNESDAY + timedelta(days=9)))
     clock.now = MONDAY_SLOT + timedelta(days=14, hours=3)  # down for three Mondays
-    result = send(config, TinyDBStore(store.path), clock)
+    result = send(config, reopen(), clock)
     assert result.outcome == "sent"
     assert len(result.records[0].item_ids) == 2
-    assert send(config, TinyDBStore(store.path), clock).outcome == "not_due"
+    assert send(config, reopen(), clock).outcome == "not_due"
     assert len(server.messages) == 2
 
 
@@ -252,7 +259,7 @@ def test_empty_week_send(server: SmtpServer, store: Store, tmp_path: Path) -> No
 
 
 def test_a_refused_recipient_is_retried_alone(
-    server: SmtpServer, store: Store, tmp_path: Path
+    server: SmtpServer, store: Store, tmp_path: Path, reopen: Callable[[], Store]
 ) -> None:
     config = make_config(server, tmp_path)
     clock = Clock(MONDAY_SLOT)
@@ -273,7 +280,7 @@ def test_a_refused_recipient_is_retried_alone(
     # the mailbox comes back; the next run (a restart, not a new slot) retries b alone
     del server.refuse["b@example.org"]
     clock.now = MONDAY_SLOT + timedelta(hours=1)
-    retry = send(config, TinyDBStore(store.path), clock)
+    retry = send(config, reopen(), clock)
     assert retry.outcome == "sent"
     assert server.delivered_to() == ["a@example.org", "b@example.org"]
     assert server.messages[1].message["Message-ID"] == first_id  # the same message
@@ -313,7 +320,9 @@ def test_every_recipient_refused_is_a_mail_error_and_stays_owed(
     assert sorted(server.delivered_to()) == ["a@example.org", "b@example.org"]
 
 
-def test_a_server_that_is_down_loses_nothing(store: Store, tmp_path: Path) -> None:
+def test_a_server_that_is_down_loses_nothing(
+    store: Store, tmp_path: Path, reopen: Callable[[], Store]
+) -> None:
     with smtp_server() as probe:
         port = probe.port  # free once the probe stops
     config = make_config(None, tmp_path, smtp={"host": "127.0.0.1", "port": port})
@@ -328,16 +337,18 @@ def test_a_server_that_is_down_loses_nothing(store: Store, tmp_path: Path) -> No
     with smtp_server() as server:
         config = make_config(server, tmp_path)
         clock.now += timedelta(hours=2)
-        assert send(config, TinyDBStore(store.path), clock).outcome == "sent"
-        assert send(config, TinyDBStore(store.path), clock).outcome == "not_due"
+        assert send(config, reopen(), clock).outcome == "sent"
+        assert send(config, reopen(), clock).outcome == "not_due"
     assert sorted(server.delivered_to()) == ["a@example.org", "b@example.org"]
     assert digests.list_digests(store)[0].id == record.id
 
 
-def test_a_second_sender_backs_off(server: SmtpServer, store: Store, tmp_path: Path) -> None:
+def test_a_second_sender_backs_off(
+    server: SmtpServer, store: Store, tmp_path: Path, reopen: Callable[[], Store]
+) -> None:
     config = make_config(server, tmp_path)
     put(store, make_item(1))
-    other = TinyDBStore(store.path)  # what another process holds while it sends
+    other = reopen()  # what another process holds while it sends
     with other.lock(digests.SEND_LOCK, wait=0) as held:
         assert held
         result = send(config, store, Clock(MONDAY_SLOT), force=True)
@@ -345,23 +356,23 @@ def test_a_second_sender_backs_off(server: SmtpServer, store: Store, tmp_path: P
     assert server.messages == [] and digests.list_digests(store) == []
 
 
-def test_two_senders_at_once_send_one_digest(
-    server: SmtpServer, store: Store, tmp_path: Path
+def test_three_senders_at_once_send_one_digest(
+    server: SmtpServer, store: Store, tmp_path: Path, reopen: Callable[[], Store]
 ) -> None:
     config = make_config(server, tmp_path)
     clock = Clock(WEDNESDAY)
     send(config, store, clock)  # baseline
     put(store, make_item(1))
     clock.now = MONDAY_SLOT
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(3)
     outcomes: list[str] = []
 
     def run() -> None:
-        own = TinyDBStore(store.path)  # its own locks, as a second process would have
+        own = reopen()  # its own locks, as another process or instance would have
         barrier.wait()
         outcomes.append(send(config, own, clock).outcome)
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
+    threads = [threading.Thread(target=run) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
@@ -563,17 +574,19 @@ import sys
 from datetime import datetime
 from curator import config, digests
 from curator.mailer import Mailer
-from curator.store import Store, TinyDBStore
+from curator.store import open_store
 cfg = config.load(sys.argv[1])
 now = datetime.fromisoformat(sys.argv[3])
 sys.stdin.readline()  # start together
-result = digests.send_due(cfg, TinyDBStore(sys.argv[2]), Mailer(cfg.digest.smtp), clock=lambda: now)
+result = digests.send_due(cfg, open_store(sys.argv[2]), Mailer(cfg.digest.smtp), clock=lambda: now)
 print(result.outcome)
 """
 
 
 @pytest.mark.slow
-def test_two_processes_send_one_digest(server: SmtpServer, store: Store, tmp_path: Path) -> None:
+def test_two_processes_send_one_digest(
+    server: SmtpServer, store: Store, store_location: str, tmp_path: Path
+) -> None:
     config = make_config(server, tmp_path)
     (tmp_path / "feeds.yaml").write_text(
         yaml.safe_dump(
@@ -597,7 +610,7 @@ def test_two_processes_send_one_digest(server: SmtpServer, store: Store, tmp_pat
                 "-c",
                 _PROCESS,
                 str(tmp_path / "feeds.yaml"),
-                str(store.path),
+                store_location,
                 MONDAY_SLOT.isoformat(),
             ],
             stdin=subprocess.PIPE,

@@ -382,6 +382,57 @@ def test_serves_job_trains_after_a_batch_of_decisions_and_only_then(cur: Curator
     assert cur.store.get_model()["examples"] == 51  # type: ignore[index]
 
 
+def test_serves_job_reads_every_decision_again_only_after_a_change(
+    cur: Curator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While neither the items nor the model change, a model trained on the current
+    decisions stays up to date: the job (every 30 s) does not turn 100,000 items into
+    examples again to find that out."""
+    trained(cur)
+    reads: list[int] = []
+    real = ranking.decisions
+
+    def counted(store: Store) -> list[learn.Example]:
+        reads.append(1)
+        return real(store)
+
+    monkeypatch.setattr(ranking, "decisions", counted)
+    asyncio.run(ranking.check(cur))
+    asyncio.run(ranking.check(cur))
+    assert len(reads) == 1
+    cur.review.approve([GOOD_NEW.id], by="editor")
+    asyncio.run(ranking.check(cur))  # a new decision, still in its batch: read, not trained
+    assert len(reads) == 2 and cur.store.get_model()["examples"] == 50  # type: ignore[index]
+    clock = cur.clock
+    assert isinstance(clock, Clock)
+    clock.now += timedelta(seconds=ranking.QUIET + 1)
+    asyncio.run(ranking.check(cur))
+    assert len(reads) == 3 and cur.store.get_model()["examples"] == 51  # type: ignore[index]
+    asyncio.run(ranking.check(cur))  # the new model's own write: read once more, then quiet
+    asyncio.run(ranking.check(cur))
+    assert len(reads) == 4
+
+
+def test_serves_job_with_too_few_decisions_reads_them_again_only_after_a_change(
+    cur: Curator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(cur.store, *decided_items(n_each=3))
+    reads: list[int] = []
+    real = ranking.decisions
+    monkeypatch.setattr(ranking, "decisions", lambda store: reads.append(1) or real(store))
+    asyncio.run(ranking.check(cur))
+    asyncio.run(ranking.check(cur))
+    assert len(reads) == 1 and cur.store.get_model() is None
+    # Settings that make them enough (a reloaded feeds.yaml) count as a change.
+    cur.config = config_with(min_examples=6, min_each=3)
+    clock = cur.clock
+    assert isinstance(clock, Clock)
+    clock.now = max(i.reviewed_at for i in cur.store.items() if i.reviewed_at)
+    clock.now += timedelta(seconds=ranking.QUIET + 1)
+    asyncio.run(ranking.check(cur))
+    assert len(reads) == 2 and cur.store.get_model()["examples"] == 6  # type: ignore[index]
+
+
 # --------------------------------------------------------------------------- CLI
 
 

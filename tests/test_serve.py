@@ -4,6 +4,7 @@ clean exit on SIGTERM."""
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import queue
@@ -178,6 +179,29 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+
+
+def test_serve_reads_every_item_in_the_background_and_counts_the_shards(tmp_path: Path) -> None:
+    """Start-up does not wait for every item to be read (seconds at 100,000 items): a
+    background warm-up reads them, then records each shard's count for a store from before
+    ``shards.json`` (so a shard damaged later says what it held)."""
+    store = TinyDBStore(tmp_path / "store")
+    items = [make_item(n) for n in range(1, 6)]
+    put(store, *items)
+    (tmp_path / "store" / "shards.json").unlink()
+    proc = start(tmp_path, free_port())
+    log = Log(proc)
+    try:
+        log.wait(r"serving on")
+        log.wait(r"read every item items=5 seconds=")
+        counts = json.loads((tmp_path / "store" / "shards.json").read_text())["shards"]
+        expected: dict[str, int] = {}
+        for item in items:
+            expected[item.id[:2]] = expected.get(item.id[:2], 0) + 1
+        assert counts == {shard: {"items": n} for shard, n in expected.items()}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    assert "Traceback" not in log.rest() and proc.returncode == 0
 
 
 def test_serve_runs_refuses_a_second_and_stops_on_sigterm(

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,9 @@ def daily(**kw: Any) -> Candidate:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return TinyDBStore(tmp_path / "store")
+def store(store_location: str, store_at: Callable[..., Store]) -> Store:
+    """A fresh store of each backend (tests/backends.py)."""
+    return store_at(store_location)
 
 
 @pytest.fixture
@@ -388,6 +390,7 @@ def test_split_refuses_a_stale_page(store: Store, index: stories.StoryIndex) -> 
 # ---------------------------------------------------------------------------- old store
 
 
+@pytest.mark.parametrize("backend", ["tinydb"])  # the files of a store from before
 def test_a_store_written_before_stories_loads(store: Store, tmp_path: Path) -> None:
     item = dedupe.new_item(wire(), category="news", now=NOW)
     with store.transaction():
@@ -620,3 +623,25 @@ def test_a_poll_of_two_outlets_stores_one_story(tmp_path: Path, feed_server: Fee
         "https://apnews.example/article/nashville-bodycam",
         "https://www.dailypaper.example/us/video",
     }
+
+
+def test_another_instances_writes_reach_the_index_without_a_full_pass(
+    store: Store, store_location: str, store_at: Callable[..., Store]
+) -> None:
+    """Between full passes, the index follows what other processes (instances) store and
+    change: a story told elsewhere is found, and one split elsewhere loses its member."""
+    index = stories.StoryIndex()
+    index.sync(store, NOW)  # the full pass
+    other = store_at(store_location)  # another instance, with its own index
+    first = decide(wire(), WIRE, other, stories.StoryIndex())
+    assert isinstance(first, dedupe.New)
+    index.sync(store, NOW + timedelta(minutes=1))
+    assert len(index) == 1
+    second = decide(daily(), DAILY, store, index, now=NOW + timedelta(minutes=1))
+    assert isinstance(second, dedupe.SameStory) and second.item.id == first.item.id
+    joined = stored(store, first.item.id)
+    assert len(joined.story) == 1
+    with other.transaction():  # the editor splits it, on the other instance
+        other.put_item(replace(joined, story=()))
+    index.sync(store, NOW + timedelta(minutes=2))
+    assert len(index) == 1  # the member's telling is gone from the index

@@ -48,13 +48,14 @@ def is_database_url(location: str | Path) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
 
 
-def open_store(location: str | Path | None = None) -> Store:
+def open_store(location: str | Path | None = None, *, lock_timeout: float = 60.0) -> Store:
     """The store at *location*: a ``postgresql://`` URL or a directory; by default
-    ``CURATOR_DATABASE_URL`` when set, else ``./store``."""
+    ``CURATOR_DATABASE_URL`` when set, else ``./store``.  *lock_timeout* bounds the wait for
+    another writer's transaction (then StoreLocked)."""
     if location is None:
         location = os.environ.get(DATABASE_ENV, "").strip() or Path("store")
     if is_database_url(location):
         from curator.store.postgres import PostgresStore  # psycopg only where it is used
 
-        return PostgresStore(str(location))
-    return TinyDBStore(Path(location))
+        return PostgresStore(str(location), lock_timeout=lock_timeout)
+    return TinyDBStore(Path(location), lock_timeout=lock_timeout)

@@ -21,7 +21,7 @@ What the contract promises, whichever backend:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,6 +34,7 @@ __all__ = [
     "MAX_NEAR_MISSES",
     "MAX_RESEARCH_CACHE",
     "NEAR_MISS_DAYS",
+    "TABLES",
     "TITLE_INDEX_DAYS",
     "Store",
 ]
@@ -50,6 +51,26 @@ MAX_NEAR_MISSES = 2000
 
 #: Look-ups the research cache keeps, the latest.
 MAX_RESEARCH_CACHE = 5000
+
+#: Every logical table a store holds, in the order ``curator store copy`` copies them: the
+#: whole of what a store is, whichever backend (a backend's derived data, such as TinyDB's
+#: item counts in ``shards.json``, is not a table: the target rebuilds it).  ``secret`` is
+#: the session key (one entry, ``"session"``), last so that a failed copy touches it least.
+TABLES = (
+    "items",
+    "aliases",
+    "titles",
+    "research_ids",
+    "research_cache",
+    "sources",
+    "users",
+    "digests",
+    "near_misses",
+    "seen",
+    "meta",
+    "model",
+    "secret",
+)
 
 
 class Store(Protocol):
@@ -70,6 +91,16 @@ class Store(Protocol):
     def items(self, status: Status | None = None) -> list[Item]: ...
     def counts(self) -> dict[str, int]: ...
     def version(self) -> str: ...
+    def items_seen_since(self, since: datetime) -> list[Item]:
+        """The items first seen at or after *since* (the story index's window)."""
+        ...
+
+    def item_changes(self, token: object | None) -> tuple[list[Item] | None, object]:
+        """The items written since *token* (what a previous call returned) and the token to
+        pass next; None for the items when the backend cannot tell (then list them all).
+        Lets a reader follow other instances' writes without reading every item again."""
+        ...
+
     def find_by_title(self, title_key: str, since: datetime) -> Item | None: ...
     def alias_of(self, alias_id: str) -> str | None: ...
     def put_alias(self, alias_id: str, item_id: str) -> None: ...
@@ -119,6 +150,12 @@ class Store(Protocol):
         Released when the block ends or its holder dies."""
         ...
 
+    def claim(self, source_id: str, *, holder: str, now: datetime, window: float) -> bool:
+        """Whether *holder* may poll *source_id* now: True, recording the claim, unless
+        another holder claimed it within the last *window* seconds or is claiming it at this
+        instant.  What keeps two instances from polling one source in one interval."""
+        ...
+
     def session_key(self) -> str:
         """The key that signs sessions and unsubscribe links, generated the first time."""
         ...
@@ -129,6 +166,39 @@ class Store(Protocol):
         ...
 
     def damage(self, *, deep: bool = False) -> list[Damage]: ...
+
+    # the whole store, table by table (``curator store copy``, :mod:`curator.store.copy`)
+    def dump(self, table: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(key, document) of every entry of *table* (one of :data:`TABLES`), in ascending
+        key order (Python's ``str`` order, i.e. code points; PostgreSQL: ``ORDER BY key
+        COLLATE "C"``), each key once, documents as the codecs write them:
+        :func:`curator.store.codecs.canonical_doc` of what is stored (an item's is
+        ``ITEM.encode(item)``).  ``secret`` yields ``("session", {"value": <the session
+        key>})`` when one exists (TinyDB: the ``<store>/secret_key`` file), nothing
+        otherwise; it never makes one.  A document that does not load raises
+        :class:`~curator.exceptions.StoreCorrupt` naming where it is (an unusable session
+        key: :class:`~curator.exceptions.SecretKeyError`)."""
+        ...
+
+    def load(self, table: str, docs: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        """Put these documents into *table*, inside a transaction (the caller's, when it
+        holds one), each checked as a read checks it
+        (:func:`curator.store.codecs.canonical_doc`), replacing an entry with the same key;
+        how many keys were written.  A document that fails the checks raises StoreError
+        naming the table and key, and nothing of the transaction is written.  ``secret``
+        sets the session key.  Derived data (indexes, counts) is not built from the items:
+        the titles and research ids tables are loaded like the others."""
+        ...
+
+    def clear(self, table: str) -> int:
+        """Remove every entry of *table* (inside a transaction, as :meth:`load`); how many
+        there were.  ``secret`` forgets the session key."""
+        ...
+
+    def is_empty(self) -> bool:
+        """Whether no table but ``secret`` holds anything (a damaged file counts as data)."""
+        ...
+
     def count_items(self) -> None: ...
     def check_writable(self) -> None: ...
     def server_lock(self) -> contextlib.AbstractContextManager[None]: ...

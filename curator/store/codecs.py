@@ -10,6 +10,7 @@ at import, not later.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import sys
 import types
@@ -34,10 +35,12 @@ from curator.types import (
 __all__ = [
     "ITEM_ID",
     "STAMP",
+    "canonical_doc",
     "dataclass_codec",
     "dt_in",
     "dt_out",
     "from_json",
+    "read_doc",
     "to_json",
 ]
 
@@ -138,7 +141,11 @@ def _codecs(tp: Any) -> tuple[Codec, Codec]:
                     raise ValueError(f"expected a list, got {value!r}")
                 return tuple(map(dec, value))
 
-            return (list if enc is _identity else lambda value: list(map(enc, value))), seq_in
+            seq_dec: Codec = seq_in
+            if args[0] is str or args[0] in _SHARED_TYPES:
+                # ("google-news",), the rule matches: the same few tuples in most items.
+                seq_dec = _shared(seq_in)
+            return (list if enc is _identity else lambda value: list(map(enc, value))), seq_dec
         pairs = [_codecs(a) for a in args]
 
         def fixed_in(value: Any) -> tuple[Any, ...]:
@@ -162,8 +169,47 @@ def _codecs(tp: Any) -> tuple[Codec, Codec]:
         return (lambda value: {k: venc(v) for k, v in value.items()}), map_in
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         codec = dataclass_codec(tp)
-        return codec.encode, codec.decode
+        return codec.encode, (_shared(codec.decode) if tp in _SHARED_TYPES else codec.decode)
     raise TypeError(f"the store cannot serialise {tp!r}")
+
+
+#: Frozen values made of short scalars that recur across thousands of items (the keyword
+#: rules' matches): decoded once, then shared by every item that holds an equal one.
+_SHARED_TYPES: frozenset[type[Any]] = frozenset({Match})
+_SHARED_MAX = 4096  # distinct values kept per decoder: bounded whatever the documents hold
+_SHARED_LEN = 40  # a tuple of strings is shared only if each is this short (like _str_in)
+
+
+def _shared(decode: Codec) -> Codec:
+    """*decode*, returning one object for equal results instead of a copy each time.
+
+    A memory measure for ``serve``'s decoded items (a tuple of two rule matches costs about
+    400 bytes per item otherwise).  Only hashable, immutable values are shared, at most
+    :data:`_SHARED_MAX` of them, and only tuples of short strings, so a feed with endless
+    distinct authors or tags cannot grow the table's memory without bound.
+    """
+    known: dict[Any, Any] = {}
+
+    def decode_shared(value: Any) -> Any:
+        out = decode(value)
+        found = known.get(out)
+        if found is not None:
+            return found
+        if len(known) < _SHARED_MAX and _shareable(out):
+            known[out] = out
+        return out
+
+    return decode_shared
+
+
+def _shareable(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(type(v) is not str or len(v) <= _SHARED_LEN for v in value)
+    return True
+
+
+#: Dataclasses decoded lean (see :meth:`_DataclassCodec.decode_lean`).
+_LEAN_TYPES: frozenset[type[Any]] = frozenset({Item})
 
 
 class _DataclassCodec:
@@ -171,30 +217,88 @@ class _DataclassCodec:
         hints = typing.get_type_hints(cls)
         self.cls = cls
         self.fields: list[tuple[str, Codec, Codec, bool]] = []
+        lean: list[tuple[str, Codec, Any, Any]] = []
         for f in dataclasses.fields(cls):
             enc, dec = _codecs(hints[f.name])
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             self.fields.append((f.name, enc, dec, required))
+            lean.append((f.name, dec, f.default, f.default_factory))
         # Fast paths (a shard of 400 items is encoded on every commit of a warm server and
         # decoded on every load): copy the instance dict and convert only what needs it.
         self.convert = [(name, enc) for name, enc, _, _ in self.fields if enc is not _identity]
         self.decoders = [(name, dec) for name, _, dec, _ in self.fields]
         self.by_dict = "__slots__" not in cls.__dict__
+        self.lean = lean if cls in _LEAN_TYPES and self.by_dict else None
+        self.encoders = {name: enc for name, enc, _, _ in self.fields}
+        # What a lean instance's absent attributes encode to, in field order (the class
+        # attribute holds the default; required fields are always present).
+        self.template = {
+            name: None if default is dataclasses.MISSING else self.encoders[name](default)
+            for name, _, default, _ in lean
+        }
 
     def encode(self, obj: Any) -> dict[str, Any]:
         if self.by_dict:
-            out = dict(obj.__dict__)
-            if len(out) == len(self.fields):  # nothing but the fields (no cached attributes)
+            attrs = obj.__dict__
+            if len(attrs) == len(self.fields):  # nothing but the fields (no cached attributes)
+                out = dict(attrs)
                 for name, enc in self.convert:
                     out[name] = enc(out[name])
+                return out
+            if self.lean is not None and attrs.keys() <= self.template.keys():
+                out = dict(self.template)  # field order, as every other document
+                encoders = self.encoders
+                for name, value in attrs.items():
+                    out[name] = encoders[name](value)
                 return out
         return {name: enc(getattr(obj, name)) for name, enc, _, _ in self.fields}
 
     def decode(self, data: Any) -> Any:
+        if self.lean is not None:
+            return self.decode_lean(data)
         try:
             return self.cls(**{name: dec(data[name]) for name, dec in self.decoders})
         except (KeyError, ValueError, TypeError):
             return self._decode_slowly(data)  # defaults for missing keys; a precise message
+
+    def decode_lean(self, data: Any) -> Any:
+        """An instance whose ``__dict__`` holds only the fields that differ from their
+        defaults; the others read the class attribute that ``dataclass`` leaves with the
+        default, so the instance equals, hashes, prints, pickles and ``replace()``s as one
+        made by ``__init__``.
+
+        Why: CPython shares instance-dict keys only up to 30 attributes, so each of Item's
+        37 fields costs a full dict of about 1.6 KB per item; a typical stored item has 15
+        to 20 fields set (about 0.5 KB), and ``serve`` keeps every item decoded.  Values
+        equal within one item (``url`` and ``canonical_url``, ``published`` and
+        ``first_seen``) are kept once.  Same checks and messages as the ordinary decode.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"expected an object for {self.cls.__name__}, got {data!r}")
+        assert self.lean is not None
+        attrs: dict[str, Any] = {}
+        same: dict[Any, Any] = {}
+        for name, dec, default, factory in self.lean:
+            try:
+                raw = data[name]
+            except KeyError:
+                if factory is not dataclasses.MISSING:
+                    attrs[name] = factory()
+                elif default is dataclasses.MISSING:
+                    raise ValueError(f"{self.cls.__name__} without {name!r}") from None
+                continue
+            try:
+                value = dec(raw)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{name}: {e}") from None
+            if value is default or (type(value) is type(default) and value == default):
+                continue
+            if type(value) is str or type(value) is datetime:
+                value = same.setdefault(value, value)
+            attrs[name] = value
+        obj = object.__new__(self.cls)
+        object.__setattr__(obj, "__dict__", attrs)
+        return obj
 
     def _decode_slowly(self, data: Any) -> Any:
         if not isinstance(data, dict):
@@ -313,3 +417,77 @@ def check_model_doc(key: str, doc: Any) -> None:
 def check_count_doc(key: str, doc: Any) -> None:
     if not re.fullmatch(r"[0-9a-f]{2}", key) or type(doc.get("items")) is not int:
         raise ValueError(f"shard count {key!r} is not a shard name with a whole number of items")
+
+
+# Whole tables, backend-neutral: what `curator store copy` moves between stores.
+
+#: The dataclass each table's documents decode to; the other tables hold plain JSON data.
+TABLE_CLASSES: dict[str, type[Any]] = {
+    "items": Item,
+    "sources": SourceState,
+    "users": User,
+    "digests": DigestRecord,
+    "near_misses": NearMiss,
+    "seen": SeenEntry,
+}
+
+
+def check_secret_doc(key: str, doc: Any) -> None:
+    value = doc.get("value")
+    if key != "session" or not isinstance(value, str):
+        raise ValueError(f"secret {key!r} is not the session key")
+    if len(value) < 32 or not value.isascii() or any(c.isspace() for c in value):
+        raise ValueError("the session key must be at least 32 printable ASCII characters")
+
+
+#: The check a read makes of each table's documents before trusting them.
+TABLE_CHECKS: dict[str, Callable[[str, Any], None]] = {
+    "items": check_item_doc,
+    "aliases": check_alias_doc,
+    "titles": check_title_doc,
+    "research_ids": check_research_id_doc,
+    "research_cache": check_research_cache_doc,
+    "sources": no_check,
+    "users": no_check,
+    "digests": no_check,
+    "near_misses": check_near_doc,
+    "seen": check_seen_doc,
+    "meta": check_meta_doc,
+    "model": check_model_doc,
+    "secret": check_secret_doc,
+}
+
+
+def read_doc(table: str, key: Any, doc: Any) -> Any:
+    """The value a document of *table* stands for: its dataclass (an Item, a SourceState…)
+    or, for the plain tables, a copy of its JSON data; ValueError saying what is wrong
+    (the same checks a read makes: a backend loading another's documents trusts nothing)."""
+    check = TABLE_CHECKS.get(table)
+    if check is None:
+        raise ValueError(f"no table {table!r} (the tables are {', '.join(TABLE_CHECKS)})")
+    if type(key) is not str or not key:
+        raise ValueError(f"{table}: the key {key!r} is not a non-empty string")
+    if not isinstance(doc, dict):
+        raise ValueError(f"{table} {key!r} is not an object")
+    check(key, doc)
+    cls = TABLE_CLASSES.get(table)
+    if cls is None:
+        try:  # a copy that is JSON data and nothing else (no NaN, no tuples, str keys)
+            return json.loads(json.dumps(doc, allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{table} {key!r} is not JSON data: {e}") from None
+    try:
+        value = dataclass_codec(cls).decode(doc)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{table} {key!r}: {e}") from None
+    if table == "items" and value.id != key:
+        raise ValueError(f"item {key} has the id {value.id!r}")
+    return value
+
+
+def canonical_doc(table: str, key: Any, doc: Any) -> dict[str, Any]:
+    """*doc* as the codecs write it (dataclasses decoded and encoded again, so two backends
+    holding the same data dump the same bytes); ValueError as :func:`read_doc`."""
+    value = read_doc(table, key, doc)
+    cls = TABLE_CLASSES.get(table)
+    return dataclass_codec(cls).encode(value) if cls is not None else cast(dict[str, Any], value)

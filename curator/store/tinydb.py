@@ -41,8 +41,12 @@ Why it is built this way (design.md, "The store"):
   timestamps are coarse and a freed inode number is reused at once.
 * Reads go straight to that cache (TinyDB's query cache is never used, so another process's
   writes are never hidden).  An item shard that has been read whole (the web queue) keeps
-  only its decoded Items (about 60 % of the memory of the parsed JSON); listing 100k
-  cached items then costs milliseconds.
+  only its decoded Items; listing 100k cached items then costs milliseconds.  Those Items
+  are lean (:meth:`curator.store.codecs._DataclassCodec.decode_lean`: only the fields that
+  differ from their defaults, rule matches shared between items): about 1.0 KB an item
+  besides its text, against 2.4 KB for ordinary ones.  ``serve`` reads them all in the
+  background after it starts answering, and :meth:`TinyDBStore.damage` leaves the shards
+  that listing has not reached yet to it.
 * Writes collect in a per-transaction buffer that reads of the same thread see; the
   outermost transaction applies it through TinyDB's table API and writes each changed file
   once when it exits normally, and drops it when it exits with an exception.
@@ -70,7 +74,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, cast
@@ -80,7 +84,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
-from curator.exceptions import StoreCorrupt, StoreError, StoreLocked
+from curator.exceptions import SecretKeyError, StoreCorrupt, StoreError, StoreLocked
 from curator.identifiers import identity_keys
 from curator.store import api
 from curator.store.codecs import (
@@ -90,7 +94,9 @@ from curator.store.codecs import (
     NEAR,
     SEEN,
     STATE,
+    TABLE_CLASSES,
     USER,
+    canonical_doc,
     check_alias_doc,
     check_count_doc,
     check_item_doc,
@@ -99,12 +105,14 @@ from curator.store.codecs import (
     check_near_doc,
     check_research_cache_doc,
     check_research_id_doc,
+    check_secret_doc,
     check_seen_doc,
     check_title_doc,
     dataclass_codec,
     dt_in,
     dt_out,
     no_check,
+    read_doc,
 )
 from curator.types import (
     STATUSES,
@@ -370,7 +378,10 @@ class _Shard(_Partition):
         assert snap.tables is not None
         raw = snap.tables.get("items", {})
         try:
-            view = _item_view({key: self.decode_item(key, doc) for key, doc in raw.items()})
+            decoded = (self.decode_item(key, doc) for key, doc in raw.items())
+            # Keyed by the item's own id string (decode_item checks it is the key): one copy
+            # of it per item, not two.
+            view = _item_view({item.id: item for item in decoded})
         except StoreCorrupt as e:
             # An item that does not decode makes the whole shard damaged: remember it, so
             # listings skip the shard cheaply instead of decoding it again on every read.
@@ -400,14 +411,17 @@ class _Shard(_Partition):
         doc = snap.tables.get("items", {}).get(key)
         return None if doc is None else self.decode_item(key, doc)
 
-    def count_after(self) -> int:
-        """How many items the file will hold once this transaction's overlay is applied."""
+    def committed_keys(self) -> Mapping[str, Any]:
+        """The committed items by id, decoded or not (for counting: never decodes)."""
         snap = self.snapshot()
         if snap.view is not None:
-            keys: Any = snap.view.items
-        else:
-            assert snap.tables is not None
-            keys = snap.tables.get("items", {})
+            return snap.view.items
+        assert snap.tables is not None
+        return cast("Mapping[str, Any]", snap.tables.get("items", {}))
+
+    def count_after(self) -> int:
+        """How many items the file will hold once this transaction's overlay is applied."""
+        keys = self.committed_keys()
         n = len(keys)
         for key, doc in (self.overlay or {}).items():
             if doc is None:
@@ -634,6 +648,8 @@ class TinyDBStore:
             **{p.path.relative_to(root).as_posix(): SeenEntry for p in self._seen},
         }
         self._skipped: dict[Path, _Sig | None] = {}  # damaged shards already logged
+        self._listing = 0  # listings of every item under way (see damage)
+        self._listing_lock = threading.Lock()
         self._seen_oldest: dict[Path, tuple[_Snapshot, str]] = {}  # see prune_seen
         if (self.path / _JOURNAL).exists():
             # A writer died between the renames of a commit: finish it before anyone reads.
@@ -872,6 +888,13 @@ class TinyDBStore:
                 out += view.by_status[status]
         return out
 
+    def items_seen_since(self, since: datetime) -> list[Item]:
+        return [i for i in self.items() if i.first_seen >= since]
+
+    def item_changes(self, token: object | None) -> tuple[list[Item] | None, object]:
+        """Not tracked: listing every item is cheap here (decoded and cached per shard)."""
+        return None, self.version()
+
     def counts(self) -> dict[str, int]:
         """Number of readable items by status; every status is present, with 0 when none."""
         counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
@@ -881,13 +904,19 @@ class TinyDBStore:
         return counts
 
     def _views(self) -> Iterator[_ItemView]:
-        for shard in self._shards:
-            try:
-                view = shard.current_view()
-            except StoreCorrupt as e:
-                self._skip(shard, e)
-                continue
-            yield view
+        with self._listing_lock:
+            self._listing += 1
+        try:
+            for shard in self._shards:
+                try:
+                    view = shard.current_view()
+                except StoreCorrupt as e:
+                    self._skip(shard, e)
+                    continue
+                yield view
+        finally:
+            with self._listing_lock:
+                self._listing -= 1
 
     def _skip(self, shard: _Shard, error: StoreCorrupt) -> None:
         sig = shard.snap.sig if shard.snap is not None else None
@@ -911,8 +940,14 @@ class TinyDBStore:
         Cheap by default (files this process has read are only stat'ed again).  ``deep``
         also decodes every document, as ``curator store verify`` does; that reads the
         whole store.
+
+        While a listing of every item is under way in another thread (``serve``'s warm-up
+        after start), item shards this process has not read yet are left to it: it reads
+        each within seconds, and the next call reports a damaged one.  Reading them here as
+        well made ``/healthz`` wait for the whole store at start.
         """
         found: list[Damage] = []
+        listing = not deep and self._listing > 0
         journal = self.path / _JOURNAL
         try:
             json.loads(journal.read_bytes())["renames"]
@@ -921,6 +956,8 @@ class TinyDBStore:
         except (OSError, ValueError, KeyError, TypeError) as e:
             found.append(Damage(_JOURNAL, journal, f"unreadable commit journal: {e}", None))
         for name, part in self._by_name.items():
+            if listing and part.snap is None and isinstance(part, _Shard):
+                continue
             try:
                 self._check(name, part, deep=deep)
             except StoreCorrupt as e:
@@ -970,9 +1007,9 @@ class TinyDBStore:
             self._counts.put_many(changed)
 
     def count_items(self) -> None:
-        """Bring ``shards.json`` up to date with every readable shard (``serve`` does this at
-        start, when it has read every item anyway, so a store from before the count file
-        gets one)."""
+        """Bring ``shards.json`` up to date with every readable shard (``serve`` does this
+        once it has read every item, in the background after it starts answering, so a store
+        from before the count file gets one).  Counts documents: decodes nothing."""
         with self.transaction():
             try:
                 known = self._counts.docs()
@@ -981,7 +1018,7 @@ class TinyDBStore:
             changed: dict[str, dict[str, Any]] = {}
             for shard in self._shards:
                 try:
-                    n = len(shard.committed_view().items)
+                    n = len(shard.committed_keys())
                 except StoreCorrupt:
                     continue
                 recorded = known.get(shard.path.stem, {}).get("items")
@@ -1222,6 +1259,199 @@ class TinyDBStore:
             finally:
                 for part in self._partitions:
                     part.snap, part.checked = None, -1
+
+    # whole tables, backend-neutral (``curator store copy``; api.Store.dump) --------------------
+
+    def _table_files(self, table: str) -> Sequence[_Partition]:
+        """The files holding *table*, in ascending key order where there are several."""
+        parts: dict[str, Sequence[_Partition]] = {
+            "items": self._shards,
+            "aliases": self._aliases,
+            "titles": (self._titles,),
+            "research_ids": (self._research_ids,),
+            "research_cache": (self._research_cache,),
+            "sources": (self._sources,),
+            "users": (self._users,),
+            "digests": (self._digests,),
+            "near_misses": (self._near,),
+            "seen": self._seen,
+            "meta": (self._meta,),
+            "model": (self._model,),
+        }
+        found = parts.get(table)
+        if found is None:
+            raise ValueError(f"no table {table!r} (the tables are {', '.join(api.TABLES)})")
+        return found
+
+    def dump(self, table: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every entry of *table* in key order, as :meth:`api.Store.dump` promises.
+
+        Item shards and alias files are named by the first hex digits of their keys, so
+        going through them in order gives the keys in order; a kept entry is filed by time,
+        so the seen table is gathered, then sorted.  A file this process had not read before
+        is let go once dumped, so copying a large store holds one file's documents at a time.
+        """
+        if table == "secret":
+            key = self._stored_secret()
+            if key is not None:
+                yield "session", {"value": key}
+            return
+        parts = self._table_files(table)
+        if table != "seen":
+            for part in parts:
+                yield from self._dump_file(table, part)
+            return
+        found: dict[str, dict[str, Any]] = {}
+        for part in parts:
+            for key, doc in self._dump_file(table, part):
+                # One file holds an entry (keep_seen); were it in two, the first sighting
+                # counts, as in seen().
+                if key not in found or doc["seen_at"] < found[key]["seen_at"]:
+                    found[key] = doc
+        yield from sorted(found.items())
+
+    def _dump_file(self, table: str, part: _Partition) -> list[tuple[str, dict[str, Any]]]:
+        cached = part.snap is not None
+        try:
+            docs = part.docs()
+            out: list[tuple[str, dict[str, Any]]] = []
+            for key in sorted(docs):
+                try:
+                    out.append((key, canonical_doc(table, key, docs[key])))
+                except ValueError as e:
+                    raise StoreCorrupt(part.path, str(e)) from None
+        finally:
+            if not cached and part.overlay is None:
+                part.snap, part.checked = None, -1
+        return out
+
+    def load(self, table: str, docs: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        """Put *docs* into *table*, as :meth:`api.Store.load` promises: each file it changes
+        is written once, when the (outermost) transaction commits.  Items go in as they are
+        (the title and research id indexes are tables of their own, loaded as they were);
+        the item counts of ``shards.json`` follow at the commit, as for any new item.  A kept
+        entry is filed by its ``seen_at``.  The caps on near misses and look-ups are not
+        applied: a copy holds what its source held."""
+        with self.transaction():
+            if table == "secret":
+                return self._load_secret(docs)
+            parts = self._table_files(table)
+            cls = TABLE_CLASSES.get(table)
+            batches: dict[int, dict[str, dict[str, Any]]] = {}
+            written: set[str] = set()
+            for key, doc in docs:
+                try:
+                    value = read_doc(table, key, doc)
+                except ValueError as e:
+                    raise StoreError(f"{self.path}: refused to load {e}") from None
+                written.add(key)
+                if table == "items":
+                    self._shard(key).put_item(value, ITEM.encode(value))
+                    continue
+                if table == "aliases":
+                    where = int(key[0], 16)
+                elif table == "seen":
+                    where = self._seen.index(self._seen_bucket(value.seen_at))
+                else:
+                    where = 0
+                encoded = dataclass_codec(cls).encode(value) if cls is not None else value
+                batches.setdefault(where, {})[key] = encoded
+            for where, part in enumerate(parts):
+                batch = batches.get(where, {})
+                stale: tuple[str, ...] = ()
+                if table == "seen":  # an entry moved to the bucket of its seen_at
+                    present = part.docs()
+                    stale = tuple(k for k in present if k in written and k not in batch)
+                if batch or stale:
+                    part.put_many(batch, remove=stale)
+            return len(written)
+
+    def clear(self, table: str) -> int:
+        """Remove every entry of *table* (inside a transaction); how many there were.
+
+        Items removed this way are gone from this store object's reads once the transaction
+        commits; inside it, item reads may still show them (items are never removed
+        otherwise, and the decoded-item cache only follows additions), so ``curator store
+        copy`` clears a table only to load it."""
+        with self.transaction():
+            if table == "secret":
+                path = self.path / _SECRET
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    return 0
+                except OSError as e:
+                    raise StoreError(f"cannot remove {path}: {e.strerror or e}") from None
+                return 1
+            removed = 0
+            for part in self._table_files(table):
+                if isinstance(part, _Shard):
+                    # Drop the decoded items, so that the commit's snapshot is what it writes
+                    # (a cached view is otherwise carried over with the items added).
+                    part.snap, part.checked = None, -1
+                    part.added, part.merged_view = {}, None
+                keys = tuple(part.docs())
+                if keys:
+                    part.put_many({}, remove=keys)
+                    removed += len(keys)
+            return removed
+
+    def is_empty(self) -> bool:
+        """Whether no table but the session key holds anything (``shards.json`` is derived
+        data; a file that does not load counts as data)."""
+        for part in self._partitions:
+            if part is self._counts:
+                continue
+            try:
+                if part.docs():
+                    return False
+            except StoreCorrupt:
+                return False
+        return True
+
+    def _stored_secret(self) -> str | None:
+        """The session key in ``<store>/secret_key``, or None; never makes one (as
+        :meth:`session_key` does)."""
+        path = self.path / _SECRET
+        try:
+            key = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise SecretKeyError(
+                path,
+                f"cannot read the session key ({reason}): give the user running curator read "
+                "access to it, or delete it (a new one is made; everyone is signed out)",
+            ) from None
+        try:
+            check_secret_doc("session", {"value": key})
+        except ValueError as e:
+            raise SecretKeyError(
+                path, f"{e}: delete it (a new one is made; everyone is signed out)"
+            ) from None
+        return key
+
+    def _load_secret(self, docs: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        """Write the session key into ``<store>/secret_key`` (mode 0600), atomically.  It is
+        a file beside the tables, so it is written now, not at the commit: copy loads it
+        last."""
+        key: str | None = None
+        for name, doc in docs:
+            try:
+                key = read_doc("secret", name, doc)["value"]
+            except ValueError as e:
+                raise StoreError(f"{self.path}: refused to load {e}") from None
+        if key is None:
+            return 0
+        path = self.path / _SECRET
+        try:
+            tmp, _ = self._write_temp(path, f"{key}\n".encode("ascii"))
+            os.replace(tmp, path)
+            _fsync_dir(self.path)
+        except OSError as e:
+            raise StoreError(f"cannot write {path}: {e.strerror or e}") from None
+        return 1
 
     def version(self) -> str:
         """A token that changes whenever any item changes, in any process (for ETags).
@@ -1631,6 +1861,11 @@ class TinyDBStore:
             yield True
         finally:
             lock.release()
+
+    def claim(self, source_id: str, *, holder: str, now: datetime, window: float) -> bool:
+        """Always True: one `curator serve` per store directory (:meth:`server_lock`), so
+        no other scheduler polls its sources."""
+        return True
 
     def session_key(self) -> str:
         """Kept in ``<store>/secret_key`` (mode 0600), data that backups carry."""

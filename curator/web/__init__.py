@@ -14,7 +14,7 @@ import importlib
 import importlib.util
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from argon2 import PasswordHasher
 from markupsafe import Markup, escape
@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from curator import publisher
-from curator.auth import SignInThrottle
+from curator.auth import FailureLedger, SharedSignInThrottle, SignInThrottle
 from curator.exceptions import (
     CuratorError,
     StoreCorrupt,
@@ -36,6 +36,7 @@ from curator.exceptions import (
     UnknownItem,
 )
 from curator.secret_key import session_secret
+from curator.store import is_database_url
 from curator.types import Item
 from curator.web import (
     _account,
@@ -98,12 +99,17 @@ def create_app(
     """
     web = curator.config.web
     if throttle is None:
-        throttle = SignInThrottle(
-            per_pair=web.signin_attempts,
-            per_address=web.signin_attempts_per_address,
-            per_account=web.signin_attempts_per_account,
-            window=web.signin_window,
-        )
+        limits: dict[str, Any] = {
+            "per_pair": web.signin_attempts,
+            "per_address": web.signin_attempts_per_address,
+            "per_account": web.signin_attempts_per_account,
+            "window": web.signin_window,
+        }
+        if is_database_url(curator.store.location):
+            # Several instances behind a load balancer count the same failures.
+            throttle = SharedSignInThrottle(cast(FailureLedger, curator.store), **limits)
+        else:
+            throttle = SignInThrottle(**limits)
     rules_cache: dict[str, Any] = {}
     digest_routes = _digest_routes()
     templates = make_templates(curator, _highlighter(curator, rules_cache))

@@ -187,11 +187,11 @@ async def healthz(request: Request) -> Response:
     damaged files with their paths, jobs that failed on the store, item counts, the last
     backup.  Nothing about the installation is shown without a session."""
     curator = state(request).curator
-    report = health.assess(curator.store, curator.health)
     try:
         editor = current_user(request) is not None
     except StoreError:  # the accounts file itself is damaged: no one is signed in
         editor = False
+    report = health.assess(curator.store, curator.health, counts=editor)
     body: dict[str, Any] = {"status": report.status}
     if editor:
         body.update(version=__version__, **report.details)

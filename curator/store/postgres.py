@@ -1,0 +1,885 @@
+"""The PostgreSQL backend: the store's documents in one database, for several instances.
+
+Set ``CURATOR_DATABASE_URL=postgresql://user@host/db`` (the password in the URL or in
+``~/.pgpass`` / ``PGPASSWORD``, never in feeds.yaml), run ``curator migrate`` once, and any
+number of ``curator serve`` instances share the data.  What it keeps of the TinyDB backend's
+promises (:mod:`curator.store.api`), and how:
+
+* **Serialised writes.**  Every transaction first takes one transaction-scoped advisory lock
+  (``pg_advisory_xact_lock``), so read-modify-write blocks (approve unless someone else
+  changed the item, append a digest to the ledger) never interleave, on one machine or many.
+  It is the guarantee the file lock gave; writes are short (one poll's items, one decision),
+  so serialising them costs little.  Reads take no lock and see committed data.
+* **Read your writes.**  A transaction keeps its connection for the thread that opened it;
+  the thread's reads inside it go through that connection.
+* **One encoding.**  Documents are the codecs' JSON (``jsonb``), columns lifted out of them
+  serve the queries (:mod:`curator.store.migrations`).
+* **Cross-instance locks** (:meth:`PostgresStore.lock`) are session advisory locks on a
+  connection of their own: the server releases them when the holder's connection ends, so a
+  killed instance frees the scheduler and the digest sender at once.
+
+Connections come from a pool (psycopg_pool), at most ``pool_size`` per process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from curator.exceptions import StoreError, StoreLocked
+from curator.identifiers import identity_keys
+from curator.store import api
+from curator.store.codecs import (
+    DIGEST,
+    ITEM,
+    ITEM_ID,
+    NEAR,
+    SEEN,
+    STATE,
+    USER,
+    canonical_doc,
+    dataclass_codec,
+    dt_in,
+    dt_out,
+)
+from curator.store.migrations import MIGRATIONS
+from curator.types import (
+    STATUSES,
+    DigestRecord,
+    Item,
+    NearMiss,
+    SeenEntry,
+    SourceState,
+    Status,
+    User,
+)
+
+if TYPE_CHECKING:
+    from curator.store.tinydb import Damage
+
+__all__ = ["PostgresStore", "SchemaError", "migrate", "redact"]
+
+log = logging.getLogger("curator.store")
+
+T = TypeVar("T")
+
+#: The advisory lock every write transaction takes (an arbitrary constant of ours).
+_WRITE_LOCK = 0x43555241544F52  # "CURATOR"
+#: The advisory lock under which migrations run.
+_MIGRATE_LOCK = _WRITE_LOCK + 1
+
+
+def _failure_key(key: str) -> str:
+    """How a throttle key (an account name, an address: personal data, and holding NULs
+    PostgreSQL text refuses) is kept: its SHA-256."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class SchemaError(StoreError):
+    """The database's schema is not the one this version of Curator uses."""
+
+
+def redact(url: str) -> str:
+    """*url* without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit(parts._replace(netloc=f"{user}{host}"))
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit advisory lock key for *name* (stable across processes and versions)."""
+    digest = hashlib.blake2b(f"curator:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _connect_error(url: str, e: Exception) -> StoreError:
+    return StoreError(
+        f"cannot connect to the database {redact(url)}: {str(e).strip() or type(e).__name__}. "
+        "Check CURATOR_DATABASE_URL (host, port, database, user; the password in the URL, "
+        "PGPASSWORD or ~/.pgpass) and that the server is running."
+    )
+
+
+def schema_version(conn: psycopg.Connection[Any]) -> int:
+    """The highest migration applied (0 for a database Curator never used)."""
+    found = conn.execute("SELECT to_regclass('curator_schema') IS NOT NULL").fetchone()
+    if not found or not found[0]:
+        return 0
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM curator_schema").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(url: str) -> list[str]:
+    """Apply the migrations the database lacks, in order; the names of those applied.
+
+    Safe to run from several instances at once (an advisory lock) and again (a no-op).
+    """
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as e:
+        raise _connect_error(url, e) from None
+    applied: list[str] = []
+    with conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATE_LOCK,))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS curator_schema ("
+                " version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            current = schema_version(conn)
+            newest = MIGRATIONS[-1].version
+            if current > newest:
+                raise SchemaError(
+                    f"{redact(url)} has schema version {current}, newer than this Curator "
+                    f"knows ({newest}): upgrade Curator on this machine"
+                )
+            for step in MIGRATIONS:
+                if step.version <= current:
+                    continue
+                with conn.transaction():
+                    conn.execute(step.sql.encode())
+                    conn.execute(
+                        "INSERT INTO curator_schema (version, name) VALUES (%s, %s)",
+                        (step.version, step.name),
+                    )
+                log.info(
+                    "migrated database=%s version=%d name=%s", redact(url), step.version, step.name
+                )
+                applied.append(f"{step.version}: {step.name}")
+        except psycopg.Error as e:
+            raise StoreError(f"{redact(url)}: migration failed: {e}") from None
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATE_LOCK,))
+    return applied
+
+
+class _Tx(threading.local):
+    conn: psycopg.Connection[Any] | None = None
+    depth = 0
+
+
+class PostgresStore:
+    """The :class:`curator.store.api.Store` interface on a PostgreSQL database."""
+
+    def __init__(
+        self, url: str, *, lock_timeout: float = 60.0, pool_size: int = 8, check: bool = True
+    ) -> None:
+        """Connect (lazily, through a pool) to the database at *url*.
+
+        With *check* the schema is verified first: a database that lacks migrations raises
+        :class:`SchemaError` telling to run ``curator migrate``.
+        """
+        self.url = url
+        self.location = redact(url)
+        self._lock_timeout = lock_timeout
+        self._tx = _Tx()
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True, "connect_timeout": 10},
+            open=False,
+            name="curator",
+        )
+        try:
+            self._pool.open(wait=True, timeout=15)
+        except PoolTimeout as e:
+            self._pool.close()
+            raise _connect_error(url, e) from None
+        if check:
+            try:
+                self.check_schema()
+            except BaseException:
+                self._pool.close()
+                raise
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.location!r})"
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def check_schema(self) -> None:
+        with self._conn() as conn:
+            current = schema_version(conn)
+        newest = MIGRATIONS[-1].version
+        if current < newest:
+            raise SchemaError(
+                f"{self.location} has schema version {current}, this Curator needs {newest}: "
+                "run `curator migrate` (with the same CURATOR_DATABASE_URL) first"
+            )
+        if current > newest:
+            raise SchemaError(
+                f"{self.location} has schema version {current}, newer than this Curator "
+                f"knows ({newest}): upgrade Curator on this machine"
+            )
+
+    # connections and transactions ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        """The thread's transaction connection, or a pooled one for one read."""
+        conn = self._tx.conn
+        if conn is not None:
+            yield conn
+            return
+        try:
+            with self._pool.connection(timeout=self._lock_timeout) as pooled:
+                yield pooled
+        except PoolTimeout:
+            raise StoreLocked(
+                f"{self.location}: no database connection free for {self._lock_timeout:g} s"
+            ) from None
+        except psycopg.OperationalError as e:
+            raise StoreError(f"{self.location}: the database is unreachable: {e}") from None
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._conn() as conn:
+            return conn.cursor(row_factory=tuple_row).execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        conn = self._require_transaction()
+        try:
+            return conn.execute(sql, params).rowcount
+        except psycopg.DataError as e:
+            # jsonb refuses what JSON allows but PostgreSQL text cannot hold (a NUL, "\u0000"):
+            # feed text never carries one (curator.normalize strips them), hand-made data may.
+            raise StoreError(
+                f"{self.location}: the database refused a value ({e.diag.message_primary}): "
+                f"{e.diag.context or sql.split('(')[0].strip()}"
+            ) from None
+
+    def _require_transaction(self) -> psycopg.Connection[Any]:
+        conn = self._tx.conn
+        if conn is None:
+            raise StoreError("store writes must happen inside `with store.transaction():`")
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Serialised with every other transaction on the database; re-entrant; all or
+        nothing (an inner block has no savepoint, as with TinyDB)."""
+        if self._tx.conn is not None:
+            self._tx.depth += 1
+            try:
+                yield
+            finally:
+                self._tx.depth -= 1
+            return
+        try:
+            with self._pool.connection(timeout=self._lock_timeout) as conn, conn.transaction():
+                conn.execute(
+                    "SELECT set_config('lock_timeout', %s, true)",
+                    (f"{int(self._lock_timeout * 1000)}ms",),
+                )
+                try:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+                except psycopg.errors.LockNotAvailable:
+                    raise StoreLocked(
+                        f"{self.location} is busy: another transaction held the store for "
+                        f"over {self._lock_timeout:g} s"
+                    ) from None
+                conn.execute("SELECT set_config('lock_timeout', '0', true)")
+                self._tx.conn, self._tx.depth = conn, 1
+                try:
+                    yield
+                finally:
+                    self._tx.conn, self._tx.depth = None, 0
+        except PoolTimeout:
+            raise StoreLocked(
+                f"{self.location}: no database connection free for {self._lock_timeout:g} s"
+            ) from None
+        except psycopg.OperationalError as e:
+            raise StoreError(f"{self.location}: the database is unreachable: {e}") from None
+
+    # items ---------------------------------------------------------------------------------------
+
+    def get_item(self, item_id: str) -> Item | None:
+        if not ITEM_ID.match(item_id):
+            return None
+        row = self._one("SELECT doc FROM items WHERE id = %s", (item_id,))
+        return None if row is None else self._item(item_id, row[0])
+
+    def _item(self, key: str, doc: Any) -> Item:
+        return self._decode("items", Item, key, doc)
+
+    def put_item(self, item: Item) -> None:
+        self._require_transaction()
+        if not ITEM_ID.match(item.id):
+            raise ValueError(f"{item.id!r} is not an item id (16 lower-case hex digits)")
+        doc = ITEM.encode(item)
+        previous = self.get_item(item.id)
+        self._write(
+            "INSERT INTO items (id, status, first_seen, reviewed_at, seq, doc)"
+            " VALUES (%s, %s, %s, %s, nextval('items_seq'), %s)"
+            " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+            " first_seen = excluded.first_seen, reviewed_at = excluded.reviewed_at,"
+            " seq = excluded.seq, doc = excluded.doc",
+            (item.id, item.status, doc["first_seen"], doc.get("reviewed_at"), Jsonb(doc)),
+        )
+        if item.title_key and (previous is None or previous.title_key != item.title_key):
+            self._index_title(item.title_key, item.id, doc["first_seen"])
+        self._index_research_ids(item, previous)
+
+    def items(self, status: Status | None = None) -> list[Item]:
+        if status is None:
+            rows = self._rows("SELECT id, doc FROM items")
+        else:
+            rows = self._rows("SELECT id, doc FROM items WHERE status = %s", (status,))
+        return [self._item(key, doc) for key, doc in rows]
+
+    def items_seen_since(self, since: datetime) -> list[Item]:
+        rows = self._rows("SELECT id, doc FROM items WHERE first_seen >= %s", (dt_out(since),))
+        return [self._item(key, doc) for key, doc in rows]
+
+    def item_changes(self, token: object | None) -> tuple[list[Item] | None, object]:
+        """Rows past the sequence number *token*: every committed item write takes the next
+        number while it holds the write lock, so those are exactly the writes since."""
+        if not isinstance(token, int):
+            row = self._one("SELECT coalesce(max(seq), 0) FROM items")
+            return None, int(row[0]) if row else 0
+        rows = self._rows("SELECT id, doc, seq FROM items WHERE seq > %s ORDER BY seq", (token,))
+        items = [self._item(key, doc) for key, doc, _ in rows]
+        return items, max((int(seq) for _, _, seq in rows), default=token)
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
+        for status, n in self._rows("SELECT status, count(*) FROM items GROUP BY status"):
+            if status in counts:
+                counts[status] = int(n)
+        return counts
+
+    def version(self) -> str:
+        """The newest committed item write's sequence number (transactional, unlike the
+        sequence's own last_value, which moves before the writer commits)."""
+        row = self._one("SELECT coalesce(max(seq), 0) FROM items")
+        return f"pg-{row[0] if row else 0}"
+
+    def find_by_title(self, title_key: str, since: datetime) -> Item | None:
+        entry = self._doc("titles", title_key)
+        if entry is None or dt_in(entry["first_seen"]) < since:
+            return None
+        return self.get_item(str(entry["id"]))
+
+    def alias_of(self, alias_id: str) -> str | None:
+        if not ITEM_ID.match(alias_id):
+            return None
+        doc = self._doc("aliases", alias_id)
+        return None if doc is None else str(doc["id"])
+
+    def put_alias(self, alias_id: str, item_id: str) -> None:
+        self._require_transaction()
+        if not (ITEM_ID.match(alias_id) and ITEM_ID.match(item_id)):
+            raise ValueError(f"{alias_id!r} -> {item_id!r}: both must be item ids")
+        if alias_id != item_id:
+            self._put_doc("aliases", alias_id, {"id": item_id})
+
+    def _index_title(self, title_key: str, item_id: str, first_seen: str) -> None:
+        current = self._doc("titles", title_key)
+        if current is not None:
+            if current["id"] == item_id:
+                return
+            window = timedelta(days=api.TITLE_INDEX_DAYS)
+            if dt_in(current["first_seen"]) >= dt_in(first_seen) - window:
+                return  # the earlier story keeps the title
+        self._put_doc("titles", title_key, {"id": item_id, "first_seen": first_seen}, first_seen)
+        # Forget titles older than the window, relative to the newest stamp (as TinyDB does).
+        newest = self._one("SELECT max(stamp) FROM docs WHERE tbl = 'titles'")
+        if newest and newest[0]:
+            cutoff = dt_out(dt_in(newest[0]) - timedelta(days=api.TITLE_INDEX_DAYS))
+            self._write("DELETE FROM docs WHERE tbl = 'titles' AND stamp < %s", (cutoff,))
+
+    def find_by_research_id(self, keys: tuple[str, ...]) -> Item | None:
+        for key in keys:
+            doc = self._doc("research_ids", key)
+            if doc is None:
+                continue
+            found = self.get_item(str(doc["id"]))
+            if found is None:
+                joined = self.alias_of(str(doc["id"]))
+                found = self.get_item(joined) if joined else None
+            if found is not None:
+                return found
+        return None
+
+    def _index_research_ids(self, item: Item, previous: Item | None) -> None:
+        keys = identity_keys(item.doi, item.arxiv_id)
+        if not keys or (
+            previous is not None and keys == identity_keys(previous.doi, previous.arxiv_id)
+        ):
+            return
+        for key in keys:  # a key already taken keeps its first item
+            self._write(
+                "INSERT INTO docs (tbl, key, doc) VALUES ('research_ids', %s, %s)"
+                " ON CONFLICT DO NOTHING",
+                (key, Jsonb({"id": item.id})),
+            )
+
+    # metadata look-ups ---------------------------------------------------------------------------
+
+    def get_lookup(self, key: str) -> dict[str, Any] | None:
+        return self._doc("research_cache", key)
+
+    def put_lookup(self, key: str, *, at: datetime, ok: bool, meta: Any, error: str | None) -> None:
+        self._require_transaction()
+        try:
+            meta = json.loads(json.dumps(meta, allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"look-up {key!r}: not a JSON value: {e}") from e
+        stamp = dt_out(at)
+        self._put_doc(
+            "research_cache", key, {"at": stamp, "ok": ok, "meta": meta, "error": error}, stamp
+        )
+        self._cap("research_cache", api.MAX_RESEARCH_CACHE)
+
+    def _cap(self, table: str, keep: int) -> None:
+        """Forget the oldest of *table* past *keep* entries (oldest by stamp, then key)."""
+        self._write(
+            "DELETE FROM docs WHERE tbl = %s AND key IN (SELECT key FROM docs WHERE tbl = %s"
+            " ORDER BY stamp DESC, key DESC OFFSET %s)",
+            (table, table, keep),
+        )
+
+    # source state, editors, digests --------------------------------------------------------------
+
+    def get_state(self, source_id: str) -> SourceState | None:
+        doc = self._doc("sources", source_id)
+        return None if doc is None else self._decode("sources", SourceState, source_id, doc)
+
+    def put_state(self, state: SourceState) -> None:
+        self._require_transaction()
+        self._put_doc("sources", state.source_id, STATE.encode(state))
+
+    def states(self) -> dict[str, SourceState]:
+        return {k: self._decode("sources", SourceState, k, d) for k, d in self._docs("sources")}
+
+    def get_user(self, name: str) -> User | None:
+        doc = self._doc("users", name)
+        return None if doc is None else self._decode("users", User, name, doc)
+
+    def put_user(self, user: User) -> None:
+        self._require_transaction()
+        self._put_doc("users", user.name, USER.encode(user))
+
+    def delete_user(self, name: str) -> bool:
+        self._require_transaction()
+        return self._write("DELETE FROM docs WHERE tbl = 'users' AND key = %s", (name,)) > 0
+
+    def users(self) -> list[User]:
+        found = [self._decode("users", User, k, d) for k, d in self._docs("users")]
+        return sorted(found, key=lambda u: u.name)
+
+    def get_digest(self, digest_id: str) -> DigestRecord | None:
+        doc = self._doc("digests", digest_id)
+        return None if doc is None else self._decode("digests", DigestRecord, digest_id, doc)
+
+    def put_digest(self, record: DigestRecord) -> None:
+        self._require_transaction()
+        self._put_doc("digests", record.id, DIGEST.encode(record))
+
+    def digests(self) -> list[DigestRecord]:
+        found = [self._decode("digests", DigestRecord, k, d) for k, d in self._docs("digests")]
+        found.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        return found
+
+    # near misses and kept entries ----------------------------------------------------------------
+
+    def get_near_miss(self, item_id: str) -> NearMiss | None:
+        doc = self._doc("near_misses", item_id)
+        return None if doc is None else self._decode("near_misses", NearMiss, item_id, doc)
+
+    def put_near_miss(self, near: NearMiss) -> None:
+        self._require_transaction()
+        if not ITEM_ID.match(near.id):
+            raise ValueError(f"{near.id!r} is not an item id (16 lower-case hex digits)")
+        doc = NEAR.encode(near)
+        self._put_doc("near_misses", near.id, doc, doc["seen_at"])
+        self._cap("near_misses", api.MAX_NEAR_MISSES)
+
+    def delete_near_miss(self, item_id: str) -> bool:
+        self._require_transaction()
+        deleted = self._write("DELETE FROM docs WHERE tbl = 'near_misses' AND key = %s", (item_id,))
+        return deleted > 0
+
+    def near_misses(self) -> list[NearMiss]:
+        found = [self._decode("near_misses", NearMiss, k, d) for k, d in self._docs("near_misses")]
+        found.sort(key=lambda n: (n.seen_at, n.id), reverse=True)
+        return found
+
+    def prune_near_misses(self, before: datetime) -> int:
+        self._require_transaction()
+        return self._write(
+            "DELETE FROM docs WHERE tbl = 'near_misses' AND stamp < %s", (dt_out(before),)
+        )
+
+    def keep_seen(self, entries: Iterable[SeenEntry]) -> int:
+        conn = self._require_transaction()
+        pending: dict[str, SeenEntry] = {}
+        for entry in entries:
+            if not ITEM_ID.match(entry.id):
+                raise ValueError(f"{entry.id!r} is not an item id (16 lower-case hex digits)")
+            pending.setdefault(entry.id, entry)
+        if not pending:
+            return 0
+        rows = []
+        for entry in pending.values():
+            doc = SEEN.encode(entry)
+            rows.append((entry.id, doc["seen_at"], Jsonb(doc)))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO docs (tbl, key, stamp, doc) VALUES ('seen', %s, %s, %s)"
+                " ON CONFLICT DO NOTHING RETURNING key",
+                rows,
+                returning=True,
+            )
+            added = 0
+            while True:
+                added += len(cur.fetchall())
+                if not cur.nextset():
+                    break
+        return added
+
+    def update_seen(self, entries: Iterable[SeenEntry]) -> None:
+        conn = self._require_transaction()
+        rows = [(Jsonb(SEEN.encode(e)), e.id) for e in entries]
+        if rows:
+            conn.cursor().executemany(
+                "UPDATE docs SET doc = %s WHERE tbl = 'seen' AND key = %s", rows
+            )
+
+    def seen(self, since: datetime | None = None) -> list[SeenEntry]:
+        cutoff = dt_out(since) if since is not None else ""
+        rows = self._rows(
+            "SELECT key, doc FROM docs WHERE tbl = 'seen' AND stamp >= %s"
+            " ORDER BY stamp DESC, key DESC",
+            (cutoff,),
+        )
+        return [self._decode("seen", SeenEntry, k, d) for k, d in rows]
+
+    def seen_count(self, since: datetime) -> int:
+        row = self._one(
+            "SELECT count(*) FROM docs WHERE tbl = 'seen' AND stamp >= %s", (dt_out(since),)
+        )
+        return int(row[0]) if row else 0
+
+    def prune_seen(self, before: datetime) -> int:
+        self._require_transaction()
+        return self._write("DELETE FROM docs WHERE tbl = 'seen' AND stamp < %s", (dt_out(before),))
+
+    # small values and the model ------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        doc = self._doc("meta", key)
+        return default if doc is None else doc["value"]
+
+    def put_meta(self, key: str, value: Any) -> None:
+        self._require_transaction()
+        try:
+            value = json.loads(json.dumps(value, allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"meta {key!r}: not a JSON value: {e}") from e
+        self._put_doc("meta", key, {"value": value})
+
+    def get_model(self) -> dict[str, Any] | None:
+        return self._doc("model", "current")
+
+    def put_model(self, doc: Mapping[str, Any]) -> None:
+        self._require_transaction()
+        try:
+            value = json.loads(json.dumps(doc, allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"the model is not JSON data: {e}") from e
+        if not isinstance(value.get("blocks"), dict):
+            raise ValueError("model 'current' is not the current model with its blocks")
+        self._put_doc("model", "current", value)
+        self._write("UPDATE counters SET value = value + 1 WHERE name = 'model'")
+
+    def model_version(self) -> object:
+        row = self._one("SELECT value FROM counters WHERE name = 'model'")
+        return None if row is None or row[0] == 0 else int(row[0])
+
+    # shared between instances --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, name: str, *, wait: float) -> Iterator[bool]:
+        """A session advisory lock on a connection of its own, held for the block."""
+        key = _lock_key(name)
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as e:
+            raise _connect_error(self.url, e) from None
+        with conn:
+            # A holder whose machine vanishes (no FIN, no RST) is found dead by the server's
+            # keepalives within about 10 s, and its locks freed (the scheduler's takeover).
+            conn.execute(
+                "SELECT set_config('tcp_keepalives_idle', '4', false),"
+                " set_config('tcp_keepalives_interval', '2', false),"
+                " set_config('tcp_keepalives_count', '3', false)"
+            )
+            deadline = time.monotonic() + wait
+            while True:
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+                if row and row[0]:
+                    break
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(min(0.1, max(deadline - time.monotonic(), 0.0)))
+            try:
+                yield True
+            finally:
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+    # claims and throttle ------------------------------------------------------------------------
+
+    def claim(self, source_id: str, *, holder: str, now: datetime, window: float) -> bool:
+        """The source's claim row, locked with ``FOR UPDATE SKIP LOCKED``: an instance that
+        finds it locked (another is claiming it this instant) or claimed by another holder
+        within *window* seconds leaves the source alone.  Its own short transaction, outside
+        the store's write lock, so claiming never waits behind a poll's commit."""
+        try:
+            with self._pool.connection(timeout=self._lock_timeout) as conn, conn.transaction():
+                conn.execute(
+                    "INSERT INTO claims (source_id, holder, claimed_at)"
+                    " VALUES (%s, '', 'epoch') ON CONFLICT DO NOTHING",
+                    (source_id,),
+                )
+                row = conn.execute(
+                    "SELECT holder, claimed_at FROM claims WHERE source_id = %s"
+                    " FOR UPDATE SKIP LOCKED",
+                    (source_id,),
+                ).fetchone()
+                if row is None:
+                    return False
+                last_holder, claimed_at = row
+                if last_holder != holder and claimed_at > now - timedelta(seconds=window):
+                    return False
+                conn.execute(
+                    "UPDATE claims SET holder = %s, claimed_at = %s WHERE source_id = %s",
+                    (holder, now, source_id),
+                )
+                return True
+        except PoolTimeout:
+            raise StoreLocked(
+                f"{self.location}: no database connection free for {self._lock_timeout:g} s"
+            ) from None
+        except psycopg.OperationalError as e:
+            raise StoreError(f"{self.location}: the database is unreachable: {e}") from None
+
+    def signin_failures(self, keys: tuple[str, ...], since: float) -> dict[str, list[float]]:
+        """Failed sign-ins under *keys* after *since* (wall-clock seconds), oldest first
+        (:class:`curator.auth.SharedSignInThrottle`)."""
+        named = {_failure_key(k): k for k in keys}
+        found: dict[str, list[float]] = {}
+        for key, at in self._rows(
+            "SELECT key, at FROM signin_failures WHERE key = ANY(%s) AND at > %s ORDER BY at",
+            (list(named), since),
+        ):
+            found.setdefault(named[key], []).append(float(at))
+        return found
+
+    def set_signin_failures(self, times: dict[str, list[float]], since: float) -> None:
+        """Make the failures under each key of *times* exactly those; forget every failure
+        older than *since* on the way (the window has passed for all keys)."""
+        conn = self._require_transaction()
+        conn.execute("DELETE FROM signin_failures WHERE at <= %s", (since,))
+        conn.execute(
+            "DELETE FROM signin_failures WHERE key = ANY(%s)", ([_failure_key(k) for k in times],)
+        )
+        rows = [(_failure_key(key), at) for key, ats in times.items() for at in ats]
+        if rows:
+            conn.cursor().executemany("INSERT INTO signin_failures (key, at) VALUES (%s, %s)", rows)
+
+    def session_key(self) -> str:
+        """Generated once and kept in the database, so every instance signs alike."""
+        key = secrets.token_urlsafe(48)
+        with self.transaction():
+            self._write(
+                "INSERT INTO docs (tbl, key, doc) VALUES ('secret', 'session', %s)"
+                " ON CONFLICT DO NOTHING",
+                (Jsonb({"value": key}),),
+            )
+        doc = self._doc("secret", "session")
+        assert doc is not None
+        return str(doc["value"])
+
+    # copying (curator store copy) ----------------------------------------------------------------
+
+    def dump(self, table: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every entry of *table* in code-point order of its key, streamed through a
+        server-side cursor (a million items are never held at once), each document checked
+        and made canonical as a read would."""
+        if table not in api.TABLES:
+            raise ValueError(f"no table {table!r}")
+        params: tuple[str, ...] = ()
+        if table == "items":
+            sql = 'SELECT id, doc FROM items ORDER BY id COLLATE "C"'
+        else:
+            sql = 'SELECT key, doc FROM docs WHERE tbl = %s ORDER BY key COLLATE "C"'
+            params = (table,)
+        with self._conn() as conn:
+            # A named cursor needs a transaction of its own unless the caller holds one.
+            block = contextlib.nullcontext() if self._tx.conn is not None else conn.transaction()
+            with block, conn.cursor(name=f"dump_{table}") as cur:
+                cur.itersize = 2000
+                cur.execute(sql, params)
+                for key, doc in cur:
+                    try:
+                        clean = canonical_doc(table, key, doc)
+                    except ValueError as e:
+                        raise StoreError(
+                            f"{self.location}: {table} {key!r} does not load: {e}"
+                        ) from None
+                    yield key, clean
+
+    def load(self, table: str, docs: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        if table not in api.TABLES:
+            raise ValueError(f"no table {table!r}")
+        with self.transaction():
+            conn = self._require_transaction()
+            written = 0
+            batch: list[tuple[Any, ...]] = []
+            for key, doc in docs:
+                try:
+                    clean = canonical_doc(table, key, doc)
+                except ValueError as e:
+                    raise StoreError(f"{table} {key!r}: {e}") from None
+                batch.append(self._row(table, key, clean))
+                written += 1
+                if len(batch) >= 1000:
+                    self._insert(conn, table, batch)
+                    batch = []
+            if batch:
+                self._insert(conn, table, batch)
+            if table == "model" and written:
+                conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'model'")
+        return written
+
+    @staticmethod
+    def _row(table: str, key: str, doc: dict[str, Any]) -> tuple[Any, ...]:
+        if table == "items":
+            return (key, doc["status"], doc["first_seen"], doc.get("reviewed_at"), Jsonb(doc))
+        stamp_field = {
+            "titles": "first_seen",
+            "research_cache": "at",
+            "near_misses": "seen_at",
+            "seen": "seen_at",
+        }.get(table)
+        stamp = doc.get(stamp_field) if stamp_field else None
+        return (table, key, stamp, Jsonb(doc))
+
+    def _insert(
+        self, conn: psycopg.Connection[Any], table: str, rows: list[tuple[Any, ...]]
+    ) -> None:
+        try:
+            with conn.cursor() as cur:
+                if table == "items":
+                    cur.executemany(
+                        "INSERT INTO items (id, status, first_seen, reviewed_at, seq, doc)"
+                        " VALUES (%s, %s, %s, %s, nextval('items_seq'), %s)"
+                        " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+                        " first_seen = excluded.first_seen, reviewed_at = excluded.reviewed_at,"
+                        " seq = excluded.seq, doc = excluded.doc",
+                        rows,
+                    )
+                else:
+                    cur.executemany(
+                        "INSERT INTO docs (tbl, key, stamp, doc) VALUES (%s, %s, %s, %s)"
+                        " ON CONFLICT (tbl, key) DO UPDATE SET stamp = excluded.stamp,"
+                        " doc = excluded.doc",
+                        rows,
+                    )
+        except psycopg.DataError as e:
+            raise StoreError(f"{self.location}: {table}: the database refused a row: {e}") from None
+
+    def clear(self, table: str) -> int:
+        if table not in api.TABLES:
+            raise ValueError(f"no table {table!r}")
+        with self.transaction():
+            if table == "items":
+                return self._write("DELETE FROM items")
+            return self._write("DELETE FROM docs WHERE tbl = %s", (table,))
+
+    def is_empty(self) -> bool:
+        row = self._one(
+            "SELECT (SELECT count(*) FROM items)"
+            " + (SELECT count(*) FROM docs WHERE tbl <> 'secret')"
+        )
+        return not row or int(row[0]) == 0
+
+    # health and serving --------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        self._one("SELECT 1")
+
+    def damage(self, *, deep: bool = False) -> list[Damage]:
+        """No file to lose: the database keeps its own integrity (checksums, WAL)."""
+        return []
+
+    def count_items(self) -> None:
+        """Nothing to recount: counts are queries."""
+
+    def check_writable(self) -> None:
+        row = self._one(
+            "SELECT bool_and(has_table_privilege(t, 'INSERT, UPDATE, DELETE'))"
+            " FROM unnest(ARRAY['items', 'docs', 'counters', 'claims', 'signin_failures']) t"
+        )
+        if not row or not row[0]:
+            raise StoreError(
+                f"{self.location}: this database user cannot write Curator's tables; grant "
+                "INSERT, UPDATE, DELETE on them (or connect as their owner), then start again"
+            )
+
+    @contextlib.contextmanager
+    def server_lock(self) -> Iterator[None]:
+        """Any number of instances may serve one database: nothing to hold."""
+        yield
+
+    # helpers -------------------------------------------------------------------------------------
+
+    def _doc(self, table: str, key: str) -> dict[str, Any] | None:
+        row = self._one("SELECT doc FROM docs WHERE tbl = %s AND key = %s", (table, key))
+        return None if row is None else cast(dict[str, Any], row[0])
+
+    def _docs(self, table: str) -> list[tuple[str, Any]]:
+        return [(k, d) for k, d in self._rows("SELECT key, doc FROM docs WHERE tbl = %s", (table,))]
+
+    def _put_doc(
+        self, table: str, key: str, doc: Mapping[str, Any], stamp: str | None = None
+    ) -> None:
+        self._write(
+            "INSERT INTO docs (tbl, key, stamp, doc) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (tbl, key) DO UPDATE SET stamp = excluded.stamp, doc = excluded.doc",
+            (table, key, stamp, Jsonb(doc)),
+        )
+
+    def _decode(self, table: str, cls: type[T], key: str, doc: Any) -> T:
+        try:
+            return cast(T, dataclass_codec(cls).decode(doc))
+        except (ValueError, TypeError) as e:
+            raise StoreError(f"{self.location}: {table} {key!r} does not load: {e}") from None
