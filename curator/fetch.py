@@ -8,7 +8,8 @@ Politeness: an honest User-Agent with the operator's contact, conditional GET fr
 stored validators, a global and a per-host concurrency limit.  Both limits are asyncio
 semaphores because more tasks than pool connections would otherwise queue on httpx's pool
 timeout and fail (see design.md).  The per-host key is ``host:port``, the unit browsers
-limit connections by.
+limit connections by.  Each host also has connections of its own (:class:`_HostPools`), reused
+for its next feeds and closed once it has none waiting.
 
 Caps: connect/read timeouts from httpx, plus one deadline for the whole exchange (redirects
 and the streamed body) so a server dripping a byte a second cannot hold a slot forever; a
