@@ -76,7 +76,8 @@ def curator_child(config_path: str, store: str) -> None:
 
     cfg = config.load(config_path)
     with Workers() as pool:
-        pool.start()
+        # Not started here: as in `curator fetch`, the pool starts when the first document
+        # needs reading, so an unchanged poll runs without it.
         cur = make_curator(cfg, store=store, workers=pool)
 
         async def go() -> Any:

@@ -21,8 +21,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+# Only what every command needs is imported here: a command's handler imports the rest (the
+# pipeline, httpx, the store's backends...), so `curator --help` or `curator items` does not
+# pay for a poll's modules (tests/test_cli_imports.py guards it).
 from curator import (
     __version__,
     cli_db,
@@ -32,14 +35,15 @@ from curator import (
     cli_sources,
     cli_store_copy,
     cli_stories,
-    config,
-    match,
     stories,
 )
-from curator.core import Curator, make_curator
 from curator.exceptions import ConfigError, CuratorError, ItemError, UnknownItem, UnknownSource
-from curator.store import Repaired, TinyDBStore
 from curator.types import Item, NearMiss, PollReport, SourceReport, SourceState, Status
+
+if TYPE_CHECKING:
+    from curator import config
+    from curator.core import Curator
+    from curator.store import Repaired, TinyDBStore
 
 log = logging.getLogger("curator.cli")
 
@@ -263,10 +267,9 @@ def _fetch(cur: Curator, args: argparse.Namespace, ids: list[str] | None, total:
         finally:
             await cur.aclose()
 
+    # The workers start when the first document needs reading, not before: an unchanged poll
+    # (every source answering 304 or the same body) never pays for the fork server.
     with _workers(cur):
-        if total >= 8:  # a bulk run: start the workers while the first fetches are in flight
-            assert cur.workers is not None
-            cur.workers.start()
         try:
             report = asyncio.run(run())
         finally:
@@ -568,6 +571,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _setup_logging(args.verbose, args.command)
         return int(args.standalone(args))
     _setup_logging(args.verbose, args.command)
+    from curator import config, match
+    from curator.core import make_curator
+
     try:
         cfg = config.load(args.config)
         problems = match.check(cfg)  # terms that could never match: found before anything runs
@@ -610,7 +616,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_serve(cur: Curator, args: argparse.Namespace) -> int:
-    from curator import serve
+    from curator import config, serve
 
     cur.config = config.served_at(cur.config, args.host, args.port)
     with _workers(cur), contextlib.suppress(KeyboardInterrupt):
@@ -836,6 +842,8 @@ def _report_damage(cur: Curator) -> bool:
 
 def _files(cur: Curator, what: str) -> TinyDBStore:
     """The file store, for the commands that work on its files; a clear error on PostgreSQL."""
+    from curator.store import TinyDBStore
+
     if not isinstance(cur.store, TinyDBStore):
         raise _Usage(
             f"{what} works on the embedded store's files; {cur.store.location} is a PostgreSQL "

@@ -12,8 +12,6 @@ import argparse
 import sys
 from typing import Any
 
-from curator.store import is_database_url
-
 __all__ = ["migrate_database", "register", "run_early"]
 
 
@@ -29,6 +27,8 @@ def register(sub: Any) -> None:
 
 def migrate_database(args: argparse.Namespace) -> int:
     """The whole of ``curator migrate``: exit status 0 when the schema is current."""
+    from curator.store import is_database_url  # the store when a command runs, not on import
+
     location = str(args.store)
     if not is_database_url(location):
         print(f"{location} is a store directory: it needs no migration")
@@ -45,6 +45,8 @@ def migrate_database(args: argparse.Namespace) -> int:
 def run_early(args: argparse.Namespace) -> int | None:
     """What must happen before the store opens: ``migrate`` itself, and the migration that
     ``serve`` runs at start; None to go on to the command."""
+    from curator.store import is_database_url
+
     early = getattr(args, "early", None)
     if early is not None:
         return int(early(args))

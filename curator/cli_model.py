@@ -12,10 +12,10 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from curator import ranking
-from curator.core import Curator
+if TYPE_CHECKING:
+    from curator.core import Curator
 
 
 def cmd_model(cur: Curator, args: argparse.Namespace) -> int:
@@ -25,6 +25,8 @@ def cmd_model(cur: Curator, args: argparse.Namespace) -> int:
 
 
 def _train(cur: Curator, args: argparse.Namespace) -> int:
+    from curator import ranking
+
     trained = ranking.train_now(cur)
     q = trained.quality
     assert q is not None
@@ -56,6 +58,8 @@ def _train(cur: Curator, args: argparse.Namespace) -> int:
 
 
 def _status(cur: Curator, args: argparse.Namespace) -> int:
+    from curator import ranking
+
     s = ranking.status(cur)
     if args.json:
         json.dump(asdict(s), sys.stdout, indent=2)

@@ -8,14 +8,18 @@ import json
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from curator import config, workbench
-from curator.core import Curator
 from curator.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from curator import workbench
+    from curator.core import Curator
 
 
 def _since(text: str) -> float:
+    from curator import config
+
     try:
         return config.parse_duration(text)
     except ValueError as e:
@@ -38,6 +42,8 @@ def _print_change(change: workbench.Change, sign: str) -> None:
 
 
 def cmd_rules_test(cur: Curator, args: argparse.Namespace) -> int:
+    from curator import workbench
+
     if args.rules is None:
         cfg = cur.config
     else:
@@ -88,6 +94,8 @@ def cmd_rules_test(cur: Curator, args: argparse.Namespace) -> int:
 
 
 def cmd_rules_apply(cur: Curator, args: argparse.Namespace) -> int:
+    from curator import workbench
+
     since = cur.clock() - timedelta(seconds=args.since)
     done = workbench.apply(cur.config, cur.store, now=cur.clock(), since=since, stories=cur.stories)
     if done.added or done.merged:

@@ -20,17 +20,19 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from filelock import Timeout
-
-from curator import config_edit, opml, publisher
-from curator.config import JURISDICTION_CODE, Config
-from curator.core import Curator
 from curator.exceptions import CuratorError, OpmlError
 from curator.types import CATEGORIES, PUBLISHER_CLASSES, Item
 
-Command = Callable[[Curator, argparse.Namespace], int]
+if TYPE_CHECKING:
+    # The handlers import what they use (`import` and `export`: ruamel.yaml, lxml), so that
+    # `curator --help` or `curator sources` loads neither.
+    from curator import opml
+    from curator.config import Config
+    from curator.core import Curator
+
+    Command = Callable[[Curator, argparse.Namespace], int]
 
 
 def _read(path: str) -> bytes:
@@ -45,6 +47,8 @@ def _read(path: str) -> bytes:
 
 
 def _jurisdiction(text: str) -> str:
+    from curator.config import JURISDICTION_CODE
+
     code = text.strip().upper()
     if not JURISDICTION_CODE.match(code):
         raise argparse.ArgumentTypeError(
@@ -54,6 +58,10 @@ def _jurisdiction(text: str) -> str:
 
 
 def cmd_import(cur: Curator, args: argparse.Namespace) -> int:
+    from filelock import Timeout
+
+    from curator import config_edit, opml
+
     document = opml.parse(_read(args.file), args.file)
     path = Path(cur.config.path)
     result = opml.plan(
@@ -149,6 +157,8 @@ def _print_plan(
 
 
 def cmd_export(cur: Curator, args: argparse.Namespace) -> int:
+    from curator import config_edit, opml
+
     result = opml.export(cur.config, cur.clock())
     if args.out:
         try:
@@ -182,6 +192,8 @@ def warn_unclassified(cfg: Config) -> None:
 def publisher_json(item: Item, cfg: Config) -> dict[str, str | None]:
     """``class`` and ``jurisdiction`` of an item for ``curator items --json`` (its first
     source's as configured now, else the values it was made with: curator.publisher)."""
+    from curator import publisher
+
     who = publisher.of(item, publisher.Classes.of_config(cfg).lookup())
     return {"class": who.publisher_class, "jurisdiction": who.jurisdiction}
 

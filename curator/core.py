@@ -15,23 +15,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
-from curator import pipeline
 from curator.config import Config, ConfigStatus, Source
 from curator.exceptions import UnknownSource
-from curator.fetch import Fetcher
 from curator.health import Health
-from curator.mailer import Mailer
 from curator.ranking import Ranking
 from curator.review import Review
 from curator.store import Store, open_store
 from curator.stories import StoryIndex
 from curator.types import PollReport, SourceReport
-from curator.workers import Workers
 
 if TYPE_CHECKING:
+    import httpx
+
     from curator.enrich import EnrichReport
+    from curator.fetch import Fetcher
+    from curator.mailer import Mailer
+    from curator.workers import Workers
 
 log = logging.getLogger("curator.core")
 
@@ -50,7 +49,8 @@ class Curator:
         config: Config,
         *,
         store: Store,
-        fetcher: Fetcher,
+        fetcher: Fetcher | None = None,
+        client: httpx.AsyncClient | None = None,
         clock: Clock,
         workers: Workers | None = None,
         smtp_password: str | None = None,
@@ -59,7 +59,9 @@ class Curator:
         self.config = config
         self.mailer = mailer
         self.store = store
-        self.fetcher = fetcher
+        self._fetcher = fetcher
+        self._fetch_settings = config.fetch  # what a fetcher made later is made with
+        self._client = client
         self.clock = clock
         self.workers = workers
         self.smtp_password = smtp_password
@@ -82,6 +84,20 @@ class Curator:
         self.config_status: ConfigStatus | None = None  # serve's last reading of feeds.yaml
         self._enriching = False  # a research metadata run is under way (one at a time)
 
+    @property
+    def fetcher(self) -> Fetcher:
+        """The HTTP side, made on first use (with the fetch settings and client the Curator
+        was built with): commands that fetch nothing never import httpx."""
+        if self._fetcher is None:
+            from curator.fetch import Fetcher
+
+            self._fetcher = Fetcher(self._fetch_settings, client=self._client)
+        return self._fetcher
+
+    @fetcher.setter
+    def fetcher(self, fetcher: Fetcher) -> None:
+        self._fetcher = fetcher
+
     async def poll(
         self,
         source_ids: Sequence[str] | None = None,
@@ -92,6 +108,8 @@ class Curator:
     ) -> PollReport:
         """Poll the named sources (all enabled ones by default), or only those due (within
         ``slack`` seconds from now)."""
+        from curator import pipeline
+
         now = self.clock()
         if source_ids:
             known = [s.id for s in self.config.sources]
@@ -164,7 +182,8 @@ class Curator:
         publish.refresh(self.config, self.store, self.clock())
 
     async def aclose(self) -> None:
-        await self.fetcher.aclose()
+        if self._fetcher is not None:
+            await self._fetcher.aclose()
 
 
 def make_curator(
@@ -186,7 +205,7 @@ def make_curator(
     return Curator(
         config,
         store=store,
-        fetcher=Fetcher(config.fetch, client=client),
+        client=client,
         clock=clock or utc_now,
         workers=workers,
         mailer=mailer,

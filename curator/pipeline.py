@@ -33,7 +33,6 @@ from curator.exceptions import (
 )
 from curator.fetch import Fetcher
 from curator.match import Assessment
-from curator.parse import parse
 from curator.store import NEAR_MISS_DAYS, Store
 from curator.stories import StoryIndex
 from curator.types import (
@@ -78,6 +77,10 @@ def process(
 
     With *keep_seen* every entry also comes back as a :class:`SeenEntry` with the rules'
     verdict (see :func:`judge`)."""
+    # Imported here: the readers (feedparser, bs4, lxml) load in the worker processes, where
+    # the fork server has them already, and never in a `curator fetch` that parses nothing.
+    from curator.parse import parse
+
     parsed = parse(fetched, source, max_entries=max_entries)
     compiled = match.compile_rules(rules, source.rules)  # cached by value
     candidates: list[Candidate] = []
@@ -367,9 +370,8 @@ def store_polled(
                         _store_one(p, config=config, store=store, now=now, stories=stories)
                     )
                 storing = None
-                with _unless_near_misses_damaged():
-                    store.prune_near_misses(now - timedelta(days=NEAR_MISS_DAYS))
-                store.prune_seen(now - timedelta(seconds=config.store.keep_seen))
+                if any(p.processed is not None for p in batch):
+                    _prune(store, config, now)
             break
         except StoreError:
             raise
@@ -382,6 +384,18 @@ def store_polled(
     for p, r in zip(batch, reports, strict=True):
         _log(p, r)
     return reports
+
+
+def _prune(store: Store, config: Config, now: datetime) -> None:
+    """Forget near misses and kept entries past their age, in a commit that read documents.
+
+    Only such a commit adds to them, and the first pruning in a process reads every one
+    (tens of MB for 30 days of entries): an unchanged poll, every source answering 304 or
+    the same body, leaves them to the next poll that reads something.
+    """
+    with _unless_near_misses_damaged():
+        store.prune_near_misses(now - timedelta(days=NEAR_MISS_DAYS))
+    store.prune_seen(now - timedelta(seconds=config.store.keep_seen))
 
 
 def _store_one(

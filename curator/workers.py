@@ -26,15 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import os
 import select
 import threading
 from collections.abc import Callable, Iterator
-from multiprocessing import forkserver
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pebble
+if TYPE_CHECKING:
+    import pebble
 
 log = logging.getLogger("curator.workers")
 
@@ -86,11 +85,18 @@ class Workers:
 
     def __init__(self, count: int | None = None, *, preload: tuple[str, ...] = ()) -> None:
         self.count = max(1, count or os.cpu_count() or 1)
-        self._preload = ("curator.pipeline", *preload)
+        self._preload = ("curator.pipeline", "curator.parse", *preload)
         self._pool: pebble.ProcessPool | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        # Imported here: a command that never starts the pool (an unchanged poll, a listing)
+        # does not pay for pebble and multiprocessing.
+        import multiprocessing
+        from multiprocessing import forkserver
+
+        import pebble
+
         with self._lock:
             if self._pool is not None:
                 return
@@ -107,6 +113,8 @@ class Workers:
 
     async def run(self, timeout: float, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker; :class:`WorkerTimeout` after ``timeout`` seconds."""
+        import pebble
+
         self.start()
         assert self._pool is not None
         future = self._pool.schedule(fn, args=args, timeout=timeout)
