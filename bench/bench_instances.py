@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import resource
 import signal
 import statistics
@@ -42,6 +41,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_poll import _descendants, _proc_cpu, start_farm  # noqa: E402
+from tests.test_serve import Log  # noqa: E402
 
 
 def child(config_path: str, store: str, offset_days: str) -> None:
@@ -149,22 +149,13 @@ def takeover(config: Path, url: str, rounds: int) -> list[float]:
             for _ in range(2)
         ]
         try:
-            lines: dict[int, str] = {}
-            for n, p in enumerate(procs):
-                assert p.stderr is not None
-                for line in p.stderr:
-                    if re.search(r"this instance runs the scheduler|standing by", line):
-                        lines[n] = line
-                        break
-            leader = next(n for n, line in lines.items() if "runs the scheduler" in line)
-            other = procs[1 - leader]
+            logs = [Log(p) for p in procs]
+            said = [log.wait(r"this instance runs the scheduler|standing by") for log in logs]
+            leader = next(k for k, line in enumerate(said) if "this instance runs" in line)
             t = time.perf_counter()
             os.kill(procs[leader].pid, signal.SIGKILL)
-            assert other.stderr is not None
-            for line in other.stderr:
-                if "this instance runs the scheduler" in line:
-                    times.append(time.perf_counter() - t)
-                    break
+            logs[1 - leader].wait(r"this instance runs the scheduler", timeout=60)
+            times.append(time.perf_counter() - t)
         finally:
             for p in procs:
                 p.kill()
