@@ -14,26 +14,11 @@ from curator.exceptions import SchemaError
 from curator.store import open_store
 from curator.store.migrations import MIGRATIONS
 from curator.store.postgres import PostgresStore, redact
-from tests import postgres
-from tests.feedserver import FeedServer
-from tests.test_cli import FEED
+from tests import postgres, test_cli
 
 NEWEST = MIGRATIONS[-1].version
 
-
-@pytest.fixture
-def env(tmp_path: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> Path:
-    url = feed_server.route("/feed.xml", FEED, etag='"1"')
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(
-        "fetch:\n  jitter: 0\nsources:\n"
-        f"  - id: local\n    name: Local news\n    url: {url}\n"
-        "rules:\n  min_score: 3\n  include: {cctv: 3, live facial recognition: 4}\n"
-    )
-    monkeypatch.setenv("CURATOR_CONFIG", str(cfg))
-    monkeypatch.delenv("CURATOR_STORE", raising=False)
-    monkeypatch.setenv("CURATOR_EDITOR", "tester")
-    return tmp_path
+env = test_cli.env  # the fixture: a config with one local source, as the CLI tests have it
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
