@@ -491,3 +491,13 @@ def canonical_doc(table: str, key: Any, doc: Any) -> dict[str, Any]:
     value = read_doc(table, key, doc)
     cls = TABLE_CLASSES.get(table)
     return dataclass_codec(cls).encode(value) if cls is not None else cast(dict[str, Any], value)
+
+
+def json_value(value: Any, what: str) -> Any:
+    """A copy of *value* that is JSON data and nothing else (str keys, no NaN, no tuples):
+    what every backend stores for meta values, look-ups and the model.  TypeError starting
+    with *what* otherwise."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{what}: {e}") from e

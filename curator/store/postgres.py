@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import secrets
 import threading
@@ -52,9 +51,11 @@ from curator.store.codecs import (
     STATE,
     USER,
     canonical_doc,
+    check_model_doc,
     dataclass_codec,
     dt_in,
     dt_out,
+    json_value,
 )
 from curator.store.migrations import MIGRATIONS
 from curator.types import (
@@ -561,10 +562,7 @@ class PostgresStore:
 
     def put_lookup(self, key: str, *, at: datetime, ok: bool, meta: Any, error: str | None) -> None:
         self._require_transaction()
-        try:
-            meta = json.loads(json.dumps(meta, allow_nan=False))
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"look-up {key!r}: not a JSON value: {e}") from e
+        meta = json_value(meta, f"look-up {key!r}: not a JSON value")
         stamp = dt_out(at)
         self._put_doc(
             "research_cache", key, {"at": stamp, "ok": ok, "meta": meta, "error": error}, stamp
@@ -582,8 +580,7 @@ class PostgresStore:
     # source state, editors, digests --------------------------------------------------------------
 
     def get_state(self, source_id: str) -> SourceState | None:
-        doc = self._doc("sources", source_id)
-        return None if doc is None else self._decode("sources", SourceState, source_id, doc)
+        return self._get("sources", SourceState, source_id)
 
     def put_state(self, state: SourceState) -> None:
         self._require_transaction()
@@ -593,8 +590,7 @@ class PostgresStore:
         return {k: self._decode("sources", SourceState, k, d) for k, d in self._docs("sources")}
 
     def get_user(self, name: str) -> User | None:
-        doc = self._doc("users", name)
-        return None if doc is None else self._decode("users", User, name, doc)
+        return self._get("users", User, name)
 
     def put_user(self, user: User) -> None:
         self._require_transaction()
@@ -609,8 +605,7 @@ class PostgresStore:
         return sorted(found, key=lambda u: u.name)
 
     def get_digest(self, digest_id: str) -> DigestRecord | None:
-        doc = self._doc("digests", digest_id)
-        return None if doc is None else self._decode("digests", DigestRecord, digest_id, doc)
+        return self._get("digests", DigestRecord, digest_id)
 
     def put_digest(self, record: DigestRecord) -> None:
         self._require_transaction()
@@ -624,8 +619,7 @@ class PostgresStore:
     # near misses and kept entries ----------------------------------------------------------------
 
     def get_near_miss(self, item_id: str) -> NearMiss | None:
-        doc = self._doc("near_misses", item_id)
-        return None if doc is None else self._decode("near_misses", NearMiss, item_id, doc)
+        return self._get("near_misses", NearMiss, item_id)
 
     def put_near_miss(self, near: NearMiss) -> None:
         self._require_transaction()
@@ -713,10 +707,7 @@ class PostgresStore:
 
     def put_meta(self, key: str, value: Any) -> None:
         self._require_transaction()
-        try:
-            value = json.loads(json.dumps(value, allow_nan=False))
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"meta {key!r}: not a JSON value: {e}") from e
+        value = json_value(value, f"meta {key!r}: not a JSON value")
         self._put_doc("meta", key, {"value": value})
 
     def get_model(self) -> dict[str, Any] | None:
@@ -724,12 +715,8 @@ class PostgresStore:
 
     def put_model(self, doc: Mapping[str, Any]) -> None:
         self._require_transaction()
-        try:
-            value = json.loads(json.dumps(doc, allow_nan=False))
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"the model is not JSON data: {e}") from e
-        if not isinstance(value.get("blocks"), dict):
-            raise ValueError("model 'current' is not the current model with its blocks")
+        value = json_value(doc, "the model is not JSON data")
+        check_model_doc("current", value)
         self._put_doc("model", "current", value)
         self._write("UPDATE counters SET value = value + 1 WHERE name = 'model'")
 
@@ -980,6 +967,10 @@ class PostgresStore:
     def _doc(self, table: str, key: str) -> dict[str, Any] | None:
         row = self._one("SELECT doc FROM docs WHERE tbl = %s AND key = %s", (table, key))
         return None if row is None else cast(dict[str, Any], row[0])
+
+    def _get(self, table: str, cls: type[T], key: str) -> T | None:
+        doc = self._doc(table, key)
+        return None if doc is None else self._decode(table, cls, key, doc)
 
     def _docs(self, table: str) -> list[tuple[str, Any]]:
         return [(k, d) for k, d in self._rows("SELECT key, doc FROM docs WHERE tbl = %s", (table,))]

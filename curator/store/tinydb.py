@@ -111,6 +111,7 @@ from curator.store.codecs import (
     dataclass_codec,
     dt_in,
     dt_out,
+    json_value,
     no_check,
     read_doc,
 )
@@ -1597,10 +1598,7 @@ class TinyDBStore:
         """Cache one look-up's outcome (a failure too, so it is retried only later); past
         :data:`api.MAX_RESEARCH_CACHE` the oldest are forgotten."""
         self._require_transaction()
-        try:
-            meta = json.loads(json.dumps(meta, allow_nan=False))
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"look-up {key!r}: not a JSON value: {e}") from e
+        meta = json_value(meta, f"look-up {key!r}: not a JSON value")
         self._research_cache.put(key, {"at": dt_out(at), "ok": ok, "meta": meta, "error": error})
         docs = self._research_cache.docs()
         if len(docs) > api.MAX_RESEARCH_CACHE:
@@ -1832,10 +1830,7 @@ class TinyDBStore:
     def put_meta(self, key: str, value: Any) -> None:
         """Store a JSON value (dicts with str keys, lists, str, numbers, bools, None)."""
         self._require_transaction()
-        try:
-            value = json.loads(json.dumps(value, allow_nan=False))
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"meta {key!r}: not a JSON value: {e}") from e
+        value = json_value(value, f"meta {key!r}: not a JSON value")
         self._meta.put(key, {"value": value})
 
     # the learned ranking's model ---------------------------------------------------------------
@@ -1849,10 +1844,7 @@ class TinyDBStore:
     def put_model(self, doc: Mapping[str, Any]) -> None:
         """Replace the model (one file, written like every other: atomic, under the lock)."""
         self._require_transaction()
-        try:
-            value = json.loads(json.dumps(doc, allow_nan=False))
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"the model is not JSON data: {e}") from e
+        value = json_value(doc, "the model is not JSON data")
         check_model_doc("current", value)
         self._model.put("current", value)
 
