@@ -515,14 +515,16 @@ class SignInThrottle:
         """Failed sign-ins against ``account`` (from any address) within the window: what the
         administrators' page shows beside its Unlock button."""
         now = self._clock()
-        with self._lock:
-            return len(self._recent(self._keys(account, "", epoch)[2], now))
+        key = self._keys(account, "", epoch)[2]
+        with self._holding((key,)):
+            return len(self._recent(key, now))
 
     def retry_after(self, account: str, address: str, epoch: str = "") -> float:
         """Seconds to wait before this attempt may be checked; 0.0 when it may be now."""
         now = self._clock()
-        with self._lock:
-            return self._wait(self._keys(account, address, epoch), now)
+        keys = self._keys(account, address, epoch)
+        with self._holding(keys):
+            return self._wait(keys, now)
 
     def attempt(self, account: str, address: str, epoch: str = "") -> Attempt:
         """Admit an attempt and count it as a failure now, or say how long to wait.
@@ -533,7 +535,7 @@ class SignInThrottle:
         """
         now = self._clock()
         keys = self._keys(account, address, epoch)
-        with self._lock:
+        with self._holding(keys):
             wait = self._wait(keys, now)
             if wait > 0:
                 return Attempt(wait=wait, at=None)
@@ -542,8 +544,9 @@ class SignInThrottle:
 
     def failed(self, account: str, address: str, epoch: str = "") -> None:
         now = self._clock()
-        with self._lock:
-            self._record(self._keys(account, address, epoch), now)
+        keys = self._keys(account, address, epoch)
+        with self._holding(keys):
+            self._record(keys, now)
 
     def _record(self, keys: tuple[str, ...], now: float) -> None:
         for key in keys:
@@ -559,15 +562,20 @@ class SignInThrottle:
         """Take back the attempt's count and forget the pair's failures (the editor is back);
         the address and the account keep the rest of theirs (one good sign-in must not reset
         a guessing run against other names, or from other addresses)."""
-        with self._lock:
+        with self._holding(attempt.keys):
             self._take_back(attempt)
             if attempt.keys:
                 self._failures.pop(attempt.keys[0], None)
 
     def refund(self, attempt: Attempt) -> None:
         """Take back an attempt that was never decided (the check itself failed)."""
-        with self._lock:
+        with self._holding(attempt.keys):
             self._take_back(attempt)
+
+    def _holding(self, keys: tuple[str, ...]) -> contextlib.AbstractContextManager[Any]:
+        """The failures of *keys* in ``_failures``, for one check-and-count: here the
+        process's own, under its lock (:class:`SharedSignInThrottle` loads them)."""
+        return self._lock
 
     def _take_back(self, attempt: Attempt) -> None:
         for key in attempt.keys:
@@ -609,7 +617,12 @@ class SharedSignInThrottle(SignInThrottle):
         self._ledger = ledger
 
     @contextlib.contextmanager
-    def _loaded(self, keys: tuple[str, ...]) -> Iterator[None]:
+    def _holding(self, keys: tuple[str, ...]) -> Iterator[None]:
+        """Load *keys*' failures from the ledger, let :class:`SignInThrottle`'s rules read
+        and change them, and write back what changed, in one store transaction."""
+        if not keys:
+            yield
+            return
         since = self._clock() - self.window
         with self._ledger.transaction(), self._lock:
             found = self._ledger.signin_failures(keys, since)
@@ -619,41 +632,3 @@ class SharedSignInThrottle(SignInThrottle):
             if after != {k: found.get(k, []) for k in keys}:
                 self._ledger.set_signin_failures(after, since)
             self._failures = OrderedDict()
-
-    def failures(self, account: str, epoch: str = "") -> int:
-        key = self._keys(account, "", epoch)[2]
-        with self._loaded((key,)):
-            return len(self._recent(key, self._clock()))
-
-    def retry_after(self, account: str, address: str, epoch: str = "") -> float:
-        keys = self._keys(account, address, epoch)
-        with self._loaded(keys):
-            return self._wait(keys, self._clock())
-
-    def attempt(self, account: str, address: str, epoch: str = "") -> Attempt:
-        keys = self._keys(account, address, epoch)
-        with self._loaded(keys):
-            now = self._clock()
-            wait = self._wait(keys, now)
-            if wait > 0:
-                return Attempt(wait=wait, at=None)
-            self._record(keys, now)
-        return Attempt(wait=0.0, at=now, keys=keys)
-
-    def failed(self, account: str, address: str, epoch: str = "") -> None:
-        keys = self._keys(account, address, epoch)
-        with self._loaded(keys):
-            self._record(keys, self._clock())
-
-    def succeeded(self, attempt: Attempt) -> None:
-        if not attempt.keys:
-            return
-        with self._loaded(attempt.keys):
-            self._take_back(attempt)
-            self._failures.pop(attempt.keys[0], None)
-
-    def refund(self, attempt: Attempt) -> None:
-        if not attempt.keys:
-            return
-        with self._loaded(attempt.keys):
-            self._take_back(attempt)
