@@ -309,9 +309,16 @@ class PostgresStore:
         if conn is not None:
             yield conn
             return
+        with self._pooled() as pooled:
+            yield pooled
+
+    @contextlib.contextmanager
+    def _pooled(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection of the pool for the block; an empty pool or a server that is away
+        becomes one clear StoreError."""
         try:
-            with self._pool.connection(timeout=self._lock_timeout) as pooled:
-                yield pooled
+            with self._pool.connection(timeout=self._lock_timeout) as conn:
+                yield conn
         except PoolTimeout:
             raise StoreLocked(
                 f"{self.location}: no database connection free for {self._lock_timeout:g} s"
@@ -356,31 +363,24 @@ class PostgresStore:
             finally:
                 self._tx.depth -= 1
             return
-        try:
-            with self._pool.connection(timeout=self._lock_timeout) as conn, conn.transaction():
-                conn.execute(
-                    "SELECT set_config('lock_timeout', %s, true)",
-                    (f"{int(self._lock_timeout * 1000)}ms",),
-                )
-                try:
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
-                except psycopg.errors.LockNotAvailable:
-                    raise StoreLocked(
-                        f"{self.location} is busy: another transaction held the store for "
-                        f"over {self._lock_timeout:g} s"
-                    ) from None
-                conn.execute("SELECT set_config('lock_timeout', '0', true)")
-                self._tx.conn, self._tx.depth = conn, 1
-                try:
-                    yield
-                finally:
-                    self._tx.conn, self._tx.depth = None, 0
-        except PoolTimeout:
-            raise StoreLocked(
-                f"{self.location}: no database connection free for {self._lock_timeout:g} s"
-            ) from None
-        except psycopg.OperationalError as e:
-            raise StoreError(f"{self.location}: the database is unreachable: {e}") from None
+        with self._pooled() as conn, conn.transaction():
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, true)",
+                (f"{int(self._lock_timeout * 1000)}ms",),
+            )
+            try:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+            except psycopg.errors.LockNotAvailable:
+                raise StoreLocked(
+                    f"{self.location} is busy: another transaction held the store for "
+                    f"over {self._lock_timeout:g} s"
+                ) from None
+            conn.execute("SELECT set_config('lock_timeout', '0', true)")
+            self._tx.conn, self._tx.depth = conn, 1
+            try:
+                yield
+            finally:
+                self._tx.conn, self._tx.depth = None, 0
 
     # items ---------------------------------------------------------------------------------------
 
@@ -764,34 +764,26 @@ class PostgresStore:
         finds it locked (another is claiming it this instant) or claimed by another holder
         within *window* seconds leaves the source alone.  Its own short transaction, outside
         the store's write lock, so claiming never waits behind a poll's commit."""
-        try:
-            with self._pool.connection(timeout=self._lock_timeout) as conn, conn.transaction():
-                conn.execute(
-                    "INSERT INTO claims (source_id, holder, claimed_at)"
-                    " VALUES (%s, '', 'epoch') ON CONFLICT DO NOTHING",
-                    (source_id,),
-                )
-                row = conn.execute(
-                    "SELECT holder, claimed_at FROM claims WHERE source_id = %s"
-                    " FOR UPDATE SKIP LOCKED",
-                    (source_id,),
-                ).fetchone()
-                if row is None:
-                    return False
-                last_holder, claimed_at = row
-                if last_holder != holder and claimed_at > now - timedelta(seconds=window):
-                    return False
-                conn.execute(
-                    "UPDATE claims SET holder = %s, claimed_at = %s WHERE source_id = %s",
-                    (holder, now, source_id),
-                )
-                return True
-        except PoolTimeout:
-            raise StoreLocked(
-                f"{self.location}: no database connection free for {self._lock_timeout:g} s"
-            ) from None
-        except psycopg.OperationalError as e:
-            raise StoreError(f"{self.location}: the database is unreachable: {e}") from None
+        with self._pooled() as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO claims (source_id, holder, claimed_at)"
+                " VALUES (%s, '', 'epoch') ON CONFLICT DO NOTHING",
+                (source_id,),
+            )
+            row = conn.execute(
+                "SELECT holder, claimed_at FROM claims WHERE source_id = %s FOR UPDATE SKIP LOCKED",
+                (source_id,),
+            ).fetchone()
+            if row is None:
+                return False
+            last_holder, claimed_at = row
+            if last_holder != holder and claimed_at > now - timedelta(seconds=window):
+                return False
+            conn.execute(
+                "UPDATE claims SET holder = %s, claimed_at = %s WHERE source_id = %s",
+                (holder, now, source_id),
+            )
+            return True
 
     def signin_failures(self, keys: tuple[str, ...], since: float) -> dict[str, list[float]]:
         """Failed sign-ins under *keys* after *since* (wall-clock seconds), oldest first
