@@ -173,6 +173,7 @@ def migrate(url: str) -> list[str]:
 class _Tx(threading.local):
     conn: psycopg.Connection[Any] | None = None
     depth = 0
+    caps: dict[str, int]  # tables to trim to a size when the transaction ends (PostgresStore._cap)
 
 
 #: The statuses whose decoded items each PostgresStore keeps in memory: the queue, read by
@@ -376,9 +377,15 @@ class PostgresStore:
                     f"over {self._lock_timeout:g} s"
                 ) from None
             conn.execute("SELECT set_config('lock_timeout', '0', true)")
-            self._tx.conn, self._tx.depth = conn, 1
+            self._tx.conn, self._tx.depth, self._tx.caps = conn, 1, {}
             try:
                 yield
+                for table, keep in self._tx.caps.items():
+                    conn.execute(
+                        "DELETE FROM docs WHERE tbl = %s AND key IN (SELECT key FROM docs"
+                        " WHERE tbl = %s ORDER BY stamp DESC, key DESC OFFSET %s)",
+                        (table, table, keep),
+                    )
             finally:
                 self._tx.conn, self._tx.depth = None, 0
 
@@ -570,12 +577,12 @@ class PostgresStore:
         self._cap("research_cache", api.MAX_RESEARCH_CACHE)
 
     def _cap(self, table: str, keep: int) -> None:
-        """Forget the oldest of *table* past *keep* entries (oldest by stamp, then key)."""
-        self._write(
-            "DELETE FROM docs WHERE tbl = %s AND key IN (SELECT key FROM docs WHERE tbl = %s"
-            " ORDER BY stamp DESC, key DESC OFFSET %s)",
-            (table, table, keep),
-        )
+        """Forget the oldest of *table* past *keep* entries (oldest by stamp, then key), once,
+        as the transaction ends: trimming after every put made a poll storing thousands of
+        near misses quadratic (each trim walks the whole table, and the rows it deleted
+        before, still there for this transaction).  Within it, *table* may hold more."""
+        self._require_transaction()
+        self._tx.caps[table] = keep
 
     # source state, editors, digests --------------------------------------------------------------
 
