@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from curator.config import Config, ConfigStatus, Source
 from curator.exceptions import UnknownSource
 from curator.health import Health
-from curator.polls import ScheduledPolls
 from curator.ranking import Ranking
 from curator.review import Review
 from curator.store import Store, open_store
@@ -31,6 +30,8 @@ if TYPE_CHECKING:
     from curator.enrich import EnrichReport
     from curator.fetch import Fetcher
     from curator.mailer import Mailer
+    from curator.pipeline import Claim
+    from curator.polls import ScheduledPolls
     from curator.workers import Workers
 
 log = logging.getLogger("curator.core")
@@ -84,8 +85,21 @@ class Curator:
         self.ranking = Ranking(store)  # the learned model (curator.ranking), reloaded on change
         self.config_status: ConfigStatus | None = None  # serve's last reading of feeds.yaml
         self._enriching = False  # a research metadata run is under way (one at a time)
-        # serve's poll jobs, gathered: those firing together poll as one (curator.polls).
-        self.scheduled_polls = ScheduledPolls(self)
+        self._scheduled_polls: ScheduledPolls | None = None
+
+    @property
+    def scheduled_polls(self) -> ScheduledPolls:
+        """serve's poll jobs, gathered: those firing together poll as one (made on first
+        use, so that commands which schedule nothing do not import asyncio for it)."""
+        if self._scheduled_polls is None:
+            from curator.polls import ScheduledPolls
+
+            self._scheduled_polls = ScheduledPolls(self)
+        return self._scheduled_polls
+
+    @scheduled_polls.setter
+    def scheduled_polls(self, polls: ScheduledPolls) -> None:
+        self._scheduled_polls = polls
 
     @property
     def fetcher(self) -> Fetcher:
@@ -108,9 +122,11 @@ class Curator:
         due_only: bool = False,
         slack: float = 0.0,
         progress: Callable[[SourceReport], None] | None = None,
+        claim: Claim | None = None,
     ) -> PollReport:
         """Poll the named sources (all enabled ones by default), or only those due (within
-        ``slack`` seconds from now)."""
+        ``slack`` seconds from now); with *claim*, only those it claims, a chunk at a time
+        (:func:`curator.pipeline.poll_many`)."""
         from curator import pipeline
 
         now = self.clock()
@@ -135,6 +151,8 @@ class Curator:
             workers=self.workers,
             progress=progress,
             stories=self.stories,
+            claim=claim,
+            chunk=self.config.fetch.concurrency,
         )
         enriched = await self._enrich_after(report, sources, now)
         if enriched or any(r.new or r.duplicates for r in report.sources):
@@ -185,7 +203,8 @@ class Curator:
         publish.refresh(self.config, self.store, self.clock())
 
     async def aclose(self) -> None:
-        await self.scheduled_polls.aclose()
+        if self._scheduled_polls is not None:
+            await self._scheduled_polls.aclose()
         if self._fetcher is not None:
             await self._fetcher.aclose()
 

@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import logging
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -563,6 +563,10 @@ def due(sources: Sequence[Source], store: Store, now: datetime) -> list[Source]:
     return out
 
 
+#: What a claim hook answers: the ids of the sources this instance may poll.
+Claim = Callable[[Sequence[Source]], Awaitable[Collection[str]]]
+
+
 async def poll_many(
     sources: Sequence[Source],
     *,
@@ -573,13 +577,24 @@ async def poll_many(
     workers: Workers | None = None,
     progress: Callable[[SourceReport], None] | None = None,
     stories: StoryIndex | None = None,
+    claim: Claim | None = None,
+    chunk: int = 100,
 ) -> PollReport:
     """Poll several sources concurrently (the fetcher enforces the global and per-host
-    limits); one committer stores whatever polls have finished, a group at a time."""
+    limits); one committer stores whatever polls have finished, a group at a time.
+
+    With *claim* (``serve``'s scheduled polls, :mod:`curator.polls`), the sources are
+    claimed *chunk* at a time, the next chunk once half the polls under way have finished:
+    instances sharing a database then take the sources as each has room, instead of the
+    first to fire taking them all.  The report holds the sources polled.
+    """
     states = store.states([s.id for s in sources])
-    queue: asyncio.Queue[Polled | Exception] = asyncio.Queue()
+    queue: asyncio.Queue[Polled | Exception | None] = asyncio.Queue()  # None: all started
+    finished = asyncio.Condition()
+    started = done = 0
 
     async def one(source: Source) -> None:
+        nonlocal done
         try:
             polled: Polled | Exception = await fetch_source(
                 source,
@@ -592,16 +607,49 @@ async def poll_many(
         except Exception as e:  # fetch_source records a source's errors: this is worse
             polled = e
         await queue.put(polled)
+        async with finished:
+            done += 1
+            finished.notify_all()
 
-    tasks = [asyncio.create_task(one(s)) for s in sources]
+    tasks: list[asyncio.Task[None]] = []
+
+    def has_room() -> bool:  # half the polls under way are done: claim the next chunk
+        return started - done <= chunk // 2
+
+    async def start_all() -> None:
+        nonlocal started
+        rest = list(sources)
+        try:
+            while rest:
+                if claim is None:
+                    take, rest = rest, []
+                else:
+                    take, rest = rest[:chunk], rest[chunk:]
+                    claimed = await claim(take)
+                    take = [s for s in take if s.id in claimed]
+                tasks.extend(asyncio.create_task(one(s)) for s in take)
+                started += len(take)
+                if rest:
+                    async with finished:
+                        await finished.wait_for(has_room)
+        finally:
+            await queue.put(None)
+
+    def more_to_come(batch: list[Polled | Exception | None]) -> bool:
+        if not all_started and None not in batch:
+            return True
+        return len(reports) + sum(1 for b in batch if b is not None) < started
+
+    starter = asyncio.create_task(start_all())
     reports: list[SourceReport] = []
+    all_started = False
     try:
-        while len(reports) < len(sources):
+        while not all_started or len(reports) < started:
             batch = [await queue.get()]
             # Linger briefly for more: each commit rewrites every shard it touches, so a few
             # large commits cost much less than many small ones in a big run.
             deadline = asyncio.get_running_loop().time() + LINGER
-            while len(reports) + len(batch) < len(sources):
+            while more_to_come(batch):
                 timeout = deadline - asyncio.get_running_loop().time()
                 if timeout <= 0:
                     break
@@ -609,10 +657,15 @@ async def poll_many(
                     batch.append(await asyncio.wait_for(queue.get(), timeout))
                 except TimeoutError:
                     break
+            if None in batch:
+                all_started = True
+                batch.remove(None)
             for item in batch:
                 if isinstance(item, Exception):
                     raise item
             polled = [p for p in batch if isinstance(p, Polled)]
+            if not polled:
+                continue
             # In a thread: waiting for the store lock (another process committing) or for
             # fsync must not stall the event loop, which in `serve` also answers the editors.
             stored = await asyncio.to_thread(
@@ -622,9 +675,10 @@ async def poll_many(
                 reports.append(report)
                 if progress is not None:
                     progress(report)
+        await starter  # a claim that failed (the store) raises here
     finally:
-        for task in tasks:
+        for task in [starter, *tasks]:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(starter, *tasks, return_exceptions=True)
     order = {s.id: i for i, s in enumerate(sources)}
     return PollReport(tuple(sorted(reports, key=lambda r: order[r.source_id])))

@@ -20,11 +20,13 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from curator.types import SourceReport
 
 if TYPE_CHECKING:
+    from curator.config import Source
     from curator.core import Curator
 
 log = logging.getLogger("curator.polls")
@@ -82,22 +84,22 @@ class ScheduledPolls:
     async def _poll_group(self, group: dict[str, asyncio.Future[Outcome]]) -> None:
         curator = self._curator
         config = curator.config
-        try:
-            windows: dict[str, float] = {}
-            for sid in list(group):
-                source = config.source(sid)
-                if source is None:  # removed from feeds.yaml since its job fired
-                    _settle(group.pop(sid), None)
-                    continue
-                windows[sid] = (source.interval or config.fetch.default_interval) / 2
+        for sid in [sid for sid in group if config.source(sid) is None]:
+            _settle(group.pop(sid), None)  # removed from feeds.yaml since its job fired
+
+        async def claim(sources: Sequence[Source]) -> set[str]:
             # Several instances on one database: the one that claims a source polls it; a
             # scheduler that fires for it in the same half interval leaves it alone.
+            windows = {s.id: (s.interval or config.fetch.default_interval) / 2 for s in sources}
             claimed = await asyncio.to_thread(
                 curator.store.claim, windows, holder=self._holder, now=curator.clock()
             )
-            for sid in sorted(set(group) - claimed):
+            for sid in sorted(set(windows) - claimed):
                 log.info("poll skipped source=%s: another instance claimed it", sid)
-                _settle(group.pop(sid), None)
+                _settle(group.get(sid), None)
+            return claimed
+
+        try:
             if group:
                 # The trigger and the pipeline each add up to `jitter` of their own, and the
                 # clock moves on a little between the fire time and the check: a source whose
@@ -108,6 +110,7 @@ class ScheduledPolls:
                     due_only=True,
                     slack=config.fetch.jitter + 5.0 + self._gather,
                     progress=lambda report: _settle(group.get(report.source_id), report),
+                    claim=claim,
                 )
         except asyncio.CancelledError:
             for waiting in group.values():

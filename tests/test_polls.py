@@ -6,7 +6,7 @@ server, real stores (spied on, not replaced)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 
 from curator import config, schedule
+from curator.config import Source
 from curator.core import Curator, make_curator
+from curator.exceptions import StoreLocked
 from curator.polls import ScheduledPolls
 from curator.store import Store, TinyDBStore
-from curator.types import SourceReport, SourceState
+from curator.types import PollReport, SourceReport, SourceState
 from tests.feedserver import FeedServer
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -169,3 +171,69 @@ def test_two_instances_on_one_database_fetch_each_source_once(
     assert sorted(polled) == sorted(ids)  # every source once, by one instance or the other
     assert all(len(feed_server.requests_to(f"/s{i}")) == 1 for i in range(30))
     assert len(store_at(database_url).items()) == 30
+
+
+def test_poll_many_claims_a_chunk_at_a_time_and_polls_only_what_it_won(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """Instances sharing a database take sources as each has room: a chunk is claimed, the
+    next once half the polls under way are done; a source claimed elsewhere is not fetched."""
+    from curator import pipeline
+
+    cfg = farm(feed_server, 10)
+    store = TinyDBStore(tmp_path / "store")
+    asked: list[list[str]] = []
+
+    async def claim(sources: Sequence[Source]) -> set[str]:
+        asked.append([s.id for s in sources])
+        return {s.id for s in sources if s.id != "s5"}  # another instance has s5
+
+    cur = make_curator(cfg, store=store, clock=lambda: T0)
+
+    async def go() -> PollReport:
+        try:
+            return await pipeline.poll_many(
+                cfg.sources, config=cfg, fetcher=cur.fetcher, store=store, now=T0,
+                claim=claim, chunk=4,
+            )  # fmt: skip
+        finally:
+            await cur.aclose()
+
+    report = asyncio.run(go())
+    assert asked == [["s0", "s1", "s2", "s3"], ["s4", "s5", "s6", "s7"], ["s8", "s9"]]
+    assert [r.source_id for r in report.sources] == [f"s{i}" for i in range(10) if i != 5]
+    assert feed_server.requests_to("/s5") == []
+    assert len(store.items()) == 9
+
+
+def test_a_claim_that_fails_on_the_store_ends_the_poll_with_that_error(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    from curator import pipeline
+
+    cfg = farm(feed_server, 6)
+    store = TinyDBStore(tmp_path / "store")
+    calls = 0
+
+    async def claim(sources: Sequence[Source]) -> set[str]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise StoreLocked("the database is busy")
+        return {s.id for s in sources}
+
+    cur = make_curator(cfg, store=store, clock=lambda: T0)
+
+    async def go() -> None:
+        try:
+            await pipeline.poll_many(
+                cfg.sources, config=cfg, fetcher=cur.fetcher, store=store, now=T0,
+                claim=claim, chunk=2,
+            )  # fmt: skip
+        finally:
+            await cur.aclose()
+
+    with pytest.raises(StoreLocked, match="busy"):
+        asyncio.run(go())
+    # What the first chunk polled before the failure is stored whole, or not at all.
+    assert len(store.items()) in (0, 2)
