@@ -22,6 +22,7 @@ Layout of a store directory (every ``*.json`` file is in TinyDB's own JSON forma
       shards.json        how many items each item shard holds (what a damaged shard cost)
       journal.json       only between the renames of a multi-file commit (see below)
       damaged/           files `curator store repair` moved aside (never deleted)
+      .verified.json     not data: the signatures of files last found to load (see damage)
       backups/           `curator backup` archives and the daily ones of `serve`
 
 Why it is built this way (design.md, "The store"):
@@ -56,6 +57,12 @@ Why it is built this way (design.md, "The store"):
   and go on with the other 255; :meth:`Store.damage` names it with the number of items it
   held (kept in ``shards.json``, which changes only when an item is added, so in commits that
   already write several files); :meth:`Store.repair` moves it aside and restores what it can.
+* Saying whether anything is damaged must not cost a parse of the whole store on every
+  ``curator sources`` (about 50 MB at 500 sources, mostly kept entries): a file found to load
+  is noted in ``.verified.json`` with its full stat signature (device, inode, size, mtime and
+  ctime), and while that signature holds it is only stat'ed.  Any write to it, in place or by
+  rename, changes the ctime, which no one can set back; only a file unchanged for
+  :data:`_SETTLED_NS` is noted, so a change within the same timestamp tick cannot hide.
 """
 
 from __future__ import annotations
@@ -141,9 +148,16 @@ _TEMP = re.compile(r"\.[\w.-]+\.json\.\d+\.[0-9a-f]{8}\.tmp\Z")  # what _write_t
 _JOURNAL = "journal.json"
 _DAMAGED = "damaged"
 _SECRET = "secret_key"  # the web app's session key (curator.web._security): data, backed up
+_VERIFIED = ".verified.json"  # not data: files found to load, by signature (see damage)
+#: How long a file must have been left unchanged before its signature is noted as verified.
+#: A file's ctime moves in ticks of the kernel's coarse clock (a few ms; 1-2 s on old or FAT
+#: file systems), so a change right after a check could keep the same ctime: such a file is
+#: simply parsed again by the next check.
+_SETTLED_NS = 2_000_000_000
 
 _Tables = dict[str, dict[str, Any]]
 _Sig = tuple[int, int, int]
+_FileSig = tuple[int, int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns
 T = TypeVar("T")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the rank of an item never reviewed
@@ -476,6 +490,15 @@ def _stat_sig(path: Path) -> _Sig | None:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
+def _file_sig(path: Path) -> _FileSig | None:
+    """What changes whenever the file at *path* does, ctime included (None: cannot stat)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
@@ -654,6 +677,7 @@ class TinyDBStore:
         self._listing = 0  # listings of every item under way (see damage)
         self._listing_lock = threading.Lock()
         self._seen_oldest: dict[Path, tuple[_Snapshot, str]] = {}  # see prune_seen
+        self._verified: tuple[_FileSig | None, dict[str, _FileSig]] = (None, {})  # see damage
         if (self.path / _JOURNAL).exists():
             # A writer died between the renames of a commit: finish it before anyone reads.
             # An unreadable journal stops writes (each transaction names it), not the opening
@@ -966,9 +990,11 @@ class TinyDBStore:
     def damage(self, *, deep: bool = False) -> list[Damage]:
         """Every data file that does not load, with what it held.
 
-        Cheap by default (files this process has read are only stat'ed again).  ``deep``
-        also decodes every document, as ``curator store verify`` does; that reads the
-        whole store.
+        Cheap by default: files this process has read are only stat'ed again, and so are
+        files another process found to load while their signature (ctime included) has not
+        changed since (``.verified.json``, module docstring); a file changed in any way is
+        parsed.  ``deep`` also decodes every document, as ``curator store verify`` does;
+        that reads the whole store.
 
         While a listing of every item is under way in another thread (``serve``'s warm-up
         after start), item shards this process has not read yet are left to it: it reads
@@ -984,15 +1010,90 @@ class TinyDBStore:
             pass  # the usual case: no commit is between its renames
         except (OSError, ValueError, KeyError, TypeError) as e:
             found.append(Damage(_JOURNAL, journal, f"unreadable commit journal: {e}", None))
+        verified = {} if deep else self._read_verified()
+        loads: dict[str, _FileSig] = {}
         for name, part in self._by_name.items():
             if listing and part.snap is None and isinstance(part, _Shard):
                 continue
+            started = time.time_ns()
+            before = _file_sig(part.path)
+            last = part.snap
+            if (
+                before is not None
+                and verified.get(name) == before
+                and (last is None or last.error is None)
+            ):
+                continue  # unchanged since it was found to load
             try:
                 self._check(name, part, deep=deep)
             except StoreCorrupt as e:
                 held = self._held(part) if isinstance(part, _Shard) else None
                 found.append(Damage(name, part.path, _reason(e), held))
+                continue
+            snap = part.snap
+            if (
+                not deep
+                and before is not None
+                and snap is not None
+                and (last is None or last.sig != snap.sig)  # read from disk just now
+                and snap.sig == (before[1], before[3], before[2])
+                and before[4] < started - _SETTLED_NS
+                and _file_sig(part.path) == before
+            ):
+                loads[name] = before
+        self._note_verified(loads)
         return found
+
+    def _read_verified(self) -> dict[str, _FileSig]:
+        """The signatures of files found to load (``.verified.json``; re-read only when it
+        changed).  It is a cache: a missing or unreadable one means "parse everything"."""
+        path = self.path / _VERIFIED
+        sig = _file_sig(path)
+        known_sig, known = self._verified
+        if sig is not None and sig == known_sig:
+            return known
+        found: dict[str, _FileSig] = {}
+        try:
+            files = json.loads(path.read_bytes())["files"]
+            for name, value in files.items():
+                if (
+                    name in self._by_name
+                    and isinstance(value, list)
+                    and len(value) == 5
+                    and all(type(v) is int for v in value)
+                ):
+                    found[name] = (value[0], value[1], value[2], value[3], value[4])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            if sig is not None:
+                log.info("ignored the verified-files cache path=%s reason=%s", path, e)
+            found = {}
+        self._verified = (sig, found)
+        return found
+
+    def _note_verified(self, loads: Mapping[str, _FileSig]) -> None:
+        """Add *loads* to ``.verified.json``, replaced by rename without the store's lock or
+        an fsync: losing an update to a concurrent writer or a crash only costs a parse."""
+        if not loads:
+            return
+        path = self.path / _VERIFIED
+        files = {**self._read_verified(), **loads}
+        body = json.dumps({"files": files}, separators=(",", ":")).encode()
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                view = memoryview(body)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except OSError as e:  # a read-only store directory, a full disk: check again next time
+            log.info("cannot note verified files path=%s reason=%s", path, e)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            return
+        self._verified = (_file_sig(path), files)
 
     def _check(self, name: str, part: _Partition, *, deep: bool) -> None:
         if isinstance(part, _Shard):
