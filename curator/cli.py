@@ -9,7 +9,6 @@ message, never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import getpass
 import json
@@ -259,6 +258,8 @@ def cmd_fetch(cur: Curator, args: argparse.Namespace) -> int:
 
 
 def _fetch(cur: Curator, args: argparse.Namespace, ids: list[str] | None, total: int) -> int:
+    import asyncio  # here, not at the top: a read-only command would pay ~30 ms for it
+
     progress = _Progress(total, sys.stderr)
 
     async def run() -> PollReport:
@@ -616,6 +617,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_serve(cur: Curator, args: argparse.Namespace) -> int:
+    import asyncio
+
     from curator import config, serve
 
     cur.config = config.served_at(cur.config, args.host, args.port)

@@ -84,9 +84,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
-import filelock
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
@@ -132,6 +131,9 @@ from curator.types import (
     Status,
     User,
 )
+
+if TYPE_CHECKING:
+    import filelock
 
 __all__ = ["SEEN_BUCKETS", "Damage", "Repaired", "TinyDBStore"]
 
@@ -621,7 +623,8 @@ class TinyDBStore:
             raise StoreError(f"cannot use {self.path} as a store: {e}") from e
         self._lock_timeout = lock_timeout
         self._lock = threading.RLock()
-        self._file_lock = filelock.FileLock(str(self.path / ".lock"), thread_local=False)
+        # Made (and filelock imported) by the first transaction: read-only commands never lock.
+        self._file_lock: filelock.FileLock | None = None
         self._owner: int | None = None
         self._depth = 0
         self._serial = 0
@@ -722,9 +725,13 @@ class TinyDBStore:
             finally:
                 self._depth = 0
                 self._owner = None
-                self._file_lock.release()
+                self._release_file_lock()
 
     def _acquire_file_lock(self) -> None:
+        import filelock
+
+        if self._file_lock is None:
+            self._file_lock = filelock.FileLock(str(self.path / ".lock"), thread_local=False)
         try:
             self._file_lock.acquire(timeout=self._lock_timeout)
         except filelock.Timeout:
@@ -734,6 +741,10 @@ class TinyDBStore:
             ) from None
         except OSError as e:
             raise StoreError(f"cannot lock {self.path}: {e}") from e
+
+    def _release_file_lock(self) -> None:
+        assert self._file_lock is not None  # _acquire_file_lock made it
+        self._file_lock.release()
 
     def _owns_transaction(self) -> bool:
         return self._owner == threading.get_ident()
@@ -1199,7 +1210,7 @@ class TinyDBStore:
                     reason = f"unreadable commit journal: {e}"
                 moved = self._move_aside(journal)
             finally:
-                self._file_lock.release()
+                self._release_file_lock()
         log.warning("moved an unreadable commit journal aside path=%s to=%s", journal, moved)
         return Repaired(_JOURNAL, moved, reason, None, 0, 0, ())
 
@@ -1970,6 +1981,8 @@ class TinyDBStore:
         """A file lock ``<store>/.<name>.lock`` (the OS releases it when its holder dies)."""
         if not re.fullmatch(r"[\w.-]+", name):
             raise ValueError(f"{name!r} is not a lock name")
+        import filelock
+
         lock = filelock.FileLock(str(self.path / f".{name}.lock"), thread_local=False)
         try:
             lock.acquire(timeout=wait)
@@ -2033,6 +2046,8 @@ class TinyDBStore:
     def server_lock(self) -> Iterator[None]:
         """Held for the life of `curator serve`: a second one on this store fails at once."""
         path = self.path / ".serve.lock"
+        import filelock
+
         lock = filelock.FileLock(str(path), thread_local=False)
         try:
             lock.acquire(timeout=0)
