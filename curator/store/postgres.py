@@ -954,6 +954,11 @@ class PostgresStore:
         """Any number of instances may serve one database: nothing to hold."""
         yield
 
+    def item_heads(self, status: Status | None = None) -> list[api.ItemHead]:
+        """From the decoded items (pending and approved ones are cached, kept up to date by
+        sequence number, so this reads only what changed)."""
+        return [api.ItemHead.of(item) for item in self.items(status)]
+
     # helpers -------------------------------------------------------------------------------------
 
     def _doc(self, table: str, key: str) -> dict[str, Any] | None:

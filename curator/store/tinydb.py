@@ -23,6 +23,7 @@ Layout of a store directory (every ``*.json`` file is in TinyDB's own JSON forma
       journal.json       only between the renames of a multi-file commit (see below)
       damaged/           files `curator store repair` moved aside (never deleted)
       .verified.json     not data: the signatures of files last found to load (see damage)
+      .heads.json        not data: each item shard's item heads by signature (item_heads)
       backups/           `curator backup` archives and the daily ones of `serve`
 
 Why it is built this way (design.md, "The store"):
@@ -151,6 +152,7 @@ _JOURNAL = "journal.json"
 _DAMAGED = "damaged"
 _SECRET = "secret_key"  # the web app's session key (curator.web._security): data, backed up
 _VERIFIED = ".verified.json"  # not data: files found to load, by signature (see damage)
+_HEADS = ".heads.json"  # not data: each item shard's item heads, by signature (item_heads)
 #: How long a file must have been left unchanged before its signature is noted as verified.
 #: A file's ctime moves in ticks of the kernel's coarse clock (a few ms; 1-2 s on old or FAT
 #: file systems), so a change right after a check could keep the same ctime: such a file is
@@ -220,6 +222,56 @@ def _item_view(items: dict[str, Item]) -> _ItemView:
     for item in items.values():
         by_status[item.status].append(item)
     return _ItemView(items, by_status)
+
+
+def _view_heads(view: _ItemView) -> list[api.ItemHead]:
+    return [api.ItemHead.of(item) for item in view.items.values()]
+
+
+_STATUS: dict[Any, Status] = {s: s for s in STATUSES}
+
+
+def _head(key: Any, status: Any, score: Any, published: Any, first_seen: Any) -> api.ItemHead:
+    """An item head from JSON values, checked as the codec checks them (ValueError,
+    TypeError or KeyError otherwise)."""
+    if type(key) is not str or (type(score) is not float and type(score) is not int):
+        raise ValueError("not an item head")
+    return api.ItemHead(key, _STATUS[status], float(score), dt_in(published), dt_in(first_seen))
+
+
+def _raw_heads(tables: _Tables | None) -> list[api.ItemHead] | None:
+    """The heads of a shard's items straight from its JSON (the values the codec decodes),
+    or None when one is not as the codec writes it: the caller then decodes the shard
+    whole, which says what is wrong."""
+    try:
+        return [
+            _head(
+                key, doc.get("status", "pending"), doc["score"], doc["published"], doc["first_seen"]
+            )
+            for key, doc in (tables or {}).get("items", {}).items()
+        ]
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def _head_doc(head: api.ItemHead) -> list[Any]:
+    return [head.id, head.status, head.score, dt_out(head.published), dt_out(head.first_seen)]
+
+
+def _noted_heads(docs: Any) -> list[api.ItemHead] | None:
+    """The heads :func:`_head_doc` wrote into ``.heads.json``, or None if they are not."""
+    try:
+        return [_head(*doc) for doc in docs]
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def _is_sig(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 5 and all(type(v) is int for v in value)
+
+
+def _same_sig(value: Any, sig: _FileSig) -> bool:
+    return _is_sig(value) and tuple(value) == sig
 
 
 _Validator = Callable[[str, Any], None]
@@ -1035,76 +1087,164 @@ class TinyDBStore:
                 and (last is None or last.error is None)
             ):
                 continue  # unchanged since it was found to load
+            # An item shard this process had not read is decoded whole, so that a noted shard
+            # is one whose every item decodes (what item_heads relies on).
+            first = last is None and isinstance(part, _Shard)
             try:
-                self._check(name, part, deep=deep)
+                self._check(name, part, deep=deep or first)
             except StoreCorrupt as e:
                 held = self._held(part) if isinstance(part, _Shard) else None
                 found.append(Damage(name, part.path, _reason(e), held))
                 continue
-            snap = part.snap
             if (
                 not deep
                 and before is not None
-                and snap is not None
-                and (last is None or last.sig != snap.sig)  # read from disk just now
-                and snap.sig == (before[1], before[3], before[2])
-                and before[4] < started - _SETTLED_NS
-                and _file_sig(part.path) == before
+                and (first or not isinstance(part, _Shard))
+                and self._read_settled(part, last, before, started)
             ):
                 loads[name] = before
         self._note_verified(loads)
         return found
 
+    @staticmethod
+    def _read_settled(
+        part: _Partition, last: _Snapshot | None, before: _FileSig, started: int
+    ) -> bool:
+        """Whether *part* was read from disk just now (not kept from an earlier read), from
+        the file whose signature was *before* and still is, unchanged for _SETTLED_NS."""
+        snap = part.snap
+        return (
+            snap is not None
+            and (last is None or last.sig != snap.sig)
+            and snap.sig == (before[1], before[3], before[2])
+            and before[4] < started - _SETTLED_NS
+            and _file_sig(part.path) == before
+        )
+
+    # listing heads (``curator items``) ---------------------------------------------------------
+
+    def item_heads(self, status: Status | None = None) -> list[api.ItemHead]:
+        """What :meth:`items` lists, reduced to heads, mostly without reading the shards.
+
+        A shard whose signature is still the one noted in ``.heads.json`` gives the heads
+        noted there; one noted in ``.verified.json`` (every item in it decoded at that
+        signature) gives them straight from its JSON; any other is decoded whole as
+        :meth:`items` does, so an item that does not decode leaves its shard out here
+        exactly as there.  What was read from disk just now is noted once settled, as
+        :meth:`damage` notes files.
+        """
+        verified = self._read_verified()
+        noted = self._read_cache(_HEADS, "shards")
+        loads: dict[str, _FileSig] = {}
+        found: dict[str, Any] = {}
+        out: list[api.ItemHead] = []
+        for shard in self._shards:
+            try:
+                heads = self._shard_heads(shard, verified, noted, loads, found)
+            except StoreCorrupt as e:
+                self._skip(shard, e)
+                continue
+            out += heads if status is None else [h for h in heads if h.status == status]
+        self._note_verified(loads)
+        if found:
+            kept = {name: entry for name, entry in noted.items() if name in self._by_name}
+            self._write_cache(_HEADS, {"shards": {**kept, **found}})
+        return out
+
+    def _shard_heads(
+        self,
+        shard: _Shard,
+        verified: Mapping[str, _FileSig],
+        noted: Mapping[str, Any],
+        loads: dict[str, _FileSig],
+        found: dict[str, Any],
+    ) -> list[api.ItemHead]:
+        """Every item's head in *shard*; what to note goes into *loads* and *found*."""
+        if shard.overlay is not None and self._owns_transaction():
+            return _view_heads(shard.current_view())
+        name = f"items/{shard.path.name}"
+        started = time.time_ns()
+        before = _file_sig(shard.path)
+        last = shard.snap
+        if before is not None and (last is None or last.error is None):
+            entry = noted.get(name)
+            if isinstance(entry, list) and len(entry) == 2 and _same_sig(entry[0], before):
+                heads = _noted_heads(entry[1])
+                if heads is not None:
+                    return heads
+        snap = shard.snapshot()
+        heads = None
+        if (
+            snap.view is None
+            and before is not None
+            and verified.get(name) == before
+            and snap.sig == (before[1], before[3], before[2])
+        ):
+            heads = _raw_heads(snap.tables)
+        if heads is None:
+            heads = _view_heads(shard.committed_view())
+        if before is not None and self._read_settled(shard, last, before, started):
+            loads[name] = before
+            found[name] = [list(before), [_head_doc(h) for h in heads]]
+        return heads
+
     def _read_verified(self) -> dict[str, _FileSig]:
         """The signatures of files found to load (``.verified.json``; re-read only when it
-        changed).  It is a cache: a missing or unreadable one means "parse everything"."""
-        path = self.path / _VERIFIED
-        sig = _file_sig(path)
+        changed).  A missing or unusable one means "parse everything"."""
+        sig = _file_sig(self.path / _VERIFIED)
         known_sig, known = self._verified
         if sig is not None and sig == known_sig:
             return known
         found: dict[str, _FileSig] = {}
-        try:
-            files = json.loads(path.read_bytes())["files"]
-            for name, value in files.items():
-                if (
-                    name in self._by_name
-                    and isinstance(value, list)
-                    and len(value) == 5
-                    and all(type(v) is int for v in value)
-                ):
-                    found[name] = (value[0], value[1], value[2], value[3], value[4])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-            if sig is not None:
-                log.info("ignored the verified-files cache path=%s reason=%s", path, e)
-            found = {}
+        for name, value in self._read_cache(_VERIFIED, "files").items():
+            if name in self._by_name and _is_sig(value):
+                found[name] = (value[0], value[1], value[2], value[3], value[4])
         self._verified = (sig, found)
         return found
 
     def _note_verified(self, loads: Mapping[str, _FileSig]) -> None:
-        """Add *loads* to ``.verified.json``, replaced by rename without the store's lock or
-        an fsync: losing an update to a concurrent writer or a crash only costs a parse."""
-        if not loads:
-            return
-        path = self.path / _VERIFIED
-        files = {**self._read_verified(), **loads}
-        body = json.dumps({"files": files}, separators=(",", ":")).encode()
+        """Add *loads* to ``.verified.json``."""
+        if loads:
+            files = {**self._read_verified(), **loads}
+            if self._write_cache(_VERIFIED, {"files": files}):
+                self._verified = (_file_sig(self.path / _VERIFIED), files)
+
+    def _read_cache(self, name: str, key: str) -> dict[str, Any]:
+        """The object under *key* in the cache file *name* (``.verified.json``,
+        ``.heads.json``): not data, so a missing or unreadable one is just empty."""
+        path = self.path / name
+        try:
+            found = json.loads(path.read_bytes())[key]
+            if not isinstance(found, dict):
+                raise ValueError(f"{key} is not an object")
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.info("ignored a cache file path=%s reason=%s", path, e)
+            return {}
+        return found
+
+    def _write_cache(self, name: str, body: Any) -> bool:
+        """Replace the cache file *name* by rename, without the store's lock or an fsync:
+        losing an update to a concurrent writer or a crash only costs a parse."""
+        path = self.path / name
+        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                view = memoryview(body)
+                view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
             finally:
                 os.close(fd)
             os.replace(tmp, path)
-        except OSError as e:  # a read-only store directory, a full disk: check again next time
-            log.info("cannot note verified files path=%s reason=%s", path, e)
+        except (OSError, UnicodeEncodeError) as e:  # a read-only store directory, a full disk
+            log.info("cannot write a cache file path=%s reason=%s", path, e)
             with contextlib.suppress(OSError):
                 tmp.unlink()
-            return
-        self._verified = (_file_sig(path), files)
+            return False
+        return True
 
     def _check(self, name: str, part: _Partition, *, deep: bool) -> None:
         if isinstance(part, _Shard):
