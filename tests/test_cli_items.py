@@ -162,7 +162,7 @@ def test_a_shard_damaged_behind_the_stores_back_is_left_out_as_items_leaves_it(
     )
     assert not any(h.id[:2] == victim.stem for h in heads)
     assert "left out a damaged item shard" in caplog.text
-    (damage,) = TinyDBStore(store.path).damage()
+    (damage,) = TinyDBStore(store.path).damage(deep=True)  # `curator store verify`
     assert damage.path == victim and "score" in damage.reason
 
 

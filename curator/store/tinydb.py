@@ -239,21 +239,6 @@ def _head(key: Any, status: Any, score: Any, published: Any, first_seen: Any) ->
     return api.ItemHead(key, _STATUS[status], float(score), dt_in(published), dt_in(first_seen))
 
 
-def _raw_heads(tables: _Tables | None) -> list[api.ItemHead] | None:
-    """The heads of a shard's items straight from its JSON (the values the codec decodes),
-    or None when one is not as the codec writes it: the caller then decodes the shard
-    whole, which says what is wrong."""
-    try:
-        return [
-            _head(
-                key, doc.get("status", "pending"), doc["score"], doc["published"], doc["first_seen"]
-            )
-            for key, doc in (tables or {}).get("items", {}).items()
-        ]
-    except (KeyError, ValueError, TypeError, AttributeError):
-        return None
-
-
 def _head_doc(head: api.ItemHead) -> list[Any]:
     return [head.id, head.status, head.score, dt_out(head.published), dt_out(head.first_seen)]
 
@@ -1087,21 +1072,13 @@ class TinyDBStore:
                 and (last is None or last.error is None)
             ):
                 continue  # unchanged since it was found to load
-            # An item shard this process had not read is decoded whole, so that a noted shard
-            # is one whose every item decodes (what item_heads relies on).
-            first = last is None and isinstance(part, _Shard)
             try:
-                self._check(name, part, deep=deep or first)
+                self._check(name, part, deep=deep)
             except StoreCorrupt as e:
                 held = self._held(part) if isinstance(part, _Shard) else None
                 found.append(Damage(name, part.path, _reason(e), held))
                 continue
-            if (
-                not deep
-                and before is not None
-                and (first or not isinstance(part, _Shard))
-                and self._read_settled(part, last, before, started)
-            ):
+            if not deep and before is not None and self._read_settled(part, last, before, started):
                 loads[name] = before
         self._note_verified(loads)
         return found
@@ -1127,20 +1104,17 @@ class TinyDBStore:
         """What :meth:`items` lists, reduced to heads, mostly without reading the shards.
 
         A shard whose signature is still the one noted in ``.heads.json`` gives the heads
-        noted there; one noted in ``.verified.json`` (every item in it decoded at that
-        signature) gives them straight from its JSON; any other is decoded whole as
-        :meth:`items` does, so an item that does not decode leaves its shard out here
-        exactly as there.  What was read from disk just now is noted once settled, as
-        :meth:`damage` notes files.
+        noted there; any other is decoded whole as :meth:`items` does (so an item that does
+        not decode leaves its shard out here exactly as there), and its heads are noted once
+        the file has settled, as :meth:`damage` notes the files found to load.
         """
-        verified = self._read_verified()
         noted = self._read_cache(_HEADS, "shards")
         loads: dict[str, _FileSig] = {}
         found: dict[str, Any] = {}
         out: list[api.ItemHead] = []
         for shard in self._shards:
             try:
-                heads = self._shard_heads(shard, verified, noted, loads, found)
+                heads = self._shard_heads(shard, noted, loads, found)
             except StoreCorrupt as e:
                 self._skip(shard, e)
                 continue
@@ -1154,7 +1128,6 @@ class TinyDBStore:
     def _shard_heads(
         self,
         shard: _Shard,
-        verified: Mapping[str, _FileSig],
         noted: Mapping[str, Any],
         loads: dict[str, _FileSig],
         found: dict[str, Any],
@@ -1172,17 +1145,7 @@ class TinyDBStore:
                 heads = _noted_heads(entry[1])
                 if heads is not None:
                     return heads
-        snap = shard.snapshot()
-        heads = None
-        if (
-            snap.view is None
-            and before is not None
-            and verified.get(name) == before
-            and snap.sig == (before[1], before[3], before[2])
-        ):
-            heads = _raw_heads(snap.tables)
-        if heads is None:
-            heads = _view_heads(shard.committed_view())
+        heads = _view_heads(shard.committed_view())
         if before is not None and self._read_settled(shard, last, before, started):
             loads[name] = before
             found[name] = [list(before), [_head_doc(h) for h in heads]]
