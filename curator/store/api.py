@@ -239,8 +239,9 @@ class Store(Protocol):
 @dataclass(frozen=True, slots=True)
 class ItemHead:
     """The fields an item is listed and ordered by (``curator items``: newest first, or by
-    rule score), without the rest of it: on the embedded store they come straight from the
-    stored JSON, which costs a fiftieth of decoding whole items."""
+    rule score), without the rest of it: the embedded store keeps them per item file
+    (``.heads.json``), so listing 2,500 of them costs milliseconds, not the 0.2 s of
+    decoding the items."""
 
     id: str
     status: Status

@@ -64,6 +64,9 @@ Why it is built this way (design.md, "The store"):
   ctime), and while that signature holds it is only stat'ed.  Any write to it, in place or by
   rename, changes the ctime, which no one can set back; only a file unchanged for
   :data:`_SETTLED_NS` is noted, so a change within the same timestamp tick cannot hide.
+  ``.heads.json`` notes each item shard's item heads the same way when it was last decoded
+  whole, so ``curator items`` orders every item without reading the shards
+  (:meth:`TinyDBStore.item_heads`).
 """
 
 from __future__ import annotations
