@@ -249,3 +249,26 @@ def test_items_is_unchanged_after_an_item_changes_between_the_two_reads(
     monkeypatch.setattr(TinyDBStore, "item_heads", then_approve)
     out = run(cfg, str(store.path), ("items",))
     assert newest.id not in out and len(out.splitlines()) == 50
+
+
+def test_a_shard_damaged_between_the_two_reads_is_left_out_as_the_whole_listing_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = TinyDBStore(tmp_path / "store")
+    items = many_items()
+    put(store, *items)
+    cfg = write_config(tmp_path)
+    newest = max((i for i in items if i.status == "pending"), key=lambda i: i.first_seen)
+    victim = store.path / "items" / f"{newest.id[:2]}.json"
+    heads = TinyDBStore.item_heads
+
+    def then_damage(self: TinyDBStore, status: Any = None) -> list[ItemHead]:
+        found = heads(self, status)
+        victim.write_bytes(b'{"items": {"' + newest.id.encode())  # cut short
+        return found
+
+    monkeypatch.setattr(TinyDBStore, "item_heads", then_damage)
+    out = run(cfg, str(store.path), ("items", "--status", "all", "--limit", "1000"))
+    lost = {i.id for i in items if i.id[:2] == newest.id[:2]}
+    assert {line.split()[0] for line in out.splitlines()} == {i.id for i in items} - lost
+    assert f"left out a damaged item shard path={victim}" in caplog.text
