@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import getpass
 import json
 import logging
@@ -650,6 +651,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from curator import config, match
     from curator.core import make_curator
 
+    if argv is None:
+        # This process is the command (tests and embeddings pass argv): what the imports
+        # made (modules, classes, pydantic's validators) lives as long as it does, so the
+        # cycle collector need not walk it again and again: about 25 ms of `curator items`.
+        # Only cyclic garbage made so far is kept; everything else is freed as ever.
+        gc.freeze()
     try:
         cfg = config.load(args.config)
         problems = match.check(cfg)  # terms that could never match: found before anything runs
