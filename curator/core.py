@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from curator.config import Config, ConfigStatus, Source
 from curator.exceptions import UnknownSource
 from curator.health import Health
+from curator.polls import ScheduledPolls
 from curator.ranking import Ranking
 from curator.review import Review
 from curator.store import Store, open_store
@@ -82,6 +83,8 @@ class Curator:
         self.ranking = Ranking(store)  # the learned model (curator.ranking), reloaded on change
         self.config_status: ConfigStatus | None = None  # serve's last reading of feeds.yaml
         self._enriching = False  # a research metadata run is under way (one at a time)
+        # serve's poll jobs, gathered: those firing together poll as one (curator.polls).
+        self.scheduled_polls = ScheduledPolls(self)
 
     @property
     def fetcher(self) -> Fetcher:
@@ -183,6 +186,7 @@ class Curator:
         publish.refresh(self.config, self.store, self.clock())
 
     async def aclose(self) -> None:
+        await self.scheduled_polls.aclose()
         if self._fetcher is not None:
             await self._fetcher.aclose()
 

@@ -550,7 +550,7 @@ async def poll_source(
 
 def due(sources: Sequence[Source], store: Store, now: datetime) -> list[Source]:
     """The enabled sources whose next poll time has come (never polled counts as due)."""
-    states = store.states()
+    states = store.states([s.id for s in sources])
     out = []
     for source in sources:
         if not source.enabled:
@@ -576,7 +576,7 @@ async def poll_many(
 ) -> PollReport:
     """Poll several sources concurrently (the fetcher enforces the global and per-host
     limits); one committer stores whatever polls have finished, a group at a time."""
-    states = store.states()
+    states = store.states([s.id for s in sources])
     queue: asyncio.Queue[Polled | Exception] = asyncio.Queue()
 
     async def one(source: Source) -> None:

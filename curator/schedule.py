@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -41,38 +39,18 @@ def poll_job_id(source_id: str) -> str:
     return f"poll:{source_id}"
 
 
-#: Who claims sources (:meth:`curator.store.api.Store.claim`): this process on this machine.
-HOLDER = f"{socket.gethostname()}:{os.getpid()}"
-
-
 async def poll_if_due(curator: Curator, source_id: str) -> None:
-    # The trigger and the pipeline each add up to `jitter` of their own, and the clock moves
-    # on a little between the fire time and the check: a source whose next poll falls within
-    # that slack is due, or a healthy source would skip every other tick.
-    slack = curator.config.fetch.jitter + 5.0
+    """Poll *source_id* if it is due and this instance claims it, together with the other
+    sources firing now (:class:`curator.polls.ScheduledPolls`)."""
     job = poll_job_id(source_id)
-    source = curator.config.source(source_id)
-    interval = (source.interval if source else None) or curator.config.fetch.default_interval
     try:
-        # Several instances on one database: the one that claims the source polls it; a
-        # scheduler that fires for it in the same half interval leaves it alone.
-        claimed = await asyncio.to_thread(
-            curator.store.claim,
-            source_id,
-            holder=HOLDER,
-            now=curator.clock(),
-            window=interval / 2,
-        )
-        if not claimed:
-            log.info("poll skipped source=%s: another instance claimed it", source_id)
-            return
-        report = await curator.poll([source_id], due_only=True, slack=slack)
+        report = await curator.scheduled_polls.poll(source_id)
     except StoreError as e:
         _failed(curator, job, e, f"scheduled poll not stored source={source_id}")
         return
     curator.health.succeeded(job, curator.clock())
-    for r in report.sources:
-        log.debug("scheduled poll source=%s outcome=%s", r.source_id, r.outcome)
+    if report is not None:
+        log.debug("scheduled poll source=%s outcome=%s", report.source_id, report.outcome)
 
 
 async def send_digest_if_due(curator: Curator) -> None:

@@ -180,7 +180,7 @@ async def run(
         sock = bind(host, port)
         app = create_app(curator)
         shown = host if ":" not in host else f"[{host}]"
-        announce_setup(curator, f"http://{shown}:{sock.getsockname()[1]}")
+        base_url = f"http://{shown}:{sock.getsockname()[1]}"
         # A store directory has one server (the lock above): it runs every job.  On a
         # database every instance serves and polls (each poll claims its source first), and
         # the one holding the scheduler lock (curator.leader) adds the digest, backup and
@@ -192,6 +192,7 @@ async def run(
         if alone:
             schedule.add_jobs(scheduler, curator)
             leading.set()
+            announce_setup(curator, base_url)
         server = _Server(
             uvicorn.Config(
                 app,
@@ -252,6 +253,10 @@ async def run(
         def lead() -> None:
             schedule.add_jobs(scheduler, curator)
             leading.set()
+            # One link for the whole installation: each instance's own would replace the
+            # one printed before it (the store keeps one token), so only the instance running
+            # the scheduler prints it, and a successor prints a new one.
+            announce_setup(curator, base_url)
 
         leadership = None
         if not alone:

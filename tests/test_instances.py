@@ -30,6 +30,7 @@ pytestmark = pytest.mark.slow
 
 LEADS = r"this instance runs the scheduler"
 SERVING = r"serving on http://"
+SETUP = r"/setup\?token="
 
 
 class Instance:
@@ -128,6 +129,12 @@ def test_one_instance_runs_the_scheduler_and_another_takes_over_when_it_dies(
     assert len(leaders) == 1
     leader = leaders[0]
     others = [i for i in instances if i is not leader]
+    # No editor yet: one setup link for the installation, printed by the scheduler's holder
+    # (each instance's own would replace the one before), and it works on any instance.
+    token = leader.said(SETUP).split("token=")[1].strip()
+    assert not any(re.search(SETUP, line) for i in others for line in i.log.seen)
+    form = httpx.get(f"{others[0].base}/setup", params={"token": token}, timeout=30)
+    assert form.status_code == 200 and 'name="password"' in form.text
     store = PostgresStore(database_url)
     try:
         os.kill(leader.proc.pid, signal.SIGKILL)
@@ -135,6 +142,13 @@ def test_one_instance_runs_the_scheduler_and_another_takes_over_when_it_dies(
         successor = wait_for_leader(others)
         assert successor in others
         assert sum(o.leads() for o in others) == 1
+        # The successor prints a new link: the dead holder's no longer works.
+        fresh = successor.said(SETUP).split("token=")[1].strip()
+        bystander = next(o for o in others if o is not successor)
+        gone = httpx.get(f"{bystander.base}/setup", params={"token": token}, timeout=30)
+        assert gone.status_code != 200 or 'name="password"' not in gone.text
+        works = httpx.get(f"{bystander.base}/setup", params={"token": fresh}, timeout=30)
+        assert works.status_code == 200 and 'name="password"' in works.text
         assert [i.title for i in store.items()] == ["Council approves CCTV upgrade"]
         assert not any("polled" in line for i in instances[1:] for line in i.log.seen)
     finally:

@@ -1184,38 +1184,59 @@ def test_a_source_is_claimed_by_one_instance_per_window(
     store_location: str, store_at: Callable[..., Store], backend: str
 ) -> None:
     store = store_at(store_location)
-    assert store.claim("s", holder="a", now=T0, window=600)
-    assert store.claim("s", holder="a", now=T0 + timedelta(seconds=1), window=600)  # its own
+    assert store.claim({"s": 600}, holder="a", now=T0) == {"s"}
+    assert store.claim({"s": 600}, holder="a", now=T0 + timedelta(seconds=1)) == {"s"}  # its own
+    assert store.claim({}, holder="a", now=T0) == set()
     later = T0 + timedelta(seconds=601)
     if backend == "tinydb":  # one server per directory: nobody else to claim it
-        assert store.claim("s", holder="b", now=T0, window=600)
+        assert store.claim({"s": 600, "t": 60}, holder="b", now=T0) == {"s", "t"}
         return
-    assert not store.claim("s", holder="b", now=T0 + timedelta(seconds=2), window=600)
-    assert store.claim("other", holder="b", now=T0, window=600)
-    assert store.claim("s", holder="b", now=later, window=600)  # the window passed
-    assert not store.claim("s", holder="a", now=later, window=600)
+    two = T0 + timedelta(seconds=2)
+    assert store.claim({"s": 600, "other": 600}, holder="b", now=two) == {"other"}
+    assert store.claim({"s": 600}, holder="b", now=later) == {"s"}  # the window passed
+    assert store.claim({"s": 600, "other": 600}, holder="a", now=later) == set()
+    # Each source's own window: a short interval's claim lapses sooner.
+    assert store.claim({"s": 30, "other": 900}, holder="a", now=later + timedelta(seconds=31)) == {
+        "s"
+    }
 
 
-def test_instances_claiming_one_source_at_once_poll_it_once(
+def test_instances_claiming_the_same_sources_at_once_poll_each_once(
     database_url: str, store_at: Callable[..., Store]
 ) -> None:
+    """Three instances claim overlapping sets of sources (in different orders, as their
+    schedulers fire) at the same instant: each source is won exactly once, and nobody waits
+    for ever (two claimers making the same rows never wait for each other in a cycle)."""
     handles = [store_at(database_url) for _ in range(3)]
     barrier = threading.Barrier(len(handles))
-    won: list[str] = []
+    ids = [f"s{n:03d}" for n in range(200)]
+    wanted = [ids, list(reversed(ids)), ids[50:] + ids[:50]]
+    won: dict[str, set[str]] = {}
 
-    def claim(store: Store, holder: str) -> None:
+    def claim(store: Store, holder: str, order: list[str]) -> None:
         barrier.wait()
-        if store.claim("s", holder=holder, now=T0, window=600):
-            won.append(holder)
+        won[holder] = store.claim({sid: 600 for sid in order}, holder=holder, now=T0)
 
     threads = [
-        threading.Thread(target=claim, args=(h, f"instance-{n}")) for n, h in enumerate(handles)
+        threading.Thread(target=claim, args=(h, f"instance-{n}", wanted[n]))
+        for n, h in enumerate(handles)
     ]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
-    assert len(won) == 1
+        t.join(timeout=60)
+    assert len(won) == 3
+    assert sorted(sid for got in won.values() for sid in got) == ids
+
+
+def test_states_of_some_sources(store: Store) -> None:
+    with store.transaction():
+        for sid in ("a", "b", "c"):
+            store.put_state(SourceState(source_id=sid, etag=f"e-{sid}"))
+    assert set(store.states()) == {"a", "b", "c"}
+    some = store.states(["c", "a", "missing"])
+    assert {k: v.etag for k, v in some.items()} == {"a": "e-a", "c": "e-c"}
+    assert store.states([]) == {}
 
 
 def test_items_page_in_the_lists_order(store: Store) -> None:

@@ -21,7 +21,7 @@ What the contract promises, whichever backend:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -141,7 +141,11 @@ class Store(Protocol):
     # sources, editors, digests
     def get_state(self, source_id: str) -> SourceState | None: ...
     def put_state(self, state: SourceState) -> None: ...
-    def states(self) -> dict[str, SourceState]: ...
+    def states(self, source_ids: Collection[str] | None = None) -> dict[str, SourceState]:
+        """The sources' states (of *source_ids* only, when given: a scheduled poll of a few
+        sources must not read ten thousand)."""
+        ...
+
     def get_user(self, name: str) -> User | None: ...
     def put_user(self, user: User) -> None: ...
     def delete_user(self, name: str) -> bool: ...
@@ -176,10 +180,11 @@ class Store(Protocol):
         Released when the block ends or its holder dies."""
         ...
 
-    def claim(self, source_id: str, *, holder: str, now: datetime, window: float) -> bool:
-        """Whether *holder* may poll *source_id* now: True, recording the claim, unless
-        another holder claimed it within the last *window* seconds or is claiming it at this
-        instant.  What keeps two instances from polling one source in one interval."""
+    def claim(self, windows: Mapping[str, float], *, holder: str, now: datetime) -> set[str]:
+        """Which of the sources *windows* names *holder* may poll now, each claim recorded:
+        every one but those another holder claimed within the last ``windows[source_id]``
+        seconds or is claiming at this instant.  What keeps two instances from polling one
+        source in one interval; one call for all the polls that fire together."""
         ...
 
     def session_key(self) -> str:

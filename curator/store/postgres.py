@@ -29,7 +29,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -586,8 +586,15 @@ class PostgresStore:
         self._require_transaction()
         self._put_doc("sources", state.source_id, STATE.encode(state))
 
-    def states(self) -> dict[str, SourceState]:
-        return {k: self._decode("sources", SourceState, k, d) for k, d in self._docs("sources")}
+    def states(self, source_ids: Collection[str] | None = None) -> dict[str, SourceState]:
+        if source_ids is None:
+            rows = self._docs("sources")
+        else:
+            rows = self._rows(
+                "SELECT key, doc FROM docs WHERE tbl = 'sources' AND key = ANY(%s)",
+                (list(source_ids),),
+            )
+        return {k: self._decode("sources", SourceState, k, d) for k, d in rows}
 
     def get_user(self, name: str) -> User | None:
         return self._get("users", User, name)
@@ -759,31 +766,43 @@ class PostgresStore:
 
     # claims and throttle ------------------------------------------------------------------------
 
-    def claim(self, source_id: str, *, holder: str, now: datetime, window: float) -> bool:
-        """The source's claim row, locked with ``FOR UPDATE SKIP LOCKED``: an instance that
-        finds it locked (another is claiming it this instant) or claimed by another holder
-        within *window* seconds leaves the source alone.  Its own short transaction, outside
-        the store's write lock, so claiming never waits behind a poll's commit."""
-        with self._pooled() as conn, conn.transaction():
-            conn.execute(
-                "INSERT INTO claims (source_id, holder, claimed_at)"
-                " VALUES (%s, '', 'epoch') ON CONFLICT DO NOTHING",
-                (source_id,),
-            )
-            row = conn.execute(
-                "SELECT holder, claimed_at FROM claims WHERE source_id = %s FOR UPDATE SKIP LOCKED",
-                (source_id,),
-            ).fetchone()
-            if row is None:
-                return False
-            last_holder, claimed_at = row
-            if last_holder != holder and claimed_at > now - timedelta(seconds=window):
-                return False
-            conn.execute(
-                "UPDATE claims SET holder = %s, claimed_at = %s WHERE source_id = %s",
-                (holder, now, source_id),
-            )
-            return True
+    def claim(self, windows: Mapping[str, float], *, holder: str, now: datetime) -> set[str]:
+        """The sources' claim rows, locked with ``FOR UPDATE SKIP LOCKED``: an instance that
+        finds a row locked (another is claiming it this instant) or claimed by another holder
+        within its window leaves that source alone.  Two short transactions of a statement
+        or two each, whatever the number of sources, outside the store's write lock, so
+        claiming never waits behind a poll's commit.  The missing rows are made first, in
+        their own transaction and in key order: two instances making the same rows then
+        wait for each other in one order, never in a cycle."""
+        ids = sorted(windows)
+        if not ids:
+            return set()
+        with self._pooled() as conn:
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO claims (source_id, holder, claimed_at)"
+                    " SELECT id, '', 'epoch' FROM unnest(%s::text[]) AS id ORDER BY id"
+                    " ON CONFLICT DO NOTHING",
+                    (ids,),
+                )
+            with conn.transaction():
+                rows = conn.execute(
+                    "SELECT source_id, holder, claimed_at FROM claims WHERE source_id = ANY(%s)"
+                    " ORDER BY source_id FOR UPDATE SKIP LOCKED",
+                    (ids,),
+                ).fetchall()
+                won = {
+                    source_id
+                    for source_id, last_holder, claimed_at in rows
+                    if last_holder == holder
+                    or claimed_at <= now - timedelta(seconds=windows[source_id])
+                }
+                if won:
+                    conn.execute(
+                        "UPDATE claims SET holder = %s, claimed_at = %s WHERE source_id = ANY(%s)",
+                        (holder, now, sorted(won)),
+                    )
+        return won
 
     def signin_failures(self, keys: tuple[str, ...], since: float) -> dict[str, list[float]]:
         """Failed sign-ins under *keys* after *since* (wall-clock seconds), oldest first

@@ -85,7 +85,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
@@ -1835,9 +1835,11 @@ class TinyDBStore:
         self._require_transaction()
         self._sources.put(state.source_id, STATE.encode(state))
 
-    def states(self) -> dict[str, SourceState]:
+    def states(self, source_ids: Collection[str] | None = None) -> dict[str, SourceState]:
         part = self._sources
-        return {k: self._decode(part, SourceState, k, d) for k, d in part.docs().items()}
+        docs = part.docs()
+        keys = docs.keys() if source_ids is None else [k for k in source_ids if k in docs]
+        return {k: self._decode(part, SourceState, k, docs[k]) for k in keys}
 
     # editors -----------------------------------------------------------------------------------
 
@@ -2102,10 +2104,10 @@ class TinyDBStore:
         finally:
             lock.release()
 
-    def claim(self, source_id: str, *, holder: str, now: datetime, window: float) -> bool:
-        """Always True: one `curator serve` per store directory (:meth:`server_lock`), so
+    def claim(self, windows: Mapping[str, float], *, holder: str, now: datetime) -> set[str]:
+        """Every source: one `curator serve` per store directory (:meth:`server_lock`), so
         no other scheduler polls its sources."""
-        return True
+        return set(windows)
 
     def session_key(self) -> str:
         """Kept in ``<store>/secret_key`` (mode 0600), data that backups carry."""
