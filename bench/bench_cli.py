@@ -1,21 +1,25 @@
 """Whole commands as a user or cron runs them, on the local feed farm (bench/farm.py).
 
     python bench/bench_cli.py [--feeds 500] [--ports 100] [--latency 0.05] [--repeat 5]
-                              [--first 1]
+                              [--first 1] [--keep DIR [--read-only]]
 
 Each command is a fresh process of the installed ``curator`` script (``python -m curator``
 when there is none), timed from start to exit: interpreter start-up, imports, reading
 feeds.yaml, opening the store, the work, the worker processes' start and end.  ``fetch``
 first polls every feed into an empty store (``--first`` times, a fresh store each), then
 polls them again unchanged (every feed answers 304); the read-only commands then run on that
-store.  Prints the median and fastest wall time and the median CPU time (user + system of
-the command's process and the children it waited for: the pool's workers are the fork
-server's children, not counted).  Not a test: it prints figures.
+store.  ``--keep DIR`` keeps the config and the filled store in DIR (made on the first run);
+with ``--read-only`` a later run times only the read-only commands on that store, without
+starting the farm, to iterate on them quickly.  Prints the median and fastest wall time and
+the median CPU time (user + system of the command's process and the children it waited for:
+the pool's workers are the fork server's children, not counted), and the load average.
+Not a test: it prints figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import shutil
@@ -76,41 +80,57 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--repeat", type=int, default=5, help="runs of each command but the first poll")
     ap.add_argument("--first", type=int, default=1, help="first polls, each into an empty store")
+    ap.add_argument("--keep", type=Path, metavar="DIR", help="keep the config and the store in DIR")
+    ap.add_argument(
+        "--read-only",
+        action="store_true",
+        help="with --keep DIR holding a filled store: time only the read-only commands",
+    )
     args = ap.parse_args()
+    if args.read_only and not (args.keep and (args.keep / "store").is_dir()):
+        raise SystemExit("--read-only needs --keep DIR with a store a previous run filled")
 
-    farm, urls, avg = start_farm(args.feeds, args.ports, args.latency)
     curator = curator_command()
     runs: dict[str, list[tuple[float, float]]] = {}
-    try:
-        with tempfile.TemporaryDirectory() as name:
-            tmp = Path(name)
-            cfg = write_config(tmp, urls)
-            store = tmp / "store"
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            tmp = args.keep.absolute()
+            tmp.mkdir(parents=True, exist_ok=True)
+        else:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        cfg, store = tmp / "feeds.yaml", tmp / "store"
 
-            def cmd(*words: str) -> list[str]:
-                return [*curator, "--config", str(cfg), "--store", str(store), *words]
+        def cmd(*words: str) -> list[str]:
+            return [*curator, "--config", str(cfg), "--store", str(store), *words]
 
+        if args.read_only:
+            header = f"kept store {store}; {os.cpu_count()} cores"
+        else:
+            farm, urls, avg = start_farm(args.feeds, args.ports, args.latency)
+            stack.callback(farm.wait)
+            stack.callback(farm.terminate)
+            write_config(tmp, urls)
             first = runs.setdefault("curator fetch (first poll)", [])
             for _ in range(max(1, args.first)):
                 shutil.rmtree(store, ignore_errors=True)
                 first.append(timed(cmd("fetch", "--json"), tmp))
-            for label, argv in (
-                ("curator fetch (unchanged)", cmd("fetch", "--json")),
-                ("curator items", cmd("items")),
-                ("curator items --json", cmd("items", "--json")),
-                ("curator sources", cmd("sources")),
-                ("curator --help", [*curator, "--help"]),
-            ):
-                runs[label] = [timed(argv, tmp) for _ in range(max(1, args.repeat))]
-    finally:
-        farm.terminate()
-        farm.wait()
+            runs["curator fetch (unchanged)"] = [
+                timed(cmd("fetch", "--json"), tmp) for _ in range(max(1, args.repeat))
+            ]
+            header = (
+                f"farm: {args.feeds} feeds x 50 entries, ~{avg // 1024} KB each, over "
+                f"{args.ports} ports, {args.latency * 1000:.0f} ms latency; {os.cpu_count()} cores"
+            )
+        for label, argv in (
+            ("curator items", cmd("items")),
+            ("curator items --json", cmd("items", "--json")),
+            ("curator sources", cmd("sources")),
+            ("curator --help", [*curator, "--help"]),
+        ):
+            runs[label] = [timed(argv, tmp) for _ in range(max(1, args.repeat))]
 
-    print(
-        f"farm: {args.feeds} feeds x 50 entries, ~{avg // 1024} KB each, over {args.ports} "
-        f"ports, {args.latency * 1000:.0f} ms latency; {os.cpu_count()} cores; "
-        f"{' '.join(Path(c).name for c in curator)}\n"
-    )
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"{header}; {' '.join(Path(c).name for c in curator)}; load average {load}\n")
     print(f"{'command':<30}{'runs':>5}{'median':>9}{'fastest':>9}{'CPU':>8}")
     for label, rows in runs.items():
         walls = [w for w, _ in rows]

@@ -10,7 +10,6 @@ until a failed look-up is due again (``research.retry_failed``).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from typing import TYPE_CHECKING, Any
@@ -50,6 +49,8 @@ def cmd_research(cur: Curator, args: argparse.Namespace) -> int:
             return await cur.enrich_research(ids)
         finally:
             await cur.aclose()
+
+    import asyncio  # only this command's: read-only commands do not load it
 
     report = asyncio.run(run())
     if report.enriched:

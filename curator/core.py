@@ -7,7 +7,6 @@ nothing else in the package holds global state.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
@@ -157,6 +156,8 @@ class Curator:
         enriched = await self._enrich_after(report, sources, now)
         if enriched or any(r.new or r.duplicates for r in report.sources):
             # The export writes and fsyncs files: off the event loop, which serves editors.
+            import asyncio  # here: read-only commands import this module, never the loop
+
             await asyncio.to_thread(self.changed)
         return report
 

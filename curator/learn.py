@@ -619,22 +619,23 @@ class Ranked:
     rank: float
 
 
-def rank_items(items: Sequence[Item], scorer: Scorer | None, *, blend: float) -> list[Ranked]:
+def rank_items(
+    items: Sequence[Item],
+    scorer: Scorer | None,
+    *,
+    blend: float,
+    among: Sequence[float] | None = None,
+) -> list[Ranked]:
     """Every item with its rank, best first (then newest, then by id).
 
     The rule score counts as its percentile among *items* (ties share one), so that it is on
     the same 0-1 scale as the probability whatever the rules' weights; the rank is
     ``blend * learned + (1 - blend) * percentile``.  Without a model the rank is the
-    percentile alone: the order by score the queue always had."""
-    n = len(items)
-    scores = sorted(i.score for i in items)
-    percentile: dict[float, float] = {}
-    if n:
-        for s in set(scores):
-            below = bisect.bisect_left(scores, s)
-            ties = bisect.bisect_right(scores, s) - below
-            percentile[s] = (below + ties / 2) / n
-    probabilities = scorer.probabilities(items) if scorer is not None else [None] * n
+    percentile alone: the order by score the queue always had.  *among* are the scores the
+    percentile is taken among when *items* are only some of the listed ones (``curator
+    items`` decodes only those it prints); by default the items' own."""
+    percentile = percentiles([i.score for i in items] if among is None else among)
+    probabilities = scorer.probabilities(items) if scorer is not None else [None] * len(items)
     out = []
     for item, learned in zip(items, probabilities, strict=True):
         rule = percentile.get(item.score, 0.0)
@@ -642,6 +643,20 @@ def rank_items(items: Sequence[Item], scorer: Scorer | None, *, blend: float) ->
         out.append(Ranked(item, None if learned is None else round(learned, 4), round(rank, 4)))
     out.sort(key=lambda r: (-r.rank, -r.item.published.timestamp(), r.item.id))
     return out
+
+
+def percentiles(scores: Sequence[float]) -> dict[float, float]:
+    """Each rule score's percentile among *scores* (0-1; ties share one): the rank an item
+    has without a model, before rounding (:func:`rank_items`)."""
+    n = len(scores)
+    ordered = sorted(scores)
+    percentile: dict[float, float] = {}
+    if n:
+        for s in set(ordered):
+            below = bisect.bisect_left(ordered, s)
+            ties = bisect.bisect_right(ordered, s) - below
+            percentile[s] = (below + ties / 2) / n
+    return percentile
 
 
 def rank_key(ranked: Mapping[str, Ranked]) -> Callable[[Item], Any]:

@@ -15,7 +15,6 @@ the model, and applies ``rank.auto_reject_below`` when set.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import threading
@@ -268,6 +267,8 @@ async def _off_loop(cur: Curator, job: Callable[[], T]) -> T:
     100 MB) is imported there, never in ``serve`` nor in the workers that read feeds, and a
     training run never holds up a poll.  In a thread when the Curator has no workers (a
     test, or a command that reads documents in its own process)."""
+    import asyncio  # in the functions of serve's job: `curator items` never loads it
+
     if cur.workers is None:
         return await asyncio.to_thread(job)
     workers = Workers(1, preload=("curator.learn",))
@@ -296,6 +297,8 @@ def save_quality(store: Store, decisions: str, quality: learn.Quality) -> None:
 async def check(cur: Curator) -> None:
     """The job of ``serve``: train in a worker when due, then store the model and apply
     the automatic rejections.  Store trouble is logged in one line, as other jobs do."""
+    import asyncio
+
     try:
         versions = (*await asyncio.to_thread(_versions, cur.store), cur.config.rank)
         if versions != cur.ranking.settled:
@@ -325,6 +328,8 @@ async def _train_if_due(cur: Curator, versions: tuple[object, ...]) -> None:
     learned from exactly the current decisions, or they are too few), note *versions*, so
     that the next checks (every 30 s) do not turn every decided item into an example again
     until an item, the model or the ``rank:`` settings change."""
+    import asyncio
+
     exs = await asyncio.to_thread(decisions, cur.store)
     now = cur.clock()
     if await asyncio.to_thread(due, cur, exs, now):

@@ -23,7 +23,6 @@ Three details, each learnt from a failure:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -113,6 +112,8 @@ class Workers:
 
     async def run(self, timeout: float, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker; :class:`WorkerTimeout` after ``timeout`` seconds."""
+        import asyncio  # here: `curator items` imports this module (via ranking), not asyncio
+
         import pebble
 
         self.start()

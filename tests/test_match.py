@@ -809,3 +809,19 @@ def test_near_miss_needs_a_positive_score_even_when_the_threshold_is_zero() -> N
     )
     assert match.near_miss(entry("CCTV appeal for witnesses"), r) is None
     assert match.near_miss(entry("CCTV in shops"), r) is not None
+
+
+def test_check_names_a_global_problem_once_and_each_source_problem_under_its_source() -> None:
+    """The global rules are checked once, not once a source (`curator items` at 500 sources
+    paid 20 ms for that), and a source's own rules still under its own key."""
+    cfg = config.loads(
+        "rules:\n  include: {cctv: 3}\n  exclude: ['*']\nsources:\n"
+        "  - {id: a, name: A, url: 'https://example.org/a'}\n"
+        "  - {id: b, name: B, url: 'https://example.org/b', rules: {include: {'-': 2}}}\n"
+        "  - {id: c, name: C, url: 'https://example.org/c'}\n",
+        "test.yaml",
+    )
+    assert [p.key for p in match.check(cfg)] == [
+        "rules.exclude",
+        "sources[1] (id b).rules.include",
+    ]

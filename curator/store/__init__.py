@@ -18,6 +18,7 @@ from curator.store.api import (
     MAX_RESEARCH_CACHE,
     NEAR_MISS_DAYS,
     TITLE_INDEX_DAYS,
+    ItemHead,
     Store,
 )
 from curator.store.codecs import from_json, to_json
@@ -31,6 +32,7 @@ __all__ = [
     "SEEN_BUCKETS",
     "TITLE_INDEX_DAYS",
     "Damage",
+    "ItemHead",
     "Repaired",
     "Store",
     "TinyDBStore",

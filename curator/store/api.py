@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -36,6 +37,7 @@ __all__ = [
     "NEAR_MISS_DAYS",
     "TABLES",
     "TITLE_INDEX_DAYS",
+    "ItemHead",
     "Store",
 ]
 
@@ -231,3 +233,27 @@ class Store(Protocol):
     def count_items(self) -> None: ...
     def check_writable(self) -> None: ...
     def server_lock(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def item_heads(self, status: Status | None = None) -> list[ItemHead]:
+        """What :meth:`items` would list (the same items, a damaged shard left out the same
+        way), each reduced to its :class:`ItemHead`: ``curator items`` orders every pending
+        item by these and then reads only the ones it prints."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ItemHead:
+    """The fields an item is listed and ordered by (``curator items``: newest first, or by
+    rule score), without the rest of it: the embedded store keeps them per item file
+    (``.heads.json``), so listing 2,500 of them costs milliseconds, not the 0.2 s of
+    decoding the items."""
+
+    id: str
+    status: Status
+    score: float
+    published: datetime
+    first_seen: datetime
+
+    @classmethod
+    def of(cls, item: Item) -> ItemHead:
+        return cls(item.id, item.status, item.score, item.published, item.first_seen)

@@ -980,6 +980,25 @@ class PostgresStore:
         """Any number of instances may serve one database: nothing to hold."""
         yield
 
+    def item_heads(self, status: Status | None = None) -> list[api.ItemHead]:
+        """Five values of each row's document, nothing decoded whole.  (A row whose other
+        fields do not decode is found when it is read whole, as with :meth:`get_item`.)"""
+        sql = "SELECT id, status, doc->'score', doc->>'published', doc->>'first_seen' FROM items"
+        rows = (
+            self._rows(sql) if status is None else self._rows(f"{sql} WHERE status = %s", (status,))
+        )
+        heads = []
+        for key, found, score, published, first_seen in rows:
+            try:
+                if found not in STATUSES or type(score) not in (int, float):
+                    raise ValueError(f"status {found!r}, score {score!r}")
+                heads.append(
+                    api.ItemHead(key, found, float(score), dt_in(published), dt_in(first_seen))
+                )
+            except ValueError as e:
+                raise StoreError(f"{self.location}: items {key!r} does not load: {e}") from None
+        return heads
+
     # helpers -------------------------------------------------------------------------------------
 
     def _doc(self, table: str, key: str) -> dict[str, Any] | None:

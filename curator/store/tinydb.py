@@ -22,6 +22,8 @@ Layout of a store directory (every ``*.json`` file is in TinyDB's own JSON forma
       shards.json        how many items each item shard holds (what a damaged shard cost)
       journal.json       only between the renames of a multi-file commit (see below)
       damaged/           files `curator store repair` moved aside (never deleted)
+      .verified.json     not data: the signatures of files last found to load (see damage)
+      .heads.json        not data: each item shard's item heads by signature (item_heads)
       backups/           `curator backup` archives and the daily ones of `serve`
 
 Why it is built this way (design.md, "The store"):
@@ -56,6 +58,15 @@ Why it is built this way (design.md, "The store"):
   and go on with the other 255; :meth:`Store.damage` names it with the number of items it
   held (kept in ``shards.json``, which changes only when an item is added, so in commits that
   already write several files); :meth:`Store.repair` moves it aside and restores what it can.
+* Saying whether anything is damaged must not cost a parse of the whole store on every
+  ``curator sources`` (about 50 MB at 500 sources, mostly kept entries): a file found to load
+  is noted in ``.verified.json`` with its full stat signature (device, inode, size, mtime and
+  ctime), and while that signature holds it is only stat'ed.  Any write to it, in place or by
+  rename, changes the ctime, which no one can set back; only a file unchanged for
+  :data:`_SETTLED_NS` is noted, so a change within the same timestamp tick cannot hide.
+  ``.heads.json`` notes each item shard's item heads the same way when it was last decoded
+  whole, so ``curator items`` orders every item without reading the shards
+  (:meth:`TinyDBStore.item_heads`).
 """
 
 from __future__ import annotations
@@ -77,9 +88,8 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
-import filelock
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
@@ -126,6 +136,9 @@ from curator.types import (
     User,
 )
 
+if TYPE_CHECKING:
+    import filelock
+
 __all__ = ["SEEN_BUCKETS", "Damage", "Repaired", "TinyDBStore"]
 
 log = logging.getLogger("curator.store")
@@ -141,9 +154,17 @@ _TEMP = re.compile(r"\.[\w.-]+\.json\.\d+\.[0-9a-f]{8}\.tmp\Z")  # what _write_t
 _JOURNAL = "journal.json"
 _DAMAGED = "damaged"
 _SECRET = "secret_key"  # the web app's session key (curator.web._security): data, backed up
+_VERIFIED = ".verified.json"  # not data: files found to load, by signature (see damage)
+_HEADS = ".heads.json"  # not data: each item shard's item heads, by signature (item_heads)
+#: How long a file must have been left unchanged before its signature is noted as verified.
+#: A file's ctime moves in ticks of the kernel's coarse clock (a few ms; 1-2 s on old or FAT
+#: file systems), so a change right after a check could keep the same ctime: such a file is
+#: simply parsed again by the next check.
+_SETTLED_NS = 2_000_000_000
 
 _Tables = dict[str, dict[str, Any]]
 _Sig = tuple[int, int, int]
+_FileSig = tuple[int, int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns
 T = TypeVar("T")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the rank of an item never reviewed
@@ -204,6 +225,41 @@ def _item_view(items: dict[str, Item]) -> _ItemView:
     for item in items.values():
         by_status[item.status].append(item)
     return _ItemView(items, by_status)
+
+
+def _view_heads(view: _ItemView) -> list[api.ItemHead]:
+    return [api.ItemHead.of(item) for item in view.items.values()]
+
+
+_STATUS: dict[Any, Status] = {s: s for s in STATUSES}
+
+
+def _head(key: Any, status: Any, score: Any, published: Any, first_seen: Any) -> api.ItemHead:
+    """An item head from JSON values, checked as the codec checks them (ValueError,
+    TypeError or KeyError otherwise)."""
+    if type(key) is not str or (type(score) is not float and type(score) is not int):
+        raise ValueError("not an item head")
+    return api.ItemHead(key, _STATUS[status], float(score), dt_in(published), dt_in(first_seen))
+
+
+def _head_doc(head: api.ItemHead) -> list[Any]:
+    return [head.id, head.status, head.score, dt_out(head.published), dt_out(head.first_seen)]
+
+
+def _noted_heads(docs: Any) -> list[api.ItemHead] | None:
+    """The heads :func:`_head_doc` wrote into ``.heads.json``, or None if they are not."""
+    try:
+        return [_head(*doc) for doc in docs]
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def _is_sig(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 5 and all(type(v) is int for v in value)
+
+
+def _same_sig(value: Any, sig: _FileSig) -> bool:
+    return _is_sig(value) and tuple(value) == sig
 
 
 _Validator = Callable[[str, Any], None]
@@ -476,6 +532,15 @@ def _stat_sig(path: Path) -> _Sig | None:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
+def _file_sig(path: Path) -> _FileSig | None:
+    """What changes whenever the file at *path* does, ctime included (None: cannot stat)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
@@ -598,7 +663,8 @@ class TinyDBStore:
             raise StoreError(f"cannot use {self.path} as a store: {e}") from e
         self._lock_timeout = lock_timeout
         self._lock = threading.RLock()
-        self._file_lock = filelock.FileLock(str(self.path / ".lock"), thread_local=False)
+        # Made (and filelock imported) by the first transaction: read-only commands never lock.
+        self._file_lock: filelock.FileLock | None = None
         self._owner: int | None = None
         self._depth = 0
         self._serial = 0
@@ -654,6 +720,7 @@ class TinyDBStore:
         self._listing = 0  # listings of every item under way (see damage)
         self._listing_lock = threading.Lock()
         self._seen_oldest: dict[Path, tuple[_Snapshot, str]] = {}  # see prune_seen
+        self._verified: tuple[_FileSig | None, dict[str, _FileSig]] = (None, {})  # see damage
         if (self.path / _JOURNAL).exists():
             # A writer died between the renames of a commit: finish it before anyone reads.
             # An unreadable journal stops writes (each transaction names it), not the opening
@@ -698,9 +765,13 @@ class TinyDBStore:
             finally:
                 self._depth = 0
                 self._owner = None
-                self._file_lock.release()
+                self._release_file_lock()
 
     def _acquire_file_lock(self) -> None:
+        import filelock
+
+        if self._file_lock is None:
+            self._file_lock = filelock.FileLock(str(self.path / ".lock"), thread_local=False)
         try:
             self._file_lock.acquire(timeout=self._lock_timeout)
         except filelock.Timeout:
@@ -710,6 +781,10 @@ class TinyDBStore:
             ) from None
         except OSError as e:
             raise StoreError(f"cannot lock {self.path}: {e}") from e
+
+    def _release_file_lock(self) -> None:
+        assert self._file_lock is not None  # _acquire_file_lock made it
+        self._file_lock.release()
 
     def _owns_transaction(self) -> bool:
         return self._owner == threading.get_ident()
@@ -966,9 +1041,11 @@ class TinyDBStore:
     def damage(self, *, deep: bool = False) -> list[Damage]:
         """Every data file that does not load, with what it held.
 
-        Cheap by default (files this process has read are only stat'ed again).  ``deep``
-        also decodes every document, as ``curator store verify`` does; that reads the
-        whole store.
+        Cheap by default: files this process has read are only stat'ed again, and so are
+        files another process found to load while their signature (ctime included) has not
+        changed since (``.verified.json``, module docstring); a file changed in any way is
+        parsed.  ``deep`` also decodes every document, as ``curator store verify`` does;
+        that reads the whole store.
 
         While a listing of every item is under way in another thread (``serve``'s warm-up
         after start), item shards this process has not read yet are left to it: it reads
@@ -984,15 +1061,156 @@ class TinyDBStore:
             pass  # the usual case: no commit is between its renames
         except (OSError, ValueError, KeyError, TypeError) as e:
             found.append(Damage(_JOURNAL, journal, f"unreadable commit journal: {e}", None))
+        verified = {} if deep else self._read_verified()
+        loads: dict[str, _FileSig] = {}
         for name, part in self._by_name.items():
             if listing and part.snap is None and isinstance(part, _Shard):
                 continue
+            started = time.time_ns()
+            before = _file_sig(part.path)
+            last = part.snap
+            if (
+                before is not None
+                and verified.get(name) == before
+                and (last is None or last.error is None)
+            ):
+                continue  # unchanged since it was found to load
             try:
                 self._check(name, part, deep=deep)
             except StoreCorrupt as e:
                 held = self._held(part) if isinstance(part, _Shard) else None
                 found.append(Damage(name, part.path, _reason(e), held))
+                continue
+            if not deep and before is not None and self._read_settled(part, last, before, started):
+                loads[name] = before
+        self._note_verified(loads)
         return found
+
+    @staticmethod
+    def _read_settled(
+        part: _Partition, last: _Snapshot | None, before: _FileSig, started: int
+    ) -> bool:
+        """Whether *part* was read from disk just now (not kept from an earlier read), from
+        the file whose signature was *before* and still is, unchanged for _SETTLED_NS."""
+        snap = part.snap
+        return (
+            snap is not None
+            and (last is None or last.sig != snap.sig)
+            and snap.sig == (before[1], before[3], before[2])
+            and before[4] < started - _SETTLED_NS
+            and _file_sig(part.path) == before
+        )
+
+    # listing heads (``curator items``) ---------------------------------------------------------
+
+    def item_heads(self, status: Status | None = None) -> list[api.ItemHead]:
+        """What :meth:`items` lists, reduced to heads, mostly without reading the shards.
+
+        A shard whose signature is still the one noted in ``.heads.json`` gives the heads
+        noted there; any other is decoded whole as :meth:`items` does (so an item that does
+        not decode leaves its shard out here exactly as there), and its heads are noted once
+        the file has settled, as :meth:`damage` notes the files found to load.
+        """
+        noted = self._read_cache(_HEADS, "shards")
+        loads: dict[str, _FileSig] = {}
+        found: dict[str, Any] = {}
+        out: list[api.ItemHead] = []
+        for shard in self._shards:
+            try:
+                heads = self._shard_heads(shard, noted, loads, found)
+            except StoreCorrupt as e:
+                self._skip(shard, e)
+                continue
+            out += heads if status is None else [h for h in heads if h.status == status]
+        self._note_verified(loads)
+        if found:
+            kept = {name: entry for name, entry in noted.items() if name in self._by_name}
+            self._write_cache(_HEADS, {"shards": {**kept, **found}})
+        return out
+
+    def _shard_heads(
+        self,
+        shard: _Shard,
+        noted: Mapping[str, Any],
+        loads: dict[str, _FileSig],
+        found: dict[str, Any],
+    ) -> list[api.ItemHead]:
+        """Every item's head in *shard*; what to note goes into *loads* and *found*."""
+        if shard.overlay is not None and self._owns_transaction():
+            return _view_heads(shard.current_view())
+        name = f"items/{shard.path.name}"
+        started = time.time_ns()
+        before = _file_sig(shard.path)
+        last = shard.snap
+        if before is not None and (last is None or last.error is None):
+            entry = noted.get(name)
+            if isinstance(entry, list) and len(entry) == 2 and _same_sig(entry[0], before):
+                heads = _noted_heads(entry[1])
+                if heads is not None:
+                    return heads
+        heads = _view_heads(shard.committed_view())
+        if before is not None and self._read_settled(shard, last, before, started):
+            loads[name] = before
+            found[name] = [list(before), [_head_doc(h) for h in heads]]
+        return heads
+
+    def _read_verified(self) -> dict[str, _FileSig]:
+        """The signatures of files found to load (``.verified.json``; re-read only when it
+        changed).  A missing or unusable one means "parse everything"."""
+        sig = _file_sig(self.path / _VERIFIED)
+        known_sig, known = self._verified
+        if sig is not None and sig == known_sig:
+            return known
+        found: dict[str, _FileSig] = {}
+        for name, value in self._read_cache(_VERIFIED, "files").items():
+            if name in self._by_name and _is_sig(value):
+                found[name] = (value[0], value[1], value[2], value[3], value[4])
+        self._verified = (sig, found)
+        return found
+
+    def _note_verified(self, loads: Mapping[str, _FileSig]) -> None:
+        """Add *loads* to ``.verified.json``."""
+        if loads:
+            files = {**self._read_verified(), **loads}
+            if self._write_cache(_VERIFIED, {"files": files}):
+                self._verified = (_file_sig(self.path / _VERIFIED), files)
+
+    def _read_cache(self, name: str, key: str) -> dict[str, Any]:
+        """The object under *key* in the cache file *name* (``.verified.json``,
+        ``.heads.json``): not data, so a missing or unreadable one is just empty."""
+        path = self.path / name
+        try:
+            found = json.loads(path.read_bytes())[key]
+            if not isinstance(found, dict):
+                raise ValueError(f"{key} is not an object")
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.info("ignored a cache file path=%s reason=%s", path, e)
+            return {}
+        return found
+
+    def _write_cache(self, name: str, body: Any) -> bool:
+        """Replace the cache file *name* by rename, without the store's lock or an fsync:
+        losing an update to a concurrent writer or a crash only costs a parse."""
+        path = self.path / name
+        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except (OSError, UnicodeEncodeError) as e:  # a read-only store directory, a full disk
+            log.info("cannot write a cache file path=%s reason=%s", path, e)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            return False
+        return True
 
     def _check(self, name: str, part: _Partition, *, deep: bool) -> None:
         if isinstance(part, _Shard):
@@ -1098,7 +1316,7 @@ class TinyDBStore:
                     reason = f"unreadable commit journal: {e}"
                 moved = self._move_aside(journal)
             finally:
-                self._file_lock.release()
+                self._release_file_lock()
         log.warning("moved an unreadable commit journal aside path=%s to=%s", journal, moved)
         return Repaired(_JOURNAL, moved, reason, None, 0, 0, ())
 
@@ -1871,6 +2089,8 @@ class TinyDBStore:
         """A file lock ``<store>/.<name>.lock`` (the OS releases it when its holder dies)."""
         if not re.fullmatch(r"[\w.-]+", name):
             raise ValueError(f"{name!r} is not a lock name")
+        import filelock
+
         lock = filelock.FileLock(str(self.path / f".{name}.lock"), thread_local=False)
         try:
             lock.acquire(timeout=wait)
@@ -1934,6 +2154,8 @@ class TinyDBStore:
     def server_lock(self) -> Iterator[None]:
         """Held for the life of `curator serve`: a second one on this store fails at once."""
         path = self.path / ".serve.lock"
+        import filelock
+
         lock = filelock.FileLock(str(path), thread_local=False)
         try:
             lock.acquire(timeout=0)
