@@ -60,11 +60,13 @@ Why it is built this way (design.md, "The store"):
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import copy
 import dataclasses
 import hashlib
 import heapq
+import itertools
 import json
 import logging
 import os
@@ -74,7 +76,8 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, cast
@@ -163,7 +166,8 @@ class _Snapshot(NamedTuple):
     sig: _Sig | None  # None: the file does not exist
     tables: _Tables | None  # the parsed JSON; None when corrupt, or dropped for ``view``
     error: StoreCorrupt | None
-    view: _ItemView | None = None  # item shards: the decoded items
+    view: _ItemView | None = None  # item shards: the index and the pending items
+    spans: dict[str, tuple[int, int]] | None = None  # item shards: each item's offsets
 
 
 class _PartitionStorage(Storage):
@@ -192,18 +196,177 @@ class _DB(TinyDB):
     table_class = _DocTable
 
 
-class _ItemView(NamedTuple):
-    """The decoded items of one shard (the same content as its snapshot's JSON)."""
+#: The columns of a shard's index, one row per item, in microseconds since 1970 (exact,
+#: unlike float timestamps; items' datetimes are UTC-aware): what the listings filter and
+#: sort on (:meth:`TinyDBStore.items_page`, :meth:`~TinyDBStore.items_reviewed_since`...).
+_PAGE, _SINCE, _PUBLISHED, _REVIEWED, _CHANGE, _SEEN = range(6)
+_WIDTH = 6
+_NEVER = -(2**63)  # the _CHANGE of an item never approved
+_US = timedelta(microseconds=1)
+_CODES: dict[str, int] = {status: n for n, status in enumerate(STATUSES)}
+_PENDING = _CODES["pending"]
 
-    items: dict[str, Item]
-    by_status: dict[str, list[Item]]
+
+def _us(moment: datetime) -> int:
+    return (moment - _EPOCH) // _US
 
 
-def _item_view(items: dict[str, Item]) -> _ItemView:
-    by_status: dict[str, list[Item]] = {s: [] for s in STATUSES}
-    for item in items.values():
-        by_status[item.status].append(item)
-    return _ItemView(items, by_status)
+def _moment(us: int | None) -> datetime | None:
+    """The UTC datetime of an index column's value (what the codecs decode to)."""
+    return None if us is None else _EPOCH + us * _US
+
+
+def _columns(item: Item) -> tuple[int, int, int, int, int, int]:
+    """*item*'s row of the index (see _PAGE...)."""
+    approved = item.status == "approved" or any(e.action == "approved" for e in item.history)
+    return (
+        _us(item.reviewed_at or item.updated_at or item.first_seen),
+        _us(item.reviewed_at or item.first_seen),
+        _us(item.published),
+        _us(item.reviewed_at or _EPOCH),
+        _us(item.updated_at or item.reviewed_at or item.first_seen) if approved else _NEVER,
+        _us(item.first_seen),
+    )
+
+
+class _ItemView:
+    """One shard's items as a reader keeps them: a compact index of every item (its id,
+    status and the dates the listings sort on, in arrays, about 120 bytes an item) and the
+    pending items decoded (the queue reads them all, every time).  An approved or rejected
+    item is decoded only when asked for, from the file's text at its offsets (``spans``):
+    keeping 100,000 decoded Items cost ``serve`` about 1.3 KB each.
+
+    Without ``spans`` (a file not in the layout this module writes, or a transaction's own
+    view of its writes) every item is in ``decoded``, as before.  Immutable once made.
+    """
+
+    __slots__ = ("codes", "cols", "decoded", "ids", "shard", "sig", "spans")
+
+    def __init__(
+        self,
+        shard: _Shard,
+        sig: _Sig | None,
+        ids: list[str],
+        codes: bytes,
+        cols: array[int],
+        spans: array[int] | None,
+        decoded: dict[str, Item],
+    ) -> None:
+        self.shard, self.sig, self.ids, self.codes = shard, sig, ids, codes
+        self.cols, self.spans, self.decoded = cols, spans, decoded
+
+    @classmethod
+    def of_items(cls, shard: _Shard, sig: _Sig | None, items: dict[str, Item]) -> _ItemView:
+        """Every item decoded (no offsets to read them back from)."""
+        ids = sorted(items)
+        cols = array("q")
+        for key in ids:
+            cols.extend(_columns(items[key]))
+        codes = bytes(_CODES[items[key].status] for key in ids)
+        return cls(shard, sig, ids, codes, cols, None, items)
+
+    @classmethod
+    def indexed(
+        cls,
+        shard: _Shard,
+        sig: _Sig | None,
+        docs: Mapping[str, Any],
+        spans: Mapping[str, tuple[int, int]],
+        known: Callable[[str], tuple[int, Sequence[int], Item | None] | None] | None = None,
+    ) -> _ItemView:
+        """The index of *docs* (the file's parsed items, at *spans* in its text), decoding
+        each item unless *known* gives its status code, columns and (pending) Item."""
+        ids = sorted(docs)
+        codes = bytearray(len(ids))
+        cols, offsets = array("q"), array("q")
+        decoded: dict[str, Item] = {}
+        for n, key in enumerate(ids):
+            found = known(key) if known is not None else None
+            row: Sequence[int]
+            item: Item | None
+            if found is None:
+                item = shard.decode_item(key, docs[key])
+                code, row = _CODES[item.status], _columns(item)
+            else:
+                code, row, item = found
+            codes[n] = code
+            cols.extend(row)
+            offsets.extend(spans[key])
+            if code == _PENDING and item is not None:
+                ids[n] = item.id  # one copy of the id string, the Item's
+                decoded[item.id] = item
+        return cls(shard, sig, ids, bytes(codes), cols, offsets, decoded)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.row(key) is not None
+
+    def row(self, key: str) -> int | None:
+        n = bisect.bisect_left(self.ids, key)
+        return n if n < len(self.ids) and self.ids[n] == key else None
+
+    def known(self, key: str) -> tuple[int, Sequence[int], Item | None] | None:
+        """What :meth:`indexed` needs of an item this view holds unchanged."""
+        row = self.row(key)
+        if row is None:
+            return None
+        code, item = self.codes[row], self.decoded.get(key)
+        if code == _PENDING and item is None:
+            return None
+        return code, self.cols[row * _WIDTH : (row + 1) * _WIDTH], item
+
+    def count(self, status: str) -> int:
+        return self.codes.count(_CODES[status])
+
+    def rows(self, status: Status | None) -> list[int]:
+        if status is None:
+            return list(range(len(self.ids)))
+        code = _CODES[status]
+        return [n for n, c in enumerate(self.codes) if c == code]
+
+    def col(self, row: int, column: int) -> int:
+        return self.cols[row * _WIDTH + column]
+
+    def items(self, status: Status | None) -> list[Item]:
+        if self.spans is None or status == "pending":
+            return [i for i in self.decoded.values() if status is None or i.status == status]
+        return list(self.fetch(self.rows(status)).values())
+
+    def get(self, key: str) -> Item | None:
+        item = self.decoded.get(key)
+        if item is not None or self.spans is None:
+            return item
+        row = self.row(key)
+        return None if row is None else self.fetch([row]).get(key)
+
+    def fetch(self, rows: Iterable[int]) -> dict[str, Item]:
+        """The items of *rows* by id, in that order, decoded from the file (one read for
+        all); an item the file no longer holds (another process changed it since) is left
+        out, one it holds in another state comes as it is now."""
+        out: dict[str, Item | None] = {}
+        missing = []
+        for row in rows:
+            key = self.ids[row]
+            item = out[key] = self.decoded.get(key)
+            if item is None:
+                missing.append(row)
+        if missing:
+            assert self.spans is not None
+            shard, spans = self.shard, self.spans
+            text = shard.text_if(self.sig)
+            for row in missing:
+                key = self.ids[row]
+                if text is None:
+                    out[key] = shard.get_item(key)
+                else:
+                    doc = json.loads(text[spans[2 * row] : spans[2 * row + 1]])
+                    out[key] = shard.decode_item(key, doc)
+        return {key: item for key, item in out.items() if item is not None}
 
 
 _Validator = Callable[[str, Any], None]
@@ -302,7 +465,7 @@ class _Partition:
         try:
             if not raw:
                 raise ValueError("the file is empty")
-            data = json.loads(raw)
+            data, spans = self._parse(raw)
             if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
                 raise ValueError("not a TinyDB file: expected an object of tables")
             if self.exclusive and set(data) - {self.name}:
@@ -314,7 +477,15 @@ class _Partition:
         except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             log.error("store file does not load path=%s reason=%s", self.path, e)
             return _Snapshot(sig, None, StoreCorrupt(self.path, str(e)))
-        return _Snapshot(sig, data, None)
+        return _Snapshot(sig, data, None, None, spans)
+
+    def _parse(self, raw: bytes) -> tuple[Any, dict[str, tuple[int, int]] | None]:
+        """The file's JSON, and (item shards) where each document is in its text."""
+        return json.loads(raw), None
+
+    def serialize(self) -> str:
+        """The text the commit writes for ``staged``."""
+        return json.dumps(self.staged, ensure_ascii=False, separators=(",", ":"))
 
     # writing (inside a transaction) ------------------------------------------------------------
 
@@ -361,18 +532,61 @@ class _Partition:
 
 
 class _Shard(_Partition):
-    """One items file.  Once every item in it is decoded, the decoded Items are its cache
-    and the parsed JSON is dropped: keeping both would cost about 2.5 times as much memory.
+    """One items file.  Once its items are decoded, its cache is their index (see
+    :class:`_ItemView`: every item's status and dates, the pending Items) and the parsed
+    JSON is dropped: keeping the JSON or every decoded Item cost several times as much.
 
     Until then (a command that approves one item) only the JSON is kept.
     """
 
-    exclusive = True  # the cache keeps Items only, so nothing else would be written back
+    exclusive = True  # the cache keeps the index only, so nothing else would be written back
 
     def __init__(self, store: TinyDBStore, path: Path) -> None:
         super().__init__(store, path, "items", check_item_doc)
         self.added: dict[str, Item] = {}  # the Items behind the overlay's documents
         self.merged_view: _ItemView | None = None
+        self.written_spans: dict[str, tuple[int, int]] | None = None  # of the last serialize
+
+    def _parse(self, raw: bytes) -> tuple[Any, dict[str, tuple[int, int]] | None]:
+        try:
+            scanned = _scan_items(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            scanned = None
+        if scanned is None:  # not this module's layout, or not JSON: json says what is wrong
+            return json.loads(raw), None
+        docs, spans = scanned
+        return {"items": docs}, spans
+
+    def serialize(self) -> str:
+        """``json.dumps`` of the staged file, character for character, noting where each
+        item is in it (so that the index made after the commit can read items back)."""
+        staged = self.staged
+        self.written_spans = None
+        if staged is None or set(staged) != {"items"}:
+            return super().serialize()
+        parts = ['{"items":{']
+        at = len(parts[0])
+        spans: dict[str, tuple[int, int]] = {}
+        for n, (key, doc) in enumerate(staged["items"].items()):
+            head = ("," if n else "") + json.dumps(key, ensure_ascii=False) + ":"
+            body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+            spans[key] = (at + len(head), at + len(head) + len(body))
+            parts += (head, body)
+            at += len(head) + len(body)
+        parts.append("}}")
+        self.written_spans = spans
+        return "".join(parts)
+
+    def text_if(self, sig: _Sig | None) -> str | None:
+        """The file's text if it is still the one with signature *sig*, else None."""
+        try:
+            with open(self.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                if (st.st_ino, st.st_mtime_ns, st.st_size) != sig:
+                    return None
+                return f.read().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
 
     def committed_view(self) -> _ItemView:
         snap = self.snapshot()
@@ -381,10 +595,13 @@ class _Shard(_Partition):
         assert snap.tables is not None
         raw = snap.tables.get("items", {})
         try:
-            decoded = (self.decode_item(key, doc) for key, doc in raw.items())
-            # Keyed by the item's own id string (decode_item checks it is the key): one copy
-            # of it per item, not two.
-            view = _item_view({item.id: item for item in decoded})
+            if snap.spans is not None:
+                view = _ItemView.indexed(self, snap.sig, raw, snap.spans)
+            else:
+                decoded = (self.decode_item(key, doc) for key, doc in raw.items())
+                # Keyed by the item's own id string (decode_item checks it is the key): one
+                # copy of it per item, not two.
+                view = _ItemView.of_items(self, snap.sig, {item.id: item for item in decoded})
         except StoreCorrupt as e:
             # An item that does not decode makes the whole shard damaged: remember it, so
             # listings skip the shard cheaply instead of decoding it again on every read.
@@ -401,7 +618,8 @@ class _Shard(_Partition):
         if self.overlay is None or not self.store._owns_transaction():
             return self.committed_view()
         if self.merged_view is None:
-            self.merged_view = _item_view({**self.committed_view().items, **self.added})
+            committed = {item.id: item for item in self.committed_view().items(None)}
+            self.merged_view = _ItemView.of_items(self, None, {**committed, **self.added})
         return self.merged_view
 
     def get_item(self, key: str) -> Item | None:
@@ -409,18 +627,18 @@ class _Shard(_Partition):
             return self.added[key]
         snap = self.snapshot()
         if snap.view is not None:
-            return snap.view.items.get(key)
+            return snap.view.get(key)
         assert snap.tables is not None
         doc = snap.tables.get("items", {}).get(key)
         return None if doc is None else self.decode_item(key, doc)
 
-    def committed_keys(self) -> Mapping[str, Any]:
-        """The committed items by id, decoded or not (for counting: never decodes)."""
+    def committed_keys(self) -> Collection[str]:
+        """The committed items' ids, decoded or not (for counting: never decodes)."""
         snap = self.snapshot()
         if snap.view is not None:
-            return snap.view.items
+            return snap.view
         assert snap.tables is not None
-        return cast("Mapping[str, Any]", snap.tables.get("items", {}))
+        return cast("Collection[str]", snap.tables.get("items", {}))
 
     def count_after(self) -> int:
         """How many items the file will hold once this transaction's overlay is applied."""
@@ -442,14 +660,43 @@ class _Shard(_Partition):
         snap = self.snapshot()
         if snap.tables is not None:
             return snap.tables
-        assert snap.view is not None
-        return {"items": {key: ITEM.encode(item) for key, item in snap.view.items.items()}}
+        view = snap.view
+        assert view is not None
+        if view.spans is None:
+            return {"items": {key: ITEM.encode(item) for key, item in view.decoded.items()}}
+        text = self.text_if(view.sig)
+        if text is None:  # replaced since the look above: read it again
+            snap = self.snap = self._load()
+            if snap.error is not None:
+                raise snap.error
+            assert snap.tables is not None
+            return snap.tables
+        return cast(_Tables, json.loads(text))
 
     def settle(self, snap: _Snapshot | None) -> None:
-        old, added = self.snap, self.added
-        if snap is not None and snap is not old and old is not None and old.view is not None:
-            # Keep the decoded cache across our own commit instead of decoding it again.
-            snap = _Snapshot(snap.sig, None, None, _item_view({**old.view.items, **added}))
+        old, added, changed = self.snap, self.added, self.overlay or {}
+        if (
+            snap is not None
+            and snap is not old
+            and snap.tables is not None
+            and snap.spans is not None
+            and old is not None
+            and old.view is not None
+        ):
+            # Keep the index across our own commit: only what it changed is decoded again.
+            view = old.view
+
+            def known(key: str) -> tuple[int, Sequence[int], Item | None] | None:
+                if key in added:
+                    item = added[key]
+                    return _CODES[item.status], _columns(item), item
+                return None if key in changed else view.known(key)
+
+            try:
+                index = _ItemView.indexed(self, snap.sig, snap.tables["items"], snap.spans, known)
+                snap = _Snapshot(snap.sig, None, None, index)
+            except StoreCorrupt:
+                pass  # the next read finds it
         super().settle(snap)
         self.added = {}
         self.merged_view = None
@@ -462,6 +709,60 @@ class _Shard(_Partition):
         if item.id != key:
             raise StoreCorrupt(self.path, f"item {key} has the id {item.id!r}")
         return item
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+_ITEMS_HEAD = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"items"[ \t\n\r]*:[ \t\n\r]*\{[ \t\n\r]*')
+_DECODER = json.JSONDecoder()
+
+
+def _scan_items(text: str) -> tuple[dict[str, Any], dict[str, tuple[int, int]]] | None:
+    """The documents of an items file (``{"items": {id: doc, ...}}``, any JSON whitespace)
+    with where each is in *text*: what ``json.loads`` makes of it, at the same speed (each
+    document is parsed by json's own scanner).  None for anything else, which the caller
+    leaves to ``json.loads`` (an empty or damaged file, other tables)."""
+    head = _ITEMS_HEAD.match(text)
+    if head is None:
+        return None
+    decode = _DECODER.raw_decode
+    docs: dict[str, Any] = {}
+    spans: dict[str, tuple[int, int]] = {}
+    at = head.end()
+    try:
+        if text.startswith("}", at):
+            at += 1
+        else:
+            while True:
+                if not text.startswith('"', at):
+                    return None
+                key, at = decode(text, at)
+                at = _skip(text, at)
+                if not text.startswith(":", at):
+                    return None
+                start = _skip(text, at + 1)
+                doc, at = decode(text, start)
+                docs[key] = doc
+                spans[key] = (start, at)
+                at = _skip(text, at)
+                if text.startswith(",", at):
+                    at = _skip(text, at + 1)
+                    continue
+                if text.startswith("}", at):
+                    at += 1
+                    break
+                return None
+    except ValueError:
+        return None
+    at = _skip(text, at)
+    if not text.startswith("}", at) or _skip(text, at + 1) != len(text):
+        return None
+    return docs, spans
+
+
+def _skip(text: str, at: int) -> int:
+    """Past the JSON whitespace at *at*."""
+    found = _WS.match(text, at)
+    return found.end() if found else at
 
 
 def _stat_sig(path: Path) -> _Sig | None:
@@ -737,7 +1038,7 @@ class TinyDBStore:
                 part.apply()
                 if part.staged is None:  # e.g. deleting what was not there
                     continue
-                data = json.dumps(part.staged, ensure_ascii=False, separators=(",", ":"))
+                data = part.serialize()
                 written.append((part, *self._write_temp(part.path, data.encode())))
             if len(written) > 1:
                 self._write_journal([(tmp, part.path) for part, tmp, _ in written])
@@ -766,7 +1067,11 @@ class TinyDBStore:
         sigs = {id(part): sig for part, _, sig in written}
         for part in dirty:
             staged = part.staged
-            part.settle(part.snap if staged is None else _Snapshot(sigs[id(part)], staged, None))
+            if staged is None:
+                part.settle(part.snap)
+            else:
+                spans = part.written_spans if isinstance(part, _Shard) else None
+                part.settle(_Snapshot(sigs[id(part)], staged, None, None, spans))
 
     def _write_temp(self, path: Path, data: bytes) -> tuple[Path, _Sig]:
         """Write *data* beside *path*, durable but not yet in place."""
@@ -880,56 +1185,85 @@ class TinyDBStore:
         """Every readable item, or those with *status*, in no particular order.
 
         A damaged shard is left out (logged once, listed by :meth:`damage`): the queue, the
-        published list and the digest go on with the other 255 shards' items.
+        published list and the digest go on with the other 255 shards' items.  Pending items
+        come from memory; others are decoded from the files each time (see _ItemView).
         """
         out: list[Item] = []
         for view in self._views():
-            if status is None:
-                for group in view.by_status.values():
-                    out += group
-            else:
-                out += view.by_status[status]
+            out += view.items(status)
         return out
 
+    def iter_items(self, status: Status | None = None) -> Iterator[Item]:
+        """:meth:`items`, one shard at a time: a reader of every decision (the learned
+        ranking's job) holds one shard's Items at once, not 100,000."""
+        for view in self._views():
+            yield from view.items(status)
+
     def items_seen_since(self, since: datetime) -> list[Item]:
-        return [i for i in self.items() if i.first_seen >= since]
+        floor = _us(since)
+        out: list[Item] = []
+        for view in self._views():
+            out += view.fetch(r for r in range(len(view)) if view.col(r, _SEEN) >= floor).values()
+        return out
 
     def item_changes(self, token: object | None) -> tuple[list[Item] | None, object]:
-        """Not tracked: listing every item is cheap here (decoded and cached per shard)."""
+        """Not tracked: the index finds the items of a period without decoding the rest."""
         return None, self.version()
 
     def items_reviewed_since(self, status: Status, since: datetime) -> Iterator[Item]:
-        found = [i for i in self.items(status) if (i.reviewed_at or i.first_seen) > since]
-        found.sort(key=lambda i: (i.published, i.reviewed_at or _EPOCH, i.id), reverse=True)
-        return iter(found)
+        floor = _us(since)
+        found = [
+            (view.col(r, _PUBLISHED), view.col(r, _REVIEWED), view.ids[r], view, r)
+            for view in self._views()
+            for r in view.rows(status)
+            if view.col(r, _SINCE) > floor
+        ]
+        found.sort(key=lambda f: f[:3], reverse=True)
+        return self._decoded_in_order((view, r) for *_, view, r in found)
+
+    def _decoded_in_order(self, rows: Iterable[tuple[_ItemView, int]]) -> Iterator[Item]:
+        """The items of *rows*, in that order, decoded a batch at a time (each shard's file
+        read once a batch) as the caller goes on: the public outputs stop at their length."""
+        batch = 16
+        it = iter(rows)
+        while chunk := list(itertools.islice(it, batch)):
+            by_view: dict[int, tuple[_ItemView, list[int]]] = {}
+            for view, r in chunk:
+                by_view.setdefault(id(view), (view, []))[1].append(r)
+            got: dict[str, Item] = {}
+            for view, wanted in by_view.values():
+                got.update(view.fetch(wanted))
+            for view, r in chunk:
+                item = got.get(view.ids[r])
+                if item is not None:
+                    yield item
+            batch = min(batch * 2, 1024)
 
     def items_page(self, status: Status, start: int, size: int) -> list[Item]:
-        found = sorted(
-            self.items(status),
-            key=lambda i: (-(i.reviewed_at or i.updated_at or i.first_seen).timestamp(), i.id),
+        start, size = max(start, 0), max(size, 0)
+        keys = (
+            (-view.col(r, _PAGE), view.ids[r], view, r)
+            for view in self._views()
+            for r in view.rows(status)
         )
-        return found[max(start, 0) : max(start, 0) + max(size, 0)]
+        chosen = heapq.nsmallest(start + size, keys, key=lambda k: k[:2])[start:]
+        return list(self._decoded_in_order((view, r) for *_, view, r in chosen))
 
     def last_reviewed(self, status: Status, until: datetime) -> datetime | None:
-        times = (i.reviewed_at or i.first_seen for i in self.items(status))
-        return max((t for t in times if t <= until), default=None)
+        ceiling = _us(until)
+        found = (view.col(r, _SINCE) for view in self._views() for r in view.rows(status))
+        return _moment(max((t for t in found if t <= ceiling), default=None))
 
     def last_approved_change(self) -> datetime | None:
-        return max(
-            (
-                i.updated_at or i.reviewed_at or i.first_seen
-                for i in self.items()
-                if i.status == "approved" or any(e.action == "approved" for e in i.history)
-            ),
-            default=None,
-        )
+        found = (view.col(r, _CHANGE) for view in self._views() for r in range(len(view)))
+        return _moment(max((t for t in found if t != _NEVER), default=None))
 
     def counts(self) -> dict[str, int]:
         """Number of readable items by status; every status is present, with 0 when none."""
         counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
         for view in self._views():
-            for status, group in view.by_status.items():
-                counts[status] += len(group)
+            for status in STATUSES:
+                counts[status] += view.count(status)
         return counts
 
     def _views(self) -> Iterator[_ItemView]:
