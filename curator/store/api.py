@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from curator.types import DigestRecord, Item, NearMiss, SeenEntry, SourceState, Status, User
 
@@ -36,8 +36,17 @@ __all__ = [
     "NEAR_MISS_DAYS",
     "TABLES",
     "TITLE_INDEX_DAYS",
+    "Decisions",
     "Store",
 ]
+
+
+class Decisions(NamedTuple):
+    """The editors' decisions as :meth:`Store.decisions` tells them."""
+
+    labels: list[tuple[str, int]]  # (item id, 1 approved or 0 rejected), in id order
+    latest: datetime | None  # the latest ``reviewed_at`` of any item (those left out aside)
+
 
 #: How long the same-title index remembers a title.  Dedupe looks back 14 days; one more day
 #: keeps a look-up made with a slightly earlier clock from missing.
@@ -128,6 +137,13 @@ class Store(Protocol):
     def last_approved_change(self) -> datetime | None:
         """The latest change (``updated_at``, else ``reviewed_at``, else ``first_seen``) of
         the items approved now or ever (an approval in their history); None when none."""
+        ...
+
+    def decisions(self, but: str) -> Decisions:
+        """Every approved and rejected item's id and label, and the latest ``reviewed_at``
+        of any item, leaving out the items *but* rejected (the learned ranking's own
+        automatic rejections): what tells the ranking's job whether to train again, without
+        decoding a single item."""
         ...
 
     # metadata look-ups

@@ -434,6 +434,22 @@ class PostgresStore:
         items = [self._item(key, doc) for key, doc, _ in rows]
         return items, max((int(seq) for _, _, seq in rows), default=token)
 
+    def decisions(self, but: str) -> api.Decisions:
+        """Two index-only questions of the item columns and the reviewer in the document
+        (no item decoded); sorted here, so that the order is Python's whatever the
+        database's collation."""
+        mine = "(status = 'rejected' AND doc->>'reviewed_by' IS NOT DISTINCT FROM %s)"
+        rows = self._rows(
+            f"SELECT id, status FROM items WHERE status IN ('approved', 'rejected') AND NOT {mine}",
+            (but,),
+        )
+        labels = sorted((str(key), int(status == "approved")) for key, status in rows)
+        row = self._one(
+            f"SELECT max(reviewed_at) FROM items WHERE reviewed_at IS NOT NULL AND NOT {mine}",
+            (but,),
+        )
+        return api.Decisions(labels, None if row is None or row[0] is None else dt_in(row[0]))
+
     def counts(self) -> dict[str, int]:
         """Kept by triggers in the writing transactions (migration 3): no scan."""
         counts: dict[str, int] = dict.fromkeys(STATUSES, 0)

@@ -74,6 +74,7 @@ import re
 import secrets
 import shutil
 import stat
+import sys
 import threading
 import time
 from array import array
@@ -229,6 +230,20 @@ def _columns(item: Item) -> tuple[int, int, int, int, int, int]:
     )
 
 
+#: One item's row as :meth:`_ItemView.indexed` takes it: status code, columns, reviewer,
+#: and the Item itself when at hand (kept when pending).
+_Known = tuple[int, Sequence[int], str | None, Item | None]
+
+
+def _by(item: Item) -> str | None:
+    """The reviewer's name, one string per name whatever the number of items."""
+    return None if item.reviewed_by is None else sys.intern(item.reviewed_by)
+
+
+def _known(item: Item) -> _Known:
+    return _CODES[item.status], _columns(item), _by(item), item
+
+
 class _ItemView:
     """One shard's items as a reader keeps them: a compact index of every item (its id,
     status and the dates the listings sort on, in arrays, about 120 bytes an item) and the
@@ -240,7 +255,7 @@ class _ItemView:
     view of its writes) every item is in ``decoded``, as before.  Immutable once made.
     """
 
-    __slots__ = ("codes", "cols", "decoded", "ids", "shard", "sig", "spans")
+    __slots__ = ("by", "codes", "cols", "decoded", "ids", "shard", "sig", "spans")
 
     def __init__(
         self,
@@ -249,11 +264,12 @@ class _ItemView:
         ids: list[str],
         codes: bytes,
         cols: array[int],
+        by: list[str | None],
         spans: array[int] | None,
         decoded: dict[str, Item],
     ) -> None:
         self.shard, self.sig, self.ids, self.codes = shard, sig, ids, codes
-        self.cols, self.spans, self.decoded = cols, spans, decoded
+        self.cols, self.by, self.spans, self.decoded = cols, by, spans, decoded
 
     @classmethod
     def of_items(cls, shard: _Shard, sig: _Sig | None, items: dict[str, Item]) -> _ItemView:
@@ -263,7 +279,8 @@ class _ItemView:
         for key in ids:
             cols.extend(_columns(items[key]))
         codes = bytes(_CODES[items[key].status] for key in ids)
-        return cls(shard, sig, ids, codes, cols, None, items)
+        by = [_by(items[key]) for key in ids]
+        return cls(shard, sig, ids, codes, cols, by, None, items)
 
     @classmethod
     def indexed(
@@ -272,30 +289,28 @@ class _ItemView:
         sig: _Sig | None,
         docs: Mapping[str, Any],
         spans: Mapping[str, tuple[int, int]],
-        known: Callable[[str], tuple[int, Sequence[int], Item | None] | None] | None = None,
+        known: Callable[[str], _Known | None] | None = None,
     ) -> _ItemView:
         """The index of *docs* (the file's parsed items, at *spans* in its text), decoding
-        each item unless *known* gives its status code, columns and (pending) Item."""
+        each item unless *known* gives its row (see _Known)."""
         ids = sorted(docs)
         codes = bytearray(len(ids))
         cols, offsets = array("q"), array("q")
+        by: list[str | None] = []
         decoded: dict[str, Item] = {}
         for n, key in enumerate(ids):
             found = known(key) if known is not None else None
-            row: Sequence[int]
-            item: Item | None
             if found is None:
-                item = shard.decode_item(key, docs[key])
-                code, row = _CODES[item.status], _columns(item)
-            else:
-                code, row, item = found
+                found = _known(shard.decode_item(key, docs[key]))
+            code, row, reviewer, item = found
             codes[n] = code
             cols.extend(row)
+            by.append(reviewer)
             offsets.extend(spans[key])
             if code == _PENDING and item is not None:
                 ids[n] = item.id  # one copy of the id string, the Item's
                 decoded[item.id] = item
-        return cls(shard, sig, ids, bytes(codes), cols, offsets, decoded)
+        return cls(shard, sig, ids, bytes(codes), cols, by, offsets, decoded)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -310,7 +325,7 @@ class _ItemView:
         n = bisect.bisect_left(self.ids, key)
         return n if n < len(self.ids) and self.ids[n] == key else None
 
-    def known(self, key: str) -> tuple[int, Sequence[int], Item | None] | None:
+    def known(self, key: str) -> _Known | None:
         """What :meth:`indexed` needs of an item this view holds unchanged."""
         row = self.row(key)
         if row is None:
@@ -318,7 +333,7 @@ class _ItemView:
         code, item = self.codes[row], self.decoded.get(key)
         if code == _PENDING and item is None:
             return None
-        return code, self.cols[row * _WIDTH : (row + 1) * _WIDTH], item
+        return code, self.cols[row * _WIDTH : (row + 1) * _WIDTH], self.by[row], item
 
     def count(self, status: str) -> int:
         return self.codes.count(_CODES[status])
@@ -686,10 +701,9 @@ class _Shard(_Partition):
             # Keep the index across our own commit: only what it changed is decoded again.
             view = old.view
 
-            def known(key: str) -> tuple[int, Sequence[int], Item | None] | None:
+            def known(key: str) -> _Known | None:
                 if key in added:
-                    item = added[key]
-                    return _CODES[item.status], _columns(item), item
+                    return _known(added[key])
                 return None if key in changed else view.known(key)
 
             try:
@@ -1257,6 +1271,20 @@ class TinyDBStore:
     def last_approved_change(self) -> datetime | None:
         found = (view.col(r, _CHANGE) for view in self._views() for r in range(len(view)))
         return _moment(max((t for t in found if t != _NEVER), default=None))
+
+    def decisions(self, but: str) -> api.Decisions:
+        approved, rejected = _CODES["approved"], _CODES["rejected"]
+        labels: list[tuple[str, int]] = []
+        latest = 0
+        for view in self._views():
+            for r, code in enumerate(view.codes):
+                if code == rejected and view.by[r] == but:
+                    continue
+                if code in (approved, rejected):
+                    labels.append((view.ids[r], int(code == approved)))
+                latest = max(latest, view.col(r, _REVIEWED))
+        labels.sort()
+        return api.Decisions(labels, _moment(latest) if latest else None)
 
     def counts(self) -> dict[str, int]:
         """Number of readable items by status; every status is present, with 0 when none."""
