@@ -1057,6 +1057,32 @@ def test_last_reviewed_and_last_approved_change(store: Store) -> None:
     assert store.last_approved_change() == T0 + timedelta(days=8)
 
 
+def test_decisions_are_labels_by_id_and_the_latest_review(store: Store) -> None:
+    """What the learned ranking's job checks before it reads any item's text: each approved
+    and rejected item's label in id order and the latest review, the given reviewer's
+    rejections (the model's own) left out."""
+    assert store.decisions("model") == ([], None)
+    day = timedelta(days=1)
+    put(
+        store,
+        make_item(1),  # pending, never reviewed
+        make_item(2, status="approved", reviewed_at=T0 + day, reviewed_by="ed"),
+        make_item(3, status="rejected", reviewed_at=T0 + 2 * day, reviewed_by="ed"),
+        make_item(4, status="rejected", reviewed_at=T0 + 9 * day, reviewed_by="model"),
+        make_item(5, status="approved", reviewed_at=T0 + 3 * day, reviewed_by="model"),
+        make_item(6, reviewed_at=T0 + 4 * day, reviewed_by="ed"),  # reopened: no label
+        make_item(7, status="approved"),  # approved by a poll's rule: never reviewed
+    )
+    found = store.decisions("model")
+    wanted = sorted([(item_id(2), 1), (item_id(3), 0), (item_id(5), 1), (item_id(7), 1)])
+    assert found.labels == wanted
+    assert found.latest == T0 + 4 * day and found.latest.tzinfo is not None
+    assert store.decisions("ed").labels == sorted(
+        [(item_id(2), 1), (item_id(4), 0), (item_id(5), 1), (item_id(7), 1)]
+    )
+    assert store.decisions("ed").latest == T0 + 9 * day
+
+
 def test_the_queue_follows_every_commit_and_never_an_undone_write(
     store_location: str, store_at: Callable[..., Store]
 ) -> None:
