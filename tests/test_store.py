@@ -1169,6 +1169,42 @@ def test_items_for_is_select_over_every_item(store: Store) -> None:
     assert publish.items_for(store, settings[0], nows[3]).items == ()
 
 
+def test_standing_of_reads_the_ranks_as_standing_reads_every_item(store: Store) -> None:
+    """The Approved list's notes (why an approved item is not published) come from the
+    store's ranks and the few items that fill the outputs; they must say what
+    :func:`curator.publish.standing` over every approved item says."""
+    from curator import publish
+    from curator.config import Publish
+
+    day = timedelta(days=1)
+    items = [
+        make_item(
+            n,
+            status="approved",
+            reviewed_at=None if n % 9 == 4 else T0 + (n % 30) * day,
+            first_seen=T0 + (n % 17) * day,
+            published=T0 + ((n * 7) % 40) * day,
+            category=("news", "research", "guidance")[n % 3] if n % 5 else "news",
+            url="ftp://example.org/x" if n % 8 == 3 else f"https://example.org/{n}",
+        )
+        for n in range(60)
+    ]
+    put(store, *items, make_item(70, status="rejected", reviewed_at=T0 + 29 * day))
+    assert sorted(store.approved_ranks(T0 + 10 * day)) == sorted(
+        (i.published, i.reviewed_at or publish.EPOCH, i.id, i.category)
+        for i in items
+        if (i.reviewed_at or i.first_seen) > T0 + 10 * day
+    )
+    for p in (Publish(limit=4, max_age=15 * 86400.0), Publish(limit=50, max_age=400 * 86400.0)):
+        for now in (T0 + 20 * day, T0 + 45 * day, T0 + 900 * day):
+            fast = publish.standing_of(store, p, now)
+            assert fast == publish.standing(store.items("approved"), p, now), (p, now)
+    # Not vacuous: a full list, each category's floor, and an item left out for its link.
+    full = publish.standing_of(store, Publish(limit=4, max_age=15 * 86400.0), T0 + 20 * day)
+    assert len(full.shown) == 4 and set(full.category_floor) == {"news", "research", "guidance"}
+    assert any("http" in full.why_not(i) for i in items if i.url.startswith("ftp"))
+
+
 def test_items_seen_since(store: Store) -> None:
     put(store, *(make_item(n) for n in range(10)))  # first seen T0 + n minutes
     put(store, make_item(3, status="rejected", reviewed_at=T0 + timedelta(days=9)))

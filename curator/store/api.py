@@ -139,6 +139,13 @@ class Store(Protocol):
         the items approved now or ever (an approval in their history); None when none."""
         ...
 
+    def approved_ranks(self, since: datetime) -> list[tuple[datetime, datetime, str, str]]:
+        """``(published, reviewed_at or 1970-01-01, id, category)`` of each approved item
+        approved (``reviewed_at``, else ``first_seen``) later than *since*, in no order:
+        where the approved items stand in the outputs (:func:`curator.publish.standing_of`,
+        the Approved list's notes) without decoding tens of thousands of them."""
+        ...
+
     def decisions(self, but: str) -> Decisions:
         """Every approved and rejected item's id and label, and the latest ``reviewed_at``
         of any item, leaving out the items *but* rejected (the learned ranking's own

@@ -30,7 +30,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -75,6 +75,8 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore", "migrate", "redact"]
 
 log = logging.getLogger("curator.store")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the rank of an item never reviewed
 
 T = TypeVar("T")
 
@@ -433,6 +435,17 @@ class PostgresStore:
         rows = self._rows("SELECT id, doc, seq FROM items WHERE seq > %s ORDER BY seq", (token,))
         items = [self._item(key, doc) for key, doc, _ in rows]
         return items, max((int(seq) for _, _, seq in rows), default=token)
+
+    def approved_ranks(self, since: datetime) -> list[tuple[datetime, datetime, str, str]]:
+        rows = self._rows(
+            "SELECT doc->>'published', reviewed_at, id, doc->>'category' FROM items"
+            " WHERE status = 'approved' AND review_time > %s",
+            (dt_out(since),),
+        )
+        return [
+            (dt_in(published), dt_in(reviewed) if reviewed else _EPOCH, str(key), str(category))
+            for published, reviewed, key, category in rows
+        ]
 
     def decisions(self, but: str) -> api.Decisions:
         """Two index-only questions of the item columns and the reviewer in the document

@@ -231,8 +231,8 @@ def _columns(item: Item) -> tuple[int, int, int, int, int, int]:
 
 
 #: One item's row as :meth:`_ItemView.indexed` takes it: status code, columns, reviewer,
-#: and the Item itself when at hand (kept when pending).
-_Known = tuple[int, Sequence[int], str | None, Item | None]
+#: category, and the Item itself when at hand (kept when pending).
+_Known = tuple[int, Sequence[int], str | None, str, Item | None]
 
 
 def _by(item: Item) -> str | None:
@@ -241,7 +241,7 @@ def _by(item: Item) -> str | None:
 
 
 def _known(item: Item) -> _Known:
-    return _CODES[item.status], _columns(item), _by(item), item
+    return _CODES[item.status], _columns(item), _by(item), sys.intern(item.category), item
 
 
 class _ItemView:
@@ -255,7 +255,7 @@ class _ItemView:
     view of its writes) every item is in ``decoded``, as before.  Immutable once made.
     """
 
-    __slots__ = ("by", "codes", "cols", "decoded", "ids", "shard", "sig", "spans")
+    __slots__ = ("by", "categories", "codes", "cols", "decoded", "ids", "shard", "sig", "spans")
 
     def __init__(
         self,
@@ -265,11 +265,13 @@ class _ItemView:
         codes: bytes,
         cols: array[int],
         by: list[str | None],
+        categories: list[str],
         spans: array[int] | None,
         decoded: dict[str, Item],
     ) -> None:
         self.shard, self.sig, self.ids, self.codes = shard, sig, ids, codes
-        self.cols, self.by, self.spans, self.decoded = cols, by, spans, decoded
+        self.cols, self.by, self.categories = cols, by, categories
+        self.spans, self.decoded = spans, decoded
 
     @classmethod
     def of_items(cls, shard: _Shard, sig: _Sig | None, items: dict[str, Item]) -> _ItemView:
@@ -280,7 +282,8 @@ class _ItemView:
             cols.extend(_columns(items[key]))
         codes = bytes(_CODES[items[key].status] for key in ids)
         by = [_by(items[key]) for key in ids]
-        return cls(shard, sig, ids, codes, cols, by, None, items)
+        categories = [sys.intern(items[key].category) for key in ids]
+        return cls(shard, sig, ids, codes, cols, by, categories, None, items)
 
     @classmethod
     def indexed(
@@ -297,20 +300,22 @@ class _ItemView:
         codes = bytearray(len(ids))
         cols, offsets = array("q"), array("q")
         by: list[str | None] = []
+        categories: list[str] = []
         decoded: dict[str, Item] = {}
         for n, key in enumerate(ids):
             found = known(key) if known is not None else None
             if found is None:
                 found = _known(shard.decode_item(key, docs[key]))
-            code, row, reviewer, item = found
+            code, row, reviewer, category, item = found
             codes[n] = code
             cols.extend(row)
             by.append(reviewer)
+            categories.append(category)
             offsets.extend(spans[key])
             if code == _PENDING and item is not None:
                 ids[n] = item.id  # one copy of the id string, the Item's
                 decoded[item.id] = item
-        return cls(shard, sig, ids, bytes(codes), cols, by, offsets, decoded)
+        return cls(shard, sig, ids, bytes(codes), cols, by, categories, offsets, decoded)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -333,7 +338,8 @@ class _ItemView:
         code, item = self.codes[row], self.decoded.get(key)
         if code == _PENDING and item is None:
             return None
-        return code, self.cols[row * _WIDTH : (row + 1) * _WIDTH], self.by[row], item
+        cols = self.cols[row * _WIDTH : (row + 1) * _WIDTH]
+        return code, cols, self.by[row], self.categories[row], item
 
     def count(self, status: str) -> int:
         return self.codes.count(_CODES[status])
@@ -1271,6 +1277,20 @@ class TinyDBStore:
     def last_approved_change(self) -> datetime | None:
         found = (view.col(r, _CHANGE) for view in self._views() for r in range(len(view)))
         return _moment(max((t for t in found if t != _NEVER), default=None))
+
+    def approved_ranks(self, since: datetime) -> list[tuple[datetime, datetime, str, str]]:
+        floor = _us(since)
+        return [
+            (
+                _EPOCH + view.col(r, _PUBLISHED) * _US,
+                _EPOCH + view.col(r, _REVIEWED) * _US,
+                view.ids[r],
+                view.categories[r],
+            )
+            for view in self._views()
+            for r in view.rows("approved")
+            if view.col(r, _SINCE) > floor
+        ]
 
     def decisions(self, but: str) -> api.Decisions:
         approved, rejected = _CODES["approved"], _CODES["rejected"]
