@@ -81,7 +81,9 @@ class Ranking:
 
 
 def decisions(store: Store) -> list[learn.Example]:
-    return learn.examples(store.items())
+    """Every decision as an example, the items read a part at a time (only the examples
+    are held, not 100,000 decoded items beside them)."""
+    return learn.examples(store.iter_items())
 
 
 def train_now(cur: Curator, *, validate: bool = True) -> learn.Trained:

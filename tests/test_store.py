@@ -1205,6 +1205,21 @@ def test_standing_of_reads_the_ranks_as_standing_reads_every_item(store: Store) 
     assert any("http" in full.why_not(i) for i in items if i.url.startswith("ftp"))
 
 
+def test_iter_items_is_items_and_may_leave_out_what_lacks_a_string(store: Store) -> None:
+    items = [
+        make_item(n, status=("pending", "approved", "rejected")[n % 3], title=f"Caméra {n}")
+        for n in range(12)
+    ]
+    put(store, *items)
+    key = lambda i: i.id  # noqa: E731
+    assert sorted(store.iter_items(), key=key) == sorted(store.items(), key=key)
+    for status in ("pending", "approved", "rejected"):
+        assert sorted(store.iter_items(status), key=key) == sorted(store.items(status), key=key)  # type: ignore[arg-type]
+        wanted = [i for i in store.items(status) if "caméra 4" in i.title.casefold()]  # type: ignore[arg-type]
+        found = list(store.iter_items(status, ["CAMÉRA 4"]))  # type: ignore[arg-type]
+        assert all(i in found for i in wanted)  # never fewer than contain it
+
+
 def test_items_seen_since(store: Store) -> None:
     put(store, *(make_item(n) for n in range(10)))  # first seen T0 + n minutes
     put(store, make_item(3, status="rejected", reviewed_at=T0 + timedelta(days=9)))

@@ -315,3 +315,30 @@ def test_times_compare_exactly_to_the_microsecond(tmp_path: Path) -> None:
     assert store.items_page("approved", 0, 2) == [b, a]
     assert list(store.items_reviewed_since("approved", at)) == [b]
     assert store.last_reviewed("approved", at) == at
+
+
+def test_iter_items_leaves_out_early_what_lacks_a_string_and_only_that(tmp_path: Path) -> None:
+    """The filtered Approved and Rejected lists: items whose JSON text lacks a word are
+    not decoded; whatever JSON escapes or a file's \\u escapes never hide one that has it."""
+    items = [
+        make_item(1, status="approved", title="Caméra à l'école"),
+        make_item(2, status="approved", title='A "quoted" word'),
+        make_item(3, status="approved", title="Nothing to see"),
+        make_item(4, status="approved", note="alpha\nomega"),
+    ]
+    store = TinyDBStore(tmp_path / "store")
+    put(store, *items)
+    store.counts()
+
+    def ids(*needles: str) -> list[str]:
+        return sorted(i.id for i in store.iter_items("approved", needles))
+
+    assert ids("CAMÉRA", "école") == [items[0].id]
+    assert ids('"quoted"') == sorted(i.id for i in items)  # escaped in JSON: not used
+    assert ids("quoted") == [items[1].id]
+    assert ids("omega") == [items[3].id]
+    assert ids("absent-word") == []
+    for path in (tmp_path / "store" / "items").glob("*.json"):  # \u escapes everywhere
+        path.write_text(json.dumps(json.loads(path.read_text()), ensure_ascii=True))
+    store = TinyDBStore(tmp_path / "store")
+    assert items[0].id in ids("caméra")

@@ -21,7 +21,7 @@ What the contract promises, whichever backend:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -99,6 +99,15 @@ class Store(Protocol):
     def put_item(self, item: Item) -> None: ...
     def items(self, status: Status | None = None) -> list[Item]: ...
     def counts(self) -> dict[str, int]: ...
+    def iter_items(
+        self, status: Status | None = None, containing: Sequence[str] = ()
+    ) -> Iterator[Item]:
+        """:meth:`items` for a reader that keeps few of them (a filtered list, the learned
+        ranking's examples): a backend may decode them a part at a time, and, given
+        *containing*, may leave out the items whose document lacks one of those strings
+        (compared casefolded); the caller still checks what it is given."""
+        ...
+
     def version(self) -> str: ...
     def items_seen_since(self, since: datetime) -> list[Item]:
         """The items first seen at or after *since* (the story index's window)."""

@@ -29,7 +29,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -421,6 +421,13 @@ class PostgresStore:
         else:
             rows = self._rows("SELECT id, doc FROM items WHERE status = %s", (status,))
         return [self._item(key, doc) for key, doc in rows]
+
+    def iter_items(
+        self, status: Status | None = None, containing: Sequence[str] = ()
+    ) -> Iterator[Item]:
+        """Every item of *status*: *containing* is not used to leave any out here (the
+        queue's are cached, the others' filters are the web lists', not yet queries)."""
+        yield from self.items(status)
 
     def items_seen_since(self, since: datetime) -> list[Item]:
         rows = self._rows("SELECT id, doc FROM items WHERE first_seen >= %s", (dt_out(since),))

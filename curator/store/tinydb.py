@@ -358,6 +358,27 @@ class _ItemView:
             return [i for i in self.decoded.values() if status is None or i.status == status]
         return list(self.fetch(self.rows(status)).values())
 
+    def containing(self, status: Status | None, needles: Sequence[str]) -> list[Item]:
+        """:meth:`items`, leaving out those whose document's text lacks one of *needles*
+        (casefolded, free of what JSON escapes: see TinyDBStore.iter_items) without
+        decoding them."""
+        if self.spans is None or status == "pending" or not needles:
+            return self.items(status)
+        text = self.shard.text_if(self.sig)
+        if text is None:  # replaced meanwhile: no prefilter
+            return self.items(status)
+        spans, rows = self.spans, []
+        for row in self.rows(status):
+            if self.ids[row] in self.decoded:
+                rows.append(row)
+                continue
+            doc = text[spans[2 * row] : spans[2 * row + 1]]
+            # A \u escape (a file written with ensure_ascii) could hide a needle: decode.
+            folded = doc.casefold()
+            if "\\u" in doc or all(n in folded for n in needles):
+                rows.append(row)
+        return list(self.fetch(rows, text).values())
+
     def get(self, key: str) -> Item | None:
         item = self.decoded.get(key)
         if item is not None or self.spans is None:
@@ -365,10 +386,11 @@ class _ItemView:
         row = self.row(key)
         return None if row is None else self.fetch([row]).get(key)
 
-    def fetch(self, rows: Iterable[int]) -> dict[str, Item]:
+    def fetch(self, rows: Iterable[int], text: str | None = None) -> dict[str, Item]:
         """The items of *rows* by id, in that order, decoded from the file (one read for
-        all); an item the file no longer holds (another process changed it since) is left
-        out, one it holds in another state comes as it is now."""
+        all, none when its *text* is given); an item the file no longer holds (another
+        process changed it since) is left out, one it holds in another state comes as it
+        is now."""
         out: dict[str, Item | None] = {}
         missing = []
         for row in rows:
@@ -379,7 +401,8 @@ class _ItemView:
         if missing:
             assert self.spans is not None
             shard, spans = self.shard, self.spans
-            text = shard.text_if(self.sig)
+            if text is None:
+                text = shard.text_if(self.sig)
             for row in missing:
                 key = self.ids[row]
                 if text is None:
@@ -732,6 +755,7 @@ class _Shard(_Partition):
 
 
 _WS = re.compile(r"[ \t\n\r]*")
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')  # what json.dumps escapes (ensure_ascii off)
 _ITEMS_HEAD = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"items"[ \t\n\r]*:[ \t\n\r]*\{[ \t\n\r]*')
 _DECODER = json.JSONDecoder()
 
@@ -1213,11 +1237,16 @@ class TinyDBStore:
             out += view.items(status)
         return out
 
-    def iter_items(self, status: Status | None = None) -> Iterator[Item]:
-        """:meth:`items`, one shard at a time: a reader of every decision (the learned
-        ranking's job) holds one shard's Items at once, not 100,000."""
+    def iter_items(
+        self, status: Status | None = None, containing: Sequence[str] = ()
+    ) -> Iterator[Item]:
+        """Pending items come from memory; the others are decoded a shard at a time, and
+        with *containing*, only those whose JSON text holds each string casefolded (an
+        item whose field holds a string holds it in its JSON text, escapes aside: a string
+        with a character JSON escapes is not used to leave items out)."""
+        needles = [n.casefold() for n in containing if n and not _JSON_ESCAPED.search(n)]
         for view in self._views():
-            yield from view.items(status)
+            yield from view.containing(status, needles)
 
     def items_seen_since(self, since: datetime) -> list[Item]:
         floor = _us(since)
