@@ -1317,3 +1317,7 @@ def test_items_page_in_the_lists_order(store: Store) -> None:
     assert pages[0][0].id == item_id(41)
     assert store.items_page("approved", 0, 10) == [items[-1]]
     assert store.items_page("pending", 0, 10) == []
+    # None: every item, in the All items list's order (newest article first, then id).
+    put(store, make_item(43), make_item(44, published=items[0].published))  # a tie: by id
+    every = sorted(store.items(), key=_sort_key("all"))
+    assert [i for s in range(0, 40, 7) for i in store.items_page(None, s, 7)] == every

@@ -132,10 +132,11 @@ class Store(Protocol):
         Lazy: a caller that stops early reads no further."""
         ...
 
-    def items_page(self, status: Status, start: int, size: int) -> list[Item]:
+    def items_page(self, status: Status | None, start: int, size: int) -> list[Item]:
         """At most *size* items of *status* from position *start* in the editor's lists'
         order: latest decision first (``reviewed_at``, else ``updated_at``, else
-        ``first_seen``), then by id."""
+        ``first_seen``), then by id.  None: every item, in the All items list's order
+        (newest ``published`` first, then by id)."""
         ...
 
     def last_reviewed(self, status: Status, until: datetime) -> datetime | None:

@@ -1288,10 +1288,11 @@ class TinyDBStore:
                     yield item
             batch = min(batch * 2, 1024)
 
-    def items_page(self, status: Status, start: int, size: int) -> list[Item]:
+    def items_page(self, status: Status | None, start: int, size: int) -> list[Item]:
         start, size = max(start, 0), max(size, 0)
+        column = _PUBLISHED if status is None else _PAGE
         keys = (
-            (-view.col(r, _PAGE), view.ids[r], view, r)
+            (-view.col(r, column), view.ids[r], view, r)
             for view in self._views()
             for r in view.rows(status)
         )

@@ -156,11 +156,11 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
         size = st.curator.config.web.page_size
 
         store = st.curator.store
-        # Decisions pile up (a million on a big database): unfiltered, the Approved and
-        # Rejected lists ask the store for their count and one page in _sort_key's order
-        # (Store.items_page) instead of reading every item of the status.
+        # Decisions pile up (a million on a big database): unfiltered, the Approved,
+        # Rejected and All items lists ask the store for their count and one page in
+        # _sort_key's order (Store.items_page) instead of reading every item of the status.
         filtered = bool(source or category or words or by_publisher)
-        paged = status in ("approved", "rejected") and not filtered
+        paged = status in ("approved", "rejected", "all") and not filtered
         wanted = None if status == "all" else status
         if paged:
             items = []
@@ -187,12 +187,16 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
             items = [r.item for r in rows]
         if filtered and status == "pending":
             items = [i for i in items if _matches(i, source, category, words, by_publisher)]
-        total = store.counts()[status] if paged else len(items)
+        if paged:
+            counts = store.counts()
+            total = sum(counts.values()) if status == "all" else counts[status]
+        else:
+            total = len(items)
         pages = max(1, math.ceil(total / size))
         page = min(page, pages)
         start = (page - 1) * size
         if paged:
-            shown = store.items_page(status, start, size)  # type: ignore[arg-type]
+            shown = store.items_page(wanted, start, size)  # type: ignore[arg-type]
         elif status == "pending":
             shown = items[start : start + size]
         elif start + size < total / 4:  # a page near the front: no need to sort everything
