@@ -325,6 +325,7 @@ def test_iter_items_leaves_out_early_what_lacks_a_string_and_only_that(tmp_path:
         make_item(2, status="approved", title='A "quoted" word'),
         make_item(3, status="approved", title="Nothing to see"),
         make_item(4, status="approved", note="alpha\nomega"),
+        make_item(5, status="approved", title="Die Straße"),  # folds longer: "strasse"
     ]
     store = TinyDBStore(tmp_path / "store")
     put(store, *items)
@@ -337,6 +338,7 @@ def test_iter_items_leaves_out_early_what_lacks_a_string_and_only_that(tmp_path:
     assert ids('"quoted"') == sorted(i.id for i in items)  # escaped in JSON: not used
     assert ids("quoted") == [items[1].id]
     assert ids("omega") == [items[3].id]
+    assert ids("strasse") == [items[4].id]
     assert ids("absent-word") == []
     for path in (tmp_path / "store" / "items").glob("*.json"):  # \u escapes everywhere
         path.write_text(json.dumps(json.loads(path.read_text()), ensure_ascii=True))

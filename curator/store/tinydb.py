@@ -368,14 +368,20 @@ class _ItemView:
         if text is None:  # replaced meanwhile: no prefilter
             return self.items(status)
         spans, rows = self.spans, []
+        # Folded once: where no character folds to two (as "ß" does), offsets still match.
+        folded = text.casefold()
+        aligned = len(folded) == len(text)
+        escaped = "\\u" in text  # a \u escape (a file written with ensure_ascii) may hide one
         for row in self.rows(status):
             if self.ids[row] in self.decoded:
                 rows.append(row)
                 continue
-            doc = text[spans[2 * row] : spans[2 * row + 1]]
-            # A \u escape (a file written with ensure_ascii) could hide a needle: decode.
-            folded = doc.casefold()
-            if "\\u" in doc or all(n in folded for n in needles):
+            start, end = spans[2 * row], spans[2 * row + 1]
+            if escaped and "\\u" in text[start:end]:
+                rows.append(row)
+                continue
+            doc = folded[start:end] if aligned else text[start:end].casefold()
+            if all(n in doc for n in needles):
                 rows.append(row)
         return list(self.fetch(rows, text).values())
 
