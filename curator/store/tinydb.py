@@ -40,13 +40,18 @@ Why it is built this way (design.md, "The store"):
   nanosecond mtime on its new file, so that signature changes even where file-system
   timestamps are coarse and a freed inode number is reused at once.
 * Reads go straight to that cache (TinyDB's query cache is never used, so another process's
-  writes are never hidden).  An item shard that has been read whole (the web queue) keeps
-  only its decoded Items; listing 100k cached items then costs milliseconds.  Those Items
-  are lean (:meth:`curator.store.codecs._DataclassCodec.decode_lean`: only the fields that
-  differ from their defaults, rule matches shared between items): about 1.0 KB an item
-  besides its text, against 2.4 KB for ordinary ones.  ``serve`` reads them all in the
-  background after it starts answering, and :meth:`TinyDBStore.damage` leaves the shards
-  that listing has not reached yet to it.
+  writes are never hidden).  An item shard that has been read whole keeps only its index
+  (:class:`_ItemView`: each item's id, status, reviewer, category, the dates the lists sort
+  on, and where its document is in the file, in arrays: about 120 bytes an item) and its
+  pending items decoded (the queue reads them all, every time).  The listings
+  (:meth:`TinyDBStore.items_page`, :meth:`~TinyDBStore.items_reviewed_since`, counts,
+  decisions...) work on the index and decode only the items they return, read back from
+  the file at their offsets; keeping every decoded Item cost ``serve`` twice its memory at
+  100,000 items.  Decoded Items are lean
+  (:meth:`curator.store.codecs._DataclassCodec.decode_lean`: only the fields that differ
+  from their defaults, rule matches shared between items).  ``serve`` indexes every shard
+  in the background after it starts answering, and :meth:`TinyDBStore.damage` leaves the
+  shards that listing has not reached yet to it.
 * Writes collect in a per-transaction buffer that reads of the same thread see; the
   outermost transaction applies it through TinyDB's table API and writes each changed file
   once when it exits normally, and drops it when it exits with an exception.
