@@ -42,7 +42,7 @@ Why it is built this way (design.md, "The store"):
 * Reads go straight to that cache (TinyDB's query cache is never used, so another process's
   writes are never hidden).  An item shard that has been read whole keeps only its index
   (:class:`_ItemView`: each item's id, status, reviewer, category, the dates the lists sort
-  on, and where its document is in the file, in arrays: about 120 bytes an item) and its
+  on, and where its document is in the file, in arrays: about 160 bytes an item) and its
   pending items decoded (the queue reads them all, every time).  The listings
   (:meth:`TinyDBStore.items_page`, :meth:`~TinyDBStore.items_reviewed_since`, counts,
   decisions...) work on the index and decode only the items they return, read back from
@@ -251,7 +251,7 @@ def _known(item: Item) -> _Known:
 
 class _ItemView:
     """One shard's items as a reader keeps them: a compact index of every item (its id,
-    status and the dates the listings sort on, in arrays, about 120 bytes an item) and the
+    status and the dates the listings sort on, in arrays, about 160 bytes an item) and the
     pending items decoded (the queue reads them all, every time).  An approved or rejected
     item is decoded only when asked for, from the file's text at its offsets (``spans``):
     keeping 100,000 decoded Items cost ``serve`` about 1.3 KB each.
