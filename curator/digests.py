@@ -145,7 +145,9 @@ def undigested(store: Store) -> list[Item]:
     Not bounded by the period: an approval whose clock read fell just before the last
     digest's end, but whose transaction committed after it, still goes out (in the next one).
     """
-    return [i for i in store.items("approved") if i.digest_id is None]
+    # In id order: the embedded store then reads each of its files once.
+    found = (store.get_item(item_id) for item_id in sorted(store.undigested()))
+    return [i for i in found if i is not None and i.status == "approved" and i.digest_id is None]
 
 
 def list_digests(store: Store, kind: str | None = None) -> list[DigestRecord]:

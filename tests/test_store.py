@@ -1220,6 +1220,21 @@ def test_iter_items_is_items_and_may_leave_out_what_lacks_a_string(store: Store)
         assert all(i in found for i in wanted)  # never fewer than contain it
 
 
+def test_undigested_are_the_approved_items_no_digest_carries(store: Store) -> None:
+    assert store.undigested() == []
+    put(
+        store,
+        make_item(1, status="approved"),
+        make_item(2, status="approved", digest_id="2025-03-01"),
+        make_item(3, status="rejected"),
+        make_item(4),
+        make_item(5, status="approved"),
+    )
+    assert sorted(store.undigested()) == sorted([item_id(1), item_id(5)])
+    put(store, make_item(5, status="approved", digest_id="2025-03-08"))
+    assert store.undigested() == [item_id(1)]
+
+
 def test_items_seen_since(store: Store) -> None:
     put(store, *(make_item(n) for n in range(10)))  # first seen T0 + n minutes
     put(store, make_item(3, status="rejected", reviewed_at=T0 + timedelta(days=9)))

@@ -39,7 +39,8 @@ def mixed(n: int) -> Item:
     if kind == 2:
         return replace(base, status="rejected", reviewed_at=T0 + (n % 5) * DAY, reviewed_by="model")
     if kind == 3:
-        return replace(base, status="approved", updated_at=T0 + (n % 7) * DAY)  # never reviewed
+        digest = "2025-03-01" if n % 4 == 1 else None  # some sent in a digest
+        return replace(base, status="approved", updated_at=T0 + (n % 7) * DAY, digest_id=digest)
     if kind == 4:
         return replace(
             base,
@@ -89,6 +90,9 @@ def expected(items: list[Item], store: TinyDBStore) -> None:
     assert found.labels == sorted((i.id, int(i.status == "approved")) for i in decided)
     reviewed = [i.reviewed_at for i in items if i.reviewed_at and i not in mine]
     assert found.latest == max(reviewed, default=None)
+    undigested = [i.id for i in items if i.status == "approved" and i.digest_id is None]
+    assert sorted(store.undigested()) == sorted(undigested)
+    assert any(i.digest_id for i in items) or len(items) < 10
     for item_key, item in by_id.items():
         assert store.get_item(item_key) == item
 

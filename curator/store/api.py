@@ -156,6 +156,12 @@ class Store(Protocol):
         the Approved list's notes) without decoding tens of thousands of them."""
         ...
 
+    def undigested(self) -> list[str]:
+        """The ids of the approved items no digest carries yet (``digest_id`` unset), in no
+        order: what the next digest sends, and the Digests page's count, without decoding
+        every approved item."""
+        ...
+
     def decisions(self, but: str) -> Decisions:
         """Every approved and rejected item's id and label, and the latest ``reviewed_at``
         of any item, leaving out the items *but* rejected (the learned ranking's own

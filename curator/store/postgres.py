@@ -454,6 +454,12 @@ class PostgresStore:
             for published, reviewed, key, category in rows
         ]
 
+    def undigested(self) -> list[str]:
+        rows = self._rows(
+            "SELECT id FROM items WHERE status = 'approved' AND doc->>'digest_id' IS NULL"
+        )
+        return [str(key) for (key,) in rows]
+
     def decisions(self, but: str) -> api.Decisions:
         """Two index-only questions of the item columns and the reviewer in the document
         (no item decoded); sorted here, so that the order is Python's whatever the

@@ -205,8 +205,8 @@ class _DB(TinyDB):
 #: The columns of a shard's index, one row per item, in microseconds since 1970 (exact,
 #: unlike float timestamps; items' datetimes are UTC-aware): what the listings filter and
 #: sort on (:meth:`TinyDBStore.items_page`, :meth:`~TinyDBStore.items_reviewed_since`...).
-_PAGE, _SINCE, _PUBLISHED, _REVIEWED, _CHANGE, _SEEN = range(6)
-_WIDTH = 6
+_PAGE, _SINCE, _PUBLISHED, _REVIEWED, _CHANGE, _SEEN, _DIGESTED = range(7)
+_WIDTH = 7  # _DIGESTED is 1 when a digest carries the item, else 0
 _NEVER = -(2**63)  # the _CHANGE of an item never approved
 _US = timedelta(microseconds=1)
 _CODES: dict[str, int] = {status: n for n, status in enumerate(STATUSES)}
@@ -222,7 +222,7 @@ def _moment(us: int | None) -> datetime | None:
     return None if us is None else _EPOCH + us * _US
 
 
-def _columns(item: Item) -> tuple[int, int, int, int, int, int]:
+def _columns(item: Item) -> tuple[int, int, int, int, int, int, int]:
     """*item*'s row of the index (see _PAGE...)."""
     approved = item.status == "approved" or any(e.action == "approved" for e in item.history)
     return (
@@ -232,6 +232,7 @@ def _columns(item: Item) -> tuple[int, int, int, int, int, int]:
         _us(item.reviewed_at or _EPOCH),
         _us(item.updated_at or item.reviewed_at or item.first_seen) if approved else _NEVER,
         _us(item.first_seen),
+        item.digest_id is not None,
     )
 
 
@@ -633,15 +634,23 @@ class _Shard(_Partition):
         return "".join(parts)
 
     def text_if(self, sig: _Sig | None) -> str | None:
-        """The file's text if it is still the one with signature *sig*, else None."""
+        """The file's text if it is still the one with signature *sig*, else None.
+
+        The last text read is kept (one shard's, store-wide): readers that go through
+        items in id order (:func:`curator.digests.undigested`) read each file once."""
         try:
             with open(self.path, "rb") as f:
                 st = os.fstat(f.fileno())
                 if (st.st_ino, st.st_mtime_ns, st.st_size) != sig:
                     return None
-                return f.read().decode("utf-8")
+                last = self.store._last_text
+                if last is not None and last[0] is self and last[1] == sig:
+                    return last[2]
+                text = f.read().decode("utf-8")
         except (OSError, UnicodeDecodeError):
             return None
+        self.store._last_text = (self, sig, text)
+        return text
 
     def committed_view(self) -> _ItemView:
         snap = self.snapshot()
@@ -1010,6 +1019,7 @@ class TinyDBStore:
         self._listing = 0  # listings of every item under way (see damage)
         self._listing_lock = threading.Lock()
         self._seen_oldest: dict[Path, tuple[_Snapshot, str]] = {}  # see prune_seen
+        self._last_text: tuple[_Shard, _Sig, str] | None = None  # see _Shard.text_if
         if (self.path / _JOURNAL).exists():
             # A writer died between the renames of a commit: finish it before anyone reads.
             # An unreadable journal stops writes (each transaction names it), not the opening
@@ -1331,6 +1341,14 @@ class TinyDBStore:
             for view in self._views()
             for r in view.rows("approved")
             if view.col(r, _SINCE) > floor
+        ]
+
+    def undigested(self) -> list[str]:
+        return [
+            view.ids[r]
+            for view in self._views()
+            for r in view.rows("approved")
+            if not view.col(r, _DIGESTED)
         ]
 
     def decisions(self, but: str) -> api.Decisions:
