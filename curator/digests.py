@@ -210,11 +210,17 @@ def editors_note(
         elif state.last_new is None or state.last_new < silent_before:
             silent.append(health)
 
-    everything = store.items()
-    pending = [i for i in everything if i.status == "pending"]
+    # One pass, a part at a time (the embedded store keeps decided items on disk): only the
+    # queue and the period's items are held.
+    pending: list[Item] = []
+    came_in: list[Item] = []
     by_editor: dict[str, tuple[int, int]] = {}
     approved = rejected = 0
-    for item in everything:
+    for item in store.iter_items():
+        if item.status == "pending":
+            pending.append(item)
+        if _came_in(item, start, end):
+            came_in.append(item)
         if item.reviewed_at is None or not start <= item.reviewed_at < end:
             continue
         a, r = by_editor.get(item.reviewed_by or "(unknown)", (0, 0))
@@ -226,7 +232,6 @@ def editors_note(
             r += 1
         by_editor[item.reviewed_by or "(unknown)"] = (a, r)
     wanted = [term for term, weight in config.rules.include.items() if weight > 0]
-    came_in = [i for i in everything if _came_in(i, start, end)]
     found = match.terms_found(wanted, _matched_texts(came_in))
     unmatched = tuple(term for term in wanted if term not in found)
     return digest.EditorsNote(
