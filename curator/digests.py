@@ -145,7 +145,9 @@ def undigested(store: Store) -> list[Item]:
     Not bounded by the period: an approval whose clock read fell just before the last
     digest's end, but whose transaction committed after it, still goes out (in the next one).
     """
-    return [i for i in store.items("approved") if i.digest_id is None]
+    # In id order: the embedded store then reads each of its files once.
+    found = (store.get_item(item_id) for item_id in sorted(store.undigested()))
+    return [i for i in found if i is not None and i.status == "approved" and i.digest_id is None]
 
 
 def list_digests(store: Store, kind: str | None = None) -> list[DigestRecord]:
@@ -208,11 +210,17 @@ def editors_note(
         elif state.last_new is None or state.last_new < silent_before:
             silent.append(health)
 
-    everything = store.items()
-    pending = [i for i in everything if i.status == "pending"]
+    # One pass, a part at a time (the embedded store keeps decided items on disk): only the
+    # queue and the period's items are held.
+    pending: list[Item] = []
+    came_in: list[Item] = []
     by_editor: dict[str, tuple[int, int]] = {}
     approved = rejected = 0
-    for item in everything:
+    for item in store.iter_items():
+        if item.status == "pending":
+            pending.append(item)
+        if _came_in(item, start, end):
+            came_in.append(item)
         if item.reviewed_at is None or not start <= item.reviewed_at < end:
             continue
         a, r = by_editor.get(item.reviewed_by or "(unknown)", (0, 0))
@@ -224,7 +232,6 @@ def editors_note(
             r += 1
         by_editor[item.reviewed_by or "(unknown)"] = (a, r)
     wanted = [term for term, weight in config.rules.include.items() if weight > 0]
-    came_in = [i for i in everything if _came_in(i, start, end)]
     found = match.terms_found(wanted, _matched_texts(came_in))
     unmatched = tuple(term for term in wanted if term not in found)
     return digest.EditorsNote(

@@ -105,9 +105,15 @@ def examples(items: Iterable[Item]) -> list[Example]:
 def decisions_key(exs: Sequence[Example]) -> str:
     """A short fingerprint of the labelled examples: a model trained on the same decisions
     needs no training again."""
+    return labels_key([(e.item_id, e.label) for e in exs])
+
+
+def labels_key(labels: Iterable[tuple[str, int | None]]) -> str:
+    """:func:`decisions_key` of the examples with these (item id, label) pairs, in id
+    order: what :meth:`~curator.store.Store.decisions` gives without decoding the items."""
     digest = hashlib.blake2b(digest_size=8)
-    for e in exs:
-        digest.update(f"{e.item_id}:{e.label}\n".encode())
+    for item_id, label in labels:
+        digest.update(f"{item_id}:{label}\n".encode())
     return digest.hexdigest()
 
 
@@ -169,8 +175,13 @@ class Trained:
 
 def check_enough(exs: Sequence[Example], min_examples: int, min_each: int) -> None:
     """ModelError, saying how many more decisions are needed, unless *exs* are enough."""
-    approved = sum(1 for e in exs if e.label == 1)
-    rejected = sum(1 for e in exs if e.label == 0)
+    check_labels([e.label for e in exs], min_examples, min_each)
+
+
+def check_labels(labels: Sequence[int | None], min_examples: int, min_each: int) -> None:
+    """:func:`check_enough` of examples with these labels."""
+    approved = sum(1 for label in labels if label == 1)
+    rejected = sum(1 for label in labels if label == 0)
     short = []
     if approved + rejected < min_examples:
         short.append(f"{min_examples} decisions in all")
@@ -711,11 +722,13 @@ __all__ = [
     "auto_rejected",
     "by_model",
     "check_enough",
+    "check_labels",
     "decisions_key",
     "evaluate",
     "ever_by_model",
     "example",
     "examples",
+    "labels_key",
     "quality_json",
     "rank_items",
     "rank_key",

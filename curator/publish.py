@@ -101,6 +101,10 @@ class ItemSource(Protocol):
 
     def last_approved_change(self) -> datetime | None: ...
 
+    def approved_ranks(self, since: datetime) -> list[tuple[datetime, datetime, str, str]]: ...
+
+    def get_item(self, item_id: str) -> Item | None: ...
+
     def version(self) -> str: ...
 
     def damage(self, *, deep: bool = False) -> list[Damage]: ...
@@ -286,6 +290,36 @@ def standing(approved: Iterable[Item], publish: Publish, now: datetime) -> Stand
         if len(ranked) == publish.limit:
             floors[category] = ranked[-1][:3]
     return Standing(publish, now, shown, floors)
+
+
+def standing_of(store: ItemSource, publish: Publish, now: datetime) -> Standing:
+    """:func:`standing` of the store's approved items, decoding few of them: the ranks of
+    those within ``publish.max_age`` come from the store's index or columns
+    (:meth:`~curator.store.Store.approved_ranks`), and, best first, an item is read (its
+    link checked) only while the full outputs or its category's still have room: at most
+    ``publish.limit`` for each, plus the approved items without an http(s) link among them.
+    :func:`standing` over every approved item decoded 100,000 of them on the embedded store.
+    """
+    cutoff = now - timedelta(seconds=publish.max_age)
+    limit = publish.limit
+    shown: list[str] = []
+    by_category: dict[str, list[tuple[datetime, datetime, str]]] = {c: [] for c in CATEGORIES}
+    for _, _, item_id, category in sorted(store.approved_ranks(cutoff), reverse=True):
+        ranked = by_category.get(category)
+        if len(shown) >= limit and (ranked is None or len(ranked) >= limit):
+            continue
+        item = store.get_item(item_id)
+        if item is None or item.status != "approved" or approved_at(item) <= cutoff:
+            continue  # changed since the look at the ranks
+        if not _is_http(item.url):
+            continue
+        if len(shown) < limit:
+            shown.append(item.id)
+        ranked = by_category.get(item.category)
+        if ranked is not None and len(ranked) < limit:
+            ranked.append(_rank(item))
+    floors = {c: by_category[c][-1] for c in CATEGORIES if len(by_category[c]) == limit}
+    return Standing(publish, now, frozenset(shown), floors)
 
 
 def left_out(approved: Iterable[Item], publish: Publish, now: datetime) -> dict[str, str]:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from curator import learn
 from curator.exceptions import ModelError, StoreError
 from curator.store import Store
+from curator.store.api import Decisions
 from curator.types import Item
 from curator.workers import WorkerCrashed, Workers, WorkerTimeout
 
@@ -79,7 +80,9 @@ class Ranking:
 
 
 def decisions(store: Store) -> list[learn.Example]:
-    return learn.examples(store.items())
+    """Every decision as an example, the items read a part at a time (only the examples
+    are held, not 100,000 decoded items beside them)."""
+    return learn.examples(store.iter_items())
 
 
 def train_now(cur: Curator, *, validate: bool = True) -> learn.Trained:
@@ -239,20 +242,19 @@ def _placed_by_an_editor(item: Item) -> bool:
 # --------------------------------------------------------------------------- serve's job
 
 
-def due(cur: Curator, exs: Sequence[learn.Example], now: datetime) -> bool:
-    """Whether the background job should train now (module docstring)."""
+def due(cur: Curator, found: Decisions, now: datetime) -> bool:
+    """Whether the background job should train now (module docstring), from the store's
+    :meth:`~curator.store.Store.decisions`: the labels and dates, no item decoded."""
     settings = cur.config.rank
+    labels = [label for _, label in found.labels]
     try:
-        learn.check_enough(exs, settings.min_examples, settings.min_each)
+        learn.check_labels(labels, settings.min_examples, settings.min_each)
     except ModelError:
         return False
     doc = cur.store.get_model()
-    if doc is not None and doc.get("decisions") == learn.decisions_key(exs):
+    if doc is not None and doc.get("decisions") == learn.labels_key(found.labels):
         return False
-    latest = max(
-        (i.reviewed_at for i in cur.store.items() if i.reviewed_at and not learn.by_model(i)),
-        default=None,
-    )
+    latest = found.latest
     if latest is None or now - latest >= timedelta(seconds=QUIET):
         return True
     trained = _str(doc.get("trained_at")) if doc else None
@@ -330,9 +332,12 @@ async def _train_if_due(cur: Curator, versions: tuple[object, ...]) -> None:
     until an item, the model or the ``rank:`` settings change."""
     import asyncio
 
-    exs = await asyncio.to_thread(decisions, cur.store)
+    found = await asyncio.to_thread(cur.store.decisions, learn.MODEL_EDITOR)
     now = cur.clock()
-    if await asyncio.to_thread(due, cur, exs, now):
+    if await asyncio.to_thread(due, cur, found, now):
+        # Only now every decision becomes an example (its text): seconds and tens of MB at
+        # 100,000 decisions, for the training run alone.
+        exs = await asyncio.to_thread(decisions, cur.store)
         settings = cur.config.rank
         # The model first (seconds), then its cross-validation (four or five times as
         # long), so that the queue uses the new model meanwhile.
@@ -351,16 +356,18 @@ async def _train_if_due(cur: Curator, versions: tuple[object, ...]) -> None:
         quality = await _off_loop(cur, functools.partial(learn.evaluate, exs))
         await asyncio.to_thread(save_quality, cur.store, trained.model["decisions"], quality)
         return
-    if await asyncio.to_thread(_settled, cur, exs):
+    if await asyncio.to_thread(_settled, cur, found):
         cur.ranking.settled = versions
 
 
-def _settled(cur: Curator, exs: Sequence[learn.Example]) -> bool:
-    """Whether :func:`due` says no to *exs* at any time, not just now."""
+def _settled(cur: Curator, found: Decisions) -> bool:
+    """Whether :func:`due` says no to *found* at any time, not just now."""
     settings = cur.config.rank
     try:
-        learn.check_enough(exs, settings.min_examples, settings.min_each)
+        learn.check_labels(
+            [label for _, label in found.labels], settings.min_examples, settings.min_each
+        )
     except ModelError:
         return True
     doc = cur.store.get_model()
-    return doc is not None and doc.get("decisions") == learn.decisions_key(exs)
+    return doc is not None and doc.get("decisions") == learn.labels_key(found.labels)

@@ -25,6 +25,7 @@ from curator.cli import main
 from curator.core import Curator
 from curator.exceptions import ConfigError, ModelError
 from curator.store import Store, TinyDBStore
+from curator.store.api import Decisions
 from curator.types import Event, Item
 from curator.web import create_app
 from tests.webkit import (
@@ -382,47 +383,60 @@ def test_serves_job_trains_after_a_batch_of_decisions_and_only_then(cur: Curator
     assert cur.store.get_model()["examples"] == 51  # type: ignore[index]
 
 
+def counting(cur: Curator, monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[int]]:
+    """Calls of the store's look at the decisions (labels only), and of the examples'
+    building (every decision's text, for a training run)."""
+    looks: list[int] = []
+    built: list[int] = []
+    look, build = cur.store.decisions, ranking.decisions
+
+    def counted_look(but: str) -> Decisions:
+        looks.append(1)
+        return look(but)
+
+    def counted_build(store: Store) -> list[learn.Example]:
+        built.append(1)
+        return build(store)
+
+    monkeypatch.setattr(cur.store, "decisions", counted_look)
+    monkeypatch.setattr(ranking, "decisions", counted_build)
+    return looks, built
+
+
 def test_serves_job_reads_every_decision_again_only_after_a_change(
     cur: Curator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While neither the items nor the model change, a model trained on the current
-    decisions stays up to date: the job (every 30 s) does not turn 100,000 items into
-    examples again to find that out."""
+    decisions stays up to date: the job (every 30 s) does not look at 100,000 decisions
+    again to find that out, and turns them into examples only to train."""
     trained(cur)
-    reads: list[int] = []
-    real = ranking.decisions
-
-    def counted(store: Store) -> list[learn.Example]:
-        reads.append(1)
-        return real(store)
-
-    monkeypatch.setattr(ranking, "decisions", counted)
+    looks, built = counting(cur, monkeypatch)
     asyncio.run(ranking.check(cur))
     asyncio.run(ranking.check(cur))
-    assert len(reads) == 1
+    assert len(looks) == 1 and built == []
     cur.review.approve([GOOD_NEW.id], by="editor")
-    asyncio.run(ranking.check(cur))  # a new decision, still in its batch: read, not trained
-    assert len(reads) == 2 and cur.store.get_model()["examples"] == 50  # type: ignore[index]
+    asyncio.run(ranking.check(cur))  # a new decision, still in its batch: seen, not trained
+    assert len(looks) == 2 and built == []
+    assert cur.store.get_model()["examples"] == 50  # type: ignore[index]
     clock = cur.clock
     assert isinstance(clock, Clock)
     clock.now += timedelta(seconds=ranking.QUIET + 1)
     asyncio.run(ranking.check(cur))
-    assert len(reads) == 3 and cur.store.get_model()["examples"] == 51  # type: ignore[index]
-    asyncio.run(ranking.check(cur))  # the new model's own write: read once more, then quiet
+    assert len(looks) == 3 and len(built) == 1
+    assert cur.store.get_model()["examples"] == 51  # type: ignore[index]
+    asyncio.run(ranking.check(cur))  # the new model's own write: looked at once more, then quiet
     asyncio.run(ranking.check(cur))
-    assert len(reads) == 4
+    assert len(looks) == 4 and len(built) == 1
 
 
 def test_serves_job_with_too_few_decisions_reads_them_again_only_after_a_change(
     cur: Curator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     put(cur.store, *decided_items(n_each=3))
-    reads: list[int] = []
-    real = ranking.decisions
-    monkeypatch.setattr(ranking, "decisions", lambda store: reads.append(1) or real(store))
+    looks, built = counting(cur, monkeypatch)
     asyncio.run(ranking.check(cur))
     asyncio.run(ranking.check(cur))
-    assert len(reads) == 1 and cur.store.get_model() is None
+    assert len(looks) == 1 and built == [] and cur.store.get_model() is None
     # Settings that make them enough (a reloaded feeds.yaml) count as a change.
     cur.config = config_with(min_examples=6, min_each=3)
     clock = cur.clock
@@ -430,7 +444,8 @@ def test_serves_job_with_too_few_decisions_reads_them_again_only_after_a_change(
     clock.now = max(i.reviewed_at for i in cur.store.items() if i.reviewed_at)
     clock.now += timedelta(seconds=ranking.QUIET + 1)
     asyncio.run(ranking.check(cur))
-    assert len(reads) == 2 and cur.store.get_model()["examples"] == 6  # type: ignore[index]
+    assert len(looks) == 2 and len(built) == 1
+    assert cur.store.get_model()["examples"] == 6  # type: ignore[index]
 
 
 # --------------------------------------------------------------------------- CLI

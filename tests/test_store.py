@@ -1057,6 +1057,32 @@ def test_last_reviewed_and_last_approved_change(store: Store) -> None:
     assert store.last_approved_change() == T0 + timedelta(days=8)
 
 
+def test_decisions_are_labels_by_id_and_the_latest_review(store: Store) -> None:
+    """What the learned ranking's job checks before it reads any item's text: each approved
+    and rejected item's label in id order and the latest review, the given reviewer's
+    rejections (the model's own) left out."""
+    assert store.decisions("model") == ([], None)
+    day = timedelta(days=1)
+    put(
+        store,
+        make_item(1),  # pending, never reviewed
+        make_item(2, status="approved", reviewed_at=T0 + day, reviewed_by="ed"),
+        make_item(3, status="rejected", reviewed_at=T0 + 2 * day, reviewed_by="ed"),
+        make_item(4, status="rejected", reviewed_at=T0 + 9 * day, reviewed_by="model"),
+        make_item(5, status="approved", reviewed_at=T0 + 3 * day, reviewed_by="model"),
+        make_item(6, reviewed_at=T0 + 4 * day, reviewed_by="ed"),  # reopened: no label
+        make_item(7, status="approved"),  # approved by a poll's rule: never reviewed
+    )
+    found = store.decisions("model")
+    wanted = sorted([(item_id(2), 1), (item_id(3), 0), (item_id(5), 1), (item_id(7), 1)])
+    assert found.labels == wanted
+    assert found.latest == T0 + 4 * day and found.latest.tzinfo is not None
+    assert store.decisions("ed").labels == sorted(
+        [(item_id(2), 1), (item_id(4), 0), (item_id(5), 1), (item_id(7), 1)]
+    )
+    assert store.decisions("ed").latest == T0 + 9 * day
+
+
 def test_the_queue_follows_every_commit_and_never_an_undone_write(
     store_location: str, store_at: Callable[..., Store]
 ) -> None:
@@ -1141,6 +1167,72 @@ def test_items_for_is_select_over_every_item(store: Store) -> None:
     # The case that matters most is not vacuous: a full list, and a list that aged out.
     assert len(publish.items_for(store, settings[0], nows[1]).items) == 5
     assert publish.items_for(store, settings[0], nows[3]).items == ()
+
+
+def test_standing_of_reads_the_ranks_as_standing_reads_every_item(store: Store) -> None:
+    """The Approved list's notes (why an approved item is not published) come from the
+    store's ranks and the few items that fill the outputs; they must say what
+    :func:`curator.publish.standing` over every approved item says."""
+    from curator import publish
+    from curator.config import Publish
+
+    day = timedelta(days=1)
+    items = [
+        make_item(
+            n,
+            status="approved",
+            reviewed_at=None if n % 9 == 4 else T0 + (n % 30) * day,
+            first_seen=T0 + (n % 17) * day,
+            published=T0 + ((n * 7) % 40) * day,
+            category=("news", "research", "guidance")[n % 3] if n % 5 else "news",
+            url="ftp://example.org/x" if n % 8 == 3 else f"https://example.org/{n}",
+        )
+        for n in range(60)
+    ]
+    put(store, *items, make_item(70, status="rejected", reviewed_at=T0 + 29 * day))
+    assert sorted(store.approved_ranks(T0 + 10 * day)) == sorted(
+        (i.published, i.reviewed_at or publish.EPOCH, i.id, i.category)
+        for i in items
+        if (i.reviewed_at or i.first_seen) > T0 + 10 * day
+    )
+    for p in (Publish(limit=4, max_age=15 * 86400.0), Publish(limit=50, max_age=400 * 86400.0)):
+        for now in (T0 + 20 * day, T0 + 45 * day, T0 + 900 * day):
+            fast = publish.standing_of(store, p, now)
+            assert fast == publish.standing(store.items("approved"), p, now), (p, now)
+    # Not vacuous: a full list, each category's floor, and an item left out for its link.
+    full = publish.standing_of(store, Publish(limit=4, max_age=15 * 86400.0), T0 + 20 * day)
+    assert len(full.shown) == 4 and set(full.category_floor) == {"news", "research", "guidance"}
+    assert any("http" in full.why_not(i) for i in items if i.url.startswith("ftp"))
+
+
+def test_iter_items_is_items_and_may_leave_out_what_lacks_a_string(store: Store) -> None:
+    items = [
+        make_item(n, status=("pending", "approved", "rejected")[n % 3], title=f"Caméra {n}")
+        for n in range(12)
+    ]
+    put(store, *items)
+    key = lambda i: i.id  # noqa: E731
+    assert sorted(store.iter_items(), key=key) == sorted(store.items(), key=key)
+    for status in ("pending", "approved", "rejected"):
+        assert sorted(store.iter_items(status), key=key) == sorted(store.items(status), key=key)  # type: ignore[arg-type]
+        wanted = [i for i in store.items(status) if "caméra 4" in i.title.casefold()]  # type: ignore[arg-type]
+        found = list(store.iter_items(status, ["CAMÉRA 4"]))  # type: ignore[arg-type]
+        assert all(i in found for i in wanted)  # never fewer than contain it
+
+
+def test_undigested_are_the_approved_items_no_digest_carries(store: Store) -> None:
+    assert store.undigested() == []
+    put(
+        store,
+        make_item(1, status="approved"),
+        make_item(2, status="approved", digest_id="2025-03-01"),
+        make_item(3, status="rejected"),
+        make_item(4),
+        make_item(5, status="approved"),
+    )
+    assert sorted(store.undigested()) == sorted([item_id(1), item_id(5)])
+    put(store, make_item(5, status="approved", digest_id="2025-03-08"))
+    assert store.undigested() == [item_id(1)]
 
 
 def test_items_seen_since(store: Store) -> None:
@@ -1261,3 +1353,7 @@ def test_items_page_in_the_lists_order(store: Store) -> None:
     assert pages[0][0].id == item_id(41)
     assert store.items_page("approved", 0, 10) == [items[-1]]
     assert store.items_page("pending", 0, 10) == []
+    # None: every item, in the All items list's order (newest article first, then id).
+    put(store, make_item(43), make_item(44, published=items[0].published))  # a tie: by id
+    every = sorted(store.items(), key=_sort_key("all"))
+    assert [i for s in range(0, 40, 7) for i in store.items_page(None, s, 7)] == every

@@ -21,10 +21,10 @@ What the contract promises, whichever backend:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from curator.types import DigestRecord, Item, NearMiss, SeenEntry, SourceState, Status, User
 
@@ -37,9 +37,18 @@ __all__ = [
     "NEAR_MISS_DAYS",
     "TABLES",
     "TITLE_INDEX_DAYS",
+    "Decisions",
     "ItemHead",
     "Store",
 ]
+
+
+class Decisions(NamedTuple):
+    """The editors' decisions as :meth:`Store.decisions` tells them."""
+
+    labels: list[tuple[str, int]]  # (item id, 1 approved or 0 rejected), in id order
+    latest: datetime | None  # the latest ``reviewed_at`` of any item (those left out aside)
+
 
 #: How long the same-title index remembers a title.  Dedupe looks back 14 days; one more day
 #: keeps a look-up made with a slightly earlier clock from missing.
@@ -92,6 +101,15 @@ class Store(Protocol):
     def put_item(self, item: Item) -> None: ...
     def items(self, status: Status | None = None) -> list[Item]: ...
     def counts(self) -> dict[str, int]: ...
+    def iter_items(
+        self, status: Status | None = None, containing: Sequence[str] = ()
+    ) -> Iterator[Item]:
+        """:meth:`items` for a reader that keeps few of them (a filtered list, the learned
+        ranking's examples): a backend may decode them a part at a time, and, given
+        *containing*, may leave out the items whose document lacks one of those strings
+        (compared casefolded); the caller still checks what it is given."""
+        ...
+
     def version(self) -> str: ...
     def items_seen_since(self, since: datetime) -> list[Item]:
         """The items first seen at or after *since* (the story index's window)."""
@@ -116,10 +134,11 @@ class Store(Protocol):
         Lazy: a caller that stops early reads no further."""
         ...
 
-    def items_page(self, status: Status, start: int, size: int) -> list[Item]:
+    def items_page(self, status: Status | None, start: int, size: int) -> list[Item]:
         """At most *size* items of *status* from position *start* in the editor's lists'
         order: latest decision first (``reviewed_at``, else ``updated_at``, else
-        ``first_seen``), then by id."""
+        ``first_seen``), then by id.  None: every item, in the All items list's order
+        (newest ``published`` first, then by id)."""
         ...
 
     def last_reviewed(self, status: Status, until: datetime) -> datetime | None:
@@ -130,6 +149,26 @@ class Store(Protocol):
     def last_approved_change(self) -> datetime | None:
         """The latest change (``updated_at``, else ``reviewed_at``, else ``first_seen``) of
         the items approved now or ever (an approval in their history); None when none."""
+        ...
+
+    def approved_ranks(self, since: datetime) -> list[tuple[datetime, datetime, str, str]]:
+        """``(published, reviewed_at or 1970-01-01, id, category)`` of each approved item
+        approved (``reviewed_at``, else ``first_seen``) later than *since*, in no order:
+        where the approved items stand in the outputs (:func:`curator.publish.standing_of`,
+        the Approved list's notes) without decoding tens of thousands of them."""
+        ...
+
+    def undigested(self) -> list[str]:
+        """The ids of the approved items no digest carries yet (``digest_id`` unset), in no
+        order: what the next digest sends, and the Digests page's count, without decoding
+        every approved item."""
+        ...
+
+    def decisions(self, but: str) -> Decisions:
+        """Every approved and rejected item's id and label, and the latest ``reviewed_at``
+        of any item, leaving out the items *but* rejected (the learned ranking's own
+        automatic rejections): what tells the ranking's job whether to train again, without
+        decoding a single item."""
         ...
 
     # metadata look-ups

@@ -29,8 +29,8 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -75,6 +75,8 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore", "migrate", "redact"]
 
 log = logging.getLogger("curator.store")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the rank of an item never reviewed
 
 T = TypeVar("T")
 
@@ -427,6 +429,13 @@ class PostgresStore:
             rows = self._rows("SELECT id, doc FROM items WHERE status = %s", (status,))
         return [self._item(key, doc) for key, doc in rows]
 
+    def iter_items(
+        self, status: Status | None = None, containing: Sequence[str] = ()
+    ) -> Iterator[Item]:
+        """Every item of *status*: *containing* is not used to leave any out here (the
+        queue's are cached, the others' filters are the web lists', not yet queries)."""
+        yield from self.items(status)
+
     def items_seen_since(self, since: datetime) -> list[Item]:
         rows = self._rows("SELECT id, doc FROM items WHERE first_seen >= %s", (dt_out(since),))
         return [self._item(key, doc) for key, doc in rows]
@@ -440,6 +449,39 @@ class PostgresStore:
         rows = self._rows("SELECT id, doc, seq FROM items WHERE seq > %s ORDER BY seq", (token,))
         items = [self._item(key, doc) for key, doc, _ in rows]
         return items, max((int(seq) for _, _, seq in rows), default=token)
+
+    def approved_ranks(self, since: datetime) -> list[tuple[datetime, datetime, str, str]]:
+        rows = self._rows(
+            "SELECT doc->>'published', reviewed_at, id, doc->>'category' FROM items"
+            " WHERE status = 'approved' AND review_time > %s",
+            (dt_out(since),),
+        )
+        return [
+            (dt_in(published), dt_in(reviewed) if reviewed else _EPOCH, str(key), str(category))
+            for published, reviewed, key, category in rows
+        ]
+
+    def undigested(self) -> list[str]:
+        rows = self._rows(
+            "SELECT id FROM items WHERE status = 'approved' AND doc->>'digest_id' IS NULL"
+        )
+        return [str(key) for (key,) in rows]
+
+    def decisions(self, but: str) -> api.Decisions:
+        """Two index-only questions of the item columns and the reviewer in the document
+        (no item decoded); sorted here, so that the order is Python's whatever the
+        database's collation."""
+        mine = "(status = 'rejected' AND doc->>'reviewed_by' IS NOT DISTINCT FROM %s)"
+        rows = self._rows(
+            f"SELECT id, status FROM items WHERE status IN ('approved', 'rejected') AND NOT {mine}",
+            (but,),
+        )
+        labels = sorted((str(key), int(status == "approved")) for key, status in rows)
+        row = self._one(
+            f"SELECT max(reviewed_at) FROM items WHERE reviewed_at IS NOT NULL AND NOT {mine}",
+            (but,),
+        )
+        return api.Decisions(labels, None if row is None or row[0] is None else dt_in(row[0]))
 
     def counts(self) -> dict[str, int]:
         """Kept by triggers in the writing transactions (migration 3): no scan."""
@@ -477,7 +519,15 @@ class PostgresStore:
                 return
             after, size = str(rows[-1][0]), min(size * 4, 4096)
 
-    def items_page(self, status: Status, start: int, size: int) -> list[Item]:
+    def items_page(self, status: Status | None, start: int, size: int) -> list[Item]:
+        if status is None:  # the stamps are fixed-width UTC (codecs.dt_out): text order
+            rows = self._rows(
+                "SELECT id, doc FROM items"
+                ' ORDER BY (doc->>\'published\') COLLATE "C" DESC, id COLLATE "C"'
+                " LIMIT %s OFFSET %s",
+                (max(size, 0), max(start, 0)),
+            )
+            return [self._item(key, doc) for key, doc in rows]
         rows = self._rows(
             "SELECT id, doc FROM items WHERE status = %s ORDER BY decided_at DESC, id"
             " LIMIT %s OFFSET %s",

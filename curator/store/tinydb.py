@@ -42,13 +42,18 @@ Why it is built this way (design.md, "The store"):
   nanosecond mtime on its new file, so that signature changes even where file-system
   timestamps are coarse and a freed inode number is reused at once.
 * Reads go straight to that cache (TinyDB's query cache is never used, so another process's
-  writes are never hidden).  An item shard that has been read whole (the web queue) keeps
-  only its decoded Items; listing 100k cached items then costs milliseconds.  Those Items
-  are lean (:meth:`curator.store.codecs._DataclassCodec.decode_lean`: only the fields that
-  differ from their defaults, rule matches shared between items): about 1.0 KB an item
-  besides its text, against 2.4 KB for ordinary ones.  ``serve`` reads them all in the
-  background after it starts answering, and :meth:`TinyDBStore.damage` leaves the shards
-  that listing has not reached yet to it.
+  writes are never hidden).  An item shard that has been read whole keeps only its index
+  (:class:`_ItemView`: each item's id, status, reviewer, category, the dates the lists sort
+  on, and where its document is in the file, in arrays: about 160 bytes an item) and its
+  pending items decoded (the queue reads them all, every time).  The listings
+  (:meth:`TinyDBStore.items_page`, :meth:`~TinyDBStore.items_reviewed_since`, counts,
+  decisions...) work on the index and decode only the items they return, read back from
+  the file at their offsets; keeping every decoded Item cost ``serve`` twice its memory at
+  100,000 items.  Decoded Items are lean
+  (:meth:`curator.store.codecs._DataclassCodec.decode_lean`: only the fields that differ
+  from their defaults, rule matches shared between items).  ``serve`` indexes every shard
+  in the background after it starts answering, and :meth:`TinyDBStore.damage` leaves the
+  shards that listing has not reached yet to it.
 * Writes collect in a per-transaction buffer that reads of the same thread see; the
   outermost transaction applies it through TinyDB's table API and writes each changed file
   once when it exits normally, and drops it when it exits with an exception.
@@ -71,11 +76,13 @@ Why it is built this way (design.md, "The store"):
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import copy
 import dataclasses
 import hashlib
 import heapq
+import itertools
 import json
 import logging
 import os
@@ -83,8 +90,10 @@ import re
 import secrets
 import shutil
 import stat
+import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -184,7 +193,8 @@ class _Snapshot(NamedTuple):
     sig: _Sig | None  # None: the file does not exist
     tables: _Tables | None  # the parsed JSON; None when corrupt, or dropped for ``view``
     error: StoreCorrupt | None
-    view: _ItemView | None = None  # item shards: the decoded items
+    view: _ItemView | None = None  # item shards: the index and the pending items
+    spans: dict[str, tuple[int, int]] | None = None  # item shards: each item's offsets
 
 
 class _PartitionStorage(Storage):
@@ -213,22 +223,231 @@ class _DB(TinyDB):
     table_class = _DocTable
 
 
-class _ItemView(NamedTuple):
-    """The decoded items of one shard (the same content as its snapshot's JSON)."""
+#: The columns of a shard's index, one row per item, in microseconds since 1970 (exact,
+#: unlike float timestamps; items' datetimes are UTC-aware): what the listings filter and
+#: sort on (:meth:`TinyDBStore.items_page`, :meth:`~TinyDBStore.items_reviewed_since`...).
+_PAGE, _SINCE, _PUBLISHED, _REVIEWED, _CHANGE, _SEEN, _DIGESTED = range(7)
+_WIDTH = 7  # _DIGESTED is 1 when a digest carries the item, else 0
+_NEVER = -(2**63)  # the _CHANGE of an item never approved
+_US = timedelta(microseconds=1)
+_CODES: dict[str, int] = {status: n for n, status in enumerate(STATUSES)}
+_PENDING = _CODES["pending"]
 
-    items: dict[str, Item]
-    by_status: dict[str, list[Item]]
+
+def _us(moment: datetime) -> int:
+    return (moment - _EPOCH) // _US
 
 
-def _item_view(items: dict[str, Item]) -> _ItemView:
-    by_status: dict[str, list[Item]] = {s: [] for s in STATUSES}
-    for item in items.values():
-        by_status[item.status].append(item)
-    return _ItemView(items, by_status)
+def _moment(us: int | None) -> datetime | None:
+    """The UTC datetime of an index column's value (what the codecs decode to)."""
+    return None if us is None else _EPOCH + us * _US
+
+
+def _columns(item: Item) -> tuple[int, int, int, int, int, int, int]:
+    """*item*'s row of the index (see _PAGE...)."""
+    approved = item.status == "approved" or any(e.action == "approved" for e in item.history)
+    return (
+        _us(item.reviewed_at or item.updated_at or item.first_seen),
+        _us(item.reviewed_at or item.first_seen),
+        _us(item.published),
+        _us(item.reviewed_at or _EPOCH),
+        _us(item.updated_at or item.reviewed_at or item.first_seen) if approved else _NEVER,
+        _us(item.first_seen),
+        item.digest_id is not None,
+    )
+
+
+#: One item's row as :meth:`_ItemView.indexed` takes it: status code, columns, reviewer,
+#: category, and the Item itself when at hand (kept when pending).
+_Known = tuple[int, Sequence[int], str | None, str, Item | None]
+
+
+def _by(item: Item) -> str | None:
+    """The reviewer's name, one string per name whatever the number of items."""
+    return None if item.reviewed_by is None else sys.intern(item.reviewed_by)
+
+
+def _known(item: Item) -> _Known:
+    return _CODES[item.status], _columns(item), _by(item), sys.intern(item.category), item
+
+
+class _ItemView:
+    """One shard's items as a reader keeps them: a compact index of every item (its id,
+    status and the dates the listings sort on, in arrays, about 160 bytes an item) and the
+    pending items decoded (the queue reads them all, every time).  An approved or rejected
+    item is decoded only when asked for, from the file's text at its offsets (``spans``):
+    keeping 100,000 decoded Items cost ``serve`` about 1.3 KB each.
+
+    Without ``spans`` (a file not in the layout this module writes, or a transaction's own
+    view of its writes) every item is in ``decoded``, as before.  Immutable once made.
+    """
+
+    __slots__ = ("by", "categories", "codes", "cols", "decoded", "ids", "shard", "sig", "spans")
+
+    def __init__(
+        self,
+        shard: _Shard,
+        sig: _Sig | None,
+        ids: list[str],
+        codes: bytes,
+        cols: array[int],
+        by: list[str | None],
+        categories: list[str],
+        spans: array[int] | None,
+        decoded: dict[str, Item],
+    ) -> None:
+        self.shard, self.sig, self.ids, self.codes = shard, sig, ids, codes
+        self.cols, self.by, self.categories = cols, by, categories
+        self.spans, self.decoded = spans, decoded
+
+    @classmethod
+    def of_items(cls, shard: _Shard, sig: _Sig | None, items: dict[str, Item]) -> _ItemView:
+        """Every item decoded (no offsets to read them back from)."""
+        ids = sorted(items)
+        cols = array("q")
+        for key in ids:
+            cols.extend(_columns(items[key]))
+        codes = bytes(_CODES[items[key].status] for key in ids)
+        by = [_by(items[key]) for key in ids]
+        categories = [sys.intern(items[key].category) for key in ids]
+        return cls(shard, sig, ids, codes, cols, by, categories, None, items)
+
+    @classmethod
+    def indexed(
+        cls,
+        shard: _Shard,
+        sig: _Sig | None,
+        docs: Mapping[str, Any],
+        spans: Mapping[str, tuple[int, int]],
+        known: Callable[[str], _Known | None] | None = None,
+    ) -> _ItemView:
+        """The index of *docs* (the file's parsed items, at *spans* in its text), decoding
+        each item unless *known* gives its row (see _Known)."""
+        ids = sorted(docs)
+        codes = bytearray(len(ids))
+        cols, offsets = array("q"), array("q")
+        by: list[str | None] = []
+        categories: list[str] = []
+        decoded: dict[str, Item] = {}
+        for n, key in enumerate(ids):
+            found = known(key) if known is not None else None
+            if found is None:
+                found = _known(shard.decode_item(key, docs[key]))
+            code, row, reviewer, category, item = found
+            codes[n] = code
+            cols.extend(row)
+            by.append(reviewer)
+            categories.append(category)
+            offsets.extend(spans[key])
+            if code == _PENDING and item is not None:
+                ids[n] = item.id  # one copy of the id string, the Item's
+                decoded[item.id] = item
+        return cls(shard, sig, ids, bytes(codes), cols, by, categories, offsets, decoded)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.row(key) is not None
+
+    def row(self, key: str) -> int | None:
+        n = bisect.bisect_left(self.ids, key)
+        return n if n < len(self.ids) and self.ids[n] == key else None
+
+    def known(self, key: str) -> _Known | None:
+        """What :meth:`indexed` needs of an item this view holds unchanged."""
+        row = self.row(key)
+        if row is None:
+            return None
+        code, item = self.codes[row], self.decoded.get(key)
+        if code == _PENDING and item is None:
+            return None
+        cols = self.cols[row * _WIDTH : (row + 1) * _WIDTH]
+        return code, cols, self.by[row], self.categories[row], item
+
+    def count(self, status: str) -> int:
+        return self.codes.count(_CODES[status])
+
+    def rows(self, status: Status | None) -> list[int]:
+        if status is None:
+            return list(range(len(self.ids)))
+        code = _CODES[status]
+        return [n for n, c in enumerate(self.codes) if c == code]
+
+    def col(self, row: int, column: int) -> int:
+        return self.cols[row * _WIDTH + column]
+
+    def items(self, status: Status | None) -> list[Item]:
+        if self.spans is None or status == "pending":
+            return [i for i in self.decoded.values() if status is None or i.status == status]
+        return list(self.fetch(self.rows(status)).values())
+
+    def containing(self, status: Status | None, needles: Sequence[str]) -> list[Item]:
+        """:meth:`items`, leaving out those whose document's text lacks one of *needles*
+        (casefolded, free of what JSON escapes: see TinyDBStore.iter_items) without
+        decoding them."""
+        if self.spans is None or status == "pending" or not needles:
+            return self.items(status)
+        text = self.shard.text_if(self.sig)
+        if text is None:  # replaced meanwhile: no prefilter
+            return self.items(status)
+        spans, rows = self.spans, []
+        # Folded once: where no character folds to two (as "ß" does), offsets still match.
+        folded = text.casefold()
+        aligned = len(folded) == len(text)
+        escaped = "\\u" in text  # a \u escape (a file written with ensure_ascii) may hide one
+        for row in self.rows(status):
+            if self.ids[row] in self.decoded:
+                rows.append(row)
+                continue
+            start, end = spans[2 * row], spans[2 * row + 1]
+            if escaped and "\\u" in text[start:end]:
+                rows.append(row)
+                continue
+            doc = folded[start:end] if aligned else text[start:end].casefold()
+            if all(n in doc for n in needles):
+                rows.append(row)
+        return list(self.fetch(rows, text).values())
+
+    def get(self, key: str) -> Item | None:
+        item = self.decoded.get(key)
+        if item is not None or self.spans is None:
+            return item
+        row = self.row(key)
+        return None if row is None else self.fetch([row]).get(key)
+
+    def fetch(self, rows: Iterable[int], text: str | None = None) -> dict[str, Item]:
+        """The items of *rows* by id, in that order, decoded from the file (one read for
+        all, none when its *text* is given); an item the file no longer holds (another
+        process changed it since) is left out, one it holds in another state comes as it
+        is now."""
+        out: dict[str, Item | None] = {}
+        missing = []
+        for row in rows:
+            key = self.ids[row]
+            item = out[key] = self.decoded.get(key)
+            if item is None:
+                missing.append(row)
+        if missing:
+            assert self.spans is not None
+            shard, spans = self.shard, self.spans
+            if text is None:
+                text = shard.text_if(self.sig)
+            for row in missing:
+                key = self.ids[row]
+                if text is None:
+                    out[key] = shard.get_item(key)
+                else:
+                    doc = json.loads(text[spans[2 * row] : spans[2 * row + 1]])
+                    out[key] = shard.decode_item(key, doc)
+        return {key: item for key, item in out.items() if item is not None}
 
 
 def _view_heads(view: _ItemView) -> list[api.ItemHead]:
-    return [api.ItemHead.of(item) for item in view.items.values()]
+    return [api.ItemHead.of(item) for item in view.items(None)]
 
 
 _STATUS: dict[Any, Status] = {s: s for s in STATUSES}
@@ -358,7 +577,7 @@ class _Partition:
         try:
             if not raw:
                 raise ValueError("the file is empty")
-            data = json.loads(raw)
+            data, spans = self._parse(raw)
             if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
                 raise ValueError("not a TinyDB file: expected an object of tables")
             if self.exclusive and set(data) - {self.name}:
@@ -370,7 +589,15 @@ class _Partition:
         except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             log.error("store file does not load path=%s reason=%s", self.path, e)
             return _Snapshot(sig, None, StoreCorrupt(self.path, str(e)))
-        return _Snapshot(sig, data, None)
+        return _Snapshot(sig, data, None, None, spans)
+
+    def _parse(self, raw: bytes) -> tuple[Any, dict[str, tuple[int, int]] | None]:
+        """The file's JSON, and (item shards) where each document is in its text."""
+        return json.loads(raw), None
+
+    def serialize(self) -> str:
+        """The text the commit writes for ``staged``."""
+        return json.dumps(self.staged, ensure_ascii=False, separators=(",", ":"))
 
     # writing (inside a transaction) ------------------------------------------------------------
 
@@ -417,18 +644,69 @@ class _Partition:
 
 
 class _Shard(_Partition):
-    """One items file.  Once every item in it is decoded, the decoded Items are its cache
-    and the parsed JSON is dropped: keeping both would cost about 2.5 times as much memory.
+    """One items file.  Once its items are decoded, its cache is their index (see
+    :class:`_ItemView`: every item's status and dates, the pending Items) and the parsed
+    JSON is dropped: keeping the JSON or every decoded Item cost several times as much.
 
     Until then (a command that approves one item) only the JSON is kept.
     """
 
-    exclusive = True  # the cache keeps Items only, so nothing else would be written back
+    exclusive = True  # the cache keeps the index only, so nothing else would be written back
 
     def __init__(self, store: TinyDBStore, path: Path) -> None:
         super().__init__(store, path, "items", check_item_doc)
         self.added: dict[str, Item] = {}  # the Items behind the overlay's documents
         self.merged_view: _ItemView | None = None
+        self.written_spans: dict[str, tuple[int, int]] | None = None  # of the last serialize
+
+    def _parse(self, raw: bytes) -> tuple[Any, dict[str, tuple[int, int]] | None]:
+        try:
+            scanned = _scan_items(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            scanned = None
+        if scanned is None:  # not this module's layout, or not JSON: json says what is wrong
+            return json.loads(raw), None
+        docs, spans = scanned
+        return {"items": docs}, spans
+
+    def serialize(self) -> str:
+        """``json.dumps`` of the staged file, character for character, noting where each
+        item is in it (so that the index made after the commit can read items back)."""
+        staged = self.staged
+        self.written_spans = None
+        if staged is None or set(staged) != {"items"}:
+            return super().serialize()
+        parts = ['{"items":{']
+        at = len(parts[0])
+        spans: dict[str, tuple[int, int]] = {}
+        for n, (key, doc) in enumerate(staged["items"].items()):
+            head = ("," if n else "") + json.dumps(key, ensure_ascii=False) + ":"
+            body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+            spans[key] = (at + len(head), at + len(head) + len(body))
+            parts += (head, body)
+            at += len(head) + len(body)
+        parts.append("}}")
+        self.written_spans = spans
+        return "".join(parts)
+
+    def text_if(self, sig: _Sig | None) -> str | None:
+        """The file's text if it is still the one with signature *sig*, else None.
+
+        The last text read is kept (one shard's, store-wide): readers that go through
+        items in id order (:func:`curator.digests.undigested`) read each file once."""
+        try:
+            with open(self.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                if (st.st_ino, st.st_mtime_ns, st.st_size) != sig:
+                    return None
+                last = self.store._last_text
+                if last is not None and last[0] is self and last[1] == sig:
+                    return last[2]
+                text = f.read().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        self.store._last_text = (self, sig, text)
+        return text
 
     def committed_view(self) -> _ItemView:
         snap = self.snapshot()
@@ -437,10 +715,13 @@ class _Shard(_Partition):
         assert snap.tables is not None
         raw = snap.tables.get("items", {})
         try:
-            decoded = (self.decode_item(key, doc) for key, doc in raw.items())
-            # Keyed by the item's own id string (decode_item checks it is the key): one copy
-            # of it per item, not two.
-            view = _item_view({item.id: item for item in decoded})
+            if snap.spans is not None:
+                view = _ItemView.indexed(self, snap.sig, raw, snap.spans)
+            else:
+                decoded = (self.decode_item(key, doc) for key, doc in raw.items())
+                # Keyed by the item's own id string (decode_item checks it is the key): one
+                # copy of it per item, not two.
+                view = _ItemView.of_items(self, snap.sig, {item.id: item for item in decoded})
         except StoreCorrupt as e:
             # An item that does not decode makes the whole shard damaged: remember it, so
             # listings skip the shard cheaply instead of decoding it again on every read.
@@ -457,7 +738,8 @@ class _Shard(_Partition):
         if self.overlay is None or not self.store._owns_transaction():
             return self.committed_view()
         if self.merged_view is None:
-            self.merged_view = _item_view({**self.committed_view().items, **self.added})
+            committed = {item.id: item for item in self.committed_view().items(None)}
+            self.merged_view = _ItemView.of_items(self, None, {**committed, **self.added})
         return self.merged_view
 
     def get_item(self, key: str) -> Item | None:
@@ -465,18 +747,18 @@ class _Shard(_Partition):
             return self.added[key]
         snap = self.snapshot()
         if snap.view is not None:
-            return snap.view.items.get(key)
+            return snap.view.get(key)
         assert snap.tables is not None
         doc = snap.tables.get("items", {}).get(key)
         return None if doc is None else self.decode_item(key, doc)
 
-    def committed_keys(self) -> Mapping[str, Any]:
-        """The committed items by id, decoded or not (for counting: never decodes)."""
+    def committed_keys(self) -> Collection[str]:
+        """The committed items' ids, decoded or not (for counting: never decodes)."""
         snap = self.snapshot()
         if snap.view is not None:
-            return snap.view.items
+            return snap.view
         assert snap.tables is not None
-        return cast("Mapping[str, Any]", snap.tables.get("items", {}))
+        return cast("Collection[str]", snap.tables.get("items", {}))
 
     def count_after(self) -> int:
         """How many items the file will hold once this transaction's overlay is applied."""
@@ -498,14 +780,42 @@ class _Shard(_Partition):
         snap = self.snapshot()
         if snap.tables is not None:
             return snap.tables
-        assert snap.view is not None
-        return {"items": {key: ITEM.encode(item) for key, item in snap.view.items.items()}}
+        view = snap.view
+        assert view is not None
+        if view.spans is None:
+            return {"items": {key: ITEM.encode(item) for key, item in view.decoded.items()}}
+        text = self.text_if(view.sig)
+        if text is None:  # replaced since the look above: read it again
+            snap = self.snap = self._load()
+            if snap.error is not None:
+                raise snap.error
+            assert snap.tables is not None
+            return snap.tables
+        return cast(_Tables, json.loads(text))
 
     def settle(self, snap: _Snapshot | None) -> None:
-        old, added = self.snap, self.added
-        if snap is not None and snap is not old and old is not None and old.view is not None:
-            # Keep the decoded cache across our own commit instead of decoding it again.
-            snap = _Snapshot(snap.sig, None, None, _item_view({**old.view.items, **added}))
+        old, added, changed = self.snap, self.added, self.overlay or {}
+        if (
+            snap is not None
+            and snap is not old
+            and snap.tables is not None
+            and snap.spans is not None
+            and old is not None
+            and old.view is not None
+        ):
+            # Keep the index across our own commit: only what it changed is decoded again.
+            view = old.view
+
+            def known(key: str) -> _Known | None:
+                if key in added:
+                    return _known(added[key])
+                return None if key in changed else view.known(key)
+
+            try:
+                index = _ItemView.indexed(self, snap.sig, snap.tables["items"], snap.spans, known)
+                snap = _Snapshot(snap.sig, None, None, index)
+            except StoreCorrupt:
+                pass  # the next read finds it
         super().settle(snap)
         self.added = {}
         self.merged_view = None
@@ -518,6 +828,61 @@ class _Shard(_Partition):
         if item.id != key:
             raise StoreCorrupt(self.path, f"item {key} has the id {item.id!r}")
         return item
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')  # what json.dumps escapes (ensure_ascii off)
+_ITEMS_HEAD = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"items"[ \t\n\r]*:[ \t\n\r]*\{[ \t\n\r]*')
+_DECODER = json.JSONDecoder()
+
+
+def _scan_items(text: str) -> tuple[dict[str, Any], dict[str, tuple[int, int]]] | None:
+    """The documents of an items file (``{"items": {id: doc, ...}}``, any JSON whitespace)
+    with where each is in *text*: what ``json.loads`` makes of it, at the same speed (each
+    document is parsed by json's own scanner).  None for anything else, which the caller
+    leaves to ``json.loads`` (an empty or damaged file, other tables)."""
+    head = _ITEMS_HEAD.match(text)
+    if head is None:
+        return None
+    decode = _DECODER.raw_decode
+    docs: dict[str, Any] = {}
+    spans: dict[str, tuple[int, int]] = {}
+    at = head.end()
+    try:
+        if text.startswith("}", at):
+            at += 1
+        else:
+            while True:
+                if not text.startswith('"', at):
+                    return None
+                key, at = decode(text, at)
+                at = _skip(text, at)
+                if not text.startswith(":", at):
+                    return None
+                start = _skip(text, at + 1)
+                doc, at = decode(text, start)
+                docs[key] = doc
+                spans[key] = (start, at)
+                at = _skip(text, at)
+                if text.startswith(",", at):
+                    at = _skip(text, at + 1)
+                    continue
+                if text.startswith("}", at):
+                    at += 1
+                    break
+                return None
+    except ValueError:
+        return None
+    at = _skip(text, at)
+    if not text.startswith("}", at) or _skip(text, at + 1) != len(text):
+        return None
+    return docs, spans
+
+
+def _skip(text: str, at: int) -> int:
+    """Past the JSON whitespace at *at*."""
+    found = _WS.match(text, at)
+    return found.end() if found else at
 
 
 def _stat_sig(path: Path) -> _Sig | None:
@@ -721,6 +1086,7 @@ class TinyDBStore:
         self._listing_lock = threading.Lock()
         self._seen_oldest: dict[Path, tuple[_Snapshot, str]] = {}  # see prune_seen
         self._verified: tuple[_FileSig | None, dict[str, _FileSig]] = (None, {})  # see damage
+        self._last_text: tuple[_Shard, _Sig, str] | None = None  # see _Shard.text_if
         if (self.path / _JOURNAL).exists():
             # A writer died between the renames of a commit: finish it before anyone reads.
             # An unreadable journal stops writes (each transaction names it), not the opening
@@ -812,7 +1178,7 @@ class TinyDBStore:
                 part.apply()
                 if part.staged is None:  # e.g. deleting what was not there
                     continue
-                data = json.dumps(part.staged, ensure_ascii=False, separators=(",", ":"))
+                data = part.serialize()
                 written.append((part, *self._write_temp(part.path, data.encode())))
             if len(written) > 1:
                 self._write_journal([(tmp, part.path) for part, tmp, _ in written])
@@ -841,7 +1207,11 @@ class TinyDBStore:
         sigs = {id(part): sig for part, _, sig in written}
         for part in dirty:
             staged = part.staged
-            part.settle(part.snap if staged is None else _Snapshot(sigs[id(part)], staged, None))
+            if staged is None:
+                part.settle(part.snap)
+            else:
+                spans = part.written_spans if isinstance(part, _Shard) else None
+                part.settle(_Snapshot(sigs[id(part)], staged, None, None, spans))
 
     def _write_temp(self, path: Path, data: bytes) -> tuple[Path, _Sig]:
         """Write *data* beside *path*, durable but not yet in place."""
@@ -955,56 +1325,127 @@ class TinyDBStore:
         """Every readable item, or those with *status*, in no particular order.
 
         A damaged shard is left out (logged once, listed by :meth:`damage`): the queue, the
-        published list and the digest go on with the other 255 shards' items.
+        published list and the digest go on with the other 255 shards' items.  Pending items
+        come from memory; others are decoded from the files each time (see _ItemView).
         """
         out: list[Item] = []
         for view in self._views():
-            if status is None:
-                for group in view.by_status.values():
-                    out += group
-            else:
-                out += view.by_status[status]
+            out += view.items(status)
         return out
 
+    def iter_items(
+        self, status: Status | None = None, containing: Sequence[str] = ()
+    ) -> Iterator[Item]:
+        """Pending items come from memory; the others are decoded a shard at a time, and
+        with *containing*, only those whose JSON text holds each string casefolded (an
+        item whose field holds a string holds it in its JSON text, escapes aside: a string
+        with a character JSON escapes is not used to leave items out)."""
+        needles = [n.casefold() for n in containing if n and not _JSON_ESCAPED.search(n)]
+        for view in self._views():
+            yield from view.containing(status, needles)
+
     def items_seen_since(self, since: datetime) -> list[Item]:
-        return [i for i in self.items() if i.first_seen >= since]
+        floor = _us(since)
+        out: list[Item] = []
+        for view in self._views():
+            out += view.fetch(r for r in range(len(view)) if view.col(r, _SEEN) >= floor).values()
+        return out
 
     def item_changes(self, token: object | None) -> tuple[list[Item] | None, object]:
-        """Not tracked: listing every item is cheap here (decoded and cached per shard)."""
+        """Not tracked: the index finds the items of a period without decoding the rest."""
         return None, self.version()
 
     def items_reviewed_since(self, status: Status, since: datetime) -> Iterator[Item]:
-        found = [i for i in self.items(status) if (i.reviewed_at or i.first_seen) > since]
-        found.sort(key=lambda i: (i.published, i.reviewed_at or _EPOCH, i.id), reverse=True)
-        return iter(found)
+        floor = _us(since)
+        found = [
+            (view.col(r, _PUBLISHED), view.col(r, _REVIEWED), view.ids[r], view, r)
+            for view in self._views()
+            for r in view.rows(status)
+            if view.col(r, _SINCE) > floor
+        ]
+        found.sort(key=lambda f: f[:3], reverse=True)
+        return self._decoded_in_order((view, r) for *_, view, r in found)
 
-    def items_page(self, status: Status, start: int, size: int) -> list[Item]:
-        found = sorted(
-            self.items(status),
-            key=lambda i: (-(i.reviewed_at or i.updated_at or i.first_seen).timestamp(), i.id),
+    def _decoded_in_order(self, rows: Iterable[tuple[_ItemView, int]]) -> Iterator[Item]:
+        """The items of *rows*, in that order, decoded a batch at a time (each shard's file
+        read once a batch) as the caller goes on: the public outputs stop at their length."""
+        batch = 16
+        it = iter(rows)
+        while chunk := list(itertools.islice(it, batch)):
+            by_view: dict[int, tuple[_ItemView, list[int]]] = {}
+            for view, r in chunk:
+                by_view.setdefault(id(view), (view, []))[1].append(r)
+            got: dict[str, Item] = {}
+            for view, wanted in by_view.values():
+                got.update(view.fetch(wanted))
+            for view, r in chunk:
+                item = got.get(view.ids[r])
+                if item is not None:
+                    yield item
+            batch = min(batch * 2, 1024)
+
+    def items_page(self, status: Status | None, start: int, size: int) -> list[Item]:
+        start, size = max(start, 0), max(size, 0)
+        column = _PUBLISHED if status is None else _PAGE
+        keys = (
+            (-view.col(r, column), view.ids[r], view, r)
+            for view in self._views()
+            for r in view.rows(status)
         )
-        return found[max(start, 0) : max(start, 0) + max(size, 0)]
+        chosen = heapq.nsmallest(start + size, keys, key=lambda k: k[:2])[start:]
+        return list(self._decoded_in_order((view, r) for *_, view, r in chosen))
 
     def last_reviewed(self, status: Status, until: datetime) -> datetime | None:
-        times = (i.reviewed_at or i.first_seen for i in self.items(status))
-        return max((t for t in times if t <= until), default=None)
+        ceiling = _us(until)
+        found = (view.col(r, _SINCE) for view in self._views() for r in view.rows(status))
+        return _moment(max((t for t in found if t <= ceiling), default=None))
 
     def last_approved_change(self) -> datetime | None:
-        return max(
+        found = (view.col(r, _CHANGE) for view in self._views() for r in range(len(view)))
+        return _moment(max((t for t in found if t != _NEVER), default=None))
+
+    def approved_ranks(self, since: datetime) -> list[tuple[datetime, datetime, str, str]]:
+        floor = _us(since)
+        return [
             (
-                i.updated_at or i.reviewed_at or i.first_seen
-                for i in self.items()
-                if i.status == "approved" or any(e.action == "approved" for e in i.history)
-            ),
-            default=None,
-        )
+                _EPOCH + view.col(r, _PUBLISHED) * _US,
+                _EPOCH + view.col(r, _REVIEWED) * _US,
+                view.ids[r],
+                view.categories[r],
+            )
+            for view in self._views()
+            for r in view.rows("approved")
+            if view.col(r, _SINCE) > floor
+        ]
+
+    def undigested(self) -> list[str]:
+        return [
+            view.ids[r]
+            for view in self._views()
+            for r in view.rows("approved")
+            if not view.col(r, _DIGESTED)
+        ]
+
+    def decisions(self, but: str) -> api.Decisions:
+        approved, rejected = _CODES["approved"], _CODES["rejected"]
+        labels: list[tuple[str, int]] = []
+        latest = 0
+        for view in self._views():
+            for r, code in enumerate(view.codes):
+                if code == rejected and view.by[r] == but:
+                    continue
+                if code in (approved, rejected):
+                    labels.append((view.ids[r], int(code == approved)))
+                latest = max(latest, view.col(r, _REVIEWED))
+        labels.sort()
+        return api.Decisions(labels, _moment(latest) if latest else None)
 
     def counts(self) -> dict[str, int]:
         """Number of readable items by status; every status is present, with 0 when none."""
         counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
         for view in self._views():
-            for status, group in view.by_status.items():
-                counts[status] += len(group)
+            for status in STATUSES:
+                counts[status] += view.count(status)
         return counts
 
     def _views(self) -> Iterator[_ItemView]:

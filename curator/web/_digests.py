@@ -38,7 +38,7 @@ def _recipient_counts(record: DigestRecord) -> dict[str, int]:
 async def archive(request: Request) -> Response:
     curator = state(request).curator
     records = digests.list_digests(curator.store)
-    waiting = len(digests.undigested(curator.store))
+    waiting = len(curator.store.undigested())
     return render(
         request,
         "digests.html",

@@ -156,13 +156,25 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
         size = st.curator.config.web.page_size
 
         store = st.curator.store
-        # Decisions pile up (a million on a big database): unfiltered, the Approved and
-        # Rejected lists ask the store for their count and one page in _sort_key's order
-        # (Store.items_page) instead of reading every item of the status.
-        paged = status in ("approved", "rejected") and not (
-            source or category or words or by_publisher
-        )
-        items = [] if paged else store.items(None if status == "all" else status)  # type: ignore[arg-type]
+        # Decisions pile up (a million on a big database): unfiltered, the Approved,
+        # Rejected and All items lists ask the store for their count and one page in
+        # _sort_key's order (Store.items_page) instead of reading every item of the status.
+        filtered = bool(source or category or words or by_publisher)
+        paged = status in ("approved", "rejected", "all") and not filtered
+        wanted = None if status == "all" else status
+        if paged:
+            items = []
+        elif filtered and status != "pending":
+            # Decided items are not all kept decoded (the embedded store's index): read them
+            # a part at a time, leaving out early those whose text lacks a word or the source.
+            needles = [*words, source, category]
+            items = [
+                i
+                for i in store.iter_items(wanted, needles)  # type: ignore[arg-type]
+                if _matches(i, source, category, words, by_publisher)
+            ]
+        else:
+            items = store.items(wanted)  # type: ignore[arg-type]
         ranked: dict[str, learn.Ranked] = {}
         if status == "pending":
             # The queue's order blends the rule score and the learned probability (scored
@@ -173,14 +185,18 @@ def _list_view(default_status: str) -> Callable[[Request], Any]:
             # rank_items sorts by exactly learn.rank_key's key (a total order: ids differ),
             # so the queue is in page order already: no sort of thousands again per page.
             items = [r.item for r in rows]
-        if source or category or words or by_publisher:
+        if filtered and status == "pending":
             items = [i for i in items if _matches(i, source, category, words, by_publisher)]
-        total = store.counts()[status] if paged else len(items)
+        if paged:
+            counts = store.counts()
+            total = sum(counts.values()) if status == "all" else counts[status]
+        else:
+            total = len(items)
         pages = max(1, math.ceil(total / size))
         page = min(page, pages)
         start = (page - 1) * size
         if paged:
-            shown = store.items_page(status, start, size)  # type: ignore[arg-type]
+            shown = store.items_page(wanted, start, size)  # type: ignore[arg-type]
         elif status == "pending":
             shown = items[start : start + size]
         elif start + size < total / 4:  # a page near the front: no need to sort everything

@@ -545,10 +545,8 @@ class NotPublished:
             current = self._standing
             if current is not None and key == self._key and now < current.now + self._TTL:
                 return current
-        # Standing looks only at approvals within max_age: the store reads just those.
-        cutoff = now - timedelta(seconds=config.publish.max_age)
-        window = store.items_reviewed_since("approved", cutoff)
-        fresh = publish.standing(window, config.publish, now)
+        # Standing looks only at approvals within max_age, and reads only the best of them.
+        fresh = publish.standing_of(store, config.publish, now)
         with self._lock:
             self._key, self._standing = key, fresh
         return fresh
