@@ -53,9 +53,9 @@ HEAVY = (
     "curator.web",
 )
 
-#: Nor do they need the store's inter-process lock (they never write).  (Nor the event loop,
-#: about 30 ms to import, but curator.core imports curator.polls, which imports asyncio.)
-NOT_READ_ONLY = ("filelock",)
+#: Nor do they need the store's inter-process lock (they never write), nor the event loop
+#: (about 30 ms to import).
+NOT_READ_ONLY = ("filelock", "asyncio", "curator.polls")
 
 #: Runs the command line given in argv in this fresh interpreter, then prints its exit code
 #: and which of the modules named in the last argument it loaded, as JSON.
