@@ -1,7 +1,8 @@
-"""One million stored items on PostgreSQL: approve, the editor's queue and /links.json.
+"""One million stored items on PostgreSQL: approve, the editor's queue, /links.json and the
+Approved and All items lists.
 
     python bench/bench_pg.py [--items 1000000] [--pending 3000] [--runs 50] [--url URL]
-                             [--ops approve,queue,links]
+                             [--ops approve,queue,links,approved,all]
 
 Starts a throw-away cluster (tests/postgres.py's :class:`Cluster`, Debian's server), migrates
 a database and bulk-loads ``--items`` items with COPY, each document made by
@@ -16,10 +17,12 @@ Then, ``--runs`` times, as an editor works: approve one pending item through
 :class:`curator.review.Review` (the web app's code path, the commit and the export refresh
 included), render the queue page (``GET /``, signed in, through the Starlette app), and fetch
 ``/links.json`` (the first request after that change: the render cache is keyed by the store
-version, so this renders); then ``/links.json`` again unchanged (the render cache).  Prints
+version, so this renders); then ``/links.json`` again unchanged (the render cache); then the
+Approved list's first page (``/approved``, its "why not published" notes made again after
+the change) and the All items list's (``/items``, newest article first).  Prints
 the median and 95th percentile of each, in milliseconds (the target is a median of 50 ms),
 with the median CPU time this process spent (the app and the client run in it: on a shared
-machine the steadier figure) and the load average.  ``--ops`` times only some of the three
+machine the steadier figure) and the load average.  ``--ops`` times only some of them
 (each round still starts with an approval, untimed when not asked for).  No model is
 trained: the queue is in rule order.  Last, the same-story index's full pass (what a poll
 does after a change) is timed once on a fresh index.
@@ -212,7 +215,7 @@ class Times:
         )
 
 
-OPS = ("approve", "queue", "links")
+OPS = ("approve", "queue", "links", "approved", "all")
 
 
 def measure(url: str, runs: int, ops: tuple[str, ...] = OPS) -> None:
@@ -228,7 +231,7 @@ def measure(url: str, runs: int, ops: tuple[str, ...] = OPS) -> None:
     if len(queue) < 2 * runs:
         raise SystemExit(f"only {len(queue)} pending items: rebuild with a larger --pending")
     app = create_app(cur, password_hasher=FAST_HASHER)
-    times = {name: Times() for name in ("approve", "queue", "links", "cached")}
+    times = {name: Times() for name in ("approve", "queue", "links", "cached", "approved", "all")}
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         page = client.get("/login")
         r = client.post(
@@ -252,6 +255,10 @@ def measure(url: str, runs: int, ops: tuple[str, ...] = OPS) -> None:
                 if "links" in ops:
                     times["links"].time(lambda: client.get("/links.json").raise_for_status())
                     times["cached"].time(lambda: client.get("/links.json").raise_for_status())
+                if "approved" in ops:
+                    times["approved"].time(lambda: client.get("/approved").raise_for_status())
+                if "all" in ops:
+                    times["all"].time(lambda: client.get("/items").raise_for_status())
         finally:
             for item_id in taken:  # untimed: the next run finds the same queue
                 cur.review.reopen(item_id, by="bench")
@@ -270,6 +277,8 @@ def measure(url: str, runs: int, ops: tuple[str, ...] = OPS) -> None:
         "queue": "queue page (GET /)     ",
         "links": "/links.json (changed)  ",
         "cached": "/links.json (unchanged)",
+        "approved": "Approved list (changed)",
+        "all": "All items list         ",
     }
     for name, label in labels.items():
         if times[name].wall:

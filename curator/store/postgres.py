@@ -172,6 +172,13 @@ def migrate(url: str) -> list[str]:
     return applied
 
 
+#: The All items list's page, newest article first (along migration 4's index).
+ALL_ITEMS_PAGE = (
+    "SELECT id, doc FROM items"
+    ' ORDER BY (doc->>\'published\') COLLATE "C" DESC, id COLLATE "C" LIMIT %s OFFSET %s'
+)
+
+
 class _Tx(threading.local):
     conn: psycopg.Connection[Any] | None = None
     depth = 0
@@ -521,12 +528,7 @@ class PostgresStore:
 
     def items_page(self, status: Status | None, start: int, size: int) -> list[Item]:
         if status is None:  # the stamps are fixed-width UTC (codecs.dt_out): text order
-            rows = self._rows(
-                "SELECT id, doc FROM items"
-                ' ORDER BY (doc->>\'published\') COLLATE "C" DESC, id COLLATE "C"'
-                " LIMIT %s OFFSET %s",
-                (max(size, 0), max(start, 0)),
-            )
+            rows = self._rows(ALL_ITEMS_PAGE, (max(size, 0), max(start, 0)))
             return [self._item(key, doc) for key, doc in rows]
         rows = self._rows(
             "SELECT id, doc FROM items WHERE status = %s ORDER BY decided_at DESC, id"
