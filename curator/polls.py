@@ -21,8 +21,10 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from curator import pipeline
 from curator.types import SourceReport
 
 if TYPE_CHECKING:
@@ -100,15 +102,20 @@ class ScheduledPolls:
             return claimed
 
         try:
-            if group:
-                # The trigger and the pipeline each add up to `jitter` of their own, and the
-                # clock moves on a little between the fire time and the check: a source whose
-                # next poll falls within that slack is due, or a healthy source would skip
-                # every other tick.
+            # The trigger and the pipeline each add up to `jitter` of their own, and the
+            # clock moves on a little between the fire time and the check: a source whose
+            # next poll falls within that slack is due, or a healthy source would skip every
+            # other tick.
+            slack = timedelta(seconds=config.fetch.jitter + 5.0 + self._gather)
+            sources = [s for s in config.sources if s.id in group]
+            due = await asyncio.to_thread(
+                pipeline.due, sources, curator.store, curator.clock() + slack
+            )
+            for sid in set(group) - {s.id for s in due}:
+                _settle(group[sid], None)  # not due (its back-off, say): at once, not polled
+            if due:
                 await curator.poll(
-                    sorted(group),
-                    due_only=True,
-                    slack=config.fetch.jitter + 5.0 + self._gather,
+                    [s.id for s in due],
                     progress=lambda report: _settle(group.get(report.source_id), report),
                     claim=claim,
                 )
@@ -121,7 +128,7 @@ class ScheduledPolls:
                 if not waiting.done():
                     waiting.set_exception(e)
         else:
-            for waiting in group.values():  # not due: not polled
+            for waiting in group.values():  # anything left was not polled
                 _settle(waiting, None)
         finally:
             for waiting in group.values():
