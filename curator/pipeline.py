@@ -359,6 +359,11 @@ def store_polled(
     effects; store trouble (a full disk, a damaged file) is not one source's and propagates.
     """
     batch = list(polled)
+    if stories is not None and any(p.processed and p.processed.candidates for p in batch):
+        # Catch up with what other instances stored (hashing their items: seconds after a
+        # busy spell) before taking the write lock, which they wait for; inside, only what
+        # they commit meanwhile is left to read.
+        stories.sync(store, now)
     while True:
         storing: int | None = None  # the index of the source being stored, if any
         try:

@@ -184,6 +184,7 @@ class StoryIndex:
         self._lock = threading.RLock()
         self._lsh: Any = None
         self._tellings: dict[str, _Telling] = {}
+        self._of_item: dict[str, set[str]] = {}  # item id -> its tellings' keys
         self._sigs: dict[str, tuple[Any, ...]] = {}
         self._version: str | None = None  # the store's, at the last sync
         self._synced: datetime | None = None  # the last full pass
@@ -224,11 +225,17 @@ class StoryIndex:
                 return
             self._index().insert(key, self._minhash(words))
             self._tellings[key] = _Telling(item_id, words, published, outlets)
+            self._of_item.setdefault(item_id, set()).add(key)
 
     def remove(self, key: str) -> None:
         with self._lock:
-            if self._tellings.pop(key, None) is not None:
+            told = self._tellings.pop(key, None)
+            if told is not None:
                 self._index().remove(key)
+                keys = self._of_item[told.item_id]
+                keys.discard(key)
+                if not keys:
+                    del self._of_item[told.item_id]
             self._sigs.pop(key, None)
 
     def sync(self, store: Store, now: datetime) -> None:
@@ -266,7 +273,7 @@ class StoryIndex:
     def _follow(self, item: Item, since: datetime) -> None:
         """Bring one changed item's tellings up to date (a split story loses some)."""
         keep = set(self._index_item(item)) if item.first_seen >= since else set()
-        for key in [k for k, t in self._tellings.items() if t.item_id == item.id]:
+        for key in list(self._of_item.get(item.id, ())):
             if key not in keep:
                 self.remove(key)
 
