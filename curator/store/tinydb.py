@@ -1085,6 +1085,7 @@ class TinyDBStore:
         self._listing = 0  # listings of every item under way (see damage)
         self._listing_lock = threading.Lock()
         self._seen_oldest: dict[Path, tuple[_Snapshot, str]] = {}  # see prune_seen
+        self._near_added = False  # this transaction kept a near miss (see _cap_near_misses)
         self._verified: tuple[_FileSig | None, dict[str, _FileSig]] = (None, {})  # see damage
         self._last_text: tuple[_Shard, _Sig, str] | None = None  # see _Shard.text_if
         if (self.path / _JOURNAL).exists():
@@ -1123,7 +1124,10 @@ class TinyDBStore:
                 self._depth = 1
                 try:
                     self._recover()
+                    self._near_added = False
                     yield
+                    if self._near_added:
+                        self._cap_near_misses()
                 except BaseException:
                     self._discard()
                     raise
@@ -2338,10 +2342,15 @@ class TinyDBStore:
         if not ITEM_ID.match(near.id):
             raise ValueError(f"{near.id!r} is not an item id (16 lower-case hex digits)")
         self._near.put(near.id, NEAR.encode(near))
+        self._near_added = True  # the cap applies as the transaction ends (_cap_near_misses)
+
+    def _cap_near_misses(self) -> None:
+        """Past :data:`api.MAX_NEAR_MISSES` the oldest go, once a transaction: trimming after
+        every put made a poll that keeps thousands of near misses quadratic (each trim
+        merged and scanned them all)."""
         docs = self._near.docs()
         if len(docs) > api.MAX_NEAR_MISSES:
             # Stamps are written in one fixed ISO format (``dt_out``), so they sort as strings.
-            # One put adds one: find the oldest few without sorting all of them each time.
             oldest = heapq.nsmallest(
                 len(docs) - api.MAX_NEAR_MISSES, docs, key=lambda k: (docs[k]["seen_at"], k)
             )
