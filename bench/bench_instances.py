@@ -1,15 +1,17 @@
 """Several instances on one PostgreSQL database against one on TinyDB, on the local feed farm.
 
     python bench/bench_instances.py [--feeds 10000] [--ports 100] [--latency 0.05]
-                                    [--takeovers 5]
+                                    [--takeovers 5] [--setups tinydb,pg2,pg1]
 
 For each setup, a first poll of every feed and then an unchanged poll (every feed answers
 304), wall and CPU:
 
 * **TinyDB, one instance**: one process runs the scheduler's poll jobs for every source.
 * **PostgreSQL, two instances**: two processes on one database run the same jobs at once;
-  each poll claims its source first (``Store.claim``: ``FOR UPDATE SKIP LOCKED``), so the
-  sources are spread over the two and none is polled twice.
+  the polls firing together are gathered (:mod:`curator.polls`) and claim their sources a
+  chunk at a time (``Store.claim``: ``FOR UPDATE SKIP LOCKED``), so the sources are spread
+  over the two as each has room and none is polled twice.
+* **PostgreSQL, one instance**: the same with one process (``--setups`` picks which run).
 
 The measured processes run what the scheduler runs when every source is due
 (:func:`curator.schedule.poll_if_due` for each, concurrently, with the worker pool), without
@@ -171,11 +173,20 @@ def main() -> None:
     ap.add_argument("--ports", type=int, default=100)
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--takeovers", type=int, default=5)
+    ap.add_argument(
+        "--setups",
+        default="tinydb,pg2,pg1",
+        help="which to run, comma-separated: tinydb (one instance), pg2 and pg1 (two or one "
+        "instances on PostgreSQL); default all",
+    )
     ap.add_argument("--child", nargs=3, metavar=("CONFIG", "STORE", "DAYS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(*args.child)
         return
+    setups = set(args.setups.split(","))
+    if not setups or not setups <= {"tinydb", "pg2", "pg1"}:
+        raise SystemExit("--setups: choose among tinydb, pg2, pg1")
 
     import yaml
 
@@ -198,16 +209,20 @@ def main() -> None:
             base.setdefault("store", {}).update({"backups": 0})
             cfg = Path(tmp) / "farm.yaml"
             cfg.write_text(yaml.safe_dump(base))
-            tiny = str(Path(tmp) / "store")
-            rows["TinyDB, 1 instance: first poll"] = run_round(cfg, tiny, 1, 0)
-            rows["TinyDB, 1 instance: unchanged poll"] = run_round(cfg, tiny, 1, 1)
-            url = databases.fresh()
-            rows["PostgreSQL, 2 instances: first poll"] = run_round(cfg, url, 2, 0)
-            split = polled_per_instance(url)
-            rows["PostgreSQL, 2 instances: unchanged poll"] = run_round(cfg, url, 2, 1)
-            one = databases.fresh()
-            rows["PostgreSQL, 1 instance: first poll"] = run_round(cfg, one, 1, 0)
-            rows["PostgreSQL, 1 instance: unchanged poll"] = run_round(cfg, one, 1, 1)
+            split: list[int] = []
+            if "tinydb" in setups:
+                tiny = str(Path(tmp) / "store")
+                rows["TinyDB, 1 instance: first poll"] = run_round(cfg, tiny, 1, 0)
+                rows["TinyDB, 1 instance: unchanged poll"] = run_round(cfg, tiny, 1, 1)
+            if "pg2" in setups:
+                url = databases.fresh()
+                rows["PostgreSQL, 2 instances: first poll"] = run_round(cfg, url, 2, 0)
+                split = polled_per_instance(url)
+                rows["PostgreSQL, 2 instances: unchanged poll"] = run_round(cfg, url, 2, 1)
+            if "pg1" in setups:
+                one = databases.fresh()
+                rows["PostgreSQL, 1 instance: first poll"] = run_round(cfg, one, 1, 0)
+                rows["PostgreSQL, 1 instance: unchanged poll"] = run_round(cfg, one, 1, 1)
             quiet = Path(tmp) / "quiet.yaml"
             quiet.write_text("sources: []\ndigest: {enabled: false}\nstore: {backups: 0}\n")
             times = takeover(quiet, databases.fresh(), args.takeovers)
@@ -224,7 +239,8 @@ def main() -> None:
     print(f"{'run':<44}{'wall':>9}{'CPU':>9}")
     for name, f in rows.items():
         print(f"{name:<44}{f['wall']:>8.1f}s{f['cpu']:>8.1f}s")
-    print(f"\nsources polled by each of the two instances (first poll): {split}")
+    if split:
+        print(f"\nsources polled by each of the two instances (first poll): {split}")
     if times:
         print(
             f"scheduler takeover after SIGKILL of its holder, {len(times)} runs: median "
