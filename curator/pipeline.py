@@ -568,6 +568,13 @@ def due(sources: Sequence[Source], store: Store, now: datetime) -> list[Source]:
     return out
 
 
+def _unpolled_since(before: SourceState | None, now: SourceState | None) -> bool:
+    """Whether a source's state *now* shows no poll since it was *before*."""
+    if now is None:
+        return True
+    return before is not None and now.last_fetch == before.last_fetch
+
+
 #: What a claim hook answers: the ids of the sources this instance may poll.
 Claim = Callable[[Sequence[Source]], Awaitable[Collection[str]]]
 
@@ -632,6 +639,12 @@ async def poll_many(
                     take, rest = rest[:chunk], rest[chunk:]
                     claimed = await claim(take)
                     take = [s for s in take if s.id in claimed]
+                    # Claimed minutes after the group began, perhaps: another instance may
+                    # have polled one since (its claim window passed).  Poll from the state
+                    # as it is now, and leave out one polled since the group's states were read.
+                    fresh = await asyncio.to_thread(store.states, [s.id for s in take])
+                    take = [s for s in take if _unpolled_since(states.get(s.id), fresh.get(s.id))]
+                    states.update(fresh)
                 tasks.extend(asyncio.create_task(one(s)) for s in take)
                 started += len(take)
                 if rest:

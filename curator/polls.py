@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from curator import pipeline
+from curator.exceptions import StoreError
 from curator.types import SourceReport
 
 if TYPE_CHECKING:
@@ -54,11 +55,14 @@ class ScheduledPolls:
         self._waiting: dict[str, asyncio.Future[Outcome]] = {}
         self._gathering: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
+        self._stopped = False
 
     async def poll(self, source_id: str) -> Outcome:
         """Poll *source_id* if it is due and this instance claims it, with whatever other
         sources fire now; its report once stored, or None when it was not polled.  Store
         trouble raises :class:`~curator.exceptions.StoreError` in every job of the group."""
+        if self._stopped:
+            raise asyncio.CancelledError  # serve is stopping: no new poll starts
         waiting = self._waiting.get(source_id)
         if waiting is None:
             waiting = asyncio.get_running_loop().create_future()
@@ -67,6 +71,17 @@ class ScheduledPolls:
                 self._gathering = asyncio.create_task(self._start_after_gathering())
         # A job cancelled (serve stopping) leaves the group's poll of its source alone.
         return await asyncio.shield(waiting)
+
+    def stop(self) -> None:
+        """No group starts from now on (``serve`` is stopping): the jobs still gathering
+        are cancelled, the groups under way left to finish or be cancelled by the caller."""
+        self._stopped = True
+        if self._gathering is not None:
+            self._gathering.cancel()  # (a task cancelled before its first step runs nothing)
+            self._gathering = None
+        for waiting in self._waiting.values():
+            waiting.cancel()
+        self._waiting = {}
 
     async def _start_after_gathering(self) -> None:
         try:
@@ -78,6 +93,8 @@ class ScheduledPolls:
             raise
         finally:
             self._gathering = None
+        if self._stopped:
+            return
         group, self._waiting = self._waiting, {}
         task = asyncio.create_task(self._poll_group(group))
         self._running.add(task)
@@ -113,9 +130,13 @@ class ScheduledPolls:
             )
             for sid in set(group) - {s.id for s in due}:
                 _settle(group[sid], None)  # not due (its back-off, say): at once, not polled
-            if due:
+            # feeds.yaml may have been read again meanwhile (SIGHUP): only sources it still has.
+            ids = [s.id for s in due if curator.config.source(s.id) is not None]
+            for sid in {s.id for s in due} - set(ids):
+                _settle(group[sid], None)
+            if ids:
                 await curator.poll(
-                    [s.id for s in due],
+                    ids,
                     progress=lambda report: _settle(group.get(report.source_id), report),
                     claim=claim,
                 )
@@ -124,9 +145,16 @@ class ScheduledPolls:
                 waiting.cancel()
             raise
         except Exception as e:
+            told = False
             for waiting in group.values():
                 if not waiting.done():
                     waiting.set_exception(e)
+                    told = True
+            if not told:  # every poll was stored; what came after (the export) failed
+                if isinstance(e, StoreError):
+                    log.error("after scheduled polls sources=%d: %s", len(group), e)
+                else:
+                    log.error("bug after scheduled polls sources=%d", len(group), exc_info=e)
         else:
             for waiting in group.values():  # anything left was not polled
                 _settle(waiting, None)
@@ -137,15 +165,12 @@ class ScheduledPolls:
 
     async def aclose(self) -> None:
         """Let the polls under way finish (their commits are whole), cancelling the wait of
-        any still gathering."""
-        if self._gathering is not None:
-            self._gathering.cancel()  # (a task cancelled before its first step runs nothing)
-            self._gathering = None
-        for waiting in self._waiting.values():
-            waiting.cancel()
-        self._waiting = {}
+        any still gathering.  Usable again afterwards (a Curator's loop may end and another
+        begin, as in ``curator fetch`` runs within one process)."""
+        self.stop()
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+        self._stopped = False
 
 
 def _settle(waiting: asyncio.Future[Outcome] | None, outcome: Outcome) -> None:

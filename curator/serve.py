@@ -277,6 +277,7 @@ async def run(
         finally:
             loop.remove_signal_handler(signal.SIGHUP)
             scheduler.shutdown(wait=False)
+            curator.scheduled_polls.stop()  # the polls gathering now never start
             if leadership is not None:
                 await asyncio.to_thread(leadership.stop)
             pending = [

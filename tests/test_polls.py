@@ -17,7 +17,7 @@ import pytest
 from curator import config, schedule
 from curator.config import Source
 from curator.core import Curator, make_curator
-from curator.exceptions import StoreLocked
+from curator.exceptions import StoreError, StoreLocked
 from curator.polls import ScheduledPolls
 from curator.store import Store, TinyDBStore
 from curator.types import PollReport, SourceReport, SourceState
@@ -237,3 +237,80 @@ def test_a_claim_that_fails_on_the_store_ends_the_poll_with_that_error(
         asyncio.run(go())
     # What the first chunk polled before the failure is stored whole, or not at all.
     assert len(store.items()) in (0, 2)
+
+
+def test_serve_stopping_cancels_the_gathering_polls_and_refuses_new_ones(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """``serve`` stops the gathering first: jobs waiting for their group are cancelled, a
+    job firing afterwards starts nothing, and no group begins behind serve's back."""
+    cur = make_curator(farm(feed_server, 2), store=TinyDBStore(tmp_path / "s"), clock=lambda: T0)
+
+    async def go() -> list[Any]:
+        polls = cur.scheduled_polls
+        jobs = [asyncio.create_task(polls.poll("s0"))]
+        await asyncio.sleep(0)
+        polls.stop()
+        jobs.append(asyncio.create_task(polls.poll("s1")))
+        outcomes = list(await asyncio.gather(*jobs, return_exceptions=True))
+        await cur.aclose()  # waits for any group under way: there must be none
+        return outcomes
+
+    outcomes = asyncio.run(go())
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
+    assert feed_server.requests_to("/s0") == feed_server.requests_to("/s1") == []
+
+
+def test_a_source_polled_elsewhere_before_its_chunk_is_claimed_is_left_alone(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """Chunks are claimed as room frees, perhaps minutes after the group read its states:
+    a source another instance polled meanwhile (its state moved on) is not polled again
+    from the stale state."""
+    from curator import pipeline
+
+    cfg = farm(feed_server, 4)
+    store = TinyDBStore(tmp_path / "store")
+    calls = 0
+
+    async def claim(sources: Sequence[Source]) -> set[str]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # another instance polled s3 while the first chunk ran
+            with store.transaction():
+                store.put_state(SourceState("s3", last_fetch=T0 + timedelta(minutes=1)))
+        return {s.id for s in sources}
+
+    cur = make_curator(cfg, store=store, clock=lambda: T0)
+
+    async def go() -> PollReport:
+        try:
+            return await pipeline.poll_many(
+                cfg.sources, config=cfg, fetcher=cur.fetcher, store=store, now=T0,
+                claim=claim, chunk=2,
+            )  # fmt: skip
+        finally:
+            await cur.aclose()
+
+    report = asyncio.run(go())
+    assert [r.source_id for r in report.sources] == ["s0", "s1", "s2"]
+    assert feed_server.requests_to("/s3") == []
+
+
+def test_a_failure_after_every_poll_was_stored_is_logged(
+    tmp_path: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The export after the polls fails (a full disk): every job already has its report,
+    so the failure is logged once rather than lost."""
+    cur = make_curator(farm(feed_server, 2), store=TinyDBStore(tmp_path / "s"), clock=lambda: T0)
+
+    def export_fails() -> None:
+        raise StoreError("cannot write the export: No space left on device")
+
+    cur.changed = export_fails  # type: ignore[method-assign]
+    reports = fire(cur, ["s0", "s1"])
+    assert [r.outcome if r else None for r in reports] == ["ok", "ok"]
+    logged = [r.getMessage() for r in caplog.records if "after scheduled polls" in r.message]
+    assert logged == [
+        "after scheduled polls sources=2: cannot write the export: No space left on device"
+    ]

@@ -348,3 +348,32 @@ def test_iter_items_leaves_out_early_what_lacks_a_string_and_only_that(tmp_path:
         path.write_text(json.dumps(json.loads(path.read_text()), ensure_ascii=True))
     store = TinyDBStore(tmp_path / "store")
     assert items[0].id in ids("caméra")
+
+
+def test_a_shard_rewritten_in_place_with_its_time_put_back_is_named_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """rsync --inplace -t: the same inode, size and modification time, other bytes.  The
+    index's offsets then point into something else: reading an item says which file and
+    what to do, as any damage does, instead of raising a JSON error."""
+    import os
+
+    first = make_item(1, status="approved", reviewed_at=T0)
+    other = next(
+        make_item(n, status="approved") for n in range(2, 500) if item_id(n)[:2] != first.id[:2]
+    )
+    store = TinyDBStore(tmp_path / "store")
+    put(store, first, other)
+    store.items("approved")  # the index of its shard, with the item's offsets
+    assert store.get_item(first.id) == first and store.get_item(other.id) == other
+    shard = tmp_path / "store" / "items" / f"{first.id[:2]}.json"
+    st = shard.stat()
+    text = shard.read_bytes()
+    at = text.index(b'{"id"')
+    with open(shard, "r+b") as f:  # in place: the inode stays
+        f.seek(at)
+        f.write(b"#" * 5)
+    os.utime(shard, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(StoreCorrupt, match="changed in place") as e:
+        store.get_item(first.id)
+    assert e.value.path == shard

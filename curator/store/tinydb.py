@@ -441,7 +441,16 @@ class _ItemView:
                 if text is None:
                     out[key] = shard.get_item(key)
                 else:
-                    doc = json.loads(text[spans[2 * row] : spans[2 * row + 1]])
+                    try:
+                        doc = json.loads(text[spans[2 * row] : spans[2 * row + 1]])
+                    except ValueError:
+                        # Rewritten in place with its size and time put back (rsync
+                        # --inplace -t): the offsets no longer hold a document.
+                        raise StoreCorrupt(
+                            shard.path,
+                            f"item {key} is not where the file had it: the file was changed "
+                            "in place behind the store's back; run `curator store verify`",
+                        ) from None
                     out[key] = shard.decode_item(key, doc)
         return {key: item for key, item in out.items() if item is not None}
 
