@@ -179,6 +179,11 @@ def seen_entry(entry: Entry, now: datetime, outcome: SeenOutcome, verdict: Asses
 #: How long the committer of a multi-source poll waits for more finished polls (seconds).
 LINGER = 0.3
 
+#: The most polls stored in one transaction.  While a commit runs, finished polls queue up;
+#: unbounded, the next commit took them all (thousands at a cold start of 10,000 sources)
+#: and held the store's write lock for minutes, past another instance's lock timeout.
+MAX_BATCH = 200
+
 #: The longest back-off exponent: 2**30 intervals is past any cap, and a larger power of two
 #: overflows a float (a source dead for 1,025 polls once broke every later run).
 _MAX_DOUBLINGS = 30
@@ -667,7 +672,7 @@ async def poll_many(
             # Linger briefly for more: each commit rewrites every shard it touches, so a few
             # large commits cost much less than many small ones in a big run.
             deadline = asyncio.get_running_loop().time() + LINGER
-            while more_to_come(batch):
+            while more_to_come(batch) and len(batch) < MAX_BATCH:
                 timeout = deadline - asyncio.get_running_loop().time()
                 if timeout <= 0:
                     break

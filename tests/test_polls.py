@@ -314,3 +314,37 @@ def test_a_failure_after_every_poll_was_stored_is_logged(
     assert logged == [
         "after scheduled polls sources=2: cannot write the export: No space left on device"
     ]
+
+
+def test_no_commit_stores_more_than_max_batch_polls(
+    tmp_path: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finished polls queue up while a commit runs; the next commit takes at most
+    MAX_BATCH of them, so no transaction holds the write lock for long (another instance
+    waiting for it would time out)."""
+    from curator import pipeline
+
+    monkeypatch.setattr(pipeline, "MAX_BATCH", 3)
+    sizes: list[int] = []
+    real = pipeline.store_polled
+
+    def spied(polled: Sequence[Any], **kwargs: Any) -> Any:
+        sizes.append(len(polled))
+        return real(polled, **kwargs)
+
+    monkeypatch.setattr(pipeline, "store_polled", spied)
+    cfg = farm(feed_server, 10)
+    store = TinyDBStore(tmp_path / "store")
+    cur = make_curator(cfg, store=store, clock=lambda: T0)
+
+    async def go() -> PollReport:
+        try:
+            return await pipeline.poll_many(
+                cfg.sources, config=cfg, fetcher=cur.fetcher, store=store, now=T0
+            )
+        finally:
+            await cur.aclose()
+
+    report = asyncio.run(go())
+    assert len(report.sources) == 10 and sum(sizes) == 10
+    assert max(sizes) <= 3
