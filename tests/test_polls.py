@@ -75,6 +75,23 @@ def fire(cur: Curator, ids: list[str]) -> list[SourceReport | None]:
     return asyncio.run(go())
 
 
+def poll_many(cfg: config.Config, store: Store, **options: Any) -> PollReport:
+    """:func:`curator.pipeline.poll_many` over every source of *cfg*, as a command runs it."""
+    from curator import pipeline
+
+    cur = make_curator(cfg, store=store, clock=lambda: T0)
+
+    async def go() -> PollReport:
+        try:
+            return await pipeline.poll_many(
+                cfg.sources, config=cfg, fetcher=cur.fetcher, store=store, now=T0, **options
+            )
+        finally:
+            await cur.aclose()
+
+    return asyncio.run(go())
+
+
 def test_jobs_firing_together_claim_once_and_each_get_their_report(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
@@ -178,7 +195,6 @@ def test_poll_many_claims_a_chunk_at_a_time_and_polls_only_what_it_won(
 ) -> None:
     """Instances sharing a database take sources as each has room: a chunk is claimed, the
     next once half the polls under way are done; a source claimed elsewhere is not fetched."""
-    from curator import pipeline
 
     cfg = farm(feed_server, 10)
     store = TinyDBStore(tmp_path / "store")
@@ -188,18 +204,7 @@ def test_poll_many_claims_a_chunk_at_a_time_and_polls_only_what_it_won(
         asked.append([s.id for s in sources])
         return {s.id for s in sources if s.id != "s5"}  # another instance has s5
 
-    cur = make_curator(cfg, store=store, clock=lambda: T0)
-
-    async def go() -> PollReport:
-        try:
-            return await pipeline.poll_many(
-                cfg.sources, config=cfg, fetcher=cur.fetcher, store=store, now=T0,
-                claim=claim, chunk=4,
-            )  # fmt: skip
-        finally:
-            await cur.aclose()
-
-    report = asyncio.run(go())
+    report = poll_many(cfg, store, claim=claim, chunk=4)
     assert asked == [["s0", "s1", "s2", "s3"], ["s4", "s5", "s6", "s7"], ["s8", "s9"]]
     assert [r.source_id for r in report.sources] == [f"s{i}" for i in range(10) if i != 5]
     assert feed_server.requests_to("/s5") == []
@@ -209,7 +214,6 @@ def test_poll_many_claims_a_chunk_at_a_time_and_polls_only_what_it_won(
 def test_a_claim_that_fails_on_the_store_ends_the_poll_with_that_error(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
-    from curator import pipeline
 
     cfg = farm(feed_server, 6)
     store = TinyDBStore(tmp_path / "store")
@@ -222,19 +226,8 @@ def test_a_claim_that_fails_on_the_store_ends_the_poll_with_that_error(
             raise StoreLocked("the database is busy")
         return {s.id for s in sources}
 
-    cur = make_curator(cfg, store=store, clock=lambda: T0)
-
-    async def go() -> None:
-        try:
-            await pipeline.poll_many(
-                cfg.sources, config=cfg, fetcher=cur.fetcher, store=store, now=T0,
-                claim=claim, chunk=2,
-            )  # fmt: skip
-        finally:
-            await cur.aclose()
-
     with pytest.raises(StoreLocked, match="busy"):
-        asyncio.run(go())
+        poll_many(cfg, store, claim=claim, chunk=2)
     # What the first chunk polled before the failure is stored whole, or not at all.
     assert len(store.items()) in (0, 2)
 
@@ -267,7 +260,6 @@ def test_a_source_polled_elsewhere_before_its_chunk_is_claimed_is_left_alone(
     """Chunks are claimed as room frees, perhaps minutes after the group read its states:
     a source another instance polled meanwhile (its state moved on) is not polled again
     from the stale state."""
-    from curator import pipeline
 
     cfg = farm(feed_server, 4)
     store = TinyDBStore(tmp_path / "store")
@@ -281,18 +273,7 @@ def test_a_source_polled_elsewhere_before_its_chunk_is_claimed_is_left_alone(
                 store.put_state(SourceState("s3", last_fetch=T0 + timedelta(minutes=1)))
         return {s.id for s in sources}
 
-    cur = make_curator(cfg, store=store, clock=lambda: T0)
-
-    async def go() -> PollReport:
-        try:
-            return await pipeline.poll_many(
-                cfg.sources, config=cfg, fetcher=cur.fetcher, store=store, now=T0,
-                claim=claim, chunk=2,
-            )  # fmt: skip
-        finally:
-            await cur.aclose()
-
-    report = asyncio.run(go())
+    report = poll_many(cfg, store, claim=claim, chunk=2)
     assert [r.source_id for r in report.sources] == ["s0", "s1", "s2"]
     assert feed_server.requests_to("/s3") == []
 
@@ -335,16 +316,6 @@ def test_no_commit_stores_more_than_max_batch_polls(
     monkeypatch.setattr(pipeline, "store_polled", spied)
     cfg = farm(feed_server, 10)
     store = TinyDBStore(tmp_path / "store")
-    cur = make_curator(cfg, store=store, clock=lambda: T0)
-
-    async def go() -> PollReport:
-        try:
-            return await pipeline.poll_many(
-                cfg.sources, config=cfg, fetcher=cur.fetcher, store=store, now=T0
-            )
-        finally:
-            await cur.aclose()
-
-    report = asyncio.run(go())
+    report = poll_many(cfg, store)
     assert len(report.sources) == 10 and sum(sizes) == 10
     assert max(sizes) <= 3
