@@ -58,7 +58,9 @@ def timed(argv: list[str], cwd: Path) -> tuple[float, float]:
     return wall, cpu
 
 
-def write_config(tmp: Path, urls: list[str]) -> Path:
+def write_config(tmp: Path, urls: list[str], *, backups: bool = True) -> Path:
+    """The bundled feeds.yaml with the farm's feeds as its sources (no jitter; no daily
+    backups unless *backups*)."""
     import yaml
 
     base = yaml.safe_load((ROOT / "feeds.yaml").read_text())
@@ -66,6 +68,8 @@ def write_config(tmp: Path, urls: list[str]) -> Path:
         {"id": f"farm{i}", "name": f"Farm {i}", "url": u} for i, u in enumerate(urls)
     ]
     base.setdefault("fetch", {}).update({"jitter": 0})
+    if not backups:
+        base.setdefault("store", {}).update({"backups": 0})
     path = tmp / "feeds.yaml"
     path.write_text(yaml.safe_dump(base))
     return path

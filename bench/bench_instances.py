@@ -42,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_cli import write_config  # noqa: E402
 from bench.bench_poll import _descendants, _proc_cpu, start_farm  # noqa: E402
 from tests.test_serve import Log  # noqa: E402
 
@@ -198,8 +199,6 @@ def main() -> None:
     if not setups or not setups <= {"tinydb", "pg2", "pg1"}:
         raise SystemExit("--setups: choose among tinydb, pg2, pg1")
 
-    import yaml
-
     from tests import postgres
 
     bindir = postgres._bin()
@@ -211,14 +210,7 @@ def main() -> None:
     try:
         databases = postgres.Databases(cluster.url)
         with tempfile.TemporaryDirectory() as tmp:
-            base = yaml.safe_load((ROOT / "feeds.yaml").read_text())
-            base["sources"] = [
-                {"id": f"farm{i}", "name": f"Farm {i}", "url": u} for i, u in enumerate(urls)
-            ]
-            base.setdefault("fetch", {}).update({"jitter": 0})
-            base.setdefault("store", {}).update({"backups": 0})
-            cfg = Path(tmp) / "farm.yaml"
-            cfg.write_text(yaml.safe_dump(base))
+            cfg = write_config(Path(tmp), urls, backups=False)
             split: list[int] = []
             if "tinydb" in setups:
                 tiny = str(Path(tmp) / "store")

@@ -214,7 +214,6 @@ def test_poll_many_claims_a_chunk_at_a_time_and_polls_only_what_it_won(
 def test_a_claim_that_fails_on_the_store_ends_the_poll_with_that_error(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
-
     cfg = farm(feed_server, 6)
     store = TinyDBStore(tmp_path / "store")
     calls = 0
